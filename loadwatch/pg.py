@@ -3,11 +3,13 @@ the demo target (each in its own database). `LOADWATCH_DATABASE_URL` bypasses al
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import platformdirs
@@ -28,7 +30,7 @@ __all__ = [
 DEFAULT_DATABASE = "loadwatch"
 _EXTRA_CONF = "shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n"
 _lock = threading.Lock()
-_server: object | None = None
+_server: Any = None
 
 
 def data_dir() -> Path:
@@ -64,7 +66,7 @@ def embedded_admin_url() -> str:
             except Exception as exc:  # the wheel raises CalledProcessError, OSError, AssertionError...
                 raise StoreUnavailable(f"could not start the embedded PostgreSQL in {data_dir()}: {exc}") from exc
             _server = server
-        return _server.get_uri(database="postgres")  # type: ignore[attr-defined]
+        return str(_server.get_uri(database="postgres"))
 
 
 def with_database(url: str, database: str) -> str:
@@ -79,10 +81,8 @@ def ensure_database(admin_url: str, database: str, extensions: tuple[str, ...] =
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
             if not exists:
-                try:
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # created concurrently elsewhere
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-                except psycopg.errors.DuplicateDatabase:
-                    pass  # created concurrently by another process
         url = with_database(admin_url, database)
         if extensions:
             with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:

@@ -1,0 +1,385 @@
+"""The one typed configuration model: a load plan (YAML), validated once at the edge.
+
+`load_plan(path)` turns every validation problem into one `InvalidInput` that names the file, the field
+and what is allowed. Everything downstream receives a frozen, fully validated `Plan`."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import string
+import urllib.parse
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loadwatch.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_PLAN",
+    "Check",
+    "LoadSpec",
+    "MonitorSpec",
+    "Plan",
+    "Pool",
+    "Scenario",
+    "Stage",
+    "TargetSpec",
+    "Timeouts",
+    "check_target_allowed",
+    "load_plan",
+    "parse_plan",
+    "plan_from_url",
+]
+
+DEFAULT_PLAN = "tool_catalog.yaml"
+MAX_DURATION_S = 24 * 3600.0  # every request loop is bounded in time
+MAX_RATE = 1_000_000.0
+MAX_USERS = 100_000
+SCENARIO_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(_Model):
+    """One ramp step: reach `target` (req/s for open, users for closed) linearly over `duration` seconds."""
+
+    duration: float = Field(gt=0, le=MAX_DURATION_S)
+    target: float = Field(ge=0, le=MAX_RATE)
+
+
+class Timeouts(_Model):
+    connect: float = Field(5.0, gt=0, le=600)
+    total: float = Field(30.0, gt=0, le=3600)
+
+
+class LoadSpec(_Model):
+    model: Literal["open", "closed"] = "open"
+    rate: float | None = Field(None, gt=0, le=MAX_RATE, description="open: requests per second")
+    arrival: Literal["constant", "poisson"] = "constant"
+    stages: list[Stage] | None = Field(None, description="ramps: replaces rate/users and duration")
+    users: int | None = Field(None, ge=1, le=MAX_USERS, description="closed: virtual users")
+    think_time: float = Field(0.5, ge=0, le=3600)
+    think_jitter: float = Field(0.5, ge=0, le=1, description="think time is uniform in t*(1-j)..t*(1+j)")
+    ramp: float = Field(0.0, ge=0, le=MAX_DURATION_S, description="closed: users start spread over this many s")
+    duration: float = Field(60.0, gt=0, le=MAX_DURATION_S)
+    warmup: float = Field(0.0, ge=0, le=MAX_DURATION_S, description="seconds excluded from the statistics")
+    max_in_flight: int = Field(1000, ge=1, le=1_000_000, description="open: cap per process; beyond it sends drop")
+    connections: int | None = Field(None, ge=1, le=100_000, description="open: keep-alive connections per process")
+    max_requests: int | None = Field(None, ge=1, description="hard bound on requests sent")
+    workers: int | None = Field(None, ge=1, le=256, description="generator processes (default: CPU count)")
+    timeout: Timeouts = Timeouts()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoadSpec:
+        if self.model == "open" and self.rate is None and not self.stages:
+            raise ValueError("the open model needs `rate` (requests per second) or `stages`")
+        if self.model == "closed" and self.users is None and not self.stages:
+            raise ValueError("the closed model needs `users` or `stages`")
+        if self.warmup >= self.total_duration:
+            raise ValueError(f"warmup ({self.warmup:g} s) must be shorter than the run ({self.total_duration:g} s)")
+        return self
+
+    @property
+    def total_duration(self) -> float:
+        return sum(s.duration for s in self.stages) if self.stages else self.duration
+
+
+class Check(_Model):
+    status: list[int] | None = Field(None, description="accepted status codes (default: 2xx and 3xx)")
+    json_field: str | None = Field(None, description="dotted path that must exist in the JSON body")
+
+    @field_validator("status")
+    @classmethod
+    def _codes(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(not 100 <= c <= 599 for c in v):
+            raise ValueError("status codes must be between 100 and 599")
+        return v
+
+
+class Scenario(_Model):
+    name: str
+    weight: float = Field(1.0, gt=0)
+    method: str = "GET"
+    path: str
+    query: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    json_body: Any = Field(None, alias="json")
+    expect: Check = Check()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not SCENARIO_NAME.match(v):
+            raise ValueError("1-64 characters from A-Z a-z 0-9 _ . -")
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v.upper() not in HTTP_METHODS:
+            raise ValueError(f"one of {', '.join(HTTP_METHODS)}")
+        return v.upper()
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in " \r\n\t"):
+            raise ValueError("must start with '/' and contain no whitespace")
+        return v
+
+    def placeholders(self) -> set[str]:
+        names: set[str] = set()
+        for text in (self.path, *self.query.values(), *self.headers.values()):
+            names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        return names
+
+
+class Pool(_Model):
+    """Values for `{name}` placeholders: inline, or fetched at setup from a JSON answer."""
+
+    values: list[str] | None = None
+    from_path: str | None = Field(None, description="GET this path at setup; its JSON fills the pool")
+    json_path: str | None = Field(None, description="dotted path to the list, `[*]` for each item: tools[*].tool_name")
+    limit: int = Field(1000, ge=1, le=1_000_000)
+    draw: Literal["uniform", "zipf", "sequential"] = "uniform"
+    zipf_s: float = Field(1.1, gt=1.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _source(self) -> Pool:
+        if bool(self.values) == bool(self.from_path):
+            raise ValueError("give exactly one of `values` (a non-empty list) or `from_path`")
+        if self.from_path and not self.json_path:
+            raise ValueError("`from_path` needs `json_path`, e.g. tools[*].tool_name")
+        return self
+
+
+class TargetSpec(_Model):
+    url: str = "demo"
+    stats_path: str | None = None
+    version_path: str | None = None
+    health_path: str = "/"
+    allowed_hosts: list[str] = []
+    pid: int | None = Field(None, ge=1)
+    pid_file: str | None = None
+    port: int | None = Field(None, ge=1, le=65535, description="find the target's processes by listening port")
+    process_pattern: str | None = None
+    database_url: str | None = Field(None, description="the target's own Postgres, for its counters")
+    startup_timeout: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v == "demo":
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("`demo` or an http(s)://host[:port] URL")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {v!r}") from exc
+        return v.rstrip("/")
+
+    @field_validator("stats_path", "version_path", "health_path")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must start with '/'")
+        return v
+
+    @field_validator("process_pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return v
+
+
+class MonitorSpec(_Model):
+    interval: float = Field(1.0, ge=0.1, le=60)
+    enabled: bool = True
+
+
+class Plan(_Model):
+    name: str = "plan"
+    target: TargetSpec = TargetSpec()
+    load: LoadSpec
+    scenarios: list[Scenario] = Field(min_length=1)
+    pools: dict[str, Pool] = {}
+    thresholds: list[str] = []
+    monitor: MonitorSpec = MonitorSpec()
+    tags: list[str] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Plan:
+        names = [s.name for s in self.scenarios]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"scenario names must be unique; repeated: {', '.join(dupes)}")
+        for s in self.scenarios:
+            missing = s.placeholders() - set(self.pools)
+            if missing:
+                raise ValueError(
+                    f"scenario {s.name!r} uses {{{'}, {'.join(sorted(missing))}}} but `pools` defines "
+                    f"{', '.join(sorted(self.pools)) or 'nothing'}"
+                )
+        return self
+
+    def plan_hash(self) -> str:
+        """Hash of what makes two runs comparable: the workload, not the target's address or notes."""
+        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "target": {"url"}})
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_target_url(self, url: str) -> Plan:
+        return self.model_copy(update={"target": self.target.model_copy(update={"url": url.rstrip("/")})})
+
+    def with_load(self, *, source: str = "command line", **changes: Any) -> Plan:
+        """A copy with load settings overridden (CLI flags, flow parameters), re-validated.
+
+        A shorter `duration` without an explicit `warmup` caps the plan's warm-up at a quarter of the run,
+        so `--duration 8` on a plan with a 5 s warm-up still measures 6 s rather than failing."""
+        data = self.load.model_dump(by_alias=True)
+        data.update({k: v for k, v in changes.items() if v is not None})
+        if changes.get("rate") is not None:
+            data.update(model="open", stages=None)
+        elif changes.get("users") is not None:
+            data.update(model="closed", stages=None)
+        if changes.get("duration") is not None and changes.get("warmup") is None:
+            if data.get("stages"):  # keep the ramp's shape, compressed or stretched to the new length
+                scale = float(changes["duration"]) / sum(st["duration"] for st in data["stages"])
+                data["stages"] = [{**st, "duration": st["duration"] * scale} for st in data["stages"]]
+            data["warmup"] = min(data["warmup"], round(float(changes["duration"]) / 4, 3))
+        try:
+            return self.model_copy(update={"load": LoadSpec.model_validate(data)})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = "load." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "load"
+            raise InvalidInput(err["msg"].removeprefix("Value error, "), source=source, field=field) from None
+
+
+def _field_path(loc: tuple[int | str, ...], doc: Any) -> str:
+    """`scenarios[2].path`, using the scenario's name when there is one."""
+    out = ""
+    node = doc
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(
+                node[part], dict) else None
+            out += f"[{part}]" + (f"({name})" if name else "")
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(plan)"
+
+
+def parse_plan(doc: Any, *, source: str = "plan") -> Plan:
+    if not isinstance(doc, dict):
+        raise InvalidInput("a plan is a YAML mapping with `load:` and `scenarios:`", source=source)
+    try:
+        return Plan.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = _field_path(tuple(err["loc"]), doc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see plans/tool_catalog.yaml for the allowed fields)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        extra = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise InvalidInput(msg + extra, source=source, field=field) from None
+
+
+def load_plan(path: str | Path | None = None) -> Plan:
+    """Read and validate a plan file; `None` is the bundled Tool Catalog plan."""
+    if path is None:
+        text = resources.files("loadwatch.plans").joinpath(DEFAULT_PLAN).read_text()
+        return parse_plan(yaml.safe_load(text), source=f"plans/{DEFAULT_PLAN}")
+    p = Path(path)
+    source = str(p)
+    if not p.exists():
+        bundled = resources.files("loadwatch.plans").joinpath(p.name)
+        if p.parent == Path("plans") and bundled.is_file():
+            return parse_plan(yaml.safe_load(bundled.read_text()), source=source)
+        raise InvalidInput("file not found", source=source)
+    if p.is_dir():
+        raise InvalidInput("is a directory; expected a YAML plan file", source=source)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("not a UTF-8 text file", source=source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidInput(f"not valid YAML: {problem}", source=source, field=where) from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read: {exc.strerror}", source=source) from None
+    return parse_plan(doc, source=source)
+
+
+def plan_from_url(url: str, *, rate: float | None, users: int | None, duration: float, warmup: float) -> Plan:
+    """An ad-hoc one-scenario plan for `loadwatch load URL`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("expected an http(s)://host[:port]/path URL", source="URL", field=url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path or "/"
+    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    load: dict[str, Any] = {"duration": duration, "warmup": warmup}
+    if users is not None:
+        load.update(model="closed", users=users, think_time=0.0)
+    else:
+        load.update(model="open", rate=rate)
+    return parse_plan(
+        {
+            "name": "adhoc",
+            "target": {"url": base},
+            "load": load,
+            "scenarios": [{"name": "request", "path": path, "query": query}],
+        },
+        source="command line",
+    )
+
+
+def _allowed_env() -> list[str]:
+    return [h.strip() for h in os.environ.get("LOADWATCH_ALLOWED_HOSTS", "").split(",") if h.strip()]
+
+
+def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, source: str = "target.url") -> None:
+    """Refuse targets outside loopback unless the plan or LOADWATCH_ALLOWED_HOSTS allows the host.
+
+    A load tool pointed at the wrong host by accident is an attack; the allow-list makes it deliberate."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    allowed = {h.lower() for h in [*(allowed_hosts or []), *_allowed_env()]}
+    if host in allowed or "*" in allowed:
+        return
+    raise InvalidInput(
+        f"host {host!r} is not loopback and not in the allow-list; add it to `target.allowed_hosts` in the plan "
+        "or to LOADWATCH_ALLOWED_HOSTS (comma-separated) if you really mean to load it",
+        source=source,
+    )
