@@ -1,0 +1,433 @@
+"""Reading and writing runs: one transaction per run, idempotent by run id.
+
+A *record* is the JSON-able dict the pipeline produces for one run (and what the spool keeps on disk when
+the database is away): {"summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms",
+"windows", "timeline", "resource_samples"}. Everything else in the store is derived from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loadwatch.errors import InvalidInput
+from loadwatch.measures import run_metrics
+
+__all__ = [
+    "TRIAGE_STATES",
+    "comparable_history",
+    "exclude_run",
+    "get_summary",
+    "history_points",
+    "list_change_points",
+    "query",
+    "recent_runs",
+    "run_exists",
+    "save_run",
+    "thin_windows",
+    "triage",
+]
+
+TRIAGE_STATES = ("confirmed", "dismissed", "expected")
+
+
+@cache
+def _queries() -> dict[str, str]:
+    text = resources.files("loadwatch.sql").joinpath("queries.sql").read_text()
+    out: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            name = line.split(":", 1)[1].strip()
+            out[name] = ""
+        elif name and not line.startswith("--"):
+            out[name] += line + "\n"
+    return {k: v.strip().rstrip(";") for k, v in out.items()}
+
+
+def query(name: str) -> sa.TextClause:
+    """A named trend query from sql/queries.sql."""
+    return sa.text(_queries()[name])
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _insert(conn: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    cols = list(rows[0])
+    stmt = sa.text(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})")
+    conn.execute(stmt, [dict(r) for r in rows])
+
+
+_CHILDREN = (
+    "run_scenarios",
+    "measurements",
+    "histograms",
+    "histogram_windows",
+    "timeline",
+    "resource_samples",
+    "thresholds",
+    "verdicts",
+)
+
+
+def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
+    """Store one run atomically. Storing the same run id again replaces it (no duplicates)."""
+    s = record["summary"]
+    run_id = s["run_id"]
+    plan = s.get("plan") or {}
+    env = s.get("environment") or {}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """
+                INSERT INTO runs (run_id, started_at, finished_at, status, verdict, trigger, flow_run_id, plan_name,
+                    plan_hash, plan, env_hash, environment, target_url, target_version, notes, tags, summary)
+                VALUES (:run_id, :started_at, :finished_at, :status, :verdict, :trigger, :flow_run_id, :plan_name,
+                    :plan_hash, CAST(:plan AS jsonb), :env_hash, CAST(:environment AS jsonb), :target_url,
+                    :target_version, :notes, :tags, CAST(:summary AS jsonb))
+                ON CONFLICT (run_id) DO UPDATE SET
+                    finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, verdict = EXCLUDED.verdict,
+                    trigger = EXCLUDED.trigger, flow_run_id = EXCLUDED.flow_run_id, plan = EXCLUDED.plan,
+                    environment = EXCLUDED.environment, notes = EXCLUDED.notes, tags = EXCLUDED.tags,
+                    summary = EXCLUDED.summary, stored_at = now()
+                """
+            ),
+            {
+                "run_id": run_id,
+                "started_at": _ts(s["started_at"]),
+                "finished_at": _ts(s.get("finished_at")),
+                "status": record.get("status", "completed"),
+                "verdict": s.get("verdict"),
+                "trigger": record.get("trigger") or "cli",
+                "flow_run_id": record.get("flow_run_id"),
+                "plan_name": plan.get("name"),
+                "plan_hash": plan.get("hash"),
+                "plan": json.dumps(plan),
+                "env_hash": env.get("hash"),
+                "environment": json.dumps(env),
+                "target_url": plan.get("target_url"),
+                "target_version": env.get("target_version"),
+                "notes": record.get("notes"),
+                "tags": list(record.get("tags") or []),
+                "summary": json.dumps(s),
+            },
+        )
+        for table in _CHILDREN:
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run_id})
+        load = s.get("load") or {}
+        scen_plan = {sc["name"]: sc for sc in plan.get("scenarios") or []}
+        _insert(
+            conn,
+            "run_scenarios",
+            [
+                {
+                    "run_id": run_id,
+                    "scenario": name,
+                    "method": scen_plan.get(name, {}).get("method"),
+                    "path": scen_plan.get(name, {}).get("path"),
+                    "weight": scen_plan.get(name, {}).get("weight"),
+                    "requests": int(b.get("requests") or 0),
+                    "errors": int(b.get("errors") or 0),
+                }
+                for name, b in (load.get("scenarios") or {}).items()
+            ],
+        )
+        if record.get("status", "completed") == "completed":
+            _insert(
+                conn,
+                "measurements",
+                [
+                    {"run_id": run_id, "scenario": sc, "metric": m, "value": v}
+                    for sc, ms in run_metrics(s).items()
+                    for m, v in ms.items()
+                ],
+            )
+        _insert(
+            conn,
+            "histograms",
+            [
+                {"run_id": run_id, "scenario": sc, "kind": kind, "encoded": enc}
+                for sc, kinds in (record.get("histograms") or {}).items()
+                for kind, enc in kinds.items()
+                if kind in ("latency", "service") and enc
+            ],
+        )
+        _insert(
+            conn,
+            "histogram_windows",
+            [
+                {
+                    "run_id": run_id,
+                    "t": _ts(w["t"]),
+                    "scenario": w["scenario"],
+                    "requests": int(w.get("requests") or 0),
+                    "errors": int(w.get("errors") or 0),
+                    "warmup": bool(w.get("warmup")),
+                    "encoded": w.get("latency"),
+                }
+                for w in record.get("windows") or []
+            ],
+        )
+        _insert(
+            conn,
+            "timeline",
+            [
+                {
+                    "run_id": run_id,
+                    "t": _ts(p["t"]),
+                    "requests": int(p.get("requests") or 0),
+                    "errors": int(p.get("errors") or 0),
+                    **{k: p.get(k) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")},
+                    "warmup": bool(p.get("warmup")),
+                }
+                for p in record.get("timeline") or []
+            ],
+        )
+        seen: set[tuple[str, datetime | None]] = set()
+        samples = []
+        for smp in record.get("resource_samples") or []:
+            key = (str(smp.get("group")), _ts(smp.get("t")))
+            if key in seen:
+                continue
+            seen.add(key)
+            samples.append(
+                {
+                    "run_id": run_id,
+                    "t": key[1],
+                    "grp": key[0],
+                    "cpu_percent": smp.get("cpu_percent"),
+                    "rss_mb": smp.get("rss_mb"),
+                    "data": json.dumps(smp),
+                }
+            )
+        if samples:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO resource_samples (run_id, t, grp, cpu_percent, rss_mb, data)"
+                    " VALUES (:run_id, :t, :grp, :cpu_percent, :rss_mb, CAST(:data AS jsonb))"
+                ),
+                samples,
+            )
+        _insert(
+            conn,
+            "thresholds",
+            [
+                {
+                    "run_id": run_id,
+                    "expr": t["expr"],
+                    "scenario": t.get("scenario") or "*",
+                    "metric": t.get("metric") or "",
+                    "value": t.get("value"),
+                    "limit_value": t.get("limit"),
+                    "passed": bool(t.get("passed")),
+                }
+                for t in s.get("thresholds") or []
+            ],
+        )
+        verdicts = []
+        for c in s.get("comparison") or []:
+            ci = c.get("ci") or [None, None]
+            verdicts.append(
+                {
+                    "run_id": run_id,
+                    "scenario": c["scenario"],
+                    "metric": c["metric"],
+                    "outcome": c["outcome"],
+                    "value": c.get("value"),
+                    "baseline": c.get("baseline"),
+                    "change_percent": c.get("change_percent"),
+                    "ci_low": ci[0],
+                    "ci_high": ci[1],
+                    "robust_z": c.get("robust_z"),
+                    "evidence": json.dumps(c),
+                }
+            )
+        if verdicts:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO verdicts (run_id, scenario, metric, outcome, value, baseline, change_percent,"
+                    " ci_low, ci_high, robust_z, evidence) VALUES (:run_id, :scenario, :metric, :outcome, :value,"
+                    " :baseline, :change_percent, :ci_low, :ci_high, :robust_z, CAST(:evidence AS jsonb))"
+                ),
+                verdicts,
+            )
+        for cp in s.get("change_points") or []:
+            if not cp.get("run_id"):
+                continue
+            conn.execute(
+                sa.text(
+                    """
+                    INSERT INTO change_points (run_id, scenario, metric, plan_hash, env_hash, detected_by,
+                        forward_change_percent, p_value, mean_before, mean_after, direction, state, evidence)
+                    SELECT :run_id, :scenario, :metric, :plan_hash, :env_hash, :detected_by, :fcp, :p, :mb, :ma,
+                        :direction, :state, CAST(:evidence AS jsonb)
+                    WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id)
+                    ON CONFLICT (run_id, scenario, metric) DO UPDATE SET
+                        forward_change_percent = EXCLUDED.forward_change_percent, p_value = EXCLUDED.p_value,
+                        mean_before = EXCLUDED.mean_before, mean_after = EXCLUDED.mean_after,
+                        evidence = EXCLUDED.evidence, detected_by = EXCLUDED.detected_by,
+                        -- a person's decision is never overwritten; pending may become confirmed
+                        state = CASE WHEN change_points.state = 'pending' THEN EXCLUDED.state
+                                     ELSE change_points.state END
+                    """
+                ),
+                {
+                    "run_id": cp["run_id"],
+                    "scenario": cp.get("scenario", "*"),
+                    "metric": cp.get("metric", ""),
+                    "plan_hash": plan.get("hash"),
+                    "env_hash": env.get("hash"),
+                    "detected_by": run_id,
+                    "fcp": cp.get("forward_change_percent"),
+                    "p": cp.get("p_value"),
+                    "mb": cp.get("mean_before"),
+                    "ma": cp.get("mean_after"),
+                    "direction": cp.get("direction"),
+                    "state": cp.get("state") if cp.get("state") in ("pending", "confirmed") else "pending",
+                    "evidence": json.dumps(cp),
+                },
+            )
+
+
+def run_exists(engine: Engine, run_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT 1 FROM runs WHERE run_id = :r"), {"r": run_id}).first() is not None
+
+
+def get_summary(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT summary FROM runs WHERE run_id = :r"), {"r": run_id}).first()
+    return dict(row[0]) if row else None
+
+
+def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    ids = [r.run_id for r in rows]
+    metrics: dict[str, dict[str, dict[str, float]]] = {i: {} for i in ids}
+    hists: dict[str, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        for m in conn.execute(query("series_measurements"), {"run_ids": ids}):
+            metrics[m.run_id].setdefault(m.scenario, {})[m.metric] = m.value
+        for h in conn.execute(query("series_histograms"), {"run_ids": ids}):
+            hists[h.run_id][h.scenario] = h.encoded
+    return [
+        {
+            "run_id": r.run_id,
+            "started_at": r.started_at,
+            "metrics": metrics[r.run_id],
+            "histograms": hists[r.run_id],
+            "excluded": bool(r.excluded),
+            "verdict": r.verdict,
+        }
+        for r in reversed(rows)  # oldest first
+    ]
+
+
+def comparable_history(
+    engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
+    with engine.connect() as conn:
+        since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
+        rows = conn.execute(
+            query("comparable_runs"),
+            {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit},
+        ).all()
+        return _points(conn, rows)
+
+
+def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT run_id, started_at, excluded, verdict, status FROM runs WHERE run_id = ANY(:ids)"
+                " ORDER BY started_at DESC"
+            ),
+            {"ids": list(run_ids)},
+        ).all()
+        return _points(conn, rows)
+
+
+def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[dict[str, Any]]:
+    """The last `last` completed runs (optionally of one plan), oldest first, with metrics."""
+    with engine.connect() as conn:
+        rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last}).all()
+        return _points(conn, rows)
+
+
+def list_change_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.id, c.run_id, c.scenario, c.metric, c.forward_change_percent, c.p_value, c.state,"
+                " c.direction, c.mean_before, c.mean_after, r.started_at FROM change_points c JOIN runs r USING"
+                " (run_id) WHERE c.run_id = ANY(:ids) ORDER BY r.started_at, c.scenario, c.metric"
+            ),
+            {"ids": list(run_ids)},
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "run_id": r.run_id,
+            "scenario": r.scenario,
+            "metric": r.metric,
+            "forward_change_percent": r.forward_change_percent,
+            "p_value": r.p_value,
+            "state": r.state,
+            "direction": r.direction,
+            "mean_before": r.mean_before,
+            "mean_after": r.mean_after,
+            "time": r.started_at.isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def triage(engine: Engine, change_id: str, decision: str, note: str | None = None) -> dict[str, Any]:
+    """Record a person's decision on a change point; `expected` restarts the baseline from its run."""
+    if decision not in TRIAGE_STATES:
+        raise InvalidInput(f"one of {', '.join(TRIAGE_STATES)}", source="triage", field="decision")
+    try:
+        ident = int(change_id)
+    except ValueError:
+        raise InvalidInput("a change-point id is a number (see the report)", source="triage", field=change_id) from None
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "UPDATE change_points SET state = :s, triage_note = :n, triaged_at = now() WHERE id = :i"
+                " RETURNING id, run_id, scenario, metric, state"
+            ),
+            {"s": decision, "n": note, "i": ident},
+        ).first()
+    if row is None:
+        raise InvalidInput("no change point with this id", source="triage", field=change_id)
+    return dict(row._mapping)
+
+
+def exclude_run(engine: Engine, run_id: str, reason: str) -> None:
+    with engine.begin() as conn:
+        res = conn.execute(
+            sa.text("UPDATE runs SET excluded = true, exclude_reason = :why WHERE run_id = :r"),
+            {"r": run_id, "why": reason},
+        )
+    if res.rowcount == 0:
+        raise InvalidInput("no run with this id", source="exclude", field=run_id)
+
+
+def thin_windows(engine: Engine, *, before: datetime) -> int:
+    """Retention: drop per-second histogram windows of runs older than `before`; totals stay."""
+    with engine.begin() as conn:
+        return int(conn.execute(query("thin_windows"), {"before": before}).rowcount)

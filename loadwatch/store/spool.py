@@ -1,0 +1,66 @@
+"""The spool: when the database is away, a run's complete record is kept on disk and stored later.
+
+Files are written atomically (tmp + rename) as `<run_id>.json`; a flush stores each in its own transaction
+and deletes the file only after the commit, so nothing is lost and, because writes are idempotent by run id,
+nothing is stored twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from loadwatch import pg
+from loadwatch.errors import StoreUnavailable
+from loadwatch.store.db import map_db_errors
+from loadwatch.store.repo import save_run
+
+__all__ = ["flush", "pending", "spool_dir", "spool_write"]
+
+log = logging.getLogger("loadwatch.store")
+
+
+def spool_dir() -> Path:
+    path = Path(os.environ.get("LOADWATCH_SPOOL_DIR") or pg.data_dir() / "spool")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def spool_write(record: Mapping[str, Any]) -> Path:
+    run_id = str(record["summary"]["run_id"])
+    target = spool_dir() / f"{run_id}.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, default=str))
+    os.replace(tmp, target)
+    return target
+
+
+def pending() -> list[Path]:
+    return sorted(spool_dir().glob("*.json"), key=lambda p: p.stat().st_mtime)
+
+
+def flush(engine: Engine) -> list[str]:
+    """Store every spooled run (oldest first); returns the run ids stored. Stops at the first DB error."""
+    stored: list[str] = []
+    for path in pending():
+        try:
+            record = json.loads(path.read_text())
+            run_id = record["summary"]["run_id"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            bad = path.with_suffix(".bad")
+            path.rename(bad)
+            log.warning("spooled file %s is unreadable (%s); moved to %s", path.name, exc, bad.name)
+            continue
+        try:
+            with map_db_errors():
+                save_run(engine, record)
+        except StoreUnavailable:
+            raise
+        path.unlink()
+        stored.append(run_id)
+    return stored
