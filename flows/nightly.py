@@ -1,0 +1,148 @@
+"""loadwatch-nightly: preflight → baseline → load ∥ monitor → compare → store → report.
+
+Composition only: every stage is a task in loadwatch.tasks over a core function in loadwatch. The flow
+ends Failed on a regression or a breached threshold (the verdict), Completed otherwise."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+from prefect.futures import wait
+from prefect.states import Completed, Failed, State
+
+from loadwatch import interrupts, pg
+from loadwatch.errors import LoadwatchError, TargetUnavailable
+from loadwatch.params import RunParams, resolve_plan
+from loadwatch.store import resolve_database_url
+from loadwatch.summary import build_record, new_run_id, report_input, write_summary
+from loadwatch.tasks.report import report_task
+from loadwatch.tasks.shards import sharded_load
+from loadwatch.tasks.stages import (
+    capture_after_task,
+    capture_before_task,
+    compare_task,
+    load_task,
+    monitor_task,
+    open_target_task,
+    preflight_task,
+    spool_after_failure,
+    store_task,
+)
+
+FAILING_VERDICTS = ("regression", "threshold_breach")
+MONITOR_GRACE_S = 60.0
+
+
+def default_out_dir(run_id: str) -> Path:
+    return pg.data_dir() / "reports" / run_id
+
+
+@flow(name="loadwatch-nightly", description=__doc__, log_prints=False)
+def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Prefect builds the UI form from it)
+    log = get_run_logger()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    plan = resolve_plan(params)
+    started_at = datetime.now(UTC)
+    run_id = new_run_id(started_at)
+    out_dir = Path(params.out_dir) if params.out_dir else default_out_dir(run_id)
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    common = {"trigger": params.trigger, "flow_run_id": flow_run_id, "notes": params.notes, "tags": params.tags}
+    log.info("run %s: plan %s (%s), out %s", run_id, plan.name, plan.plan_hash(), out_dir)
+
+    store_url = resolve_database_url()
+    preflight_task(plan, store_url, out_dir)
+    lap("preflight")
+
+    try:
+        run = open_target_task(plan)
+    except TargetUnavailable as exc:
+        # recorded as a failed preflight, not as a measurement
+        record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
+                              status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
+                              target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                              timings=timings, **common)
+        write_summary(record["summary"], out_dir)
+        try:
+            store_task(record, store_url)
+        except Exception as store_exc:
+            raise spool_after_failure(record, store_exc) from exc
+        raise
+    lap("target")
+    try:
+        before = capture_before_task(run, store_url, started_at)
+        lap("baseline")
+        stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
+        max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
+        mon_f = monitor_task.submit(run, stop, run.plan.monitor.interval, max_duration)
+        if params.shards > 1:
+            load_result = sharded_load(run.plan, stop, params.shards, params.workers)
+            stop.set()
+        else:
+            load_f = load_task.submit(run.plan, stop, params.workers)
+            while not wait([load_f], timeout=0.2).done == {load_f}:
+                if interrupts.requested():
+                    stop.set()
+            load_result = load_f.result()
+        monitor_result = mon_f.result()
+        lap("load")
+        after = capture_after_task(run, before)
+    finally:
+        run.stop()
+    aborted = interrupts.requested()
+    findings = compare_task(
+        run_id=run_id,
+        started_at=started_at,
+        summary={"load": load_result.summary, "resources": monitor_result.summary()},
+        histograms=load_result.histograms,
+        history=before["history"],
+        threshold_exprs=list(run.plan.thresholds),
+        plan_source=params.plan or "plans/tool_catalog.yaml",
+    )
+    if aborted:
+        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
+    warnings = []
+    if load_result.summary.get("generator_bound"):
+        warnings.append("generator-bound: the load generator could not keep up; latencies describe the generator")
+    if before["idle"].get("busy"):
+        warnings.append(f"the target was busy before load ({before['idle'].get('cpu_percent')} % CPU)")
+    lap("compare")
+    record = build_record(
+        run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
+        status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
+        load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=timings,
+        warnings=warnings, **common,
+    )
+    store_error: LoadwatchError | None = None
+    try:
+        store_task(record, store_url)
+    except Exception as exc:
+        store_error = spool_after_failure(record, exc)
+    lap("store")
+    record["summary"]["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    report_task(report_input(record, before["history"]), out_dir)
+    lap("report")
+    if store_error is not None:
+        raise store_error
+    verdict = record["summary"]["verdict"]
+    message = f"{verdict}: " + "; ".join(record["summary"]["verdict_reasons"][:5]) if record["summary"][
+        "verdict_reasons"] else verdict
+    if verdict in FAILING_VERDICTS or verdict == "aborted":
+        return Failed(message=message, data=record["summary"])
+    return Completed(message=message, data=record["summary"])
+
+
+if __name__ == "__main__":
+    nightly()

@@ -1,0 +1,398 @@
+"""The `loadwatch` command line. Errors become exit codes in one place (`main`):
+0 pass · 1 regression or threshold breach · 2 invalid input · 3 infrastructure · 130 interrupted.
+
+Prefect is imported only by the commands that run a flow (it costs a second to import), after its
+environment (analytics off, console noise off) has been set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loadwatch import __version__
+from loadwatch.errors import (
+    EXIT_INFRA,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    InvalidInput,
+    LoadwatchError,
+)
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("loadwatch")
+FAILING = {"regression": EXIT_REGRESSION, "threshold_breach": EXIT_REGRESSION, "aborted": EXIT_INTERRUPTED}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are InvalidInput (exit 2, one line, no traceback)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise InvalidInput(f"{message} (see `{self.prog} --help`)", source="command line")
+
+
+def _positive(kind: type[float] | type[int]) -> Any:
+    def convert(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return convert
+
+
+def _prefect_env(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if not verbose:
+        # logs still reach the Prefect API (and UI); only the terminal is kept quiet
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.propagate = False
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    from loadwatch import interrupts
+    from loadwatch.params import RunParams, resolve_plan
+    from loadwatch.preflight import preflight_static
+
+    params = RunParams(
+        plan=ns.plan,
+        duration=ns.duration,
+        rate=ns.rate,
+        users=ns.users,
+        warmup=ns.warmup,
+        workers=ns.workers,
+        shards=ns.shards,
+        target_url=ns.target,
+        out_dir=str(Path(ns.out).resolve()) if ns.out else None,
+        notes=ns.notes,
+        tags=ns.tag or [],
+        trigger=ns.trigger,
+    )
+    plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
+    preflight_static(plan, out_dir=Path(params.out_dir) if params.out_dir else None)
+    if ns.database_url:
+        os.environ["LOADWATCH_DATABASE_URL"] = ns.database_url
+    _prefect_env(ns.verbose)
+    print(f"loadwatch run: plan {plan.name}, {plan.load.model} model, {plan.load.total_duration:g} s of load "
+          f"against {plan.target.url} (Prefect {'API ' + os.environ['PREFECT_API_URL'] if os.environ.get('PREFECT_API_URL') else 'ephemeral'})",
+          file=sys.stderr)
+    from loadwatch.flows.nightly import nightly
+
+    with interrupts.handle_signals():
+        state = nightly(params, return_state=True)
+    return _finish_run(state)
+
+
+def _finish_run(state: Any) -> int:
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, LoadwatchError):
+        raise result
+    if isinstance(result, BaseException):
+        if isinstance(result, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        raise LoadwatchError(f"the run failed: {type(result).__name__}: {result}")
+    summary = result if isinstance(result, dict) else getattr(state, "data", None)
+    if not isinstance(summary, dict):
+        raise LoadwatchError(f"the run ended {state.name}: {state.message}")
+    _print_run(summary)
+    return FAILING.get(summary.get("verdict", ""), EXIT_OK)
+
+
+def _print_run(s: dict[str, Any]) -> None:
+    load = s.get("load") or {}
+    lat = load.get("latency_ms") or {}
+    print(f"run {s['run_id']}: verdict {s['verdict'].upper()}", file=sys.stderr)
+    if load:
+        print(f"  {load.get('requests', 0)} requests, {load.get('errors', 0)} errors, {load.get('rps', 0):.1f} req/s, "
+              f"p50 {lat.get('p50', 0):.2f} ms, p95 {lat.get('p95', 0):.2f} ms, p99 {lat.get('p99', 0):.2f} ms",
+              file=sys.stderr)
+    for reason in s.get("verdict_reasons") or []:
+        print(f"  - {reason}", file=sys.stderr)
+    for w in s.get("warnings") or []:
+        print(f"  ! {w}", file=sys.stderr)
+    if s.get("baseline_run_ids"):
+        print(f"  compared with {len(s['baseline_run_ids'])} earlier run(s)", file=sys.stderr)
+    out = (s.get("outputs") or {}).get("dir")
+    if out:
+        print(f"  report: {out}/report.html", file=sys.stderr)
+
+
+# --- load, demo-target, detect -------------------------------------------------------------------
+
+
+def cmd_load(ns: argparse.Namespace) -> int:
+    from loadwatch.loadcmd import run_load_command
+
+    return run_load_command(ns)
+
+
+def cmd_demo_target(ns: argparse.Namespace) -> int:
+    from loadwatch.target import server
+
+    server.serve(
+        host=ns.host,
+        port=ns.port,
+        database_url=ns.database_url,
+        faults=server.faults_from_args(ns),
+    )
+    return EXIT_OK
+
+
+def cmd_detect(ns: argparse.Namespace) -> int:
+    from loadwatch.stats.csvdetect import detect_csv, format_table
+
+    result = detect_csv(Path(ns.file), window=ns.window, max_pvalue=ns.p_value, min_magnitude=ns.magnitude)
+    print(format_table(result))
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(result, indent=2, default=str))
+    return EXIT_OK
+
+
+# --- store-backed commands -----------------------------------------------------------------------
+
+
+def _engine(ns: argparse.Namespace) -> Any:
+    from loadwatch import store
+
+    return store.connect(getattr(ns, "database_url", None))
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    from loadwatch.review import review_report
+
+    engine = _engine(ns)
+    try:
+        paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out), plan_hash=ns.plan_hash)
+    finally:
+        engine.dispose()
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def cmd_import(ns: argparse.Namespace) -> int:
+    from loadwatch.importer import import_files
+
+    engine = _engine(ns)
+    try:
+        outcome = import_files(engine, [Path(f) for f in ns.files])
+    finally:
+        engine.dispose()
+    for run_id in outcome["stored"]:
+        print(f"stored {run_id}")
+    for name, why in outcome["skipped"]:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return EXIT_INVALID if outcome["skipped"] else EXIT_OK
+
+
+def cmd_triage(ns: argparse.Namespace) -> int:
+    from loadwatch import store
+
+    engine = _engine(ns)
+    try:
+        row = store.triage(engine, ns.change_id, ns.decision, ns.note)
+    finally:
+        engine.dispose()
+    print(f"change {row['id']} ({row['scenario']} {row['metric']} at run {row['run_id']}): {row['state']}")
+    return EXIT_OK
+
+
+def cmd_store(ns: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from loadwatch import store
+
+    if ns.store_cmd == "flush":
+        pending = store.pending()
+        if not pending:
+            print("spool is empty")
+            return EXIT_OK
+        engine = _engine(ns)
+        try:
+            stored = store.flush(engine)
+        finally:
+            engine.dispose()
+        print(f"stored {len(stored)} spooled run(s): {', '.join(stored) or '-'}")
+        return EXIT_OK
+    if ns.store_cmd == "retention":
+        engine = _engine(ns)
+        try:
+            n = store.thin_windows(engine, before=datetime.now(UTC) - timedelta(days=ns.keep_days))
+        finally:
+            engine.dispose()
+        print(f"removed {n} per-second window(s) older than {ns.keep_days} days; totals kept")
+        return EXIT_OK
+    if ns.store_cmd == "exclude":
+        engine = _engine(ns)
+        try:
+            store.exclude_run(engine, ns.run_id, ns.reason)
+        finally:
+            engine.dispose()
+        print(f"run {ns.run_id} excluded from analysis: {ns.reason}")
+        return EXIT_OK
+    if ns.store_cmd == "migrate":
+        engine = _engine(ns)
+        engine.dispose()
+        print("schema is up to date")
+        return EXIT_OK
+    raise InvalidInput("one of: flush, retention, exclude, migrate", source="command line", field="store")
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    _prefect_env(ns.verbose)
+    from loadwatch.serve import serve_nightly
+
+    serve_nightly(cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
+        k: v for k, v in {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}.items() if v is not None})
+    return EXIT_OK
+
+
+def cmd_server(ns: argparse.Namespace) -> int:
+    from loadwatch.serve import prefect_server
+
+    return prefect_server(host=ns.host, port=ns.port)
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="loadwatch", description="Nightly load tests and performance-regression detection.")
+    p.add_argument("--version", action="version", version=f"loadwatch {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Prefect's and loadwatch's logs")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the nightly flow once (embedded Postgres, demo target, ephemeral Prefect)")
+    r.add_argument("--plan", help="YAML load plan (default: the bundled plans/tool_catalog.yaml)")
+    r.add_argument("--duration", type=_positive(float), help="seconds of load (overrides the plan)")
+    r.add_argument("--rate", type=_positive(float), help="open model: requests per second (overrides the plan)")
+    r.add_argument("--users", type=_positive(int), help="closed model: virtual users (overrides the plan)")
+    r.add_argument("--warmup", type=float, help="seconds excluded from the statistics")
+    r.add_argument("--workers", type=_positive(int), help="generator processes (default: one per core)")
+    r.add_argument("--shards", type=_positive(int), default=1, help="split the load over N Dask-run Prefect tasks")
+    r.add_argument("--target", help="target URL (overrides the plan's; `demo` = the bundled service)")
+    r.add_argument("--out", help="directory for report.html, report.md and summary.json")
+    r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
+    r.add_argument("--notes", help="free text stored with the run")
+    r.add_argument("--tag", action="append", help="tag stored with the run (repeatable)")
+    r.add_argument("--trigger", default="cli", choices=["cli", "schedule", "ui", "ci", "serve"],
+                   help=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_run)
+
+    ld = sub.add_parser("load", help="ad-hoc load test (no Prefect, no database)")
+    from loadwatch.loadcmd import add_load_arguments
+
+    add_load_arguments(ld)
+    ld.set_defaults(func=cmd_load)
+
+    dt = sub.add_parser("demo-target", help="serve the bundled Tool Catalog demo service")
+    from loadwatch.target.server import add_target_arguments
+
+    add_target_arguments(dt)
+    dt.set_defaults(func=cmd_demo_target)
+
+    rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
+    rp.add_argument("--last", type=_positive(int), default=30, help="the last N runs (default 30)")
+    rp.add_argument("--scenario", help="only this scenario")
+    rp.add_argument("--plan-hash", help="only runs of this plan hash (default: the newest run's plan)")
+    rp.add_argument("--out", default="loadwatch-report", help="output directory (default ./loadwatch-report)")
+    rp.add_argument("--database-url")
+    rp.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("detect", help="change points over a CSV (time column, numeric metric columns)")
+    d.add_argument("file")
+    d.add_argument("--json", help="also write the change points as JSON here")
+    d.add_argument("--window", type=_positive(int), default=30)
+    d.add_argument("--p-value", type=_positive(float), default=0.001)
+    d.add_argument("--magnitude", type=float, default=0.0, help="minimum relative change (0.05 = 5 %%)")
+    d.set_defaults(func=cmd_detect)
+
+    im = sub.add_parser("import", help="import the seed scripts' result files into the store")
+    im.add_argument("files", nargs="+", metavar="FILE")
+    im.add_argument("--database-url")
+    im.set_defaults(func=cmd_import)
+
+    t = sub.add_parser("triage", help="record a decision on a change point")
+    t.add_argument("change_id")
+    t.add_argument("decision", choices=["confirm", "dismiss", "expected"])
+    t.add_argument("--note")
+    t.add_argument("--database-url")
+    t.set_defaults(func=cmd_triage)
+
+    st = sub.add_parser("store", help="trend-store maintenance")
+    st.add_argument("--database-url")
+    sst = st.add_subparsers(dest="store_cmd", required=True, parser_class=_Parser)
+    sst.add_parser("flush", help="store results spooled while the database was away")
+    ret = sst.add_parser("retention", help="thin per-second data of old runs (totals are kept)")
+    ret.add_argument("--keep-days", type=_positive(int), default=90)
+    ex = sst.add_parser("exclude", help="exclude a run from analysis")
+    ex.add_argument("run_id")
+    ex.add_argument("--reason", required=True)
+    sst.add_parser("migrate", help="apply schema migrations")
+    st.set_defaults(func=cmd_store)
+
+    sv = sub.add_parser("serve", help="serve the nightly schedule from this process (no server or work pool)")
+    sv.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
+    sv.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
+    sv.add_argument("--name", default="nightly")
+    sv.add_argument("--plan")
+    sv.add_argument("--duration", type=_positive(float))
+    sv.add_argument("--out")
+    sv.set_defaults(func=cmd_serve)
+
+    srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=_positive(int), default=4200)
+    srv.set_defaults(func=cmd_server)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; the only place errors turn into exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in args or "--verbose" in args
+    _setup_logging(verbose)
+    try:
+        ns = build_parser().parse_args(args)
+        if getattr(ns, "command", None) == "triage":
+            ns.decision = {"confirm": "confirmed", "dismiss": "dismissed"}.get(ns.decision, ns.decision)
+        code = int(ns.func(ns))
+    except LoadwatchError as exc:
+        print(f"loadwatch: error: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("loadwatch: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = EXIT_OK
+    except SystemExit as exc:  # argparse --help / --version
+        code = int(exc.code or 0)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+__all__ += ["EXIT_INFRA"]

@@ -1,0 +1,89 @@
+"""The compare stage: this run against its own history, its thresholds, and the seed's score.
+
+Pure: takes the run's summary parts and the comparable history (oldest first), returns the findings and
+the verdict. The statistics themselves live in loadwatch.stats (method: docs/METHOD.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from loadwatch import stats
+from loadwatch.measures import run_metrics
+
+__all__ = ["GATING_OUTCOMES", "compare_stage", "decide_verdict"]
+
+GATING_OUTCOMES = ("regression",)
+
+
+def _point(p: Mapping[str, Any]) -> stats.RunPoint:
+    return stats.RunPoint(
+        run_id=p["run_id"],
+        started_at=p["started_at"],
+        metrics=p.get("metrics") or {},
+        histograms=p.get("histograms") or {},
+        excluded=bool(p.get("excluded")),
+    )
+
+
+def decide_verdict(
+    comparison: Sequence[Mapping[str, Any]],
+    thresholds: Sequence[Mapping[str, Any]],
+    *,
+    n_baseline: int,
+    min_history: int,
+) -> tuple[str, list[str]]:
+    reasons: list[str] = []
+    breached = [t for t in thresholds if not t.get("passed")]
+    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
+    for t in breached:
+        reasons.append(f"threshold breached: {t['expr']} (value {t.get('value')})")
+    for c in regressions:
+        reasons.append(f"regression: {c['scenario']} {c['metric']} {c.get('change_percent', 0):+.1f}%")
+    if regressions:
+        return "regression", reasons
+    if breached:
+        return "threshold_breach", reasons
+    if n_baseline < min_history:
+        reasons.append(f"insufficient history: {n_baseline} comparable run(s), the gate needs {min_history}")
+        return "insufficient_history", reasons
+    return "pass", reasons
+
+
+def compare_stage(
+    *,
+    run_id: str,
+    started_at: datetime,
+    summary: Mapping[str, Any],
+    histograms: Mapping[str, Mapping[str, str]],
+    history: Sequence[Mapping[str, Any]],
+    threshold_exprs: Sequence[str],
+    plan_source: str,
+    config: stats.GateConfig | None = None,
+) -> dict[str, Any]:
+    cfg = config or stats.GateConfig()
+    current = stats.RunPoint(
+        run_id=run_id,
+        started_at=started_at,
+        metrics=run_metrics(summary),
+        histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
+    )
+    past = [_point(p) for p in history]
+    usable = [p for p in past if not p.excluded]
+    comparison = stats.compare_run(current, past, cfg)
+    change_points = stats.history_change_points([*past, current])
+    thresholds = stats.evaluate_thresholds(threshold_exprs, summary.get("load") or {}, source=plan_source)
+    verdict, reasons = decide_verdict(
+        comparison, thresholds, n_baseline=len(usable[-cfg.window :]), min_history=cfg.min_history
+    )
+    return {
+        "verdict": verdict,
+        "verdict_reasons": reasons,
+        "baseline_run_ids": [p.run_id for p in usable[-cfg.window :]],
+        "comparison": comparison,
+        "change_points": change_points,
+        "incidents": stats.group_incidents(change_points),
+        "thresholds": thresholds,
+        "score": stats.score(summary.get("load") or {}),
+    }

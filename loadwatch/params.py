@@ -1,0 +1,93 @@
+"""The nightly run's parameters: one typed model shared by the CLI, the flow and the Prefect UI form.
+
+Titles, descriptions and bounds become the form Prefect renders for a deployment's "Run" button; the
+constraints are JSON-schema so the UI checks them before a run is created."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loadwatch.config import Plan, TargetSpec, load_plan
+from loadwatch.errors import InvalidInput
+
+__all__ = ["RunParams", "resolve_plan"]
+
+
+class RunParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str | None = Field(
+        None,
+        title="Plan",
+        description="Path of a YAML load plan; empty = the bundled Tool Catalog plan (plans/tool_catalog.yaml)",
+        max_length=4096,
+        json_schema_extra={"position": 0},
+    )
+    duration: float | None = Field(
+        None, title="Duration (s)", description="Overrides the plan's load duration", gt=0, le=86_400,
+        json_schema_extra={"position": 1},
+    )
+    rate: float | None = Field(
+        None, title="Rate (req/s)", description="Open model: overrides the plan's arrival rate", gt=0, le=1_000_000,
+        json_schema_extra={"position": 2},
+    )
+    users: int | None = Field(
+        None, title="Users", description="Closed model: overrides the plan's virtual users", ge=1, le=100_000,
+        json_schema_extra={"position": 3},
+    )
+    warmup: float | None = Field(
+        None, title="Warm-up (s)", description="Seconds excluded from the statistics", ge=0, le=86_400,
+        json_schema_extra={"position": 4},
+    )
+    target_url: str | None = Field(
+        None, title="Target URL", description="Overrides the plan's target: `demo` or http(s)://host:port",
+        max_length=2048, json_schema_extra={"position": 5},
+    )
+    thresholds: list[str] | None = Field(
+        None, title="Thresholds", description='Replace the plan\'s thresholds, e.g. ["p95 < 50ms", "error_rate < 1%"]',
+        json_schema_extra={"position": 6},
+    )
+    workers: int | None = Field(
+        None, title="Generator processes", description="Default: one per core", ge=1, le=256,
+        json_schema_extra={"position": 7},
+    )
+    shards: int = Field(
+        1, title="Shards", description="Split the load over this many Prefect tasks (Dask task runner when > 1)",
+        ge=1, le=64, json_schema_extra={"position": 8},
+    )
+    out_dir: str | None = Field(
+        None, title="Output directory", description="Where report.html, report.md and summary.json go",
+        max_length=4096, json_schema_extra={"position": 9},
+    )
+    notes: str | None = Field(None, title="Notes", max_length=2000, json_schema_extra={"position": 10})
+    tags: list[str] = Field(default_factory=list, title="Tags", json_schema_extra={"position": 11})
+    trigger: Literal["cli", "schedule", "ui", "ci", "serve"] = Field(
+        "ui", title="Trigger", description="Who started the run (recorded with it)", json_schema_extra={"position": 12}
+    )
+
+
+def resolve_plan(params: RunParams) -> Plan:
+    """The plan file (or the bundled one) with the run's overrides applied, validated."""
+    plan = load_plan(params.plan or None)
+    source = params.plan or "plans/tool_catalog.yaml"
+    if any(v is not None for v in (params.duration, params.rate, params.users, params.warmup, params.workers)):
+        plan = plan.with_load(
+            source=source,
+            duration=params.duration,
+            rate=params.rate,
+            users=params.users,
+            warmup=params.warmup,
+            workers=params.workers,
+        )
+    if params.target_url:
+        try:
+            target = TargetSpec.model_validate({**plan.target.model_dump(), "url": params.target_url})
+        except ValidationError as exc:
+            raise InvalidInput(exc.errors()[0]["msg"].removeprefix("Value error, "), source="parameters",
+                               field="target_url") from None
+        plan = plan.model_copy(update={"target": target})
+    if params.thresholds is not None:
+        plan = plan.model_copy(update={"thresholds": list(params.thresholds)})
+    return plan
