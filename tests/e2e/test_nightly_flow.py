@@ -1,0 +1,61 @@
+"""The whole nightly chain through a real Prefect engine, against the demo target and a real Postgres."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from loadwatch.params import RunParams
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(tmp_path, name: str, **overrides):
+    from loadwatch.flows.nightly import nightly
+
+    out = tmp_path / name
+    params = RunParams(duration=5, rate=80, warmup=1, out_dir=str(out), trigger="cli", **overrides)
+    state = nightly(params, return_state=True)
+    summary = json.loads((out / "summary.json").read_text())
+    return state, summary, out
+
+
+def test_two_consecutive_runs(prefect_harness, fresh_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    state1, s1, out1 = _run(tmp_path, "first")
+    assert state1.is_completed(), state1.message
+    for f in ("report.html", "report.md", "summary.json"):
+        assert (out1 / f).stat().st_size > 0
+    load = s1["load"]
+    assert load["requests"] > 100
+    assert load["errors"] == 0, load["errors_by_kind"]
+    assert set(load["scenarios"]) == {
+        "list_tools", "search_by_name", "get_tool", "search_enabled", "search_latest", "performance_stats"}
+    assert all(b["requests"] > 0 for b in load["scenarios"].values())
+    for key in ("p50", "p95", "p99", "p999", "max"):
+        assert load["latency_ms"][key] > 0
+    res = s1["resources"]
+    for group in ("target", "database", "host", "generator"):
+        assert res[group]["samples"] >= 3, group
+    assert res["target"]["cpu_percent"]["max"] > 0 and res["target"]["rss_mb"]["avg"] > 0
+    assert s1["target_stats"]["delta"], "the stats endpoint's counters were diffed over the window"
+    assert s1["baseline_run_ids"] == []
+    assert s1["verdict"] == "insufficient_history"
+    assert {t["expr"] for t in s1["thresholds"]} == {"p95 < 50ms", "error_rate < 1%"}
+    assert s1["score"]["total"] >= 0
+
+    state2, s2, _ = _run(tmp_path, "second")
+    assert s2["baseline_run_ids"] == [s1["run_id"]]
+    assert state2.is_completed() or s2["verdict"] in ("regression", "threshold_breach")
+
+    engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT run_id, status FROM runs ORDER BY started_at")).all()
+        hists = conn.execute(sa.text("SELECT count(*) FROM histograms WHERE run_id = :r"), {"r": s1["run_id"]}).scalar()
+        samples = conn.execute(sa.text("SELECT count(DISTINCT grp) FROM resource_samples")).scalar()
+    engine.dispose()
+    assert [r.run_id for r in runs] == [s1["run_id"], s2["run_id"]]
+    assert hists >= 7 * 2  # six scenarios + "*", latency and service time
+    assert samples >= 4
