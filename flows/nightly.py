@@ -5,6 +5,7 @@ ends Failed on a regression or a breached threshold (the verdict), Completed oth
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from loadwatch import interrupts, pg
 from loadwatch.errors import LoadwatchError, TargetUnavailable
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.store import resolve_database_url
+from loadwatch.store.lock import target_lock
 from loadwatch.summary import build_record, new_run_id, report_input, write_summary
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
@@ -36,6 +38,7 @@ from loadwatch.tasks.stages import (
 
 FAILING_VERDICTS = ("regression", "threshold_breach")
 MONITOR_GRACE_S = 60.0
+LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 
 
 def default_out_dir(run_id: str) -> Path:
@@ -86,17 +89,20 @@ def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Pref
         lap("baseline")
         stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
         max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
-        mon_f = monitor_task.submit(run, stop, run.plan.monitor.interval, max_duration)
-        if params.shards > 1:
-            load_result = sharded_load(run.plan, stop, params.shards, params.workers)
+        # one load at a time per target; the lock is held by this process's session until the load ends
+        with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+            lap("lock")
+            mon_f = monitor_task.submit(run, stop, run.plan.monitor.interval, max_duration)
+            if params.shards > 1:
+                load_result = sharded_load(run.plan, stop, params.shards, params.workers)
+            else:
+                load_f = load_task.submit(run.plan, stop, params.workers)
+                while wait([load_f], timeout=0.2).not_done:
+                    if interrupts.requested():
+                        stop.set()
+                load_result = load_f.result()
             stop.set()
-        else:
-            load_f = load_task.submit(run.plan, stop, params.workers)
-            while not wait([load_f], timeout=0.2).done == {load_f}:
-                if interrupts.requested():
-                    stop.set()
-            load_result = load_f.result()
-        monitor_result = mon_f.result()
+            monitor_result = mon_f.result()
         lap("load")
         after = capture_after_task(run, before)
     finally:

@@ -1,0 +1,43 @@
+"""Two runs against one target never overlap their load: the second waits, then refuses by name."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from loadwatch.errors import InfrastructureError
+from loadwatch.store.lock import target_lock
+
+
+def test_second_run_refuses_naming_the_holder(fresh_db):
+    with target_lock(fresh_db, "http://127.0.0.1:8080", run_id="first-run"):
+        with pytest.raises(InfrastructureError, match="first-run") as err:
+            with target_lock(fresh_db, "http://127.0.0.1:8080", run_id="second", wait_s=0.6):
+                pass
+        assert err.value.exit_code == 3
+        # a different target is independent
+        with target_lock(fresh_db, "http://127.0.0.1:9090", run_id="other", wait_s=0):
+            pass
+    with target_lock(fresh_db, "http://127.0.0.1:8080", run_id="third", wait_s=0):
+        pass
+
+
+def test_second_run_waits_for_the_first(fresh_db):
+    order: list[str] = []
+
+    def first() -> None:
+        with target_lock(fresh_db, "demo", run_id="a"):
+            order.append("a-start")
+            time.sleep(1.0)
+            order.append("a-end")
+
+    t = threading.Thread(target=first)
+    t.start()
+    while not order:
+        time.sleep(0.05)
+    with target_lock(fresh_db, "demo", run_id="b", wait_s=30):
+        order.append("b-start")
+    t.join()
+    assert order == ["a-start", "a-end", "b-start"]
