@@ -1,0 +1,132 @@
+"""The nights something goes wrong: unreachable target, failing database, interrupts, secrets.
+
+Each test provokes the fault for real and asserts the outcome: exit code, message, stored state, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from loadwatch.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def test_unreachable_target_fails_preflight_fast(prefect_harness, fresh_db, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    started = time.monotonic()
+    code = main(["run", "--target", f"http://127.0.0.1:{_free_port()}", "--duration", "5", "--out", str(tmp_path)])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "not reachable" in err and "Traceback" not in err
+    assert elapsed < 60  # bounded: a 5 s reachability window plus Prefect's own start-up
+    assert _rows(fresh_db, "SELECT status, verdict FROM runs") == [("failed_preflight", "failed")]
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed_preflight"
+
+
+def test_failing_store_spools_then_next_run_stores_it(prefect_harness, fresh_db, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LOADWATCH_SPOOL_DIR", str(spool))
+    from loadwatch.store import connect
+
+    connect(fresh_db).dispose()  # migrate, then make every run insert fail
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
+                     " $$ LANGUAGE plpgsql")
+        conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
+    code = main(["run", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    spooled = list(spool.glob("*.json"))
+    assert len(spooled) == 1 and str(spooled[0]) in err
+    first = json.loads(spooled[0].read_text())["summary"]
+    assert (tmp_path / "a" / "report.html").exists()  # the report is written even though the store failed
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER lw_fail ON runs")
+    code = main(["run", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
+    assert code in (0, 1), capsys.readouterr().err
+    rows = _rows(fresh_db, "SELECT run_id, started_at FROM runs ORDER BY started_at")
+    assert [r[0] for r in rows][0] == first["run_id"]  # stored with its original time, first
+    assert len(rows) == 2 and not list(spool.glob("*.json"))
+    second = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert second["baseline_run_ids"] == [first["run_id"]]
+
+
+def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fresh_db, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "LOADWATCH_DATABASE_URL": fresh_db, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadwatch", "run", "--duration", "60", "--rate", "40", "--out", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    me = psutil.Process(proc.pid)
+    try:
+        deadline = time.monotonic() + 90
+        # wait until the load is running: generator worker processes exist
+        while time.monotonic() < deadline:
+            kids = me.children(recursive=True)
+            if any("multiprocessing" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the load never started")
+        time.sleep(2)
+        descendants = me.children(recursive=True)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert time.monotonic() - sent < 30
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [p.cmdline() for p in alive]
+    summary = json.loads((Path(tmp_path) / "summary.json").read_text())
+    assert summary["status"] == "aborted" and summary["verdict"] == "aborted"
+    assert summary["load"]["requests"] > 0  # what was measured is kept
+    assert _rows(fresh_db, "SELECT status FROM runs") == [("aborted",)]
+
+
+def test_credentials_never_leak(prefect_harness, fresh_db, tmp_path, monkeypatch, capsys):
+    # trust auth ignores the password, so the run works while the URL carries a secret
+    secret_url = fresh_db.replace("postgresql://postgres:@", "postgresql://postgres:hunter2secret@")
+    assert "hunter2secret" in secret_url
+    code = main(["-v", "run", "--duration", "3", "--rate", "30", "--out", str(tmp_path), "--database-url", secret_url])
+    captured = capsys.readouterr()
+    assert code in (0, 1), captured.err
+    for f in ("summary.json", "report.html", "report.md"):
+        assert "hunter2secret" not in (tmp_path / f).read_text()
+    assert "hunter2secret" not in captured.err + captured.out
+    engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT summary::text FROM runs")).scalar()
+    engine.dispose()
+    assert "hunter2secret" not in stored
