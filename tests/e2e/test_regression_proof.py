@@ -1,0 +1,57 @@
+"""The end-to-end proof: twelve clean nights, then a 30 % slowdown injected into one endpoint of the demo
+target; the thirteenth run's verdict is a regression for that scenario only, the flow ends Failed, the CLI
+exits 1, and the report says so."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from loadwatch.cli import main
+from loadwatch.params import RunParams
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+NIGHTS = 12
+SLOW_SCENARIO = "list_tools"  # 35 % of the mix: the most samples per night, so the steadiest percentiles
+
+
+def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_db, tmp_path, monkeypatch):
+    from loadwatch.flows.nightly import nightly
+    from loadwatch.target import DemoTarget
+
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    demo = DemoTarget.start()  # one long-lived service, as a deployed target would be
+    try:
+        summaries = []
+        for night in range(NIGHTS):
+            out = tmp_path / f"night{night:02d}"
+            params = RunParams(target_url=demo.url, duration=4, warmup=1, rate=120, out_dir=str(out), trigger="ci")
+            state = nightly(params, return_state=True)
+            s = json.loads((out / "summary.json").read_text())
+            assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
+            assert state.is_completed(), (night, s["verdict"], s["verdict_reasons"])
+            summaries.append(s)
+        assert len(summaries[-1]["baseline_run_ids"]) == NIGHTS - 1
+
+        base_p50 = statistics.median(s["load"]["scenarios"][SLOW_SCENARIO]["latency_ms"]["p50"] for s in summaries)
+        demo.set_faults({"endpoints": {SLOW_SCENARIO: {"delay_ms": round(0.3 * base_p50, 3)}}})
+
+        out = tmp_path / "night12"
+        code = main(["run", "--target", demo.url, "--duration", "4", "--warmup", "1", "--rate", "120",
+                     "--out", str(out), "--trigger", "ci"])
+    finally:
+        demo.stop()
+    s13 = json.loads((out / "summary.json").read_text())
+    assert code == 1, s13["verdict_reasons"]
+    assert s13["verdict"] == "regression"
+    regressed = {c["scenario"] for c in s13["comparison"] if c["outcome"] == "regression"}
+    # the aggregate "*" contains the slowed scenario; no other scenario may be blamed
+    assert regressed - {"*"} == {SLOW_SCENARIO}, s13["comparison"]
+    latency = [c for c in s13["comparison"] if c["scenario"] == SLOW_SCENARIO and c["outcome"] == "regression"]
+    assert any(c["change_percent"] > 15 for c in latency)
+    md = (out / "report.md").read_text()
+    assert SLOW_SCENARIO in md and "regression" in md.lower()
+    assert SLOW_SCENARIO in (out / "report.html").read_text()
