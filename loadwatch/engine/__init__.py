@@ -1,0 +1,169 @@
+"""The load generator: `run_load(plan)` spawns N generator processes, starts them together at an agreed time,
+and merges their HdrHistograms exactly into one `LoadResult`. See worker.py (recording), pacer.py (open model
+timing, late/dropped), client.py (the HTTP/1.1 hot path) and result.py (summary, generator_bound rule)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_mod
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadwatch.config import Plan, check_target_allowed
+from loadwatch.engine.pools import resolve_pools
+from loadwatch.engine.result import LoadResult, combine_parts, merge_results
+from loadwatch.engine.schedule import local_users
+from loadwatch.errors import InfrastructureError, InvalidInput, TargetUnavailable
+
+__all__ = ["LoadResult", "merge_results", "run_load"]
+
+START_MARGIN_S = 0.25  # after every process reported ready: time to read the start time and sleep until it
+EXTRA_WAIT_S = 30.0  # beyond duration + grace before the parent gives up on a worker
+
+
+def _max_users(plan: Plan) -> int:
+    load = plan.load
+    if load.stages:
+        return int(max(s.target for s in load.stages))
+    return int(load.users or 0)
+
+
+def _check_reachable(plan: Plan) -> None:
+    url = urlsplit(plan.target.url)
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=plan.load.timeout.connect):
+            pass
+    except OSError as exc:
+        raise TargetUnavailable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run_load(
+    plan: Plan,
+    *,
+    workers: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    start_at: float | None = None,
+    share: tuple[int, int] = (0, 1),
+) -> LoadResult:
+    """Blocking. Drives `share[0]` of `share[1]` of the plan's load with `workers` processes.
+
+    Every shard must use the same number of workers (the rate/users split is by global process index)."""
+    url = plan.target.url
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise InvalidInput(
+            "run_load needs a concrete http(s) URL (start the demo target first)", source="plan", field="target.url"
+        )
+    check_target_allowed(url, plan.target.allowed_hosts)
+    s_i, s_n = share
+    if not (s_n >= 1 and 0 <= s_i < s_n):
+        raise InvalidInput("share must be (i, n) with 0 <= i < n", source="run_load", field="share")
+    n = workers or plan.load.workers or os.cpu_count() or 1
+    if n < 1:
+        raise InvalidInput("workers must be at least 1", source="run_load", field="workers")
+    _check_reachable(plan)
+    pools = resolve_pools(plan)
+    if plan.load.model == "closed":  # no process without a user to drive
+        n = max(1, min(n, max(local_users(_max_users(plan), s_i, s_n), 1)))
+    from loadwatch.engine.proc import worker_main
+    from loadwatch.engine.worker import WorkerConfig
+
+    ctx = multiprocessing.get_context("spawn")
+    q: Any = ctx.Queue()
+    start_value: Any = ctx.Value("d", 0.0)
+    stop_ev = ctx.Event()
+    procs = []
+    for w in range(n):
+        cfg = WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n)
+        p = ctx.Process(target=worker_main, args=(cfg, q, start_value, stop_ev), daemon=True, name=f"loadwatch-gen-{w}")
+        p.start()
+        procs.append(p)
+    outputs: dict[int, dict[str, Any]] = {}
+    try:
+        ready = 0
+        ready_deadline = time.monotonic() + 120.0
+        while ready < n:
+            msg = _get(q, ready_deadline, procs)
+            if msg["type"] == "ready":
+                ready += 1
+            elif msg["type"] == "error":
+                raise InfrastructureError(f"generator process {msg['index']} failed: {msg['message']}")
+        start_value.value = start_at if start_at is not None else time.time() + START_MARGIN_S
+        begin = float(start_value.value)
+        grace = min(plan.load.timeout.total, 10.0)
+        deadline = time.monotonic() + max(begin - time.time(), 0) + plan.load.total_duration + grace + EXTRA_WAIT_S
+        ticks: dict[int, dict[str, Any]] = {}
+        last_progress = 0.0
+        while len(outputs) < n:
+            if stop is not None and stop.is_set():
+                stop_ev.set()
+            try:
+                msg = q.get(timeout=0.2)
+            except queue_mod.Empty:
+                if time.monotonic() > deadline:
+                    stop_ev.set()
+                    raise InfrastructureError("generator processes did not finish in time") from None
+                if not any(p.is_alive() for p in procs) and q.empty():
+                    raise InfrastructureError("generator processes exited without a result") from None
+                continue
+            kind = msg["type"]
+            if kind == "result":
+                outputs[msg["index"]] = msg["data"]
+            elif kind == "error":
+                stop_ev.set()
+                raise InfrastructureError(f"generator process {msg['index']} failed: {msg['message']}")
+            elif kind == "tick":
+                ticks[msg["index"]] = msg
+                now = time.monotonic()
+                if (
+                    progress is not None
+                    and (len(ticks) == n or now - last_progress > 1.5)
+                    and now - last_progress > 0.5
+                ):
+                    last_progress = now
+                    progress(_progress(list(ticks.values()), plan.load.total_duration))
+    except KeyboardInterrupt:
+        stop_ev.set()
+        raise
+    finally:
+        stop_ev.set()
+        for p in procs:
+            p.join(timeout=5.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2.0)
+        q.close()
+    return combine_parts([outputs[i] for i in sorted(outputs)])
+
+
+def _get(q: Any, deadline: float, procs: list[Any]) -> dict[str, Any]:
+    while True:
+        try:
+            msg: dict[str, Any] = q.get(timeout=0.2)
+            return msg
+        except queue_mod.Empty:
+            if time.monotonic() > deadline:
+                raise InfrastructureError("generator processes did not start in time") from None
+            if not any(p.is_alive() for p in procs):
+                raise InfrastructureError("generator processes exited before starting") from None
+
+
+def _progress(ticks: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    phases = [t["phase"] for t in ticks]
+    return {
+        "elapsed": round(max(t["elapsed"] for t in ticks), 1),
+        "duration": duration,
+        "requests": sum(t["requests"] for t in ticks),
+        "errors": sum(t["errors"] for t in ticks),
+        "rps": sum(t["window_requests"] for t in ticks),
+        "p95_ms": round(max(t["p95_ms"] for t in ticks), 3),  # the worst worker's last window (approximate)
+        "in_flight": sum(t["in_flight"] for t in ticks),
+        "phase": "warmup" if "warmup" in phases else ("drain" if all(p == "drain" for p in phases) else "measure"),
+    }

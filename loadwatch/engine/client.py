@@ -1,0 +1,212 @@
+"""The hot path: a lean HTTP/1.1 keep-alive client connection on asyncio.Protocol + httptools.
+
+One `Conn` carries one request at a time (no pipelining). It never allocates a future: when a response
+completes (or the connection fails) it calls its owner back synchronously, so a closed-model user with no
+think time sends its next request from inside `data_received`, the way wrk does. TLS uses the same class
+through `loop.create_connection(ssl=...)`. Timing uses `time.perf_counter_ns` (monotonic, ns)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from time import perf_counter_ns
+from typing import Any, Protocol
+
+import httptools
+
+__all__ = ["ERROR_KINDS", "Conn", "ConnOwner", "classify_error", "open_conn"]
+
+ERROR_KINDS = (
+    "http_4xx",
+    "http_5xx",
+    "connect_refused",
+    "connection_reset",
+    "connect_timeout",
+    "read_timeout",
+    "dns",
+    "tls",
+    "check_failed",
+    "other",
+)
+
+
+class ConnOwner(Protocol):
+    def on_response(
+        self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool
+    ) -> None: ...
+
+    def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None: ...
+
+    def on_closed(self, conn: Conn) -> None: ...
+
+
+class _HeadDone(Exception):
+    """Raised from on_headers_complete for HEAD: httptools cannot be told that no body follows."""
+
+
+def classify_error(exc: BaseException | None, *, connecting: bool = False) -> tuple[str, str]:
+    """Map an exception to the error taxonomy: (kind, short message)."""
+    msg = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the server mid-response"
+    if exc is None:
+        return "connection_reset", msg
+    if isinstance(exc, socket.gaierror):
+        return "dns", msg
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls", msg
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return ("connect_timeout" if connecting else "read_timeout"), msg
+    if isinstance(exc, ConnectionRefusedError):
+        return "connect_refused", msg
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "connection_reset", msg
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ECONNREFUSED,):
+            return "connect_refused", msg
+        if exc.errno in (errno.ETIMEDOUT,):
+            return ("connect_timeout" if connecting else "read_timeout"), msg
+        if exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+            return "connection_reset", msg
+        if "ssl" in str(exc).lower() or "certificate" in str(exc).lower():
+            return "tls", msg
+    return "other", msg
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive connection. `token` is the owner's handle of the request in flight (None when idle)."""
+
+    __slots__ = (
+        "body",
+        "closed",
+        "deadline_ns",
+        "head",
+        "owner",
+        "parser",
+        "sent_ns",
+        "token",
+        "transport",
+        "user",
+        "want_body",
+    )
+
+    def __init__(self, owner: ConnOwner) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.token: Any = None
+        self.sent_ns = 0
+        self.deadline_ns = 0
+        self.head = False
+        self.want_body = False
+        self.body: list[bytes] = []
+        self.closed = False
+        self.user: Any = None  # closed model: the virtual user owning this connection
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _HeadDone):
+                self._fail("other", f"response handling failed: {exc.__context__!r}")
+            self.parser = httptools.HttpResponseParser(self)
+        except httptools.HttpParserError as exc:
+            self._fail("other", f"malformed HTTP response: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.token is not None:
+            kind, msg = classify_error(exc)
+            self._fail(kind, msg)
+        self.owner.on_closed(self)
+
+    # -- httptools callbacks
+    def on_body(self, body: bytes) -> None:
+        if self.want_body:
+            self.body.append(body)
+
+    def on_headers_complete(self) -> None:
+        if self.head:
+            self._complete()
+            raise _HeadDone
+
+    def on_message_complete(self) -> None:
+        self._complete()
+
+    # -- owner side
+    def send(self, data: bytes, token: Any, *, head: bool, want_body: bool, timeout_ns: int) -> None:
+        self.token = token
+        self.head = head
+        self.want_body = want_body
+        t = perf_counter_ns()
+        self.sent_ns = t
+        self.deadline_ns = t + timeout_ns
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def _complete(self) -> None:
+        done = perf_counter_ns()
+        token = self.token
+        if token is None:
+            return  # an unsolicited response: ignore
+        self.token = None
+        p = self.parser
+        body = None
+        if self.want_body:
+            body = b"".join(self.body)
+            self.body = []
+        self.owner.on_response(self, token, p.get_status_code(), body, done, p.should_keep_alive())
+
+    def _fail(self, kind: str, message: str) -> None:
+        token = self.token
+        self.token = None
+        self.body = []
+        if token is not None:
+            self.owner.on_failure(self, token, kind, message, perf_counter_ns())
+        self.abort()
+
+    def expire(self, now_ns: int) -> bool:
+        """Fail the request in flight with read_timeout if its deadline passed."""
+        if self.token is not None and now_ns >= self.deadline_ns:
+            self._fail("read_timeout", "no complete response within the total timeout")
+            return True
+        return False
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+async def open_conn(
+    owner: ConnOwner,
+    host: str,
+    port: int,
+    *,
+    ssl_ctx: ssl.SSLContext | None,
+    server_hostname: str | None,
+    timeout: float,
+) -> Conn:
+    """Connect; raises the original exception (classify with `classify_error(exc, connecting=True)`)."""
+    loop = asyncio.get_running_loop()
+    _t, conn = await asyncio.wait_for(
+        loop.create_connection(
+            lambda: Conn(owner), host, port, ssl=ssl_ctx, server_hostname=server_hostname if ssl_ctx else None
+        ),
+        timeout,
+    )
+    try:
+        sock = _t.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    return conn

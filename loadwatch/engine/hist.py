@@ -1,0 +1,135 @@
+"""HdrHistogram helpers: one fixed geometry (integer µs, 1 µs .. 1 h, 3 significant figures), vectorised
+bulk recording, fast percentiles, and exact merging through the standard encoded form.
+
+`hdrh.record_value` costs ~1.7 µs in pure Python, more than the rest of the request path, so the hot path
+appends raw µs values to an `array('q')` and `record_many` bins them with numpy once per window into the same
+counters `record_value` would touch (a test checks the equality). Percentiles are read with a cumulative sum
+using hdrh's own definition (target count rounded, highest equivalent value)."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+__all__ = [
+    "HIGHEST_US",
+    "LOWEST_US",
+    "PERCENTILES",
+    "SIG_FIGS",
+    "decode",
+    "empty_stats",
+    "encode",
+    "merge_encoded",
+    "new_hist",
+    "percentile_us",
+    "record_many",
+    "stats_ms",
+]
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # 1 h: anything slower is clamped to it (the total timeout is at most 1 h)
+SIG_FIGS = 3
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+
+
+def new_hist() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIG_FIGS)
+
+
+def _counts(h: HdrHistogram) -> np.ndarray:
+    return np.ctypeslib.as_array(h.counts)
+
+
+@lru_cache(maxsize=1)
+def _geometry() -> tuple[int, int, int, int, int, np.ndarray]:
+    h = new_hist()
+    # per counts index: the median equivalent value, for the mean (as hdrh's get_mean_value computes it)
+    med = np.array(
+        [h._hdr_median_equiv_value(h.get_value_from_index(i)) for i in range(h.counts_len)], dtype=np.float64
+    )
+    return (
+        h.sub_bucket_mask,
+        h.unit_magnitude,
+        h.sub_bucket_half_count_magnitude,
+        h.sub_bucket_half_count,
+        h.counts_len,
+        med,
+    )
+
+
+def record_many(h: HdrHistogram, values: array[int] | np.ndarray | Iterable[int]) -> None:
+    """Record integer µs values exactly as `h.record_value` would, in one vectorised pass."""
+    v = np.asarray(values if not isinstance(values, array) else np.frombuffer(values, dtype=np.int64), dtype=np.int64)
+    if v.size == 0:
+        return
+    mask, unit_mag, sbhcm, half, counts_len, _ = _geometry()
+    v = np.clip(v, 0, HIGHEST_US)
+    # bit length via the float exponent: exact because values < 2**53
+    bitlen = np.frexp((v | mask).astype(np.float64))[1].astype(np.int64)
+    bucket = bitlen - unit_mag - (sbhcm + 1)
+    sub = v >> (bucket + unit_mag)
+    idx = ((bucket + 1) << sbhcm) + sub - half
+    _counts(h)[:] += np.bincount(idx, minlength=counts_len).astype(np.uint64)
+    h.total_count += int(v.size)
+    h.min_value = min(h.min_value, int(v.min()))
+    h.max_value = max(h.max_value, int(v.max()))
+
+
+def percentile_us(h: HdrHistogram, percentile: float) -> int:
+    """`h.get_value_at_percentile(percentile)` without the Python loop over 23k counters."""
+    total = h.total_count
+    if total <= 0:
+        return 0
+    target = max(int(min(percentile, 100.0) * total / 100 + 0.5), 1)
+    cum = np.cumsum(_counts(h))
+    idx = int(np.searchsorted(cum, target, side="left"))
+    idx = min(idx, h.counts_len - 1)
+    value = h.get_value_from_index(idx)
+    return int(h.get_highest_equivalent_value(value) if percentile else h.get_lowest_equivalent_value(value))
+
+
+def empty_stats() -> dict[str, float]:
+    return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+
+
+def stats_ms(h: HdrHistogram) -> dict[str, float]:
+    """{mean, p50, p90, p95, p99, p999, max} in milliseconds (zeros when empty)."""
+    total = h.total_count
+    if total <= 0:
+        return empty_stats()
+    counts = _counts(h)
+    cum = np.cumsum(counts)
+    out: dict[str, float] = {}
+    mean_us = float(np.dot(counts.astype(np.float64), _geometry()[5]) / total)
+    out["mean"] = round(mean_us / 1000.0, 3)
+    for key, pct in PERCENTILES.items():
+        target = max(int(pct * total / 100 + 0.5), 1)
+        idx = min(int(np.searchsorted(cum, target, side="left")), h.counts_len - 1)
+        out[key] = round(h.get_highest_equivalent_value(h.get_value_from_index(idx)) / 1000.0, 3)
+    out["max"] = round(h.get_max_value() / 1000.0, 3)
+    return out
+
+
+def encode(h: HdrHistogram) -> str:
+    raw = h.encode()
+    return raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
+
+
+def decode(blob: str) -> HdrHistogram:
+    h = new_hist()
+    if blob:
+        h.decode_and_add(blob)
+    return h
+
+
+def merge_encoded(blobs: Iterable[str]) -> HdrHistogram:
+    """Exact merge: counters added, so percentiles of the merge are those of the union."""
+    h = new_hist()
+    for blob in blobs:
+        if blob:
+            h.decode_and_add(blob)
+    return h

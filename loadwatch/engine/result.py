@@ -1,0 +1,278 @@
+"""LoadResult and the exact combination of worker outputs (processes) or of LoadResults (shards).
+
+Counts are summed; histograms are added counter by counter (never percentiles averaged), so merged
+percentiles are those of the union. `generator_bound` rule (any one of these, per worker/shard):
+  * CPU ≥ 90 % of one core over the run (the process was saturated; its latencies include its own queueing);
+  * open model: more than 5 % of measured sends were late (> 1 ms after their intended time);
+  * open model: sends + dropped < 95 % of intended (the pacer could not even attempt the schedule);
+  * event-loop lag p99 > 50 ms (timers, and so send times and timeouts, were unreliable).
+Dropped sends (in-flight cap reached) are the target's doing and do not by themselves mark the run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadwatch.engine import hist
+
+__all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", "part_from_result"]
+
+CPU_BOUND_PERCENT = 90.0
+LATE_BOUND_FRACTION = 0.05
+ACHIEVED_MIN_FRACTION = 0.95
+LAG_BOUND_MS = 50.0
+
+
+@dataclass
+class LoadResult:
+    started_at: float
+    finished_at: float
+    summary: dict[str, Any]
+    histograms: dict[str, dict[str, str]] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "load": self.summary,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "histograms": self.histograms,
+            "timeline": self.timeline,
+            "windows": self.windows,
+        }
+
+
+def _reasons(w: dict[str, Any], model: str) -> list[str]:
+    out: list[str] = []
+    who = f"worker {w.get('index', 0)}" if "shard" not in w else f"shard {w['shard']}"
+    if w.get("cpu_percent", 0.0) >= CPU_BOUND_PERCENT:
+        out.append(f"{who}: CPU {w['cpu_percent']:.0f}% of a core (≥ {CPU_BOUND_PERCENT:.0f}%)")
+    if model == "open" and w.get("intended"):
+        sends = w.get("measured_sends") or 0
+        if w.get("late", 0) > LATE_BOUND_FRACTION * max(sends, 1):
+            out.append(f"{who}: {w['late']} of {sends} sends late (> {LATE_BOUND_FRACTION:.0%})")
+        if sends + w.get("dropped", 0) < ACHIEVED_MIN_FRACTION * w["intended"]:
+            out.append(f"{who}: attempted {sends + w.get('dropped', 0)} of {w['intended']} intended sends")
+    lag = (w.get("loop_lag_ms") or {}).get("p99", 0.0)
+    if lag > LAG_BOUND_MS:
+        out.append(f"{who}: event-loop lag p99 {lag:.0f} ms (> {LAG_BOUND_MS:.0f} ms)")
+    return out
+
+
+def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
+    """Parts = worker outputs (see worker.Runner._result), or `part_from_result` of LoadResults."""
+    if not parts:
+        raise ValueError("nothing to combine")
+    model = parts[0]["model"]
+    measured_s = max(p["measured_s"] for p in parts)
+    names: list[str] = []
+    for p in parts:
+        names += [n for n in p["scenarios"] if n not in names]
+    scen: dict[str, Any] = {}
+    all_lat = hist.new_hist()
+    all_svc = hist.new_hist()
+    kinds_all: dict[str, dict[str, Any]] = {}
+    classes_all: dict[str, int] = defaultdict(int)
+    histograms: dict[str, dict[str, str]] = {}
+    for name in names:
+        subs = [p["scenarios"][name] for p in parts if name in p["scenarios"]]
+        lat = hist.merge_encoded(s["latency"] for s in subs)
+        svc = hist.merge_encoded(s["service"] for s in subs)
+        all_lat.add(lat)
+        all_svc.add(svc)
+        kinds: dict[str, dict[str, Any]] = {}
+        classes: dict[str, int] = defaultdict(int)
+        for s in subs:
+            for k, v in s["errors_by_kind"].items():
+                d = kinds.setdefault(k, {"count": 0, "sample": v["sample"]})
+                d["count"] += v["count"]
+            for c, n in s["status_classes"].items():
+                classes[c] += n
+        for k, v in kinds.items():
+            d = kinds_all.setdefault(k, {"count": 0, "sample": v["sample"]})
+            d["count"] += v["count"]
+        for c, n in classes.items():
+            classes_all[c] += n
+        req = sum(s["requests"] for s in subs)
+        err = sum(s["errors"] for s in subs)
+        scen[name] = {
+            "requests": req,
+            "errors": err,
+            "rps": round(req / measured_s, 2),
+            "error_rate": round(err / req, 6) if req else 0.0,
+            "latency_ms": hist.stats_ms(lat),
+            "service_time_ms": hist.stats_ms(svc),
+            "errors_by_kind": dict(sorted(kinds.items())),
+            "status_classes": dict(sorted(classes.items())),
+        }
+        histograms[name] = {"latency": hist.encode(lat), "service": hist.encode(svc)}
+    histograms["*"] = {"latency": hist.encode(all_lat), "service": hist.encode(all_svc)}
+    requests = sum(s["requests"] for s in scen.values())
+    errors = sum(s["errors"] for s in scen.values())
+
+    workers: list[dict[str, Any]] = []
+    for p in parts:
+        workers += p.get("workers") or [_worker_entry(p)]
+    reasons: list[str] = []
+    for p in parts:
+        reasons += p.get("reasons") or []
+        if "workers" not in p:
+            reasons += _reasons(p, model)
+    intended = sum(p.get("intended") or 0 for p in parts)
+    msends = sum(p.get("measured_sends") or 0 for p in parts)
+    lags = [w.get("loop_lag_ms") or {} for w in workers]
+    summary: dict[str, Any] = {
+        "model": model,
+        "requests": requests,
+        "errors": errors,
+        "error_rate": round(errors / requests, 6) if requests else 0.0,
+        "rps": round(requests / measured_s, 2),
+        "dropped": sum(p.get("dropped", 0) for p in parts),
+        "late": sum(p.get("late", 0) for p in parts),
+        "cancelled": sum(p.get("cancelled", 0) for p in parts),
+        "sends": sum(p.get("sends", 0) for p in parts),
+        "late_tolerance_ms": parts[0].get("late_tolerance_ms", 1.0),
+        "generator_bound": bool(reasons),
+        "latency_ms": hist.stats_ms(all_lat),
+        "service_time_ms": hist.stats_ms(all_svc),
+        "errors_by_kind": dict(sorted(kinds_all.items())),
+        "status_classes": dict(sorted(classes_all.items())),
+        "scenarios": scen,
+        "workers": workers,
+        "intended_rate": round(intended / measured_s, 2) if model == "open" else None,
+        "achieved_rate": round(msends / measured_s, 2) if model == "open" else round(requests / measured_s, 2),
+        "generator": {
+            "cpu_percent": max((w.get("cpu_percent", 0.0) for w in workers), default=0.0),
+            "loop_lag_ms": {
+                "p99": max((lg.get("p99", 0.0) for lg in lags), default=0.0),
+                "max": max((lg.get("max", 0.0) for lg in lags), default=0.0),
+            },
+            "reasons": reasons,
+        },
+        "duration_s": max(p["duration_s"] for p in parts),
+        "warmup_s": max(p["warmup_s"] for p in parts),
+        "measured_s": round(measured_s, 3),
+        "stopped": any(p.get("stopped") for p in parts),
+        "start_skew_s": max(p.get("start_skew_s", 0.0) for p in parts),
+    }
+    windows, timeline = _merge_windows([w for p in parts for w in p["windows"]])
+    return LoadResult(
+        started_at=min(p["started_at"] for p in parts),
+        finished_at=max(p["finished_at"] for p in parts),
+        summary=summary,
+        histograms=histograms,
+        windows=windows,
+        timeline=timeline,
+    )
+
+
+def _worker_entry(p: dict[str, Any]) -> dict[str, Any]:
+    req = sum(s["requests"] for s in p["scenarios"].values())
+    return {
+        "index": p.get("index", 0),
+        "requests": req,
+        "rps": round(req / p["measured_s"], 2),
+        "cpu_percent": p.get("cpu_percent", 0.0),
+        "loop_lag_ms": p.get("loop_lag_ms", {}),
+        "late": p.get("late", 0),
+        "dropped": p.get("dropped", 0),
+        "start_skew_s": p.get("start_skew_s", 0.0),
+    }
+
+
+def _merge_windows(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    by_key: dict[tuple[float, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        by_key[(round(float(e["t"]), 3), e["scenario"])].append(e)
+    windows: list[dict[str, Any]] = []
+    per_t: dict[float, list[Any]] = defaultdict(list)
+    for (t, name), group in sorted(by_key.items()):
+        h = hist.merge_encoded(g["latency"] for g in group)
+        w = {
+            "t": t,
+            "scenario": name,
+            "requests": sum(g["requests"] for g in group),
+            "errors": sum(g["errors"] for g in group),
+            "warmup": any(g["warmup"] for g in group),
+            "latency": hist.encode(h),
+        }
+        windows.append(w)
+        per_t[t].append((w, h))
+    timeline: list[dict[str, Any]] = []
+    if per_t:
+        ts = sorted(per_t)
+        t, last = ts[0], ts[-1]
+        warm = False
+        while t <= last + 1e-6:  # every second, empty ones too: a stall shows as a gap, not a missing row
+            key = round(t, 3)
+            cell: list[Any] = per_t.get(key, [])
+            h = hist.new_hist()
+            for _w, wh in cell:
+                h.add(wh)
+            st = hist.stats_ms(h)
+            warm = any(cw["warmup"] for cw, _ in cell) if cell else warm
+            n = sum(cw["requests"] for cw, _ in cell)
+            timeline.append(
+                {
+                    "t": key,
+                    "requests": n,
+                    "errors": sum(cw["errors"] for cw, _ in cell),
+                    "rps": n,
+                    "p50_ms": st["p50"],
+                    "p95_ms": st["p95"],
+                    "p99_ms": st["p99"],
+                    "max_ms": st["max"],
+                    "warmup": warm,
+                }
+            )
+            t = round(t + 1.0, 3)
+    return windows, timeline
+
+
+def part_from_result(r: LoadResult, *, shard: int | None = None) -> dict[str, Any]:
+    """A LoadResult seen as one part, so shards merge with the same code as processes."""
+    s = r.summary
+    scenarios = {
+        name: {
+            "requests": v["requests"],
+            "errors": v["errors"],
+            "errors_by_kind": v["errors_by_kind"],
+            "status_classes": v.get("status_classes", {}),
+            "latency": r.histograms[name]["latency"],
+            "service": r.histograms[name]["service"],
+        }
+        for name, v in s["scenarios"].items()
+    }
+    workers = [dict(w, shard=shard) if shard is not None else dict(w) for w in s.get("workers", [])]
+    measured = s.get("measured_s") or max(s["duration_s"] - s["warmup_s"], 1e-9)
+    return {
+        "model": s["model"],
+        "measured_s": measured,
+        "duration_s": s["duration_s"],
+        "warmup_s": s["warmup_s"],
+        "scenarios": scenarios,
+        "windows": r.windows,
+        "workers": workers,
+        "reasons": (s.get("generator") or {}).get("reasons", []),
+        "intended": round((s.get("intended_rate") or 0) * measured),
+        "measured_sends": round((s.get("achieved_rate") or 0) * measured) if s["model"] == "open" else 0,
+        "late": s.get("late", 0),
+        "dropped": s.get("dropped", 0),
+        "cancelled": s.get("cancelled", 0),
+        "sends": s.get("sends", 0),
+        "stopped": s.get("stopped", False),
+        "start_skew_s": s.get("start_skew_s", 0.0),
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "late_tolerance_ms": s.get("late_tolerance_ms", 1.0),
+    }
+
+
+def merge_results(results: Sequence[LoadResult]) -> LoadResult:
+    """Exact merge of shards: histograms added, counts summed, windows aligned on their epoch second."""
+    if len(results) == 1:
+        return results[0]
+    return combine_parts([part_from_result(r, shard=i) for i, r in enumerate(results)])

@@ -1,0 +1,576 @@
+"""One generator process's event loop: drives the open or closed model over `Conn`s and records every
+outcome into per-second, per-scenario windows (raw µs arrays, binned into HdrHistograms once a second).
+
+Window of a request = the second (from the agreed start) in which it *completed*; windows starting before
+the end of the warm-up are kept and flagged, and excluded from the totals. Latency = completion − intended
+start; service time = completion − actual send. Transport failures (refused, reset, timeouts, DNS, TLS)
+count as requests and errors but record no latency; responses record latency whatever their status."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import ssl
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadwatch.config import Plan
+from loadwatch.engine import hist
+from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
+from loadwatch.engine.client import Conn, classify_error, open_conn
+from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer
+from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
+
+__all__ = ["HOUSEKEEPING_S", "Runner", "WorkerConfig", "make_ssl_context"]
+
+HOUSEKEEPING_S = 0.1  # timeout sweep, loop-lag probe, window roll, stop check: every 100 ms
+STOP_GRACE_S = 0.5  # after a cooperative stop, in-flight requests get this long before being cancelled
+CLOSED_ERROR_BACKOFF_S = 0.05  # a closed-model user pauses after a transport error (no busy loop on refusals)
+
+
+def make_ssl_context() -> ssl.SSLContext:
+    """Default verification (honours SSL_CERT_FILE); LOADWATCH_TLS_INSECURE=1 disables it for self-signed targets."""
+    import os
+
+    ctx = ssl.create_default_context()
+    if os.environ.get("LOADWATCH_TLS_INSECURE") == "1":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@dataclass
+class WorkerConfig:
+    plan: Plan
+    pools: dict[str, list[str]]
+    index: int = 0  # this process among the local workers
+    part: int = 0  # this process among all processes of all shards
+    parts: int = 1
+    start_at: float = 0.0  # epoch seconds of the agreed start
+
+
+class _Acc:
+    __slots__ = ("classes", "errors", "kinds", "lat", "n", "svc")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.errors = 0
+        self.lat = array("q")
+        self.svc = array("q")
+        self.kinds: dict[str, list[Any]] = {}
+        self.classes = [0] * 10
+
+
+class _Req:
+    __slots__ = ("data", "intended_ns", "sc", "user")
+
+    def __init__(self, sc: CompiledScenario, intended_ns: int, user: _User | None, data: bytes) -> None:
+        self.sc = sc
+        self.intended_ns = intended_ns
+        self.user = user
+        self.data = data
+
+
+class _User:
+    __slots__ = ("active", "conn", "handle", "n", "running")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.conn: Conn | None = None
+        self.active = False
+        self.running = False
+        self.handle: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _Totals:
+    requests: int = 0
+    errors: int = 0
+    lat: Any = field(default_factory=hist.new_hist)
+    svc: Any = field(default_factory=hist.new_hist)
+    kinds: dict[str, list[Any]] = field(default_factory=dict)
+    classes: list[int] = field(default_factory=lambda: [0] * 10)
+
+
+class Runner:
+    """Drives one process's share of the plan. Create and `await run()` inside a running loop."""
+
+    def __init__(
+        self,
+        cfg: WorkerConfig,
+        *,
+        stop_check: Callable[[], bool] = lambda: False,
+        report: Callable[[dict[str, Any]], None] | None = None,
+        ssl_ctx: ssl.SSLContext | None = None,
+    ) -> None:
+        self.cfg = cfg
+        plan = cfg.plan
+        self.load = plan.load
+        url = urlsplit(plan.target.url)
+        self.host = url.hostname or "127.0.0.1"
+        self.tls = url.scheme == "https"
+        self.port = url.port or (443 if self.tls else 80)
+        default_port = (url.port is None) or (url.port == (443 if self.tls else 80))
+        host_header = self.host if default_port else f"{self.host}:{self.port}"
+        if ":" in self.host and not default_port:
+            host_header = f"[{self.host}]:{self.port}"
+        self.ssl_ctx = (ssl_ctx or make_ssl_context()) if self.tls else None
+        self.factory = RequestFactory(plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part)
+        self.names = [s.name for s in plan.scenarios]
+        self.stop_check = stop_check
+        self.report = report
+        self.timeout_ns = int(self.load.timeout.total * 1e9)
+        self.connect_timeout = self.load.timeout.connect
+        self.duration = self.load.total_duration
+        self.warmup = self.load.warmup
+        self.grace = min(self.load.timeout.total, 10.0)
+        self.max_sends = (
+            split_count(self.load.max_requests, cfg.part, cfg.parts) if self.load.max_requests is not None else None
+        )
+        self.rng = random.Random(f"think:{self.load.seed}:{cfg.part}")
+        hist.record_many(hist.new_hist(), [1])  # builds the cached geometry now, not inside the first window
+        # state
+        self.t0_ns = 0
+        self.start_epoch = cfg.start_at
+        self.win = 0
+        self.cur = [_Acc() for _ in self.names]
+        self.totals = [_Totals() for _ in self.names]
+        self.windows: list[dict[str, Any]] = []
+        self.scratch = hist.new_hist()
+        self.in_flight = 0
+        self.sent = 0
+        self.completed = 0
+        self.completed_errors = 0
+        self.cancelled = 0
+        self.conns: set[Conn] = set()
+        self.idle: list[Conn] = []
+        self.n_conns = 0
+        self.max_conns = self.load.connections or self.load.max_in_flight
+        self.waiting: list[_Req] = []
+        self.connecting: set[asyncio.Task[None]] = set()
+        self.users: list[_User] = []
+        self.phase = "warmup" if self.warmup > 0 else "measure"
+        self.scheduling = True
+        self.stopped = False
+        self.finishing = False  # leftovers are being cancelled: count as read_timeout, or cancelled on stop
+        self.lags_ms: list[float] = []
+        self.pacer: OpenPacer | None = None
+        self.sched_done: asyncio.Future[None] | None = None
+        self.start_skew_s = 0.0
+
+    # ------------------------------------------------------------------ outcome recording (hot path)
+    def _roll(self, w_new: int) -> None:
+        old = self.win
+        warm = old < self.warmup
+        t = round(self.start_epoch + old, 3)
+        n_all = 0
+        e_all = 0
+        lat_all: list[array[int]] = []
+        for i, acc in enumerate(self.cur):
+            if not acc.n:
+                continue
+            n_all += acc.n
+            e_all += acc.errors
+            sc_hist = self.scratch
+            hist._counts(sc_hist)[:] = 0
+            sc_hist.total_count = 0
+            sc_hist.min_value = hist.HIGHEST_US * 2
+            sc_hist.max_value = 0
+            hist.record_many(sc_hist, acc.lat)
+            self.windows.append(
+                {
+                    "t": t,
+                    "scenario": self.names[i],
+                    "requests": acc.n,
+                    "errors": acc.errors,
+                    "warmup": warm,
+                    "latency": hist.encode(sc_hist),
+                }
+            )
+            lat_all.append(acc.lat)
+            if not warm:
+                tot = self.totals[i]
+                tot.requests += acc.n
+                tot.errors += acc.errors
+                hist.record_many(tot.lat, acc.lat)
+                hist.record_many(tot.svc, acc.svc)
+                for kind, (count, sample) in acc.kinds.items():
+                    k = tot.kinds.setdefault(kind, [0, sample])
+                    k[0] += count
+                for c in range(10):
+                    tot.classes[c] += acc.classes[c]
+            self.cur[i] = _Acc()
+        self.win = w_new
+        if self.report is not None:
+            p95 = 0.0
+            if lat_all:
+                h = hist.new_hist()
+                for a in lat_all:
+                    hist.record_many(h, a)
+                p95 = hist.percentile_us(h, 95.0) / 1000.0
+            self.report(
+                {
+                    "type": "tick",
+                    "index": self.cfg.index,
+                    "window": old,
+                    "t": t,
+                    "elapsed": (perf_counter_ns() - self.t0_ns) / 1e9,
+                    "requests": self.completed,
+                    "errors": self.completed_errors,
+                    "window_requests": n_all,
+                    "window_errors": e_all,
+                    "p95_ms": p95,
+                    "in_flight": self.in_flight,
+                    "phase": self.phase,
+                }
+            )
+
+    def _record(self, req: _Req, status: int, sent_ns: int, done_ns: int, kind: str | None, msg: str) -> None:
+        w = (done_ns - self.t0_ns) // 1_000_000_000
+        if w != self.win and w > self.win:
+            self._roll(w)
+        acc = self.cur[req.sc.index]
+        acc.n += 1
+        self.completed += 1
+        if status:
+            start = req.intended_ns if req.intended_ns < sent_ns else sent_ns  # early sends: from the actual send
+            acc.lat.append((done_ns - start) // 1000)
+            acc.svc.append((done_ns - sent_ns) // 1000)
+            acc.classes[status // 100 if status < 1000 else 0] += 1
+        if kind is not None:
+            acc.errors += 1
+            self.completed_errors += 1
+            k = acc.kinds.get(kind)
+            if k is None:
+                acc.kinds[kind] = [1, msg[:300]]
+            else:
+                k[0] += 1
+
+    # ------------------------------------------------------------------ ConnOwner callbacks
+    def on_response(self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool) -> None:
+        req: _Req = token
+        self.in_flight -= 1
+        sc = req.sc
+        if sc.accept is None and sc.json_field is None and 200 <= status < 400:
+            self._record(req, status, conn.sent_ns, done_ns, None, "")
+        else:
+            bad = check_response(sc, status, body)
+            self._record(req, status, conn.sent_ns, done_ns, bad[0] if bad else None, bad[1] if bad else "")
+        if not keep:
+            conn.close()
+        user = req.user
+        if user is None:
+            if keep:
+                if self.waiting:
+                    self._send_on(conn, self.waiting.pop(0))
+                else:
+                    self.idle.append(conn)
+            else:
+                self._pump()
+            return
+        user.conn = conn if keep else None
+        self._user_next(user, done_ns)
+
+    def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None:
+        self._fail_req(token, kind, message, done_ns)
+
+    def on_closed(self, conn: Conn) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.n_conns -= 1
+            if conn in self.idle:
+                self.idle.remove(conn)
+            if conn.user is not None and conn.user.conn is conn:
+                conn.user.conn = None
+            self._pump()
+
+    # ------------------------------------------------------------------ sending
+    def _fail_req(self, req: _Req, kind: str, message: str, done_ns: int) -> None:
+        self.in_flight -= 1
+        if self.finishing and self.stopped:
+            self.cancelled += 1
+        else:
+            self._record(req, 0, 0, done_ns, kind, message)
+        if req.user is not None:
+            self._user_next(req.user, done_ns, backoff=CLOSED_ERROR_BACKOFF_S)
+
+    def _send_on(self, conn: Conn, req: _Req) -> None:
+        sc = req.sc
+        conn.send(req.data, req, head=sc.head, want_body=sc.want_body, timeout_ns=self.timeout_ns)
+
+    def _dispatch(self, req: _Req) -> None:
+        """Open model: an idle connection, else a new one (up to the cap), else wait for one."""
+        self.in_flight += 1
+        self.sent += 1
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                self._send_on(conn, req)
+                return
+        if self.n_conns < self.max_conns:
+            self._connect(req)
+        else:
+            self.waiting.append(req)
+
+    def _pump(self) -> None:
+        while self.waiting and not self.finishing:
+            if self.idle:
+                conn = self.idle.pop()
+                if conn.closed:
+                    continue
+                self._send_on(conn, self.waiting.pop(0))
+            elif self.n_conns < self.max_conns:
+                self._connect(self.waiting.pop(0))
+            else:
+                return
+
+    def _connect(self, req: _Req) -> None:
+        self.n_conns += 1
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(req))
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
+
+    async def _connect_and_send(self, req: _Req) -> None:
+        try:
+            conn = await open_conn(
+                self,
+                self.host,
+                self.port,
+                ssl_ctx=self.ssl_ctx,
+                server_hostname=self.host,
+                timeout=self.connect_timeout,
+            )
+        except asyncio.CancelledError:
+            self.n_conns -= 1
+            self._fail_req(req, "read_timeout", "still connecting when the run ended", perf_counter_ns())
+            return
+        except Exception as exc:  # every connect failure is a classified outcome, never a crash
+            self.n_conns -= 1
+            kind, msg = classify_error(exc, connecting=True)
+            self._fail_req(req, kind, msg, perf_counter_ns())
+            if req.user is None:
+                self._pump()
+            return
+        self.conns.add(conn)
+        conn.user = req.user
+        if req.user is not None:
+            req.user.conn = conn
+        self._send_on(conn, req)
+
+    # ------------------------------------------------------------------ open model
+    def _open_send(self, intended_ns: int) -> None:
+        sc = self.factory.pick()
+        self._dispatch(_Req(sc, intended_ns, None, self.factory.render(sc)))
+
+    def _open_full(self) -> bool:
+        return self.in_flight >= self.load.max_in_flight
+
+    # ------------------------------------------------------------------ closed model
+    def _user_next(self, user: _User, done_ns: int, backoff: float = 0.0) -> None:
+        if not (user.active and self.scheduling):
+            user.running = False
+            if user.conn is not None and not self.scheduling:
+                pass  # connections are closed at the end of the run
+            return
+        think = self.load.think_time
+        if think > 0:
+            j = self.load.think_jitter
+            think *= 1.0 + j * (2.0 * self.rng.random() - 1.0)
+        delay = max(think, backoff)
+        if delay <= 0:
+            self._user_send(user, 0)
+        else:
+            due = done_ns + int(delay * 1e9)
+            user.handle = asyncio.get_running_loop().call_later(delay, self._user_send, user, due)
+
+    def _user_send(self, user: _User, intended_ns: int) -> None:
+        user.handle = None
+        if not (user.active and self.scheduling):
+            user.running = False
+            return
+        if self.max_sends is not None and self.sent >= self.max_sends:
+            self._end_schedule()
+            user.running = False
+            return
+        user.running = True
+        sc = self.factory.pick()
+        # intended = when the think time ended (timer lateness is the generator's, and counted)
+        req = _Req(sc, intended_ns or perf_counter_ns(), user, self.factory.render(sc))
+        self.in_flight += 1
+        self.sent += 1
+        conn = user.conn
+        if conn is not None and not conn.closed:
+            self._send_on(conn, req)
+        else:
+            self._connect(req)
+
+    def _adjust_users(self, t: float) -> None:
+        want = local_users(closed_users_at(self.load, t), self.cfg.part, self.cfg.parts)
+        while len(self.users) < want:
+            self.users.append(_User(len(self.users)))
+        for i, u in enumerate(self.users):
+            if i < want and not u.active:
+                u.active = True
+                if not u.running:
+                    self._user_send(u, 0)
+            elif i >= want and u.active:
+                u.active = False
+                if u.handle is not None:
+                    u.handle.cancel()
+                    u.handle = None
+                    u.running = False
+                if u.conn is not None and u.conn.token is None:
+                    u.conn.close()
+                    u.conn = None
+
+    # ------------------------------------------------------------------ control
+    def _end_schedule(self) -> None:
+        if not self.scheduling:
+            return
+        self.scheduling = False
+        if self.pacer is not None:
+            self.pacer.stop()
+        for u in self.users:
+            if u.handle is not None:
+                u.handle.cancel()
+                u.handle = None
+                u.running = False
+        if self.sched_done is not None and not self.sched_done.done():
+            self.sched_done.set_result(None)
+
+    async def _housekeeping(self) -> None:
+        step_ns = int(HOUSEKEEPING_S * 1e9)
+        last = perf_counter_ns()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            now = perf_counter_ns()
+            self.lags_ms.append(max(now - last - step_ns, 0) / 1e6)
+            last = now
+            for conn in [c for c in self.conns if c.token is not None]:
+                conn.expire(now)
+            w = (now - self.t0_ns) // 1_000_000_000
+            if w > self.win:
+                self._roll(w)
+            t = (now - self.t0_ns) / 1e9
+            if self.phase == "warmup" and t >= self.warmup:
+                self.phase = "measure"
+            if self.scheduling:
+                if self.stop_check():
+                    self.stopped = True
+                    self._end_schedule()
+                elif t >= self.duration:
+                    self._end_schedule()
+                elif self.load.model == "closed":
+                    self._adjust_users(t)
+
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        delay = self.start_epoch - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # anchor the schedule at the agreed wall-clock start even if this process woke late
+        self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
+        self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
+        cpu0 = time.process_time()
+        self.sched_done = loop.create_future()
+        hk = loop.create_task(self._housekeeping())
+        try:
+            if self.load.model == "open":
+                offsets = intended_offsets(self.load, part=self.cfg.part, parts=self.cfg.parts, seed=self.load.seed)
+                self.pacer = OpenPacer(
+                    offsets,
+                    self.t0_ns,
+                    self._open_send,
+                    self._open_full,
+                    warmup_s=self.warmup,
+                    max_sends=self.max_sends,
+                )
+                self.pacer.done.add_done_callback(lambda _f: self._end_schedule())
+                self.pacer.start()
+            else:
+                self._adjust_users(0.0)
+            await self.sched_done
+            sched_end_ns = perf_counter_ns()
+            self.phase = "drain"
+            grace = STOP_GRACE_S if self.stopped else self.grace
+            deadline = perf_counter_ns() + int(grace * 1e9)
+            while self.in_flight > 0 and perf_counter_ns() < deadline:
+                if not self.stopped and self.stop_check():
+                    self.stopped = True
+                    deadline = min(deadline, perf_counter_ns() + int(STOP_GRACE_S * 1e9))
+                await asyncio.sleep(0.01)
+            # leftovers: read_timeout at the natural end, cancelled after a stop
+            self.finishing = True
+            now = perf_counter_ns()
+            for conn in list(self.conns):
+                if conn.token is not None:
+                    conn.deadline_ns = now
+                    conn.expire(now)
+            while self.waiting:
+                self._fail_req(self.waiting.pop(0), "read_timeout", "no connection free before the run ended", now)
+            tasks = list(self.connecting)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            hk.cancel()
+            for conn in list(self.conns):
+                conn.close()
+        end_ns = perf_counter_ns()
+        self._roll(self.win + 1)
+        cpu = time.process_time() - cpu0
+        wall = max((end_ns - self.t0_ns) / 1e9, 1e-9)
+        return self._result(cpu / wall * 100.0, (sched_end_ns - self.t0_ns) / 1e9, end_ns)
+
+    def _result(self, cpu_percent: float, sched_s: float, end_ns: int) -> dict[str, Any]:
+        measured_s = (
+            max(min(sched_s, self.duration) - math.ceil(self.warmup - 1e-9), 1e-9)
+            if self.warmup < min(sched_s, self.duration)
+            else 1e-9
+        )
+        scenarios: dict[str, Any] = {}
+        for name, tot in zip(self.names, self.totals, strict=True):
+            scenarios[name] = {
+                "requests": tot.requests,
+                "errors": tot.errors,
+                "errors_by_kind": {k: {"count": c, "sample": s} for k, (c, s) in sorted(tot.kinds.items())},
+                "status_classes": {f"{c}xx": n for c, n in enumerate(tot.classes) if n},
+                "latency": hist.encode(tot.lat),
+                "service": hist.encode(tot.svc),
+            }
+        lags = sorted(self.lags_ms)
+        p = self.pacer
+        return {
+            "index": self.cfg.index,
+            "part": self.cfg.part,
+            "model": self.load.model,
+            "started_at": self.start_epoch,
+            "finished_at": self.start_epoch + (end_ns - self.t0_ns) / 1e9,
+            "start_skew_s": round(self.start_skew_s, 4),
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+            "measured_s": measured_s,
+            "scenarios": scenarios,
+            "windows": self.windows,
+            "sends": self.sent,
+            "measured_sends": p.measured_sends if p else None,
+            "intended": p.intended if p else None,
+            "late": p.late if p else 0,
+            "dropped": p.dropped if p else 0,
+            "cancelled": self.cancelled,
+            "stopped": self.stopped,
+            "cpu_percent": round(cpu_percent, 1),
+            "loop_lag_ms": {
+                "p99": round(lags[min(int(len(lags) * 0.99), len(lags) - 1)], 2) if lags else 0.0,
+                "max": round(lags[-1], 2) if lags else 0.0,
+            },
+            "late_tolerance_ms": LATE_TOLERANCE_NS / 1e6,
+        }
