@@ -24,14 +24,23 @@ from loadwatch.errors import InvalidInput
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def _plan(url: str, *, requests: int = 5, scenario: dict[str, Any] | None = None, total: float = 5.0,
-          connect: float = 2.0) -> Any:
-    return parse_plan({
-        "target": {"url": url},
-        "load": {"model": "closed", "users": 1, "think_time": 0, "duration": 5, "max_requests": requests,
-                 "timeout": {"connect": connect, "total": total}},
-        "scenarios": [scenario or {"name": "s", "path": "/x"}],
-    })
+def _plan(
+    url: str, *, requests: int = 5, scenario: dict[str, Any] | None = None, total: float = 5.0, connect: float = 2.0
+) -> Any:
+    return parse_plan(
+        {
+            "target": {"url": url},
+            "load": {
+                "model": "closed",
+                "users": 1,
+                "think_time": 0,
+                "duration": 5,
+                "max_requests": requests,
+                "timeout": {"connect": connect, "total": total},
+            },
+            "scenarios": [scenario or {"name": "s", "path": "/x"}],
+        }
+    )
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -46,8 +55,9 @@ def _run(plan: Any, ssl_ctx: ssl.SSLContext | None = None) -> dict[str, Any]:
     return uvloop.run(main())
 
 
-def _serve_and_run(handler: Handler, *, tls: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None,
-                   **plan_kw: Any) -> dict[str, Any]:
+def _serve_and_run(
+    handler: Handler, *, tls: ssl.SSLContext | None = None, client_ssl: ssl.SSLContext | None = None, **plan_kw: Any
+) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls)
         port = server.sockets[0].getsockname()[1]
@@ -78,7 +88,7 @@ def test_keep_alive_reuses_one_connection_and_records_latency() -> None:
         try:
             while True:
                 await _read_request(reader)
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"ok\": true}")
+                writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}')
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -95,22 +105,26 @@ def test_chunked_body_and_json_check() -> None:
         try:
             while True:
                 await _read_request(reader)
-                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             b"7\r\n{\"tools\r\n9\r\n\": [1,2]}\r\n0\r\n\r\n")
+                writer.write(
+                    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{"tools\r\n9\r\n": [1,2]}\r\n0\r\n\r\n'
+                )
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
-    ok = _serve_and_run(handler, requests=4,
-                        scenario={"name": "s", "path": "/x", "expect": {"json_field": "tools"}})
+    ok = _serve_and_run(handler, requests=4, scenario={"name": "s", "path": "/x", "expect": {"json_field": "tools"}})
     assert _scen(ok)["requests"] == 4 and _scen(ok)["errors"] == 0
-    bad = _serve_and_run(handler, requests=4,
-                         scenario={"name": "s", "path": "/x", "expect": {"json_field": "results.items"}})
+    bad = _serve_and_run(
+        handler, requests=4, scenario={"name": "s", "path": "/x", "expect": {"json_field": "results.items"}}
+    )
     assert _kinds(bad) == {"check_failed": 4}
 
 
 def test_head_204_304_without_body_keep_the_connection_usable() -> None:
-    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # HEAD: length announced, no body
-               b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"]
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # HEAD: length announced, no body
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+    ]
     conns = [0]
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -233,9 +247,28 @@ def test_dns_failure_is_refused_first_and_classified() -> None:
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("tls")
     crt, key = d / "c.pem", d / "k.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(crt), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return crt, key
 
 

@@ -49,15 +49,33 @@ def _part(index: int, values: list[int], errors: int) -> dict[str, object]:
     hist.record_many(h, values)
     enc = hist.encode(h)
     return {
-        "index": index, "model": "open", "measured_s": 10.0, "duration_s": 10.0, "warmup_s": 0.0,
-        "started_at": 1000.0, "finished_at": 1010.0,
-        "scenarios": {"a": {"requests": len(values), "errors": errors, "latency": enc, "service": enc,
-                            "errors_by_kind": {"http_5xx": {"count": errors, "sample": "HTTP 500"}} if errors else {},
-                            "status_classes": {"2xx": len(values) - errors, "5xx": errors}}},
-        "windows": [{"t": 1000.0, "scenario": "a", "requests": len(values), "errors": errors, "warmup": False,
-                     "latency": enc}],
-        "sends": len(values), "measured_sends": len(values), "intended": len(values), "late": 0, "dropped": 0,
-        "cpu_percent": 10.0, "loop_lag_ms": {"p99": 1.0, "max": 2.0},
+        "index": index,
+        "model": "open",
+        "measured_s": 10.0,
+        "duration_s": 10.0,
+        "warmup_s": 0.0,
+        "started_at": 1000.0,
+        "finished_at": 1010.0,
+        "scenarios": {
+            "a": {
+                "requests": len(values),
+                "errors": errors,
+                "latency": enc,
+                "service": enc,
+                "errors_by_kind": {"http_5xx": {"count": errors, "sample": "HTTP 500"}} if errors else {},
+                "status_classes": {"2xx": len(values) - errors, "5xx": errors},
+            }
+        },
+        "windows": [
+            {"t": 1000.0, "scenario": "a", "requests": len(values), "errors": errors, "warmup": False, "latency": enc}
+        ],
+        "sends": len(values),
+        "measured_sends": len(values),
+        "intended": len(values),
+        "late": 0,
+        "dropped": 0,
+        "cpu_percent": 10.0,
+        "loop_lag_ms": {"p99": 1.0, "max": 2.0},
     }
 
 
