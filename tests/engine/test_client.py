@@ -52,7 +52,8 @@ def _run(plan: Any, ssl_ctx: ssl.SSLContext | None = None) -> dict[str, Any]:
         runner = Runner(WorkerConfig(plan=plan, pools={}, start_at=time.time()), ssl_ctx=ssl_ctx)
         return await asyncio.wait_for(runner.run(), 30)
 
-    return uvloop.run(main())
+    result: dict[str, Any] = uvloop.run(main())
+    return result
 
 
 def _serve_and_run(
@@ -69,7 +70,8 @@ def _serve_and_run(
         finally:
             server.close()
 
-    return uvloop.run(main())
+    result: dict[str, Any] = uvloop.run(main())
+    return result
 
 
 def _scen(res: dict[str, Any]) -> dict[str, Any]:
