@@ -1,0 +1,167 @@
+"""Throughput on one core vs wrk and Locust FastHttpUser (BENCHMARKING.md), plus the six-scenario plan and
+CPU per request with 1 vs 2 workers at a fixed rate.
+
+    /work/venv/bin/python benchmarks/throughput.py [--reps 3] [--duration 6] [--skip-locust] [--cpu-only]
+
+nginx (one worker, small JSON file) is pinned to core 1, every generator to core 0, 16 connections each.
+loadwatch runs the closed model with 16 users and no think time (what maximises throughput; one process)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+LOCUST = "/work/locust-venv/bin/locust"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    (tmp / "data.json").write_text(json.dumps({"tools": [{"tool_name": "net-scan", "version": "1.2.0"}]}))
+    conf = (HERE / "peers" / "nginx.conf.tmpl").read_text().replace("{dir}", str(tmp)).replace("{port}", str(port))
+    (tmp / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+LW_SNIPPET = """
+import argparse, sys
+from loadwatch.loadcmd import add_load_arguments, run_load_command
+p = argparse.ArgumentParser(); add_load_arguments(p); sys.exit(run_load_command(p.parse_args(sys.argv[1:])))
+"""
+
+
+def run_loadwatch(args: list[str], tmp: Path, cpu: str | None = "0") -> dict[str, object]:
+    out = tmp / "lw.json"
+    cmd = [PY, "-c", LW_SNIPPET, *args, "--json", str(out), "--quiet"]
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu, *cmd]
+    subprocess.run(cmd, check=True, capture_output=True)
+    load: dict[str, object] = json.loads(out.read_text())["load"]
+    return load
+
+
+def run_wrk(url: str, duration: int) -> float:
+    out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c16", f"-d{duration}s", url + "/data.json"],
+                         check=True, capture_output=True, text=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else 0.0
+
+
+def run_locust(url: str, duration: int, tmp: Path) -> float:
+    prefix = tmp / "locust"
+    subprocess.run(["taskset", "-c", "0", LOCUST, "-f", str(HERE / "peers" / "locustfile.py"), "--headless",
+                    "-u", "16", "-r", "16", "-t", f"{duration}s", "--host", url, "--csv", str(prefix),
+                    "--only-summary"], check=False, capture_output=True)  # exit 1 on any failure
+    with open(f"{prefix}_stats.csv") as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == "Aggregated":
+                return float(row["Requests/s"])
+    return 0.0
+
+
+SIX = """
+name: six
+target: {{url: "{url}"}}
+load: {{model: closed, users: 16, think_time: 0, duration: {d}}}
+pools:
+  tool: {{values: [net-scan, disk-check, log-tail, git-blame, proc-top, http-probe, dns-dig, mem-map], draw: zipf}}
+  term: {{values: [net, disk, log, scan, git, proc]}}
+scenarios:
+  - {{name: list_tools, weight: 35, path: /api/v1/tools, query: {{page: "1", page_size: "50"}},
+     expect: {{status: [200], json_field: tools}}}}
+  - {{name: search_by_name, weight: 20, path: /api/v1/tools/search/query, query: {{q: "{{term}}", limit: "20"}}}}
+  - {{name: get_tool, weight: 15, path: "/api/v1/tools/{{tool}}", expect: {{status: [200]}}}}
+  - {{name: search_enabled, weight: 15, path: /api/v1/tools, query: {{enabled: "true", page_size: "20"}}}}
+  - {{name: search_latest, weight: 10, path: /api/v1/tools, query: {{latest: "true", name: "{{term}}"}}}}
+  - {{name: performance_stats, weight: 5, path: /api/v1/tools/performance/stats}}
+"""
+
+
+def med_range(xs: list[float]) -> str:
+    return f"median {statistics.median(xs):,.0f} (range {min(xs):,.0f}–{max(xs):,.0f})"
+
+
+def cpu_per_request(url: str, tmp: Path, rate: float, duration: int) -> None:
+    print(f"\nCPU per request at {rate:.0f} req/s for {duration} s (open model; both cores available)")
+    for workers in (1, 2):
+        load = run_loadwatch([url + "/data.json", "--rate", str(rate), "--duration", str(duration),
+                              "--workers", str(workers)], tmp, cpu=None)
+        ws = load["workers"]  # type: ignore[index]
+        cpu_s = sum(w["cpu_percent"] / 100.0 * duration for w in ws)  # type: ignore[union-attr,index]
+        per_req = cpu_s / max(int(load["sends"]), 1) * 1e6  # type: ignore[call-overload]
+        print(f"  workers={workers}: {load['requests']} requests, {cpu_s:.2f} CPU-s in generator processes, "
+              f"{per_req:.1f} µs CPU per request, generator_bound={load['generator_bound']}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=6)
+    ap.add_argument("--skip-locust", action="store_true")
+    ap.add_argument("--cpu-only", action="store_true")
+    ap.add_argument("--cpu-rate", type=float, default=5000)
+    a = ap.parse_args()
+    if not shutil.which("nginx") or not shutil.which("wrk"):
+        print("needs: apt-get install -y nginx-light wrk", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
+    nginx, url = start_nginx(tmp)
+    try:
+        if not a.cpu_only:
+            lw, wrk, loc, six = [], [], [], []
+            for rep in range(a.reps):
+                load = run_loadwatch([url + "/data.json", "--users", "16", "--duration", str(a.duration),
+                                      "--workers", "1"], tmp)
+                lw.append(float(load["rps"]))  # type: ignore[arg-type]
+                wrk.append(run_wrk(url, a.duration))
+                if not a.skip_locust and os.path.exists(LOCUST):
+                    loc.append(run_locust(url, a.duration, tmp))
+                (tmp / "six.yaml").write_text(SIX.format(url=url, d=a.duration))
+                six_load = run_loadwatch(["--plan", str(tmp / "six.yaml"), "--workers", "1"], tmp)
+                six.append(float(six_load["rps"]))  # type: ignore[arg-type]
+                print(f"rep {rep + 1}: loadwatch {lw[-1]:,.0f}  wrk {wrk[-1]:,.0f}  "
+                      f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s")
+            print(f"\nloadwatch (closed, 16 users, think 0, 1 process): {med_range(lw)} req/s")
+            print(f"wrk -t1 -c16:                                      {med_range(wrk)} req/s")
+            if loc:
+                print(f"Locust FastHttpUser 16 users:                      {med_range(loc)} req/s")
+            print(f"loadwatch six-scenario templated plan:             {med_range(six)} req/s")
+            m = statistics.median
+            print(f"ratios: loadwatch/wrk {m(lw) / m(wrk):.2f} (goal ≥ 0.8)"
+                  + (f", loadwatch/Locust {m(lw) / m(loc):.1f} (goal ≥ 5)" if loc else "")
+                  + f", six-scenario/single {m(six) / m(lw):.2f} (goal ≥ 0.5)")
+        cpu_per_request(url, tmp, a.cpu_rate, max(a.duration, 6))
+    finally:
+        nginx.terminate()
+        nginx.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
