@@ -16,7 +16,6 @@ import time
 from loadwatch.config import plan_from_url
 from loadwatch.engine import run_load
 
-
 HELD: list[float] = []  # server-side: how long each response was actually held (asyncio.sleep oversleeps)
 
 
@@ -59,23 +58,33 @@ def main() -> int:
     r = run_load(plan_from_url(f"http://127.0.0.1:{port}/", rate=500, users=None, duration=8, warmup=1), workers=1)
     s = r.summary
     p50 = s["latency_ms"]["p50"]
-    print(f"fixed 10 ms @500 req/s: requests {s['requests']}, latency {s['latency_ms']}, "
-          f"service {s['service_time_ms']}, late {s['late']}, generator_bound {s['generator_bound']}")
+    print(
+        f"fixed 10 ms @500 req/s: requests {s['requests']}, latency {s['latency_ms']}, "
+        f"service {s['service_time_ms']}, late {s['late']}, generator_bound {s['generator_bound']}"
+    )
     held = sorted(HELD)[len(HELD) // 2] * 1000
     ok1 = abs(p50 - held) <= 1.0
-    print(f"  server-side median hold {held:.2f} ms (asyncio.sleep(0.010) oversleeps); reported p50 {p50:.2f} ms; "
-          f"|p50 − held| = {abs(p50 - held):.2f} ms → {'PASS' if ok1 else 'FAIL'} (≤ 1 ms); "
-          f"|p50 − 10| = {abs(p50 - 10):.2f} ms")
+    print(
+        f"  server-side median hold {held:.2f} ms (asyncio.sleep(0.010) oversleeps); reported p50 {p50:.2f} ms; "
+        f"|p50 − held| = {abs(p50 - held):.2f} ms → {'PASS' if ok1 else 'FAIL'} (≤ 1 ms); "
+        f"|p50 − 10| = {abs(p50 - 10):.2f} ms"
+    )
 
     port = start_server(0.0, stall_after_s=3.0, stall_s=1.0)
     r = run_load(plan_from_url(f"http://127.0.0.1:{port}/", rate=200, users=None, duration=8, warmup=0), workers=1)
     s = r.summary
     lat, svc = s["latency_ms"], s["service_time_ms"]
     print(f"1 s stall @200 req/s for 8 s: requests {s['requests']}, dropped {s['dropped']}, late {s['late']}")
-    print(f"  latency (intended) p50 {lat['p50']:.2f} p90 {lat['p90']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms")
-    print(f"  service (actual)   p50 {svc['p50']:.2f} p90 {svc['p90']:.1f} p99 {svc['p99']:.1f} max {svc['max']:.1f} ms")
+    print(
+        f"  latency (intended) p50 {lat['p50']:.2f} p90 {lat['p90']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms"
+    )
+    print(
+        f"  service (actual)   p50 {svc['p50']:.2f} p90 {svc['p90']:.1f} p99 {svc['p99']:.1f} max {svc['max']:.1f} ms"
+    )
     ok2 = 850 <= lat["p99"] <= 1000 and lat["p50"] < 5
-    print(f"  p99 {lat['p99']:.0f} ms (expected ≈ 920) and p50 {lat['p50']:.2f} ms normal → {'PASS' if ok2 else 'FAIL'}")
+    print(
+        f"  p99 {lat['p99']:.0f} ms (expected ≈ 920) and p50 {lat['p50']:.2f} ms normal → {'PASS' if ok2 else 'FAIL'}"
+    )
     return 0 if ok1 and ok2 else 1
 
 

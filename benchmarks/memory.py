@@ -18,7 +18,7 @@ from loadwatch.config import plan_from_url
 from loadwatch.engine import run_load
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from accuracy import start_server  # noqa: E402  (the same stdlib asyncio server, no delay)
+from accuracy import start_server
 
 
 def main() -> int:
@@ -49,9 +49,11 @@ def main() -> int:
         print("too short to measure")
         return 1
     growth = max(after) - after[0]
-    print(f"{r.summary['requests']} requests at {r.summary['rps']:.0f} req/s over {a.duration:.0f} s; "
-          f"RSS after warm-up {after[0]:.1f} MB, max {max(after):.1f} MB, last {after[-1]:.1f} MB, "
-          f"growth {growth:.1f} MB → {'PASS' if growth < 20 else 'FAIL'} (< 20 MB)")
+    print(
+        f"{r.summary['requests']} requests at {r.summary['rps']:.0f} req/s over {a.duration:.0f} s; "
+        f"RSS after warm-up {after[0]:.1f} MB, max {max(after):.1f} MB, last {after[-1]:.1f} MB, "
+        f"growth {growth:.1f} MB → {'PASS' if growth < 20 else 'FAIL'} (< 20 MB)"
+    )
     return 0
 
 

@@ -66,17 +66,42 @@ def run_loadwatch(args: list[str], tmp: Path, cpu: str | None = "0") -> dict[str
 
 
 def run_wrk(url: str, duration: int) -> float:
-    out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c16", f"-d{duration}s", url + "/data.json"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["taskset", "-c", "0", "wrk", "-t1", "-c16", f"-d{duration}s", url + "/data.json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     return float(m.group(1)) if m else 0.0
 
 
 def run_locust(url: str, duration: int, tmp: Path) -> float:
     prefix = tmp / "locust"
-    subprocess.run(["taskset", "-c", "0", LOCUST, "-f", str(HERE / "peers" / "locustfile.py"), "--headless",
-                    "-u", "16", "-r", "16", "-t", f"{duration}s", "--host", url, "--csv", str(prefix),
-                    "--only-summary"], check=False, capture_output=True)  # exit 1 on any failure
+    subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "0",
+            LOCUST,
+            "-f",
+            str(HERE / "peers" / "locustfile.py"),
+            "--headless",
+            "-u",
+            "16",
+            "-r",
+            "16",
+            "-t",
+            f"{duration}s",
+            "--host",
+            url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        check=False,
+        capture_output=True,
+    )  # exit 1 on any failure
     with open(f"{prefix}_stats.csv") as f:
         for row in csv.DictReader(f):
             if row["Name"] == "Aggregated":
@@ -109,13 +134,18 @@ def med_range(xs: list[float]) -> str:
 def cpu_per_request(url: str, tmp: Path, rate: float, duration: int) -> None:
     print(f"\nCPU per request at {rate:.0f} req/s for {duration} s (open model; both cores available)")
     for workers in (1, 2):
-        load = run_loadwatch([url + "/data.json", "--rate", str(rate), "--duration", str(duration),
-                              "--workers", str(workers)], tmp, cpu=None)
+        load = run_loadwatch(
+            [url + "/data.json", "--rate", str(rate), "--duration", str(duration), "--workers", str(workers)],
+            tmp,
+            cpu=None,
+        )
         ws = load["workers"]  # type: ignore[index]
         cpu_s = sum(w["cpu_percent"] / 100.0 * duration for w in ws)  # type: ignore[union-attr,index]
         per_req = cpu_s / max(int(load["sends"]), 1) * 1e6  # type: ignore[call-overload]
-        print(f"  workers={workers}: {load['requests']} requests, {cpu_s:.2f} CPU-s in generator processes, "
-              f"{per_req:.1f} µs CPU per request, generator_bound={load['generator_bound']}")
+        print(
+            f"  workers={workers}: {load['requests']} requests, {cpu_s:.2f} CPU-s in generator processes, "
+            f"{per_req:.1f} µs CPU per request, generator_bound={load['generator_bound']}"
+        )
 
 
 def main() -> int:
@@ -135,8 +165,9 @@ def main() -> int:
         if not a.cpu_only:
             lw, wrk, loc, six = [], [], [], []
             for rep in range(a.reps):
-                load = run_loadwatch([url + "/data.json", "--users", "16", "--duration", str(a.duration),
-                                      "--workers", "1"], tmp)
+                load = run_loadwatch(
+                    [url + "/data.json", "--users", "16", "--duration", str(a.duration), "--workers", "1"], tmp
+                )
                 lw.append(float(load["rps"]))  # type: ignore[arg-type]
                 wrk.append(run_wrk(url, a.duration))
                 if not a.skip_locust and os.path.exists(LOCUST):
@@ -144,17 +175,21 @@ def main() -> int:
                 (tmp / "six.yaml").write_text(SIX.format(url=url, d=a.duration))
                 six_load = run_loadwatch(["--plan", str(tmp / "six.yaml"), "--workers", "1"], tmp)
                 six.append(float(six_load["rps"]))  # type: ignore[arg-type]
-                print(f"rep {rep + 1}: loadwatch {lw[-1]:,.0f}  wrk {wrk[-1]:,.0f}  "
-                      f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s")
+                print(
+                    f"rep {rep + 1}: loadwatch {lw[-1]:,.0f}  wrk {wrk[-1]:,.0f}  "
+                    f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s"
+                )
             print(f"\nloadwatch (closed, 16 users, think 0, 1 process): {med_range(lw)} req/s")
             print(f"wrk -t1 -c16:                                      {med_range(wrk)} req/s")
             if loc:
                 print(f"Locust FastHttpUser 16 users:                      {med_range(loc)} req/s")
             print(f"loadwatch six-scenario templated plan:             {med_range(six)} req/s")
             m = statistics.median
-            print(f"ratios: loadwatch/wrk {m(lw) / m(wrk):.2f} (goal ≥ 0.8)"
-                  + (f", loadwatch/Locust {m(lw) / m(loc):.1f} (goal ≥ 5)" if loc else "")
-                  + f", six-scenario/single {m(six) / m(lw):.2f} (goal ≥ 0.5)")
+            print(
+                f"ratios: loadwatch/wrk {m(lw) / m(wrk):.2f} (goal ≥ 0.8)"
+                + (f", loadwatch/Locust {m(lw) / m(loc):.1f} (goal ≥ 5)" if loc else "")
+                + f", six-scenario/single {m(six) / m(lw):.2f} (goal ≥ 0.5)"
+            )
         cpu_per_request(url, tmp, a.cpu_rate, max(a.duration, 6))
     finally:
         nginx.terminate()
