@@ -12,16 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, runtime
-from prefect.futures import wait
-from prefect.states import Completed, Failed, State
-
-from loadwatch import interrupts, pg
-from loadwatch.errors import LoadwatchError, TargetUnavailable
-from loadwatch.params import RunParams, resolve_plan
-from loadwatch.store import resolve_database_url
-from loadwatch.store.lock import target_lock
-from loadwatch.summary import build_record, new_run_id, report_input, write_summary
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
@@ -35,6 +25,17 @@ from loadwatch.tasks.stages import (
     spool_after_failure,
     store_task,
 )
+from prefect import flow, get_run_logger, runtime
+from prefect.client.schemas.objects import State
+from prefect.futures import wait
+from prefect.states import Completed, Failed
+
+from loadwatch import interrupts, pg
+from loadwatch.errors import LoadwatchError, TargetUnavailable
+from loadwatch.params import RunParams, resolve_plan
+from loadwatch.store import resolve_database_url
+from loadwatch.store.lock import target_lock
+from loadwatch.summary import RecordContext, build_record, new_run_id, report_input, write_summary
 
 FAILING_VERDICTS = ("regression", "threshold_breach")
 MONITOR_GRACE_S = 60.0
@@ -62,7 +63,7 @@ def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Pref
     run_id = new_run_id(started_at)
     out_dir = Path(params.out_dir) if params.out_dir else default_out_dir(run_id)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
-    common = {"trigger": params.trigger, "flow_run_id": flow_run_id, "notes": params.notes, "tags": params.tags}
+    common = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags)
     log.info("run %s: plan %s (%s), out %s", run_id, plan.name, plan.plan_hash(), out_dir)
 
     store_url = resolve_database_url()
@@ -76,7 +77,7 @@ def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Pref
         record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
                               status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
                               target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
-                              timings=timings, **common)
+                              timings=timings, context=common)
         write_summary(record["summary"], out_dir)
         try:
             store_task(record, store_url)
@@ -129,7 +130,7 @@ def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Pref
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
         status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
         load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=timings,
-        warnings=warnings, **common,
+        warnings=warnings, context=common,
     )
     store_error: LoadwatchError | None = None
     try:

@@ -25,7 +25,7 @@ def _stats(plan: Plan) -> dict[str, Any] | None:
     if not plan.target.stats_path:
         return None
     try:
-        return bl.fetch_stats(plan.target.url + plan.target.stats_path)
+        return dict(bl.fetch_stats(plan.target.url + plan.target.stats_path))
     except LoadwatchError as exc:
         log.warning("target stats unavailable: %s", exc.message)
         return None

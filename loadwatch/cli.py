@@ -96,9 +96,9 @@ def cmd_run(ns: argparse.Namespace) -> int:
     if ns.database_url:
         os.environ["LOADWATCH_DATABASE_URL"] = ns.database_url
     _prefect_env(ns.verbose)
+    api = os.environ.get("PREFECT_API_URL")
     print(f"loadwatch run: plan {plan.name}, {plan.load.model} model, {plan.load.total_duration:g} s of load "
-          f"against {plan.target.url} (Prefect {'API ' + os.environ['PREFECT_API_URL'] if os.environ.get('PREFECT_API_URL') else 'ephemeral'})",
-          file=sys.stderr)
+          f"against {plan.target.url} (Prefect {'API ' + api if api else 'ephemeral API'})", file=sys.stderr)
     from loadwatch.flows.nightly import nightly
 
     with interrupts.handle_signals():

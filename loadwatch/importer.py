@@ -131,7 +131,8 @@ def parse_load_file(path: Path) -> tuple[datetime, dict[str, Any]]:
     rt = f.response_times
     scenarios = {}
     for label, sc in f.scenarios.items():
-        scenarios[SCENARIO_NAMES.get(label, re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_").lower() or "scenario")] = {
+        name = SCENARIO_NAMES.get(label) or re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_").lower() or "scenario"
+        scenarios[name] = {
             "requests": sc.total,
             "errors": sc.failed,
             "rps": sc.total / f.duration_seconds,

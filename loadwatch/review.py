@@ -16,7 +16,7 @@ from loadwatch.compare import decide_verdict
 from loadwatch.errors import InvalidInput
 from loadwatch.summary import report_input, write_summary
 
-__all__ = ["review_report", "review_data"]
+__all__ = ["review_data", "review_report"]
 
 
 def _point(p: dict[str, Any]) -> stats.RunPoint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from loadwatch.pg import redact_url
 
 __all__ = [
     "SCHEMA_VERSION",
+    "RecordContext",
     "build_record",
     "new_run_id",
     "plan_info",
@@ -25,6 +27,16 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0)
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """Who started a run and what they said about it."""
+
+    trigger: str
+    flow_run_id: str | None = None
+    notes: str | None = None
+    tags: Sequence[str] = ()
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -70,14 +82,12 @@ def build_record(
     monitor: Any | None,  # monitor MonitorResult
     target_stats: Mapping[str, Any],
     findings: Mapping[str, Any],
-    trigger: str,
-    flow_run_id: str | None,
-    notes: str | None,
-    tags: Sequence[str],
+    context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The complete, JSON-able result of one run: what is stored, spooled, and rendered."""
+    trigger, flow_run_id, notes, tags = context.trigger, context.flow_run_id, context.notes, context.tags
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,

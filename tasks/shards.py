@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect_dask import DaskTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 from loadwatch import engine
 from loadwatch.config import Plan
@@ -46,7 +46,7 @@ def dask_runner(shards: int) -> DaskTaskRunner:
 def sharded_load(plan: Plan, stop: threading.Event, shards: int, workers: int | None) -> engine.LoadResult:
     """Run the shards on Dask (a sub-flow with its own task runner) and merge them exactly."""
 
-    @flow(name="loadwatch-shards", task_runner=dask_runner(shards), log_prints=False)
+    @flow(name="loadwatch-shards", task_runner=dask_runner(shards), log_prints=False)  # type: ignore[arg-type]
     def shards_flow() -> list[dict[str, Any]]:
         start_at = time.time() + BARRIER_MARGIN_S
         futures = [shard_load_task.submit(plan, i, shards, start_at, workers) for i in range(shards)]

@@ -20,6 +20,7 @@ SLOW_SCENARIO = "list_tools"  # 35 % of the mix: the most samples per night, so 
 
 def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_db, tmp_path, monkeypatch):
     from loadwatch.flows.nightly import nightly
+
     from loadwatch.target import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)

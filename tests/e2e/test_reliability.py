@@ -71,7 +71,7 @@ def test_failing_store_spools_then_next_run_stores_it(prefect_harness, fresh_db,
     code = main(["run", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
     assert code in (0, 1), capsys.readouterr().err
     rows = _rows(fresh_db, "SELECT run_id, started_at FROM runs ORDER BY started_at")
-    assert [r[0] for r in rows][0] == first["run_id"]  # stored with its original time, first
+    assert rows[0][0] == first["run_id"]  # stored with its original time, first
     assert len(rows) == 2 and not list(spool.glob("*.json"))
     second = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert second["baseline_run_ids"] == [first["run_id"]]
@@ -100,7 +100,7 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
         descendants = me.children(recursive=True)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert time.monotonic() - sent < 30
     finally:

@@ -13,9 +13,11 @@ from loadwatch.store.lock import target_lock
 
 def test_second_run_refuses_naming_the_holder(fresh_db):
     with target_lock(fresh_db, "http://127.0.0.1:8080", run_id="first-run"):
-        with pytest.raises(InfrastructureError, match="first-run") as err:
-            with target_lock(fresh_db, "http://127.0.0.1:8080", run_id="second", wait_s=0.6):
-                pass
+        with (
+            pytest.raises(InfrastructureError, match="first-run") as err,
+            target_lock(fresh_db, "http://127.0.0.1:8080", run_id="second", wait_s=0.6),
+        ):
+            pass
         assert err.value.exit_code == 3
         # a different target is independent
         with target_lock(fresh_db, "http://127.0.0.1:9090", run_id="other", wait_s=0):

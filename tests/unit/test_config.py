@@ -78,7 +78,7 @@ def test_overrides_revalidate_and_cap_warmup():
     short = plan.with_load(duration=8)
     assert short.load.duration == 8 and short.load.warmup == 2
     assert plan.with_load(users=3).load.model == "closed"
-    with pytest.raises(InvalidInput, match="load.rate"):
+    with pytest.raises(InvalidInput, match=r"load\.rate"):
         plan.with_load(rate=-5)
 
 
