@@ -1,0 +1,198 @@
+"""Change points in one series: windowed E-Divisive means with a Student t-test, weak -> strong merge.
+
+A re-implementation of Apache Otava's published method (Fleming et al., ICPE 2023; otava/analysis.py, Apache-2.0)
+with two deliberate differences, both explained in docs/METHOD.md:
+  * segments shorter than `min_segment` (2) runs are never created: a one-night spike is not a change;
+  * the t-test gets sample standard deviations (ddof=1), not population ones, so p-values are not optimistic.
+Everything is deterministic (no permutations, no random numbers)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import ttest_ind_from_stats
+
+__all__ = ["MIN_SEGMENT", "ChangePoint", "detect_change_points", "segment_stats"]
+
+MIN_SEGMENT = 2
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """A change starting at `index` (the first run of the new segment)."""
+
+    index: int
+    forward_change_percent: float
+    magnitude: float
+    p_value: float
+    mean_before: float
+    mean_after: float
+    std_before: float
+    std_after: float
+
+
+def _qhat_candidate(x: np.ndarray, min_segment: int) -> tuple[int, float] | None:
+    """The split tau of x maximising Székely-Rizzo/Matteson-James Q-hat over all (tau, kappa) with both parts
+    at least min_segment long; returns (tau, qhat) relative to x, or None when x is too short."""
+    n_all = len(x)
+    if n_all < 2 * min_segment:
+        return None
+    d = np.abs(x[:, None] - x[None, :])
+    p = np.zeros((n_all + 1, n_all + 1))
+    p[1:, 1:] = d.cumsum(axis=0).cumsum(axis=1)
+
+    def block(a: np.ndarray, b: np.ndarray, c: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return p[b, e] - p[a, e] - p[b, c] + p[a, c]
+
+    taus, kappas = np.meshgrid(np.arange(n_all + 1), np.arange(n_all + 1), indexing="ij")
+    ok = (taus >= min_segment) & (kappas - taus >= min_segment)
+    t = taus[ok]
+    k = kappas[ok]
+    zero = np.zeros_like(t)
+    n = t.astype(np.float64)
+    m = (k - t).astype(np.float64)
+    xy = block(zero, t, t, k)
+    xx = block(zero, t, zero, t) / 2.0
+    yy = block(t, k, t, k) / 2.0
+    q = 2.0 / (m + n) * xy - 2.0 * m / ((m + n) * (n - 1.0)) * xx - 2.0 * n / ((m + n) * (m - 1.0)) * yy
+    best = int(np.argmax(q))  # first maximum: deterministic tie-break (earliest split)
+    return int(t[best]), float(q[best])
+
+
+def segment_stats(left: Sequence[float] | np.ndarray, right: Sequence[float] | np.ndarray) -> ChangePoint:
+    """Two-sided Student t-test between two segments (index left as 0; the caller sets it)."""
+    a = np.asarray(left, dtype=np.float64)
+    b = np.asarray(right, dtype=np.float64)
+    mean_a, mean_b = float(a.mean()), float(b.mean())
+    std_a = float(a.std(ddof=1)) if len(a) >= 2 else 0.0
+    std_b = float(b.std(ddof=1)) if len(b) >= 2 else 0.0
+    if len(a) + len(b) <= 2:
+        p_value = 1.0
+    elif std_a == 0.0 and std_b == 0.0:
+        # constant segments: a t statistic is undefined; equal means -> no evidence, different -> certain
+        p_value = 1.0 if mean_a == mean_b else 0.0
+    else:
+        p_value = float(ttest_ind_from_stats(mean_a, std_a, len(a), mean_b, std_b, len(b)).pvalue)
+        if math.isnan(p_value):
+            p_value = 1.0
+    forward = (mean_b / mean_a - 1.0) if mean_a != 0 else (0.0 if mean_b == 0 else math.copysign(math.inf, mean_b))
+    backward = (mean_a / mean_b - 1.0) if mean_b != 0 else (0.0 if mean_a == 0 else math.copysign(math.inf, mean_a))
+    return ChangePoint(
+        index=0,
+        forward_change_percent=forward * 100.0,
+        magnitude=max(abs(forward), abs(backward)),
+        p_value=p_value,
+        mean_before=mean_a,
+        mean_after=mean_b,
+        std_before=std_a,
+        std_after=std_b,
+    )
+
+
+def _stats_at(series: np.ndarray, indexes: list[int], i: int) -> ChangePoint:
+    lo = indexes[i - 1] if i > 0 else 0
+    hi = indexes[i + 1] if i + 1 < len(indexes) else len(series)
+    cp = segment_stats(series[lo : indexes[i]], series[indexes[i] : hi])
+    return ChangePoint(index=indexes[i], **{k: v for k, v in cp.__dict__.items() if k != "index"})
+
+
+def _split_window(x: np.ndarray, max_pvalue: float, min_segment: int) -> list[int]:
+    """Divisive E-Divisive inside one window: keep splitting the segment with the largest Q-hat while the split
+    passes the t-test at max_pvalue (Otava's ChangePointDetector with the t-test tester)."""
+    cps: list[int] = []
+    while True:
+        bounds = [0, *cps, len(x)]
+        best: tuple[float, int, int, int] | None = None  # (qhat, tau, lo, hi)
+        for lo, hi in itertools.pairwise(bounds):
+            cand = _qhat_candidate(x[lo:hi], min_segment)
+            if cand is not None and (best is None or cand[1] > best[0]):
+                best = (cand[1], lo + cand[0], lo, hi)
+        if best is None:
+            return cps
+        _, tau, lo, hi = best
+        if segment_stats(x[lo:tau], x[tau:hi]).p_value > max_pvalue:
+            return cps
+        cps = sorted([*cps, tau])
+
+
+def _split(series: np.ndarray, window: int, max_pvalue: float, min_segment: int) -> list[int]:
+    """Otava's split step: windows of `window` runs advancing by half a window (or to the last change found)."""
+    start = 0
+    step = max(window // 2, 1)
+    found: set[int] = set()
+    while start < len(series):
+        end = min(start + window, len(series))
+        new = [start + c for c in _split_window(series[start:end], max_pvalue, min_segment)]
+        found.update(new)
+        start = max(max(new) if new else 0, start + step)
+    return sorted(found)
+
+
+def _merge(
+    series: np.ndarray,
+    indexes: list[int],
+    max_pvalue: float,
+    min_magnitude: float,
+    min_abs_change: float,
+    min_segment: int,
+) -> list[ChangePoint]:
+    """Otava's merge step: drop the weakest point until all have p < max_pvalue and magnitude > min_magnitude;
+    first, though, drop points that leave a segment shorter than min_segment (weakest of those first)."""
+    idx = list(indexes)
+    while idx:
+        cps = [_stats_at(series, idx, i) for i in range(len(idx))]
+        bounds = [0, *idx, len(series)]
+        short = [
+            i
+            for i in range(len(idx))
+            if bounds[i + 1] - bounds[i] < min_segment or bounds[i + 2] - bounds[i + 1] < min_segment
+        ]
+        if short:
+            drop = max(short, key=lambda i: (cps[i].p_value, -cps[i].magnitude))
+        else:
+            drop = max(range(len(cps)), key=lambda i: cps[i].p_value)
+            if cps[drop].p_value < max_pvalue:
+                drop = min(
+                    range(len(cps)), key=lambda i: (cps[i].magnitude, abs(cps[i].mean_after - cps[i].mean_before))
+                )
+                weak = [
+                    i
+                    for i in range(len(cps))
+                    if cps[i].magnitude <= min_magnitude or abs(cps[i].mean_after - cps[i].mean_before) < min_abs_change
+                ]
+                if not weak:
+                    return cps
+                if drop not in weak:
+                    drop = min(weak, key=lambda i: cps[i].magnitude)
+        del idx[drop]
+    return []
+
+
+def detect_change_points(
+    values: Sequence[float],
+    *,
+    window: int = 30,
+    max_pvalue: float = 0.001,
+    min_magnitude: float = 0.0,
+    min_abs_change: float = 0.0,
+    min_segment: int = MIN_SEGMENT,
+) -> list[ChangePoint]:
+    """Change points of `values` (oldest first). `min_magnitude` is Otava's relative magnitude
+    max(|m2/m1 - 1|, |m1/m2 - 1|); `min_abs_change` an optional absolute floor on |m2 - m1| (error rates)."""
+    if window < 2 * min_segment:
+        raise ValueError(f"window must be at least {2 * min_segment}")
+    if not 0.0 < max_pvalue < 1.0:
+        raise ValueError("max_pvalue must be in (0, 1)")
+    series = np.asarray([float(v) for v in values], dtype=np.float64)
+    if len(series) < 2 * min_segment or not np.all(np.isfinite(series)):
+        if not np.all(np.isfinite(series)):
+            raise ValueError("values must be finite numbers")
+        return []
+    # relaxed first pass, as Otava: 10x the final threshold (at most 0.05), so the merge can re-test weak points
+    first_pass = max_pvalue * 10 if max_pvalue < 0.05 else (max_pvalue * 2 if max_pvalue < 0.5 else max_pvalue)
+    weak = _split(series, window, first_pass, min_segment)
+    return _merge(series, weak, max_pvalue, min_magnitude, min_abs_change, min_segment)
