@@ -93,8 +93,15 @@ def test_deltas_are_never_negative(pre, post):
 
 
 def _row(calls: int, total: float, query: str = "SELECT 1") -> dict:
-    return {"queryid": "1", "query": query, "calls": calls, "total_exec_time_ms": total, "rows": calls,
-            "shared_blks_hit": 0, "shared_blks_read": 0}
+    return {
+        "queryid": "1",
+        "query": query,
+        "calls": calls,
+        "total_exec_time_ms": total,
+        "rows": calls,
+        "shared_blks_hit": 0,
+        "shared_blks_read": 0,
+    }
 
 
 def test_statement_deltas_rank_by_window_time():

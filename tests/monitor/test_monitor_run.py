@@ -14,10 +14,27 @@ from loadwatch.errors import InvalidInput
 
 from .conftest import SLEEP, SPIN
 
-GROUP_KEYS = {"t", "interval_s", "group", "processes", "cpu_percent", "rss_mb", "threads", "fds",
-              "read_bytes_per_s", "write_bytes_per_s", "ctx_switches_per_s"}
-HOST_KEYS = {"mem_used_mb", "mem_percent", "net_sent_bytes_per_s", "net_recv_bytes_per_s",
-             "disk_read_bytes_per_s", "disk_write_bytes_per_s"}
+GROUP_KEYS = {
+    "t",
+    "interval_s",
+    "group",
+    "processes",
+    "cpu_percent",
+    "rss_mb",
+    "threads",
+    "fds",
+    "read_bytes_per_s",
+    "write_bytes_per_s",
+    "ctx_switches_per_s",
+}
+HOST_KEYS = {
+    "mem_used_mb",
+    "mem_percent",
+    "net_sent_bytes_per_s",
+    "net_recv_bytes_per_s",
+    "disk_read_bytes_per_s",
+    "disk_write_bytes_per_s",
+}
 
 
 def _run_in_thread(monitor: mon.Monitor, stop: threading.Event, max_duration: float) -> tuple[threading.Thread, dict]:
@@ -40,8 +57,8 @@ def test_busy_child_has_cpu_and_rss(spawn):
     target = [s for s in result.samples if s["group"] == "target"]
     host = [s for s in result.samples if s["group"] == "host"]
     assert len(target) >= 3 and len(host) == len(target)
-    assert all(GROUP_KEYS <= s.keys() for s in target)
-    assert all(GROUP_KEYS | HOST_KEYS <= s.keys() for s in host)
+    assert all(s.keys() >= GROUP_KEYS for s in target)
+    assert all(s.keys() >= GROUP_KEYS | HOST_KEYS for s in host)
     assert max(s["cpu_percent"] for s in target) > 10, "a spinning process uses CPU"
     assert all(s["rss_mb"] > 0 and s["processes"] == 1 and s["threads"] >= 1 for s in target)
     assert all(s["cpu_percent"] > 0 for s in host)
