@@ -50,7 +50,9 @@ def capture_before(
     target_database_url: str | None,
 ) -> dict[str, Any]:
     version = bl.fetch_version(plan.target.url + plan.target.version_path) if plan.target.version_path else None
-    environment, env_hash = bl.environment_fingerprint(plan_hash=plan.plan_hash(), target_version=version)
+    # The target's version is recorded with the run (like a commit in Otava's attributes) but kept out of the
+    # comparability hash: comparing one version with the last is the whole point of a regression pipeline.
+    environment, env_hash = bl.environment_fingerprint(plan_hash=plan.plan_hash(), target_version=None)
     environment = {**environment, "hash": env_hash, "target_version": version}
     idle = bl.idle_check(target_pids) if target_pids else {"busy": False, "cpu_percent": None}
     if idle.get("busy"):
