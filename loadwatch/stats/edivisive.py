@@ -46,7 +46,8 @@ def _qhat_candidate(x: np.ndarray, min_segment: int) -> tuple[int, float] | None
     p[1:, 1:] = d.cumsum(axis=0).cumsum(axis=1)
 
     def block(a: np.ndarray, b: np.ndarray, c: np.ndarray, e: np.ndarray) -> np.ndarray:
-        return p[b, e] - p[a, e] - p[b, c] + p[a, c]
+        out: np.ndarray = p[b, e] - p[a, e] - p[b, c] + p[a, c]
+        return out
 
     taus, kappas = np.meshgrid(np.arange(n_all + 1), np.arange(n_all + 1), indexing="ij")
     ok = (taus >= min_segment) & (kappas - taus >= min_segment)

@@ -295,10 +295,13 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     state = request.app[FAULTS]
     k = state.knobs(endpoint)
     request["knobs"] = k
+    injected: list[str] = []  # what was injected, in the X-Injected-Fault header (observable by tests)
     if k.delay_ms:
         await asyncio.sleep(k.delay_ms / 1000.0)
+        injected.append(f"delay={k.delay_ms:g}ms")
     if state.should_fail(k):
         resp: web.StreamResponse = _error(500, "injected fault", endpoint=endpoint)
+        injected.append("error")
     else:
         t0 = time.perf_counter()
         try:
@@ -306,10 +309,17 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         except BadParam as exc:
             resp = _error(400, str(exc))
         if k.slowdown:
-            await asyncio.sleep(k.slowdown * (time.perf_counter() - t0))
+            extra = k.slowdown * (time.perf_counter() - t0)
+            await asyncio.sleep(extra)
+            injected.append(f"slowdown={extra * 1000:.3f}ms")
     stall = state.stall_remaining(k)
     if stall > 0:
         await asyncio.sleep(stall)
+        injected.append(f"stall={stall * 1000:.3f}ms")
+    if not k.cache:
+        injected.append("no-cache")
+    if injected:
+        resp.headers["X-Injected-Fault"] = ";".join(injected)
     return resp
 
 

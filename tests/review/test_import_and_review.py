@@ -89,7 +89,9 @@ def test_import_rejects_malformed_files_whole(fresh_db, tmp_path, capsys):
 
 
 def test_thirty_imported_nights_with_a_step_are_reported(fresh_db, tmp_path, capsys):
-    files = write_seed_nights(tmp_path / "seed" if (tmp_path / "seed").mkdir() is None else tmp_path)
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    files = write_seed_nights(seed)
     assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
     out = tmp_path / "report"
     assert main(["report", "--last", "30", "--out", str(out), "--database-url", fresh_db]) == 0
