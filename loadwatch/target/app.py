@@ -35,6 +35,7 @@ CATALOG = web.AppKey("catalog", Catalog)
 CACHE = web.AppKey("cache", LRUCache)
 FAULTS = web.AppKey("faults", FaultState)
 INFO = web.AppKey("info", dict)
+KNOBS = web.RequestKey("knobs", Knobs)
 
 _LIST_PARAMS = {"page", "page_size", "platform", "category", "status", "enabled", "name", "name_match", "latest"}
 _SEARCH_PARAMS = {"q", "fields", "limit"}
@@ -172,7 +173,7 @@ async def list_tools(request: web.Request) -> web.Response:
 
 async def get_tool(request: web.Request) -> web.Response:
     name = _text(request.match_info["name"], "tool name")
-    knobs: Knobs | None = request.get("knobs")
+    knobs = request.get(KNOBS)
     use_cache = knobs is None or knobs.cache
     cache = request.app[CACHE]
     key = CACHE_KEY.format(name=name)
@@ -294,7 +295,7 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     state = request.app[FAULTS]
     k = state.knobs(endpoint)
-    request["knobs"] = k
+    request[KNOBS] = k
     injected: list[str] = []  # what was injected, in the X-Injected-Fault header (observable by tests)
     if k.delay_ms:
         await asyncio.sleep(k.delay_ms / 1000.0)
