@@ -13,9 +13,12 @@ the time). Units:
 - `t`: `time.time()` at the end of the sampled interval (epoch seconds, the clock of the load's
   per-second windows), `interval_s`: the interval's length.
 
-Limits, stated: a process that starts and exits between two samples is not seen; the last partial
-interval of a process that exits is lost (its counters cannot be read any more); the host has no
-thread or fd counts (that would mean reading every process on the machine each second).
+A process that starts and exits between two samples (a short database backend, a CGI-style worker) is
+still counted: when a member reaps it, its CPU shows in that member's children times, which are part of
+the group's CPU (minus what was already counted while it was a member). Limits, stated: a short-lived
+process's RSS, threads, fds and I/O are not seen; CPU of a child whose parent is outside the group (or
+ignores SIGCHLD) is lost for its last interval; the host has no thread or fd counts (that would mean
+reading every process on the machine each second).
 """
 
 from __future__ import annotations
@@ -298,16 +301,19 @@ class ProcessGroup:
 @dataclass
 class _ProcReading:
     create_time: float
-    cpu: float
+    cpu: float  # own user + system seconds
+    reaped: float  # user + system seconds of its children that exited and were waited for
     read: int
     write: int
     ctx: int
+    ppid: int
 
 
 @dataclass
 class _GroupState:
     procs: dict[int, psutil.Process] = field(default_factory=dict)
     last: dict[int, _ProcReading] = field(default_factory=dict)
+    carry: float = 0.0  # CPU seconds subtracted for an exited member before its parent's reaped time showed it
     failed: bool = False
 
 
@@ -327,7 +333,10 @@ def _read(proc: psutil.Process) -> tuple[_ProcReading, int, int, int]:
         except (psutil.AccessDenied, AttributeError):
             rb = wb = 0
         cs = proc.num_ctx_switches()
-        reading = _ProcReading(proc.create_time(), ct.user + ct.system, rb, wb, cs.voluntary + cs.involuntary)
+        reaped = getattr(ct, "children_user", 0.0) + getattr(ct, "children_system", 0.0)
+        reading = _ProcReading(
+            proc.create_time(), ct.user + ct.system, reaped, rb, wb, cs.voluntary + cs.involuntary, proc.ppid()
+        )
     return reading, rss, threads, fds
 
 
@@ -345,7 +354,22 @@ def _select(group: ProcessGroup, state: _GroupState) -> set[int]:
         return set()
 
 
-def _sample_group(group: ProcessGroup, state: _GroupState, prev_wall: float, dt: float) -> dict[str, Any]:
+_HAS_BOOTTIME = hasattr(time, "CLOCK_BOOTTIME") and os.path.isfile("/proc/self/stat")
+_SLACK_S = 0.02  # process start times are counted in 10 ms clock ticks
+
+
+def _start_clock() -> float:
+    """Now, on the clock processes' start times can be compared with exactly. psutil's create_time is
+    boot time (whole seconds) + start ticks, so against time.time() it is off by up to a second; on
+    Linux compare ticks since boot with CLOCK_BOOTTIME instead."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if _HAS_BOOTTIME else time.time()
+
+
+def _started_at(create_time: float) -> float:
+    return create_time - psutil.boot_time() if _HAS_BOOTTIME else create_time
+
+
+def _sample_group(group: ProcessGroup, state: _GroupState, prev_mark: float, dt: float) -> dict[str, Any]:
     pids = _select(group, state)
     current: dict[int, _ProcReading] = {}
     cpu = 0.0
@@ -363,10 +387,10 @@ def _sample_group(group: ProcessGroup, state: _GroupState, prev_wall: float, dt:
         if before is None or before.create_time != reading.create_time or reading.cpu < before.cpu:
             # New to the group: if it started during this interval, all of its counters happened in it;
             # if it existed before but was not selected, what it did before is unknown: count from here.
-            started_now = reading.create_time >= prev_wall
-            before = _ProcReading(reading.create_time, 0.0, 0, 0, 0) if started_now else reading
+            started_now = _started_at(reading.create_time) >= prev_mark - _SLACK_S
+            before = _ProcReading(reading.create_time, 0.0, 0.0, 0, 0, 0, reading.ppid) if started_now else reading
         current[pid] = reading
-        cpu += reading.cpu - before.cpu
+        cpu += (reading.cpu - before.cpu) + max(reading.reaped - before.reaped, 0.0)
         rbytes += max(reading.read - before.read, 0)
         wbytes += max(reading.write - before.write, 0)
         ctx += max(reading.ctx - before.ctx, 0)
@@ -375,6 +399,19 @@ def _sample_group(group: ProcessGroup, state: _GroupState, prev_wall: float, dt:
         fds += p_fds
     for pid in set(state.procs) - set(current):
         del state.procs[pid]
+    # A member that exited and was reaped by another member shows up, whole, in that parent's reaped time;
+    # take out what was already counted while it lived, so only its unseen last moments remain. This is
+    # also how a process that lived less than one interval (a short database backend) is counted at all.
+    for pid, gone in state.last.items():
+        if pid not in current and gone.ppid in current:
+            cpu -= gone.cpu + gone.reaped
+    # We may have read the parent just before it reaped: settle at the next sample, then forget (a parent
+    # that ignores SIGCHLD never accrues its children's time; the error stays within two samples).
+    carried, state.carry = state.carry, 0.0
+    cpu += carried
+    if cpu < 0:
+        state.carry = cpu if carried == 0.0 else 0.0
+        cpu = 0.0
     state.last = current
     return {
         "group": group.name,
@@ -597,23 +634,23 @@ class Monitor:
         db_pre = self._db_read()
         states = {g.name: _GroupState() for g in self.groups}
         host_prev = _host_reading() if self.host else None
-        last_mono, last_wall = time.monotonic(), time.time()
+        last_mono, last_mark = time.monotonic(), _start_clock()
         for g in self.groups:  # prime: the first sample's deltas start here
-            _sample_group(g, states[g.name], last_wall, 0.0)
+            _sample_group(g, states[g.name], last_mark, 0.0)
         next_at = last_mono + self.interval
 
         def sample(now_mono: float) -> None:
-            nonlocal host_prev, last_mono, last_wall
+            nonlocal host_prev, last_mono, last_mark
             dt = now_mono - last_mono
-            wall = time.time()
+            wall, mark = time.time(), _start_clock()
             meta = {"t": round(wall, 3), "interval_s": round(dt, 4)}
             for g in self.groups:
-                result.samples.append({**meta, **_sample_group(g, states[g.name], last_wall, dt)})
+                result.samples.append({**meta, **_sample_group(g, states[g.name], last_mark, dt)})
             if host_prev is not None:
                 cur = _host_reading()
                 result.samples.append({**meta, **_sample_host(host_prev, cur, dt)})
                 host_prev = cur
-            last_mono, last_wall = now_mono, wall
+            last_mono, last_mark = now_mono, mark
 
         while True:
             now = time.monotonic()

@@ -192,3 +192,41 @@ def test_duplicate_or_reserved_group_names_are_invalid():
 def test_bad_max_duration_is_invalid_input():
     with pytest.raises(InvalidInput, match="max_duration"):
         mon.Monitor([]).run(threading.Event(), max_duration=0)
+
+
+SHORT_CHILDREN = """
+import subprocess, sys, time
+time.sleep(0.5)
+spin = "import time\\nend = time.time() + {spin}\\nwhile time.time() < end: pass\\n"
+for _ in range({count}):
+    subprocess.run([sys.executable, "-c", spin], check=True)
+print("done", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("spin", "count"), [(0.03, 12), (0.6, 2)])
+def test_children_cpu_is_counted_once(spawn, spin, count):
+    """Short children (most live less than one interval) and long ones (seen across several samples, then
+    reaped by the parent): the group's CPU adds up to what the parent and its children really used."""
+    parent = spawn(SHORT_CHILDREN.format(spin=spin, count=count))
+    import psutil
+
+    p = psutil.Process(parent.pid)
+
+    def used() -> float:
+        t = p.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    base = used()
+    stop = threading.Event()
+    monitor = mon.Monitor([mon.ProcessGroup("target", lambda: mon.with_children({parent.pid}))], interval=0.25)
+    th, out = _run_in_thread(monitor, stop, max_duration=60)
+    assert parent.stdout.readline().strip() == "done"
+    stop.wait(0.6)
+    stop.set()
+    th.join(timeout=60)
+    real = used() - base
+    counted = sum(s["cpu_percent"] * s["interval_s"] / 100 for s in out["r"].samples if s["group"] == "target")
+    assert real > 0.2
+    assert counted == pytest.approx(real, rel=0.25), "neither lost nor counted twice"

@@ -1,0 +1,109 @@
+"""The target's database against the real embedded PostgreSQL: its processes, pg_stat_database counters,
+pg_stat_statements (lifetime top and window deltas), and the monitor's database window."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import psutil
+import psycopg
+import pytest
+
+from loadwatch import baseline as bl
+from loadwatch import monitor as mon
+from loadwatch.errors import InfrastructureError
+
+
+def _work(url: str, rows: int = 200) -> str:
+    """Real statements in their own connection (closing it flushes the backend's statistics)."""
+    table = f"lw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int primary key, v text)")
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)", [(i, f"v{i}") for i in range(rows)])
+        for _ in range(20):
+            conn.execute(f"SELECT count(*) FROM {table} WHERE v LIKE 'v1%%'").fetchone()
+    return table
+
+
+def test_postgres_pids_are_the_local_server(fresh_db):
+    pids = mon.postgres_pids(fresh_db)
+    assert len(pids) >= 2, "postmaster and its auxiliary processes"
+    names = {psutil.Process(p).name() for p in pids if psutil.pid_exists(p)}
+    assert any("postgres" in n for n in names)
+    with psycopg.connect(fresh_db) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert backend in mon.postgres_pids(fresh_db), "a new backend is a child and is picked up"
+
+
+def test_postgres_pids_of_an_unreachable_server_is_empty():
+    assert mon.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set()
+    assert mon.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set(), "and the retry is deferred"
+
+
+def test_database_counters_and_deltas(fresh_db):
+    pre = bl.pg_database_counters(fresh_db)
+    assert set(bl.DB_COUNTERS) <= pre.keys()
+    _work(fresh_db, rows=300)
+    post = bl.pg_database_counters(fresh_db)
+    d = bl.counter_deltas(pre, post)
+    assert d["delta"]["tup_inserted"] >= 300
+    assert d["delta"]["xact_commit"] > 0
+    assert d["resets"] == []
+    assert "stats_reset" not in d["delta"], "timestamps are not counters"
+
+
+def test_database_counters_of_a_missing_server_raise_infrastructure_error():
+    with pytest.raises(InfrastructureError) as info:
+        bl.pg_database_counters("postgresql://nobody:secret@127.0.0.1:1/none")
+    assert "secret" not in info.value.message
+
+
+def test_top_statements_lifetime_and_window(fresh_db, pg_admin_url):
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+    if "pg_stat_statements" not in preload:
+        assert bl.pg_top_statements(fresh_db) == []
+        return
+    before = bl.pg_statement_snapshot(fresh_db)
+    assert before is not None, "the extension is created in the database it is read from"
+    table = _work(fresh_db)
+    after = bl.pg_statement_snapshot(fresh_db)
+    assert after is not None
+    window = bl.statement_deltas(before, after, limit=50)
+    texts = [r["query"] for r in window]
+    assert any(f"INSERT INTO {table}" in q for q in texts)
+    insert = next(r for r in window if f"INSERT INTO {table}" in r["query"])
+    assert insert["calls"] == 200 and insert["total_exec_time_ms"] > 0 and insert["mean_exec_time_ms"] > 0
+    top = bl.pg_top_statements(fresh_db, limit=3)
+    assert 1 <= len(top) <= 3
+    assert top == sorted(top, key=lambda r: r["total_exec_time_ms"], reverse=True)
+    assert all(len(r["query"]) <= bl.QUERY_TEXT_CHARS for r in top)
+
+
+def test_monitor_database_group_and_window(fresh_db):
+    stop = threading.Event()
+    groups = [mon.ProcessGroup("database", lambda: mon.postgres_pids(fresh_db))]
+    out: dict = {}
+    monitor = mon.Monitor(groups, interval=0.25, database_url=fresh_db)
+    th = threading.Thread(target=lambda: out.update(r=monitor.run(stop, max_duration=60)), daemon=True)
+    th.start()
+    stop.wait(0.4)
+    table = _work(fresh_db, rows=500)
+    stop.wait(0.6)
+    stop.set()
+    th.join(timeout=60)
+    assert not th.is_alive()
+    result: mon.MonitorResult = out["r"]
+    db_samples = [s for s in result.samples if s["group"] == "database"]
+    assert db_samples and all(s["processes"] >= 2 and s["rss_mb"] > 0 for s in db_samples)
+    assert max(s["cpu_percent"] for s in db_samples) > 0, "the server worked during the window"
+    db = result.database
+    assert db["tup_inserted"] >= 500
+    assert db["window_s"] > 0
+    assert set(bl.DB_COUNTERS) <= db.keys()
+    summary = result.summary()
+    assert summary["database"]["tup_inserted"] == db["tup_inserted"]
+    if db["top_statements"]:
+        assert any(table in r["query"] for r in db["top_statements"])
