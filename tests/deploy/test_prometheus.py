@@ -26,6 +26,10 @@ from loadwatch import prometheus
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 PROMTOOL = shutil.which("promtool")
+P95_DESCRIPTION = (
+    "The latest run of plan bad had a whole-run p95 latency over 50 ms (from the intended send time). Open the "
+    'run\'s report.html; per-scenario values are in loadwatch_latency_seconds{plan="bad"}.'
+)
 NASTY_PLAN = 'tool "catalog"\\v2\nnight'
 
 
@@ -370,9 +374,7 @@ def test_promtool_checks_rules_and_the_gates_fire(tmp_path: Path) -> None:
                                 "exp_labels": {**bad, "quantile": "0.95", "severity": "warning"},
                                 "exp_annotations": {
                                     "summary": "loadwatch bad: p95 latency 80ms (gate: 50 ms)",
-                                    "description": "The latest run of plan bad had a whole-run p95 latency over 50 ms (from the "
-                                    "intended send time). Open the run's report.html; per-scenario values are in "
-                                    'loadwatch_latency_seconds{plan="bad"}.',
+                                    "description": P95_DESCRIPTION,
                                 },
                             }
                         ],
@@ -384,5 +386,6 @@ def test_promtool_checks_rules_and_the_gates_fire(tmp_path: Path) -> None:
     for name, doc in (("alerts_test.yml", tests), ("annotations_test.yml", rendered)):
         test_file = tmp_path / name
         test_file.write_text(json.dumps(doc))  # JSON is YAML
-        proc = subprocess.run([str(PROMTOOL), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60)
+        cmd = [str(PROMTOOL), "test", "rules", str(test_file)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
