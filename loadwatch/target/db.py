@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -66,6 +67,10 @@ class Catalog:
 
     async def open(self, timeout: float = 15.0) -> None:
         try:
+            # one direct attempt first: a refused or misconfigured database fails now, not after the pool's
+            # retries have used up `timeout`
+            conn = await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=5)
+            await conn.close()
             await self.pool.open(wait=True, timeout=timeout)
         except Exception as exc:
             await self.pool.close()

@@ -103,6 +103,11 @@ class DemoTarget:
     def running(self) -> bool:
         return self._proc.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once stopped (0 = a clean exit on SIGTERM), None while running."""
+        return self._proc.poll()
+
     def log_tail(self, chars: int = _LOG_TAIL) -> str:
         return _tail(self._workdir / "target.log", chars)
 
