@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadwatch.stats import detect_change_points
+from loadwatch.stats.edivisive import segment_stats
+
+GOLDEN = Path(__file__).parent / "golden" / "tigerbeetle_nightly.csv"
+
+
+def _tigerbeetle() -> list[float]:
+    with GOLDEN.open() as f:
+        return [float(r["throughput"]) for r in csv.DictReader(f)]
+
+
+def _noise(seed: int, n: int, cv: float = 0.03) -> list[float]:
+    return (100 * (1 + cv * np.random.default_rng(seed).standard_normal(n))).tolist()
+
+
+def test_golden_tigerbeetle_matches_otava_at_its_published_settings():
+    # Otava's own result at window 30, p 0.01, min magnitude 5 %: nights 15 and 71
+    cps = detect_change_points(_tigerbeetle(), window=30, max_pvalue=0.01, min_magnitude=0.05)
+    assert [c.index for c in cps] == [15, 71]
+    assert cps[0].forward_change_percent < 0 < cps[1].forward_change_percent
+
+
+def test_golden_tigerbeetle_pipeline_defaults_pinned():
+    # window 30, p 0.001, no magnitude floor: pinned (Otava 0.8.0 adds night 260, a +0.8 % shift; docs/METHOD.md)
+    cps = detect_change_points(_tigerbeetle(), window=30, max_pvalue=0.001)
+    assert [c.index for c in cps] == [15, 61, 71, 95, 117, 131, 142, 148, 192, 212]
+    assert all(c.p_value < 0.001 for c in cps)
+
+
+def test_step_found_at_the_right_night():
+    v = _noise(1, 80)
+    v[50:] = [x * 1.2 for x in v[50:]]
+    cps = detect_change_points(v)
+    assert [c.index for c in cps] == [50]
+    c = cps[0]
+    assert 15 < c.forward_change_percent < 25
+    assert c.mean_after > c.mean_before
+    assert c.std_before > 0 and c.std_after > 0
+    assert c.magnitude == pytest.approx(c.forward_change_percent / 100, rel=1e-9)
+
+
+def test_one_night_spike_is_not_a_change():
+    v = _noise(2, 60)
+    v[30] *= 1.8
+    assert detect_change_points(v) == []
+
+
+def test_spike_next_to_a_step_does_not_split_it():
+    v = _noise(3, 80)
+    v[40:] = [x * 1.25 for x in v[40:]]
+    v[30] *= 1.6
+    v[55] *= 0.5
+    assert [c.index for c in detect_change_points(v)] == [40]
+
+
+def test_pure_noise_has_no_change_points():
+    for seed in range(10):
+        assert detect_change_points(_noise(100 + seed, 120, 0.05)) == []
+
+
+def test_deterministic():
+    v = _tigerbeetle()
+    assert detect_change_points(v, window=30) == detect_change_points(v, window=30)
+
+
+def test_short_and_constant_series():
+    assert detect_change_points([]) == []
+    assert detect_change_points([1.0, 2.0, 3.0]) == []
+    assert detect_change_points([5.0] * 40) == []
+    step = [1.0] * 20 + [2.0] * 20
+    assert [c.index for c in detect_change_points(step)] == [20]
+
+
+def test_min_magnitude_filters_small_changes():
+    v = _noise(4, 100, 0.01)
+    v[50:] = [x * 1.04 for x in v[50:]]
+    assert [c.index for c in detect_change_points(v)] == [50]
+    assert detect_change_points(v, min_magnitude=0.05) == []
+
+
+def test_segment_stats_zero_mean_and_constant():
+    s = segment_stats([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    assert s.p_value == 0.0
+    assert s.forward_change_percent == float("inf")
+    s = segment_stats([2.0, 2.0], [2.0, 2.0])
+    assert s.p_value == 1.0 and s.magnitude == 0.0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        detect_change_points([1.0] * 10, window=3)
+    with pytest.raises(ValueError):
+        detect_change_points([1.0] * 10, max_pvalue=0)
+    with pytest.raises(ValueError):
+        detect_change_points([1.0, float("nan"), 2.0, 3.0])

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from stats_helpers import clean_history, make_run
+
+from loadwatch.stats import GateConfig, compare_run
+from loadwatch.stats.gate import newcombe_interval, prediction_interval, robust_z
+
+FAST = GateConfig(resamples=2000)
+
+
+def _row(rows, metric, scenario="*"):
+    return next(r for r in rows if r["metric"] == metric and r["scenario"] == scenario)
+
+
+def test_clean_history_is_ok():
+    hist = clean_history()
+    rows = compare_run(make_run(99, 1.0, cpu=50.0), hist, FAST)
+    assert {r["scenario"] for r in rows} == {"*", "get_tool"}
+    assert {r["metric"] for r in rows if r["scenario"] == "*"} == {
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "error_rate",
+        "cpu_percent",
+    }
+    p95 = _row(rows, "p95_ms")
+    assert p95["outcome"] == "ok"
+    assert p95["n_baseline"] == 20 and p95["baseline_run_ids"] == [f"r{i}" for i in range(20)]
+    assert p95["ci_method"] == "bootstrap_histogram"
+    lo, hi = p95["ci"]
+    assert lo < 0 < hi or abs(p95["change_percent"]) < 10
+    assert all(r["outcome"] in ("ok", "suspect") for r in rows)
+
+
+def test_p95_step_of_20_percent_is_a_regression():
+    rows = compare_run(make_run(99, 1.2, cpu=50.0), clean_history(), FAST)
+    p95 = _row(rows, "p95_ms")
+    assert p95["outcome"] == "regression"
+    assert p95["checks"] == {"z": True, "floor": True, "ci": True}
+    assert 15 < p95["change_percent"] < 25
+    assert p95["ci"][0] > 0
+    assert p95["robust_z"] >= 4
+
+
+def test_improvement_is_reported():
+    rows = compare_run(make_run(99, 0.8, cpu=50.0), clean_history(), FAST)
+    p95 = _row(rows, "p95_ms")
+    assert p95["outcome"] == "improvement"
+    assert p95["ci"][1] < 0
+
+
+def test_spike_in_history_does_not_widen_the_band():
+    hist = clean_history()
+    spiky = [*hist[:10], make_run(10, 3.0), *hist[11:]]
+    rows = compare_run(make_run(99, 1.2, cpu=50.0), spiky, FAST)
+    assert _row(rows, "p95_ms")["outcome"] == "regression"
+
+
+def test_one_night_spike_is_flagged_but_only_once_checked():
+    # a spike on the current night is a regression by the gate's rules (it cannot know it will revert)
+    rows = compare_run(make_run(99, 1.6, cpu=50.0), clean_history(), FAST)
+    assert _row(rows, "p99_ms")["outcome"] == "regression"
+
+
+def test_insufficient_history():
+    rows = compare_run(make_run(99, 1.5), clean_history(9), FAST)
+    p95 = _row(rows, "p95_ms")
+    assert p95["outcome"] == "insufficient_history"
+    assert p95["n_baseline"] == 9
+    assert p95["baseline"] is not None
+    assert compare_run(make_run(99, 1.0), [], FAST)[0]["outcome"] == "insufficient_history"
+
+
+def test_excluded_runs_are_skipped():
+    hist = clean_history(12)
+    hist = [replace(r, excluded=True) if i < 3 else r for i, r in enumerate(hist)]
+    p95 = _row(compare_run(make_run(99, 1.0), hist, FAST), "p95_ms")
+    assert p95["outcome"] == "insufficient_history" and p95["n_baseline"] == 9
+
+
+def test_noisy_series_never_gates():
+    hist = clean_history(cv=0.10, seed=9)
+    p95 = _row(compare_run(make_run(99, 1.5), hist, FAST), "p95_ms")
+    assert p95["outcome"] == "noisy"
+    assert p95["cv"] > 0.0375
+
+
+def test_window_takes_the_last_runs():
+    hist = clean_history(30)
+    p95 = _row(compare_run(make_run(99, 1.0), hist, FAST), "p95_ms")
+    assert p95["baseline_run_ids"] == [f"r{i}" for i in range(10, 30)]
+
+
+def test_without_histograms_uses_prediction_interval():
+    hist = [replace(r, histograms={}) for r in clean_history()]
+    rows = compare_run(replace(make_run(99, 1.3), histograms={}), hist, FAST)
+    p95 = _row(rows, "p95_ms")
+    assert p95["ci_method"] == "prediction_interval"
+    assert p95["outcome"] == "regression"
+
+
+def test_cpu_regression_and_rps_direction():
+    hist = clean_history()
+    rows = compare_run(make_run(99, 1.0, cpu=70.0), hist, FAST)
+    assert _row(rows, "cpu_percent")["outcome"] == "regression"
+    # rps: lower is worse
+    base = [replace(r, metrics={"*": {"rps": 100.0 + (i % 5)}}, histograms={}) for i, r in enumerate(hist)]
+    cur = replace(hist[0], run_id="new", metrics={"*": {"rps": 80.0}}, histograms={})
+    row = compare_run(cur, base, FAST)[0]
+    assert row["metric"] == "rps" and row["outcome"] == "regression"
+    cur = replace(cur, metrics={"*": {"rps": 120.0}})
+    assert compare_run(cur, base, FAST)[0]["outcome"] == "improvement"
+
+
+def test_error_rate_two_proportions():
+    hist = clean_history()
+    rows = compare_run(make_run(99, 1.0, errors=2.0, cpu=50.0), hist, FAST)
+    err = _row(rows, "error_rate")
+    assert err["ci_method"] == "newcombe_two_proportions" and err["ci_unit"] == "points"
+    assert err["outcome"] == "regression"
+    assert err["change_percent"] is None  # baseline 0 %: a ratio is undefined
+    small = _row(compare_run(make_run(99, 1.0, errors=0.2, cpu=50.0), hist, FAST), "error_rate")
+    assert small["outcome"] == "suspect"  # outside the band, under the 0.5-point floor
+
+
+def test_deterministic():
+    hist = clean_history()
+    cur = make_run(99, 1.1)
+    assert compare_run(cur, hist, FAST) == compare_run(cur, hist, FAST)
+
+
+def test_primitives():
+    assert robust_z(10.0, [10.0] * 5) == 0.0
+    assert robust_z(11.0, [10.0] * 5) is None
+    assert robust_z(14.0, [9.0, 10.0, 11.0, 10.0, 10.0]) == pytest.approx(4 / (1.2533 * 0.4))
+    lo, hi = prediction_interval(10.0, [10.0, 10.0, 10.0], 0.99)
+    assert lo == hi == 0.0
+    assert prediction_interval(1.0, [1.0], 0.99) is None
+    lo, hi = newcombe_interval(0, 1000, 0, 20000, 0.99)
+    assert lo < 0 < hi
+    lo, hi = newcombe_interval(30, 1000, 10, 20000, 0.99)
+    assert lo > 0
