@@ -524,7 +524,9 @@ class MonitorResult:
     def summary(self) -> dict[str, Any]:
         """The summary.json `resources` object. Averages and maxima use only the samples in which the group
         had processes (a target that died mid-run is not averaged with zeros); `empty_samples` counts the
-        others. cpu_percent avg and ctx_switches_per_s avg are time-weighted."""
+        others. cpu_percent avg and ctx_switches_per_s avg are time-weighted. `database` holds both the
+        database group's process figures (when there is such a group) and the pg_stat_database window
+        deltas + `top_statements`."""
         out: dict[str, Any] = {}
         names = list(dict.fromkeys([*self.groups, *(str(s["group"]) for s in self.samples)]))
         for name in names:
@@ -559,7 +561,8 @@ class MonitorResult:
                     }
                 )
             out[name] = block
-        out["database"] = dict(self.database)
+        # The database's processes (group "database") and its counters share one block: the keys differ.
+        out["database"] = {**out.get("database", {}), **self.database}
         out["monitor_overhead_percent"] = self.overhead.get("percent_of_core")
         return out
 

@@ -90,8 +90,14 @@ def test_monitor_database_group_and_window(fresh_db):
     th = threading.Thread(target=lambda: out.update(r=monitor.run(stop, max_duration=60)), daemon=True)
     th.start()
     stop.wait(0.4)
+    inserted_before = bl.pg_database_counters(fresh_db)["tup_inserted"]
     table = _work(fresh_db, rows=500)
-    stop.wait(0.6)
+    # a backend publishes its statistics as it exits, just after the client has closed: wait until visible
+    for _ in range(100):
+        if bl.pg_database_counters(fresh_db)["tup_inserted"] >= inserted_before + 500:
+            break
+        stop.wait(0.1)
+    stop.wait(0.3)
     stop.set()
     th.join(timeout=60)
     assert not th.is_alive()
@@ -107,3 +113,5 @@ def test_monitor_database_group_and_window(fresh_db):
     assert summary["database"]["tup_inserted"] == db["tup_inserted"]
     if db["top_statements"]:
         assert any(table in r["query"] for r in db["top_statements"])
+    assert summary["database"]["samples"] == len(db_samples), "group figures and counters share the block"
+    assert summary["database"]["rss_mb"]["max"] > 0
