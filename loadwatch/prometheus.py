@@ -40,6 +40,7 @@ PUSH_TIMEOUT_S = 5.0
 VERDICTS = ("pass", "insufficient_history", "regression", "threshold_breach", "aborted", "failed")
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
+_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.baseline.counter_deltas
 
 log = logging.getLogger("loadwatch.prometheus")
 
@@ -132,11 +133,11 @@ def _load_block(fam: _Families, base: Mapping[str, str], scenario: str, block: M
         for quantile, key in QUANTILES:
             ms = _number(lat.get(key))
             if ms is not None:
-                fam.add(metric, help_text, {**labels, "quantile": quantile}, ms / 1000.0, kind="summary")
+                fam.add(metric, help_text, {**labels, "quantile": quantile}, round(ms / 1000.0, 9), kind="summary")
         # _sum/_count make it a complete summary (and let PromQL derive the mean)
         mean = _number(lat.get("mean"))
         if mean is not None and requests is not None:
-            fam.add(metric, help_text, labels, mean * requests / 1000.0, kind="summary", suffix="_sum")
+            fam.add(metric, help_text, labels, round(mean * requests / 1000.0, 9), kind="summary", suffix="_sum")
             fam.add(metric, help_text, labels, requests, kind="summary", suffix="_count")
     errors = _number(block.get("errors"))
     fam.add("loadwatch_requests", "Requests completed in the latest run's measured window", labels, requests)
@@ -267,19 +268,19 @@ def render_metrics(summary: Mapping[str, Any]) -> str:
                     "loadwatch_rss_bytes",
                     "Resident memory of a process group during the latest run",
                     {**base, "group": group, "stat": stat},
-                    None if rss is None else rss * 1024 * 1024,
+                    None if rss is None else round(rss * 1024 * 1024),
                 )
 
     target_stats = summary.get("target_stats") or {}
     delta = target_stats.get("delta") if isinstance(target_stats, Mapping) else None
     if isinstance(delta, Mapping):
         for key, value in delta.items():
-            if str(key).endswith("hit_rate_window") and _number(value) is not None:
+            if _HIT_RATE.search(str(key)) and _number(value) is not None:
                 fam.add(
                     "loadwatch_target_hit_ratio",
                     "Target cache hit ratio over the load window (0..1)",
-                    {**base, "counter": str(key).removesuffix(".hit_rate_window")},
-                    float(value) / 100.0,
+                    {**base, "counter": _HIT_RATE.sub("", str(key))},
+                    round(float(value) / 100.0, 6),
                 )
     return fam.render()
 

@@ -22,7 +22,8 @@ T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 
 
 def load() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text())
+    dash: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return dash
 
 
 def queries(dash: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
