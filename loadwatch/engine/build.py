@@ -52,10 +52,13 @@ class CompiledScenario:
     segments: list[bytes | tuple[str, bool]] = field(default_factory=list)  # (pool name, url-quote?)
     accept: frozenset[int] | None = None  # None = 200..399
     json_field: tuple[str, ...] | None = None
+    # plain attributes, not properties: the hot path reads them once per request
+    want_body: bool = field(init=False, default=False)
+    plain: bool = field(init=False, default=False)  # default check only (2xx/3xx, no body): decided inline
 
-    @property
-    def want_body(self) -> bool:
-        return self.json_field is not None
+    def __post_init__(self) -> None:
+        self.want_body = self.json_field is not None
+        self.plain = self.accept is None and self.json_field is None
 
 
 def compile_scenario(sc: Scenario, index: int, host_header: str) -> CompiledScenario:

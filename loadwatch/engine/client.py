@@ -3,7 +3,11 @@
 One `Conn` carries one request at a time (no pipelining). It never allocates a future: when a response
 completes (or the connection fails) it calls its owner back synchronously, so a closed-model user with no
 think time sends its next request from inside `data_received`, the way wrk does. TLS uses the same class
-through `loop.create_connection(ssl=...)`. Timing uses `time.perf_counter_ns` (monotonic, ns)."""
+through `loop.create_connection(ssl=...)`. Timing uses `time.perf_counter_ns` (monotonic, ns).
+
+httptools calls only the callbacks the protocol object defines, and each is a Python call per response:
+`Conn` defines just `on_message_complete`; `FullConn` adds `on_body` (JSON checks) and `on_headers_complete`
+(HEAD), and is used only when a scenario needs them."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import Any, Protocol
 
 import httptools
 
-__all__ = ["ERROR_KINDS", "Conn", "ConnOwner", "classify_error", "open_conn"]
+__all__ = ["ERROR_KINDS", "Conn", "ConnOwner", "FullConn", "classify_error", "open_conn"]
 
 ERROR_KINDS = (
     "http_4xx",
@@ -124,30 +128,8 @@ class Conn(asyncio.Protocol):
             self._fail(kind, msg)
         self.owner.on_closed(self)
 
-    # -- httptools callbacks
-    def on_body(self, body: bytes) -> None:
-        if self.want_body:
-            self.body.append(body)
-
-    def on_headers_complete(self) -> None:
-        if self.head:
-            self._complete()
-            raise _HeadDone
-
+    # -- httptools callback (the only one a lean connection defines)
     def on_message_complete(self) -> None:
-        self._complete()
-
-    # -- owner side
-    def send(self, data: bytes, token: Any, *, head: bool, want_body: bool, timeout_ns: int) -> None:
-        self.token = token
-        self.head = head
-        self.want_body = want_body
-        t = perf_counter_ns()
-        self.sent_ns = t
-        self.deadline_ns = t + timeout_ns
-        self.transport.write(data)  # type: ignore[union-attr]
-
-    def _complete(self) -> None:
         done = perf_counter_ns()
         token = self.token
         if token is None:
@@ -159,6 +141,16 @@ class Conn(asyncio.Protocol):
             body = b"".join(self.body)
             self.body = []
         self.owner.on_response(self, token, p.get_status_code(), body, done, p.should_keep_alive())
+
+    # -- owner side
+    def send(self, data: bytes, token: Any, head: bool, want_body: bool, timeout_ns: int) -> None:
+        self.token = token
+        self.head = head
+        self.want_body = want_body
+        t = perf_counter_ns()
+        self.sent_ns = t
+        self.deadline_ns = t + timeout_ns
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def _fail(self, kind: str, message: str) -> None:
         token = self.token
@@ -186,6 +178,21 @@ class Conn(asyncio.Protocol):
             self.transport.close()
 
 
+class FullConn(Conn):
+    """A connection that can collect bodies (JSON checks) and end HEAD responses at the headers."""
+
+    __slots__ = ()
+
+    def on_body(self, body: bytes) -> None:
+        if self.want_body:
+            self.body.append(body)
+
+    def on_headers_complete(self) -> None:
+        if self.head:
+            self.on_message_complete()
+            raise _HeadDone
+
+
 async def open_conn(
     owner: ConnOwner,
     host: str,
@@ -194,12 +201,15 @@ async def open_conn(
     ssl_ctx: ssl.SSLContext | None,
     server_hostname: str | None,
     timeout: float,
+    full: bool = True,
 ) -> Conn:
-    """Connect; raises the original exception (classify with `classify_error(exc, connecting=True)`)."""
+    """Connect; raises the original exception (classify with `classify_error(exc, connecting=True)`).
+    `full=False` gives a lean connection (no body collection, no HEAD support)."""
     loop = asyncio.get_running_loop()
+    cls = FullConn if full else Conn
     _t, conn = await asyncio.wait_for(
         loop.create_connection(
-            lambda: Conn(owner), host, port, ssl=ssl_ctx, server_hostname=server_hostname if ssl_ctx else None
+            lambda: cls(owner), host, port, ssl=ssl_ctx, server_hostname=server_hostname if ssl_ctx else None
         ),
         timeout,
     )

@@ -78,10 +78,11 @@ class _Req:
 
 
 class _User:
-    __slots__ = ("active", "conn", "handle", "n", "running")
+    __slots__ = ("active", "conn", "handle", "n", "req", "running")
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.req: _Req | None = None  # reused: a user has at most one request in flight
         self.conn: Conn | None = None
         self.active = False
         self.running = False
@@ -133,12 +134,18 @@ class Runner:
         self.max_sends = (
             split_count(self.load.max_requests, cfg.part, cfg.parts) if self.load.max_requests is not None else None
         )
+        self.send_cap = self.max_sends if self.max_sends is not None else 1 << 62
+        self.think_zero = self.load.think_time <= 0
+        self.single = self.factory.single
+        # lean connections (no body/HEAD callbacks) unless a scenario needs them
+        self.full_conns = any(s.head or s.want_body for s in self.factory.scenarios)
         self.rng = random.Random(f"think:{self.load.seed}:{cfg.part}")
         hist.record_many(hist.new_hist(), [1])  # builds the cached geometry now, not inside the first window
         # state
         self.t0_ns = 0
         self.start_epoch = cfg.start_at
         self.win = 0
+        self.win_end_ns = 0  # perf_counter_ns at which window `win` ends (set when the run starts)
         self.cur = [_Acc() for _ in self.names]
         self.totals = [_Totals() for _ in self.names]
         self.windows: list[dict[str, Any]] = []
@@ -207,6 +214,7 @@ class Runner:
                     tot.classes[c] += acc.classes[c]
             self.cur[i] = _Acc()
         self.win = w_new
+        self.win_end_ns = self.t0_ns + (w_new + 1) * 1_000_000_000
         if self.report is not None:
             p95 = 0.0
             if lat_all:
@@ -232,9 +240,8 @@ class Runner:
             )
 
     def _record(self, req: _Req, status: int, sent_ns: int, done_ns: int, kind: str | None, msg: str) -> None:
-        w = (done_ns - self.t0_ns) // 1_000_000_000
-        if w != self.win and w > self.win:
-            self._roll(w)
+        if done_ns >= self.win_end_ns:
+            self._roll((done_ns - self.t0_ns) // 1_000_000_000)
         acc = self.cur[req.sc.index]
         acc.n += 1
         self.completed += 1
@@ -254,27 +261,53 @@ class Runner:
 
     # ------------------------------------------------------------------ ConnOwner callbacks
     def on_response(self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool) -> None:
+        # The hot path: one call per response. The recording of `_record` is inlined here (same rules).
         req: _Req = token
-        self.in_flight -= 1
         sc = req.sc
-        if sc.accept is None and sc.json_field is None and 200 <= status < 400:
-            self._record(req, status, conn.sent_ns, done_ns, None, "")
+        if sc.plain and 200 <= status < 400:
+            if done_ns >= self.win_end_ns:
+                self._roll((done_ns - self.t0_ns) // 1_000_000_000)
+            acc = self.cur[sc.index]
+            acc.n += 1
+            self.completed += 1
+            sent = conn.sent_ns
+            start = req.intended_ns
+            if sent < start:
+                start = sent  # early sends: from the actual send
+            acc.lat.append((done_ns - start) // 1000)
+            acc.svc.append((done_ns - sent) // 1000)
+            acc.classes[status // 100] += 1
         else:
             bad = check_response(sc, status, body)
             self._record(req, status, conn.sent_ns, done_ns, bad[0] if bad else None, bad[1] if bad else "")
-        if not keep:
-            conn.close()
         user = req.user
         if user is None:
+            self.in_flight -= 1
             if keep:
                 if self.waiting:
                     self._send_on(conn, self.waiting.pop(0))
                 else:
                     self.idle.append(conn)
             else:
+                conn.close()
                 self._pump()
             return
-        user.conn = conn if keep else None
+        if not keep:
+            conn.close()
+            user.conn = None
+        elif self.think_zero and user.active and self.scheduling and self.sent < self.send_cap:
+            # closed user, no think time: the next request goes out on this connection now, reusing the
+            # user's request object (one in flight per user); intended = this completion
+            sc = self.single or self.factory.pick()
+            req.sc = sc
+            req.intended_ns = done_ns
+            req.data = data = sc.static or self.factory.render(sc)
+            self.sent += 1
+            conn.send(data, req, sc.head, sc.want_body, self.timeout_ns)
+            return  # in_flight unchanged: one completed, one sent
+        else:
+            user.conn = conn
+        self.in_flight -= 1
         self._user_next(user, done_ns)
 
     def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None:
@@ -302,7 +335,7 @@ class Runner:
 
     def _send_on(self, conn: Conn, req: _Req) -> None:
         sc = req.sc
-        conn.send(req.data, req, head=sc.head, want_body=sc.want_body, timeout_ns=self.timeout_ns)
+        conn.send(req.data, req, sc.head, sc.want_body, self.timeout_ns)
 
     def _dispatch(self, req: _Req) -> None:
         """Open model: an idle connection, else a new one (up to the cap), else wait for one."""
@@ -346,6 +379,7 @@ class Runner:
                 ssl_ctx=self.ssl_ctx,
                 server_hostname=self.host,
                 timeout=self.connect_timeout,
+                full=self.full_conns,
             )
         except asyncio.CancelledError:
             self.n_conns -= 1
@@ -402,7 +436,15 @@ class Runner:
         user.running = True
         sc = self.factory.pick()
         # intended = when the think time ended (timer lateness is the generator's, and counted)
-        req = _Req(sc, intended_ns or perf_counter_ns(), user, self.factory.render(sc))
+        intended_ns = intended_ns or perf_counter_ns()
+        data = self.factory.render(sc)
+        req = user.req
+        if req is None:
+            req = user.req = _Req(sc, intended_ns, user, data)
+        else:
+            req.sc = sc
+            req.intended_ns = intended_ns
+            req.data = data
         self.in_flight += 1
         self.sent += 1
         conn = user.conn
@@ -478,6 +520,7 @@ class Runner:
         # anchor the schedule at the agreed wall-clock start even if this process woke late
         self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
         self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
+        self.win_end_ns = self.t0_ns + 1_000_000_000
         cpu0 = time.process_time()
         self.sched_done = loop.create_future()
         hk = loop.create_task(self._housekeeping())

@@ -293,3 +293,52 @@ def test_tls_through_the_same_protocol(cert: tuple[Path, Path]) -> None:
     untrusting = ssl.create_default_context()  # the self-signed certificate is not trusted
     bad = _serve_and_run(handler, tls=server_ctx, client_ssl=untrusting, requests=2)
     assert _kinds(bad) == {"tls": 2}
+
+
+def test_closed_users_without_think_time_send_exactly_max_requests_across_scenarios() -> None:
+    """The no-think-time fast path (request objects reused per user) keeps counts, paths and checks exact."""
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await _read_request(reader)
+                seen.append(head.split(b" ", 2)[1])
+                if head.startswith(b"GET /bad"):
+                    writer.write(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}')
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> dict[str, Any]:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        plan = parse_plan(
+            {
+                "target": {"url": f"http://127.0.0.1:{port}"},
+                "load": {"model": "closed", "users": 3, "think_time": 0, "duration": 10, "max_requests": 60},
+                "pools": {"id": {"values": ["a", "b"]}},
+                "scenarios": [
+                    {"name": "item", "weight": 2, "path": "/item/{id}"},
+                    {"name": "bad", "weight": 1, "path": "/bad"},
+                ],
+            }
+        )
+        try:
+            runner = Runner(WorkerConfig(plan=plan, pools={"id": ["a", "b"]}, start_at=time.time()))
+            return await asyncio.wait_for(runner.run(), 30)
+        finally:
+            server.close()
+
+    res: dict[str, Any] = uvloop.run(main())
+    item, bad = res["scenarios"]["item"], res["scenarios"]["bad"]
+    assert res["sends"] == 60 and item["requests"] + bad["requests"] == 60 == len(seen)
+    assert item["errors"] == 0 and bad["errors"] == bad["requests"] > 0
+    assert bad["errors_by_kind"]["http_5xx"]["count"] == bad["requests"]
+    assert sorted(set(seen)) == [b"/bad", b"/item/a", b"/item/b"]
+    assert seen.count(b"/bad") == bad["requests"]
+    for s in (item, bad):
+        lat, svc = hist.decode(s["latency"]), hist.decode(s["service"])
+        assert lat.get_total_count() == svc.get_total_count() == s["requests"]
+        assert lat.get_max_value() >= svc.get_max_value()  # latency starts at or before the actual send
