@@ -406,13 +406,23 @@ def _profile(plan: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _history(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The runs, each with metrics as scenario -> {metric: value} mappings (anything else dropped)."""
+    out = []
+    for h in _list(data.get("history")):
+        if isinstance(h, Mapping):
+            metrics = {_text(k): v for k, v in _map(h.get("metrics")).items() if isinstance(v, Mapping)}
+            out.append({**h, "metrics": metrics})
+    return out
+
+
 def build_view(data: Mapping[str, Any]) -> dict[str, Any]:
     """Everything both templates show, formatted. Never raises on a missing or odd-shaped part."""
     data = _map(data)
     summary = _map(data.get("summary"))
     load = _map(summary.get("load"))
     plan = _map(summary.get("plan"))
-    history = [_map(h) for h in _list(data.get("history")) if isinstance(h, Mapping)]
+    history = _history(data)
     comparison = [_map(c) for c in _list(summary.get("comparison")) if isinstance(c, Mapping)]
     change_points = [_map(c) for c in _list(summary.get("change_points")) if isinstance(c, Mapping)]
     thresholds = [_threshold(_map(t)) for t in _list(summary.get("thresholds")) if isinstance(t, Mapping)]
@@ -598,7 +608,7 @@ def scenario_table(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     view = _map(data)
     summary = _map(view.get("summary"))
     comparison = [_map(c) for c in _list(summary.get("comparison")) if isinstance(c, Mapping)]
-    history = [_map(h) for h in _list(view.get("history")) if isinstance(h, Mapping)]
+    history = _history(view)
     rows = _scenario_rows(summary, comparison, history, [])
 
     def rnd(x: float | None, n: int = 3) -> float | None:
