@@ -260,14 +260,14 @@ def _threshold(t: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _history_series(history: list[Mapping[str, Any]], scenario: str, metric: str) -> list[float | None]:
+def _history_series(history: Sequence[Mapping[str, Any]], scenario: str, metric: str) -> list[float | None]:
     return [as_float(_map(_map(h.get("metrics")).get(scenario)).get(metric)) for h in history]
 
 
 def _scenario_rows(
     summary: Mapping[str, Any],
     comparison: list[Mapping[str, Any]],
-    history: list[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
     change_points: list[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     load = _map(summary.get("load"))
