@@ -29,7 +29,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,10 @@ def _listening_inodes(port: int) -> set[int] | None:
     return inodes if found_table else None
 
 
-def _pids_holding(inodes: set[int]) -> set[int]:
-    """Processes with one of these socket inodes open (a scan of every process's fds)."""
+def _pids_holding(inodes: set[int]) -> dict[int, str]:
+    """{pid: the /proc fd path through which it holds one of these socket inodes} (scans every fd)."""
     wanted = {f"socket:[{i}]" for i in inodes}
-    pids: set[int] = set()
+    found: dict[int, str] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -96,25 +97,48 @@ def _pids_holding(inodes: set[int]) -> set[int]:
             for fd in fds:
                 try:
                     if os.readlink(fd.path) in wanted:
-                        pids.add(int(entry.name))
+                        found[int(entry.name)] = fd.path
                         break
                 except OSError:
                     continue
-    return pids
+    return found
 
 
-_port_cache: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+@dataclass
+class _PortEntry:
+    at: float
+    holders: dict[int, tuple[str, str]]  # pid -> (/proc fd path, "socket:[inode]")
+
+
+_PORT_REFRESH_S = 10.0  # a full look, so a listener added next to a cached one is found within this time
+_port_cache: dict[int, _PortEntry] = {}
 _port_lock = threading.Lock()
+
+
+def _still_holding(entry: _PortEntry) -> bool:
+    for path, link in entry.holders.values():
+        try:
+            if os.readlink(path) != link:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def pids_by_port(port: int) -> set[int]:
     """Processes listening on TCP `port` (any address, IPv4 or IPv6).
 
-    On Linux the listening socket's inode is read from /proc/net; the expensive part (finding which
-    process holds it) is cached while the same sockets listen and their holders live, because the
-    monitor asks every second."""
+    On Linux: the listening sockets' inodes from /proc/net/tcp{,6}, then the processes holding them. The
+    monitor asks every second, and both reads grow with the number of connections, so the answer is
+    kept while every holder still has the same socket on the same fd (one readlink each), refreshed
+    fully every _PORT_REFRESH_S."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidInput("a TCP port between 1 and 65535", field="port")
+    now = time.monotonic()
+    with _port_lock:
+        cached = _port_cache.get(port)
+    if cached is not None and now - cached.at < _PORT_REFRESH_S and cached.holders and _still_holding(cached):
+        return set(cached.holders)
     inodes = _listening_inodes(port)
     if inodes is None:  # not Linux (or /proc hidden): psutil's portable, slower way
         try:
@@ -122,17 +146,16 @@ def pids_by_port(port: int) -> set[int]:
         except (psutil.Error, OSError):
             return set()
         return {c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
-    if not inodes:
-        return set()
-    key = frozenset(inodes)
+    found = _pids_holding(inodes) if inodes else {}
+    holders: dict[int, tuple[str, str]] = {}
+    for pid, path in found.items():
+        try:
+            holders[pid] = (path, os.readlink(path))
+        except OSError:
+            continue
     with _port_lock:
-        cached = _port_cache.get(port)
-    if cached and cached[0] == key and cached[1] and all(psutil.pid_exists(p) for p in cached[1]):
-        return set(cached[1])
-    pids = _pids_holding(inodes)
-    with _port_lock:
-        _port_cache[port] = (key, frozenset(pids))
-    return pids
+        _port_cache[port] = _PortEntry(now, holders)
+    return set(holders)
 
 
 def pids_from_pidfile(path: Path) -> set[int]:
@@ -172,6 +195,27 @@ def pids_by_pattern(pattern: str) -> set[int]:
     return found
 
 
+_pass = threading.local()  # within one sample, every group's with_children shares one process-table scan
+
+
+@contextmanager
+def _one_process_table() -> Iterator[None]:
+    _pass.active, _pass.table = True, None
+    try:
+        yield
+    finally:
+        _pass.active, _pass.table = False, None
+
+
+def _children_map_for_call() -> dict[int, list[int]]:
+    if not getattr(_pass, "active", False):
+        return _children_map()
+    if _pass.table is None:
+        _pass.table = _children_map()
+    table: dict[int, list[int]] = _pass.table
+    return table
+
+
 def _children_map() -> dict[int, list[int]]:
     """parent PID -> child PIDs. On Linux straight from /proc/<pid>/stat: about 5x cheaper than
     psutil.process_iter, and the monitor needs it for every group every second."""
@@ -197,11 +241,12 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def with_children(pids: Iterable[int]) -> set[int]:
-    """`pids` that are alive plus all their descendants (one pass over the process table)."""
+    """`pids` that are alive plus all their descendants (one pass over the process table; inside a
+    monitor sample, one pass shared by all the groups)."""
     roots = {p for p in pids if psutil.pid_exists(p)}
     if not roots:
         return set()
-    kids = _children_map()
+    kids = _children_map_for_call()
     out, todo = set(roots), list(roots)
     while todo:
         for child in kids.get(todo.pop(), ()):
@@ -638,8 +683,9 @@ class Monitor:
         states = {g.name: _GroupState() for g in self.groups}
         host_prev = _host_reading() if self.host else None
         last_mono, last_mark = time.monotonic(), _start_clock()
-        for g in self.groups:  # prime: the first sample's deltas start here
-            _sample_group(g, states[g.name], last_mark, 0.0)
+        with _one_process_table():  # prime: the first sample's deltas start here
+            for g in self.groups:
+                _sample_group(g, states[g.name], last_mark, 0.0)
         next_at = last_mono + self.interval
 
         def sample(now_mono: float) -> None:
@@ -647,8 +693,9 @@ class Monitor:
             dt = now_mono - last_mono
             wall, mark = time.time(), _start_clock()
             meta = {"t": round(wall, 3), "interval_s": round(dt, 4)}
-            for g in self.groups:
-                result.samples.append({**meta, **_sample_group(g, states[g.name], last_mark, dt)})
+            with _one_process_table():
+                for g in self.groups:
+                    result.samples.append({**meta, **_sample_group(g, states[g.name], last_mark, dt)})
             if host_prev is not None:
                 cur = _host_reading()
                 result.samples.append({**meta, **_sample_host(host_prev, cur, dt)})
