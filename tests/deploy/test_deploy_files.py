@@ -1,0 +1,131 @@
+"""The deployment files, checked without a server: prefect.yaml (deployment, entrypoint, schedule, pull
+step), the CI workflow, and the systemd units."""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def test_prefect_yaml_deploys_the_nightly_flow_on_a_process_pool() -> None:
+    doc = load_yaml(DEPLOY / "prefect.yaml")
+    assert doc["build"] is None and doc["push"] is None
+    (dep,) = doc["deployments"]
+    assert dep["name"] == "nightly"
+    path, func = dep["entrypoint"].split(":")
+    assert (REPO / path).is_file()
+    # the entrypoint is the installed flow `loadwatch-nightly`
+    flow = getattr(importlib.import_module("loadwatch.flows.nightly"), func)
+    assert flow.name == "loadwatch-nightly"
+    assert dep["work_pool"]["name"] == "loadwatch-process"
+    assert dep["concurrency_limit"] == 1
+    (sched,) = dep["schedules"]
+    assert sched["cron"] == "0 2 * * *" and sched["timezone"] == "UTC" and sched["active"] is True
+    from zoneinfo import ZoneInfo
+
+    ZoneInfo(sched["timezone"])  # a real IANA zone
+    # scheduled runs say so; the keys are parameters the flow accepts
+    params = sched["parameters"]
+    assert set(params) <= set(flow.parameters.properties)
+
+
+def test_prefect_yaml_pull_step_finds_the_checkout_at_run_time(tmp_path: Path) -> None:
+    """The explicit pull step: the worker's LOADWATCH_CHECKOUT, else /opt/loadwatch, checked; then cwd."""
+    doc = load_yaml(DEPLOY / "prefect.yaml")
+    locate, chdir = doc["pull"]
+    step = locate["prefect.deployments.steps.run_shell_script"]
+    assert chdir["prefect.deployments.steps.set_working_directory"]["directory"] == f"{{{{ {step['id']}.stdout }}}}"
+    argv = shlex.split(step["script"])  # what run_shell_script executes (no shell of its own)
+    ok = subprocess.run(
+        argv, env={"PATH": "/usr/bin:/bin", "LOADWATCH_CHECKOUT": str(REPO)}, capture_output=True, text=True, timeout=30
+    )
+    assert ok.returncode == 0 and ok.stdout.strip() == str(REPO)
+    bad = subprocess.run(
+        argv,
+        env={"PATH": "/usr/bin:/bin", "LOADWATCH_CHECKOUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 1 and "LOADWATCH_CHECKOUT" in bad.stderr and str(tmp_path) in bad.stderr
+    default = subprocess.run(argv, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    assert "/opt/loadwatch" in default.stdout + default.stderr
+
+
+def test_ci_workflow_structure() -> None:
+    wf = load_yaml(DEPLOY / "github" / "loadwatch.yml")
+    on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads a bare `on` as True
+    assert "pull_request" in on and on["push"]["branches"] == ["main"]
+    jobs = wf["jobs"]
+    pr = jobs["pr-load-test"]
+    runs = [s.get("run", "") for s in pr["steps"]]
+    assert any("loadwatch run --duration 8 --out out" in r for r in runs)
+    summary = next(s for s in pr["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert summary["if"] == "always()" and "out/report.md" in summary["run"]
+    upload = next(s for s in pr["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
+    main = jobs["deploy-and-run"]
+    main_runs = "\n".join(s.get("run", "") for s in main["steps"])
+    assert "prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml" in main_runs
+    assert "prefect deployment run 'loadwatch-nightly/nightly'" in main_runs and "--watch" in main_runs
+    assert "--watch-timeout" in main_runs
+    for secret in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"):
+        assert main["env"][secret] == f"${{{{ secrets.{secret} }}}}"
+    assert all(job.get("timeout-minutes") for job in jobs.values())
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint not installed")
+def test_actionlint_accepts_the_workflow() -> None:
+    proc = subprocess.run(
+        ["actionlint", str(DEPLOY / "github" / "loadwatch.yml")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("unit", ["loadwatch-worker", "loadwatch-serve", "loadwatch-server"])
+def test_systemd_units(unit: str) -> None:
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    cp.read_string((DEPLOY / "systemd" / f"{unit}.service").read_text())
+    assert set(cp.sections()) == {"Unit", "Service", "Install"}
+    svc = cp["Service"]
+    assert svc["Restart"] == "always" and svc["User"] == "loadwatch"
+    assert svc["ExecStart"].startswith("/")  # systemd needs an absolute path
+    assert cp["Install"]["WantedBy"] == "multi-user.target"
+    if unit == "loadwatch-worker":
+        assert "worker start --pool loadwatch-process" in svc["ExecStart"] and "--limit 1" in svc["ExecStart"]
+        assert svc["EnvironmentFile"] == "/etc/loadwatch/loadwatch.env"
+    if unit == "loadwatch-serve":
+        assert svc["ExecStart"].endswith("loadwatch serve")
+    if unit == "loadwatch-server":
+        assert "loadwatch server" in svc["ExecStart"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+@pytest.mark.parametrize("unit", ["loadwatch-worker", "loadwatch-serve", "loadwatch-server"])
+def test_systemd_analyze_verify(unit: str) -> None:
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(DEPLOY / "systemd" / f"{unit}.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    problems = [
+        line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and "is not executable" not in line
+    ]  # /opt/loadwatch is not installed here
+    assert not problems, problems
