@@ -56,9 +56,21 @@ def _prefect_env(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
-        # logs still reach the Prefect API (and UI); only the terminal is kept quiet
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        # Logs still reach the Prefect API (and UI); only the terminal is kept quiet. loadwatch reports
+        # failures itself (one line, the right exit code), so even Prefect's error tracebacks stay out.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+def _quiet_prefect_console(verbose: bool) -> None:
+    """Prefect configures logging once, at import; when it was imported before us (tests, embedding),
+    lower its console handlers here too."""
+    if verbose:
+        return
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler).__name__ == "PrefectConsoleHandler":
+                handler.setLevel(logging.CRITICAL)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -101,6 +113,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
           f"against {plan.target.url} (Prefect {'API ' + api if api else 'ephemeral API'})", file=sys.stderr)
     from loadwatch.flows.nightly import nightly
 
+    _quiet_prefect_console(ns.verbose)
     with interrupts.handle_signals():
         state = nightly(params, return_state=True)
     return _finish_run(state)

@@ -1,6 +1,6 @@
 """The values a run contributes to its trend series, derived from its summary.
 
-Scenario "*" is the whole run. Latency percentiles are from the intended send time (coordinated-omission
+Scenario "*" is the whole run; `requests` rides along (not gated) for the tests that need counts. Latency percentiles are from the intended send time (coordinated-omission
 correct); error_rate is in percent; cpu_percent and rss_mb are the target's process group."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def _load_metrics(block: Mapping[str, Any]) -> dict[str, float]:
     lat = block.get("latency_ms") or {}
     requests = float(block.get("requests") or 0)
     if requests > 0:
+        out["requests"] = requests  # not gated itself: the error-rate test needs the counts behind the rate
         for metric, key in _LATENCY.items():
             if lat.get(key) is not None:
                 out[metric] = float(lat[key])

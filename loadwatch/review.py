@@ -26,17 +26,18 @@ def _point(p: dict[str, Any]) -> stats.RunPoint:
 
 def _series(engine: Engine, run_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
+        # mappings(): a column named `t` would otherwise collide with Row.t
         timeline = [
-            {**dict(r._mapping), "t": r.t.timestamp()}
+            {**r, "t": r["t"].timestamp()}
             for r in conn.execute(
                 sa.text("SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline"
-                        " WHERE run_id = :r ORDER BY t"), {"r": run_id})
+                        " WHERE run_id = :r ORDER BY t"), {"r": run_id}).mappings()
         ]
         samples = [
-            {"t": r.t.timestamp(), "group": r.grp, "cpu_percent": r.cpu_percent, "rss_mb": r.rss_mb}
+            {"t": r["t"].timestamp(), "group": r["grp"], "cpu_percent": r["cpu_percent"], "rss_mb": r["rss_mb"]}
             for r in conn.execute(
                 sa.text("SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t"),
-                {"r": run_id})
+                {"r": run_id}).mappings()
         ]
         hists: dict[str, dict[str, str]] = {}
         for r in conn.execute(sa.text("SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r"),

@@ -82,7 +82,8 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
 
     env = {**os.environ, "LOADWATCH_DATABASE_URL": fresh_db, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadwatch", "run", "--duration", "60", "--rate", "40", "--out", str(tmp_path)],
+        [sys.executable, "-m", "loadwatch", "run", "--duration", "60", "--warmup", "0", "--rate", "40",
+         "--out", str(tmp_path)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     me = psutil.Process(proc.pid)
