@@ -283,19 +283,37 @@ def _ratio_pairs(keys: Iterable[str]) -> list[tuple[str, str, str]]:
     return pairs
 
 
+# Fields that are levels, not counts (a ratio, a size, a percentile): diffing them means nothing, so they
+# are reported as {pre, post} under "gauges". Matched on the last dotted segment, as a whole word.
+_GAUGE = re.compile(
+    r"(?:^|_)(?:ratio|rate|percent|pct|avg|average|mean|median|p\d+|size|current|active|idle|available"
+    r"|min|max|utilization|usage|gauge|level)$",
+    re.IGNORECASE,
+)
+
+
+def _is_gauge(key: str) -> bool:
+    return bool(_GAUGE.search(key.rsplit(".", 1)[-1]))
+
+
 def counter_deltas(pre: Mapping[str, Any], post: Mapping[str, Any]) -> dict[str, Any]:
-    """{"pre", "post", "delta", "resets"} of two readings (nested or already flat).
+    """{"pre", "post", "delta", "resets", "gauges"} of two readings (nested or already flat).
 
     delta[key] = post - pre for keys present in both (a key in only one reading has no delta); a counter
     that went down was reset during the window, so everything it counts happened since: delta = post, and
-    its key is listed in `resets`. Derived ratios over the window go into delta too:
+    its key is listed in `resets`. A field whose name says it is a level (…ratio, …_size, avg, p95, …) is
+    not diffed: it is in `gauges` as {pre, post}. Derived ratios over the window go into delta too:
     `X.hit_rate_window` = 100 * Δhits / (Δhits + Δmisses), None when there were no lookups (the same for
     `_hit`/`_miss` and Postgres' `blks_hit`/`blks_read`).
     """
     flat_pre, flat_post = flatten_numeric(pre), flatten_numeric(post)
     delta: dict[str, float | None] = {}
     resets: list[str] = []
+    gauges: dict[str, dict[str, float]] = {}
     for key in sorted(flat_pre.keys() & flat_post.keys()):
+        if _is_gauge(key):
+            gauges[key] = {"pre": flat_pre[key], "post": flat_post[key]}
+            continue
         d = flat_post[key] - flat_pre[key]
         if d < 0:
             resets.append(key)
@@ -305,7 +323,7 @@ def counter_deltas(pre: Mapping[str, Any], post: Mapping[str, Any]) -> dict[str,
         h, m = delta[hit], delta[other]
         assert h is not None and m is not None
         delta[name] = round(100.0 * h / (h + m), 4) if h + m > 0 else None
-    return {"pre": flat_pre, "post": flat_post, "delta": delta, "resets": resets}
+    return {"pre": flat_pre, "post": flat_post, "delta": delta, "resets": resets, "gauges": gauges}
 
 
 # ---------------------------------------------------------------- idle check

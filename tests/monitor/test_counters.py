@@ -119,3 +119,18 @@ def test_statement_deltas_rank_by_window_time():
     assert top[0]["mean_exec_time_ms"] == pytest.approx(5.0)
     assert top[2]["calls"] == 3, "a statement whose counters went down counts from zero"
     assert statement_deltas(post, post) == [], "nothing ran in an empty window"
+
+
+def test_levels_are_gauges_not_deltas():
+    pre = {"db": {"cache_hit_ratio": 0, "pool_size": 10, "latency_p95": 4.0, "rate": 3, "requests": 10}}
+    post = {"db": {"cache_hit_ratio": 99.5, "pool_size": 5, "latency_p95": 6.0, "rate": 9, "requests": 30}}
+    d = counter_deltas(pre, post)
+    assert d["delta"] == {"db.requests": 20.0}
+    assert d["gauges"]["db.cache_hit_ratio"] == {"pre": 0.0, "post": 99.5}
+    assert set(d["gauges"]) == {"db.cache_hit_ratio", "db.pool_size", "db.latency_p95", "db.rate"}
+    assert d["resets"] == [], "a smaller pool is not a counter reset"
+    # words that merely end in a gauge word are counters
+    assert counter_deltas({"maximums": 1, "acceptance": 1}, {"maximums": 2, "acceptance": 3})["delta"] == {
+        "maximums": 1.0,
+        "acceptance": 2.0,
+    }
