@@ -284,7 +284,7 @@ def run_timeline_chart(
     resource_samples: Sequence[Mapping[str, Any]],
 ) -> str | None:
     """This run second by second on ONE time axis: latency percentiles, throughput and errors, CPU of the
-    target and its database. The warm-up is shaded."""
+    target, its database and the host (all cores). The warm-up is shaded."""
     rows = [r for r in timeline if isinstance(r, Mapping) and as_float(r.get("t")) is not None]
     samples = [s for s in resource_samples if isinstance(s, Mapping) and as_float(s.get("t")) is not None]
     if not rows and not samples:
@@ -292,8 +292,10 @@ def run_timeline_chart(
     starts = [as_float(r["t"]) for r in rows] + [as_float(s["t"]) for s in samples]
     t0 = min(t for t in starts if t is not None)
     ts = [float(r["t"]) - t0 for r in rows]
-    groups = [g for g in ("target", "database") if any(s.get("group") == g for s in samples)]
+    groups = [g for g in ("target", "database", "host") if any(s.get("group") == g for s in samples)]
     n = (2 if rows else 0) + (1 if groups else 0)
+    if n == 0:  # samples of other groups only (e.g. the generator): nothing this chart shows
+        return None
     fig, axes = _figure(10.5, 0.75 + 1.3 * n, n, 1, sharex=True, gap=0.2)
     axs = list(axes.flat)
     warm = [t for t, r in zip(ts, rows, strict=True) if r.get("warmup")]
@@ -313,10 +315,10 @@ def run_timeline_chart(
         thr.legend(loc="upper left", ncols=2, frameon=False)
     if groups:
         cpu = axs[-1]
-        for g, color in (("target", C_CURRENT), ("database", C_BASELINE)):
+        for g, color, style in (("target", C_CURRENT, "-"), ("database", C_BASELINE, "-"), ("host", "#bdbdbd", ":")):
             if g in groups:
                 gx, gy = _resource_series(samples, g, t0)
-                _plot_gappy(cpu, gx, gy, color=color, label=g)
+                _plot_gappy(cpu, gx, gy, color=color, linestyle=style, label=g)
         cpu.set_ylabel("CPU %")
         cpu.set_ylim(bottom=0)
         cpu.legend(loc="upper left", ncols=2, frameon=False)

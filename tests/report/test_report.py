@@ -77,6 +77,9 @@ def test_first_run_without_history_renders(tmp_path: Path) -> None:
             "spectrum": {"current": [[1], "x"]},
             "incidents": [{"changes": "none"}],
         },
+        # imported seed runs have host samples only; a generator-only series has nothing to draw
+        {"resource_samples": [{"t": 1.0, "group": "generator", "cpu_percent": 5}]},
+        {"resource_samples": [{"t": float(i), "group": "host", "cpu_percent": 5} for i in range(5)]},
         {
             "summary": {
                 "load": {"latency_ms": None, "scenarios": {"a": None}},
