@@ -12,9 +12,10 @@ from typing import Any
 from loadwatch import stats
 from loadwatch.measures import run_metrics
 
-__all__ = ["GATING_OUTCOMES", "compare_stage", "decide_verdict"]
+__all__ = ["CONFIRM_AFTER", "GATING_OUTCOMES", "compare_stage", "decide_verdict", "newly_confirmed"]
 
 GATING_OUTCOMES = ("regression",)
+CONFIRM_AFTER = 3
 
 
 def _point(p: Mapping[str, Any]) -> stats.RunPoint:
@@ -27,21 +28,37 @@ def _point(p: Mapping[str, Any]) -> stats.RunPoint:
     )
 
 
+def newly_confirmed(
+    change_points: Sequence[Mapping[str, Any]], confirm_after: int = CONFIRM_AFTER
+) -> list[Mapping[str, Any]]:
+    """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
+    a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after."""
+    return [
+        c for c in change_points
+        if c.get("direction") == "regression" and c.get("state") == "confirmed" and c.get("runs_after") == confirm_after
+    ]
+
+
 def decide_verdict(
     comparison: Sequence[Mapping[str, Any]],
     thresholds: Sequence[Mapping[str, Any]],
     *,
     n_baseline: int,
     min_history: int,
+    change_points: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[str, list[str]]:
     reasons: list[str] = []
     breached = [t for t in thresholds if not t.get("passed")]
     regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
+    confirmed = newly_confirmed(change_points)
     for t in breached:
         reasons.append(f"threshold breached: {t['expr']} (value {t.get('value')})")
     for c in regressions:
-        reasons.append(f"regression: {c['scenario']} {c['metric']} {c.get('change_percent', 0):+.1f}%")
-    if regressions:
+        reasons.append(f"regression: {c['scenario']} {c['metric']} {c.get('change_percent') or 0:+.1f}%")
+    for c in confirmed:
+        reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
+                       f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    if regressions or confirmed:
         return "regression", reasons
     if breached:
         return "threshold_breach", reasons
@@ -72,10 +89,11 @@ def compare_stage(
     past = [_point(p) for p in history]
     usable = [p for p in past if not p.excluded]
     comparison = stats.compare_run(current, past, cfg)
-    change_points = stats.history_change_points([*past, current])
+    change_points = stats.history_change_points([*past, current], confirm_after=CONFIRM_AFTER)
     thresholds = stats.evaluate_thresholds(threshold_exprs, summary.get("load") or {}, source=plan_source)
     verdict, reasons = decide_verdict(
-        comparison, thresholds, n_baseline=len(usable[-cfg.window :]), min_history=cfg.min_history
+        comparison, thresholds, n_baseline=len(usable[-cfg.window :]), min_history=cfg.min_history,
+        change_points=change_points,
     )
     return {
         "verdict": verdict,

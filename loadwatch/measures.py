@@ -1,7 +1,8 @@
 """The values a run contributes to its trend series, derived from its summary.
 
-Scenario "*" is the whole run; `requests` rides along (not gated) for the tests that need counts. Latency percentiles are from the intended send time (coordinated-omission
-correct); error_rate is in percent; cpu_percent and rss_mb are the target's process group."""
+Scenario "*" is the whole run; `requests` rides along (not gated) for the tests that need counts.
+Latency percentiles are from the intended send time (coordinated-omission correct);
+error_rate is in percent; cpu_percent and rss_mb are the target's process group."""
 
 from __future__ import annotations
 

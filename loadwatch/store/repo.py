@@ -56,6 +56,11 @@ def query(name: str) -> sa.TextClause:
     return sa.text(_queries()[name])
 
 
+def _json(value: Any) -> str:
+    """JSON for jsonb columns; datetimes (e.g. change-point times) become ISO strings."""
+    return json.dumps(value, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
+
+
 def _ts(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -116,14 +121,14 @@ def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
                 "flow_run_id": record.get("flow_run_id"),
                 "plan_name": plan.get("name"),
                 "plan_hash": plan.get("hash"),
-                "plan": json.dumps(plan),
+                "plan": _json(plan),
                 "env_hash": env.get("hash"),
-                "environment": json.dumps(env),
+                "environment": _json(env),
                 "target_url": plan.get("target_url"),
                 "target_version": env.get("target_version"),
                 "notes": record.get("notes"),
                 "tags": list(record.get("tags") or []),
-                "summary": json.dumps(s),
+                "summary": _json(s),
             },
         )
         for table in _CHILDREN:
@@ -211,7 +216,7 @@ def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
                     "grp": key[0],
                     "cpu_percent": smp.get("cpu_percent"),
                     "rss_mb": smp.get("rss_mb"),
-                    "data": json.dumps(smp),
+                    "data": _json(smp),
                 }
             )
         if samples:
@@ -253,7 +258,7 @@ def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
                     "ci_low": ci[0],
                     "ci_high": ci[1],
                     "robust_z": c.get("robust_z"),
-                    "evidence": json.dumps(c),
+                    "evidence": _json(c),
                 }
             )
         if verdicts:
@@ -298,7 +303,7 @@ def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
                     "ma": cp.get("mean_after"),
                     "direction": cp.get("direction"),
                     "state": cp.get("state") if cp.get("state") in ("pending", "confirmed") else "pending",
-                    "evidence": json.dumps(cp),
+                    "evidence": _json(cp),
                 },
             )
 
