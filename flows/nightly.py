@@ -22,6 +22,7 @@ from loadwatch.tasks.stages import (
     monitor_task,
     open_target_task,
     preflight_task,
+    publish_metrics_task,
     spool_after_failure,
     store_task,
 )
@@ -138,9 +139,10 @@ def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Pref
     except Exception as exc:
         store_error = spool_after_failure(record, exc)
     lap("store")
+    publish_metrics_task(record["summary"])
+    lap("publish")
     record["summary"]["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     report_task(report_input(record, before["history"]), out_dir)
-    lap("report")
     if store_error is not None:
         raise store_error
     verdict = record["summary"]["verdict"]

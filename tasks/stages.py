@@ -12,7 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from loadwatch import capture, engine, preflight, store, targets
+from loadwatch import capture, engine, preflight, prometheus, store, targets
 from loadwatch import monitor as mon
 from loadwatch.compare import compare_stage
 from loadwatch.config import Plan
@@ -27,6 +27,7 @@ __all__ = [
     "monitor_task",
     "open_target_task",
     "preflight_task",
+    "publish_metrics_task",
     "store_task",
 ]
 
@@ -121,6 +122,12 @@ def store_task(record: dict[str, Any], store_url: str) -> str:
     finally:
         engine_.dispose()
     return str(record["summary"]["run_id"])
+
+
+@task(name="publish-metrics", cache_policy=NO_CACHE, timeout_seconds=30)
+def publish_metrics_task(summary: dict[str, Any]) -> list[str]:
+    """Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run."""
+    return prometheus.publish(summary)
 
 
 def spool_after_failure(record: dict[str, Any], exc: BaseException) -> StoreUnavailable:
