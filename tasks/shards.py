@@ -35,6 +35,11 @@ def shard_load_task(plan: Plan, index: int, count: int, start_at: float, workers
 
 
 def dask_runner(shards: int) -> DaskTaskRunner:
+    # Dask runs its workers as daemonic processes by default, and a daemonic process may not start the
+    # generator's own processes; remote workers need the same (DASK_DISTRIBUTED__WORKER__DAEMON=False).
+    import dask
+
+    dask.config.set({"distributed.worker.daemon": False})
     address = os.environ.get("LOADWATCH_DASK_ADDRESS")
     if address:
         return DaskTaskRunner(address=address)
