@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
-
 from loadwatch import monitor as mon
 from loadwatch.config import Plan
 from loadwatch.preflight import wait_for_target
@@ -84,13 +82,9 @@ def monitor_groups(run: RunTarget) -> list[mon.ProcessGroup]:
         return target_cache["db"]
 
     def generator() -> set[int]:
-        # this process and its load workers, not the demo target or an embedded database it started
-        try:
-            kids = {p.pid for p in psutil.Process(me).children(recursive=True)}
-        except psutil.Error:
-            kids = set()
+        # this process and its load workers, not the demo target or an embedded database it started;
         # groups are sampled in order (target, database, generator), so the caches are fresh here
-        return ({me} | kids) - target_cache.get("pids", set()) - target_cache.get("db", set())
+        return mon.with_children({me}) - target_cache.get("pids", set()) - target_cache.get("db", set())
 
     groups = [mon.ProcessGroup("target", target), mon.ProcessGroup("generator", generator)]
     if run.database_url:
