@@ -98,6 +98,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         workers=ns.workers,
         shards=ns.shards,
         target_url=ns.target,
+        thresholds=[] if ns.no_thresholds else ns.threshold,
         out_dir=str(Path(ns.out).resolve()) if ns.out else None,
         notes=ns.notes,
         tags=ns.tag or [],
@@ -307,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=_positive(int), help="generator processes (default: one per core)")
     r.add_argument("--shards", type=_positive(int), default=1, help="split the load over N Dask-run Prefect tasks")
     r.add_argument("--target", help="target URL (overrides the plan's; `demo` = the bundled service)")
+    r.add_argument("--threshold", action="append", metavar="EXPR",
+                   help='replace the plan\'s thresholds, e.g. --threshold "p95 < 50ms" (repeatable)')
+    r.add_argument("--no-thresholds", action="store_true", help="ignore the plan's thresholds for this run")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
     r.add_argument("--notes", help="free text stored with the run")

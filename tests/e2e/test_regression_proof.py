@@ -32,7 +32,9 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
         summaries = []
         for night in range(NIGHTS):
             out = tmp_path / f"night{night:02d}"
-            params = RunParams(target_url=demo.url, duration=4, warmup=1, rate=120, out_dir=str(out), trigger="ci")
+            # thresholds off: this test is about the statistical gate, not absolute limits
+            params = RunParams(target_url=demo.url, duration=4, warmup=1, rate=120, out_dir=str(out), trigger="ci",
+                               thresholds=[])
             state = nightly(params, return_state=True)
             s = json.loads((out / "summary.json").read_text())
             assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
@@ -45,7 +47,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
 
         out = tmp_path / "night12"
         code = main(["run", "--target", demo.url, "--duration", "4", "--warmup", "1", "--rate", "120",
-                     "--out", str(out), "--trigger", "ci"])
+                     "--out", str(out), "--trigger", "ci", "--no-thresholds"])
     finally:
         demo.stop()
     s13 = json.loads((out / "summary.json").read_text())
