@@ -231,9 +231,9 @@ def trend_chart(
         ax.set_title(_short(_label(sc)), loc="left")
         ax.set_ylabel("ms")
         ax.set_ylim(bottom=0)
-        _format_date_axis(ax, dated)
         if k == 0:
             ax.legend(loc="upper left", ncols=3, frameon=False)
+    _format_date_axis(axes.flat[0], dated)  # shared x axes share one locator and formatter
     return _render(fig)
 
 
@@ -262,7 +262,7 @@ def throughput_chart(
         )
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)
-        _format_date_axis(ax, dated)
+    _format_date_axis(axes.flat[0], dated)
     return _render(fig)
 
 
