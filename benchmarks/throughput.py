@@ -2,6 +2,7 @@
 CPU per request with 1 vs 2 workers at a fixed rate.
 
     /work/venv/bin/python benchmarks/throughput.py [--reps 3] [--duration 6] [--skip-locust] [--cpu-only]
+        [--cpu-rate 5000 20000] [--cpu-reps 3]
 
 nginx (one worker, small JSON file) is pinned to core 1, every generator to core 0, 16 connections each.
 loadwatch runs the closed model with 16 users and no think time (what maximises throughput; one process)."""
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -131,21 +133,28 @@ def med_range(xs: list[float]) -> str:
     return f"median {statistics.median(xs):,.0f} (range {min(xs):,.0f}–{max(xs):,.0f})"
 
 
-def cpu_per_request(url: str, tmp: Path, rate: float, duration: int) -> None:
+def cpu_per_request(url: str, tmp: Path, rate: float, duration: int) -> float:
     print(f"\nCPU per request at {rate:.0f} req/s for {duration} s (open model; both cores available)")
+    per_req: dict[int, float] = {}
     for workers in (1, 2):
         load = run_loadwatch(
             [url + "/data.json", "--rate", str(rate), "--duration", str(duration), "--workers", str(workers)],
             tmp,
             cpu=None,
         )
-        ws = load["workers"]  # type: ignore[index]
-        cpu_s = sum(w["cpu_percent"] / 100.0 * duration for w in ws)  # type: ignore[union-attr,index]
-        per_req = cpu_s / max(int(load["sends"]), 1) * 1e6  # type: ignore[call-overload]
+        ws: list[dict[str, Any]] = load["workers"]  # type: ignore[assignment]
+        # process CPU seconds of each generator from the start barrier to the end of its drain
+        cpu_s = sum(float(w["cpu_s"]) for w in ws)
+        wakeups = sum(int(w.get("pacer_wakeups", 0)) for w in ws)
+        sends = max(int(load["sends"]), 1)  # type: ignore[call-overload]
+        per_req[workers] = cpu_s / sends * 1e6
         print(
             f"  workers={workers}: {load['requests']} requests, {cpu_s:.2f} CPU-s in generator processes, "
-            f"{per_req:.1f} µs CPU per request, generator_bound={load['generator_bound']}"
+            f"{per_req[workers]:.1f} µs CPU per request, {sends / max(wakeups, 1):.1f} sends per pacer wake-up, "
+            f"late {load['late']}, generator_bound={load['generator_bound']}"
         )
+    print(f"  2 workers / 1 worker total CPU: {per_req[2] / per_req[1]:.2f} (goal ≤ 1.10)")
+    return per_req[2] / per_req[1]
 
 
 def main() -> int:
@@ -154,7 +163,8 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=6)
     ap.add_argument("--skip-locust", action="store_true")
     ap.add_argument("--cpu-only", action="store_true")
-    ap.add_argument("--cpu-rate", type=float, default=5000)
+    ap.add_argument("--cpu-rate", type=float, nargs="+", default=[5000.0, 20000.0])
+    ap.add_argument("--cpu-reps", type=int, default=3)
     a = ap.parse_args()
     if not shutil.which("nginx") or not shutil.which("wrk"):
         print("needs: apt-get install -y nginx-light wrk", file=sys.stderr)
@@ -190,7 +200,12 @@ def main() -> int:
                 + (f", loadwatch/Locust {m(lw) / m(loc):.1f} (goal ≥ 5)" if loc else "")
                 + f", six-scenario/single {m(six) / m(lw):.2f} (goal ≥ 0.5)"
             )
-        cpu_per_request(url, tmp, a.cpu_rate, max(a.duration, 6))
+        for rate in a.cpu_rate:
+            ratios = [cpu_per_request(url, tmp, rate, max(a.duration, 6)) for _ in range(a.cpu_reps)]
+            print(
+                f"2 workers / 1 worker at {rate:.0f} req/s over {len(ratios)} repetitions: "
+                f"median {statistics.median(ratios):.2f} (range {min(ratios):.2f}–{max(ratios):.2f}; goal ≤ 1.10)"
+            )
     finally:
         nginx.terminate()
         nginx.wait(5)

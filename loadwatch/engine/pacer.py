@@ -4,13 +4,17 @@ The pacer owns no sockets: it calls `send(intended_ns)` and asks `full()` whethe
 reached, so tests drive it with a deliberately slow or stuck fake sender. Counters only cover sends
 intended after the warm-up.
 
-`late` = a send that started more than LATE_TOLERANCE_NS after its intended time. 1 ms: the event loop's
-timers have millisecond granularity (uvloop rounds to 1 ms), so sends up to 1 ms late are normal timer
-jitter, and anything later means the generator fell behind. The latency of a late send is still measured
-from its intended time, so lateness is never hidden from the percentiles.
-Sends go out up to EARLY_NS (0.5 ms) *before* their intended time rather than spinning on sub-millisecond
-timers (uvloop rounds timer delays to whole ms); the recorder then measures latency from the actual send, so an
-early send never shortens a latency.
+Wake-ups, not sends, dominate the CPU cost at a fixed rate (an idle process woken by a timer costs tens of µs
+on a VM), so the pacer wakes on a grid of `tick_ns` (1 or 2 ms, aligned to whole milliseconds of the monotonic
+clock the event loop's timers use) and sends, in order, every request intended before the end of the current
+tick: each send goes out at most one tick *early*, never late by design, and a tick with nothing due costs no
+wake-up. `tick_for_rate` picks 2 ms when this process's share is below 4,000 req/s so a wake-up carries about
+as many sends whether the rate is split over processes or not (the cost of a second worker stays small).
+The recorder measures latency from the actual send when a send is early, so an early send never shortens a
+latency; a late send's latency is measured from its intended time, so lateness is never hidden.
+
+`late` = a send that started more than LATE_TOLERANCE_NS (1 ms) after its intended time: only a loop that
+fell behind (a stall, a slow generator) makes sends late.
 `dropped` = a send whose turn came while `max_in_flight` requests were outstanding; it is never sent."""
 
 from __future__ import annotations
@@ -19,10 +23,17 @@ import asyncio
 from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 
-__all__ = ["EARLY_NS", "LATE_TOLERANCE_NS", "OpenPacer"]
+__all__ = ["LATE_TOLERANCE_NS", "TICK_NS", "OpenPacer", "tick_for_rate"]
 
 LATE_TOLERANCE_NS = 1_000_000
-EARLY_NS = 500_000
+TICK_NS = 1_000_000
+SLOW_TICK_NS = 2_000_000
+SLOW_BELOW_RATE = 4_000.0  # req/s of one process
+
+
+def tick_for_rate(rate_per_process: float) -> int:
+    """Pacing tick for a process whose peak share of the rate is `rate_per_process` req/s."""
+    return SLOW_TICK_NS if rate_per_process < SLOW_BELOW_RATE else TICK_NS
 
 
 class OpenPacer:
@@ -36,6 +47,7 @@ class OpenPacer:
         warmup_s: float = 0.0,
         max_sends: int | None = None,
         tolerance_ns: int = LATE_TOLERANCE_NS,
+        tick_ns: int = TICK_NS,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.offsets = offsets
@@ -45,14 +57,20 @@ class OpenPacer:
         self.warmup_ns = t0_ns + int(warmup_s * 1e9)
         self.max_sends = max_sends
         self.tolerance_ns = tolerance_ns
+        self.tick_ns = max(int(tick_ns), 1_000_000)
         self.sends = 0  # all sends (warm-up included)
         self.measured_sends = 0
         self.intended = 0  # measured period: sends + dropped
         self.late = 0
         self.dropped = 0
+        self.wakeups = 0
         self.done: asyncio.Future[None] = self.loop.create_future()
         self._next_ns: int | None = None
         self._handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        # Timers are armed with call_at on whole milliseconds of the loop clock. uvloop's clock is libuv's
+        # CLOCK_MONOTONIC in truncated ms and asyncio's is time.monotonic(): both the clock of perf_counter_ns
+        # on Linux, so a timer at ms M never fires before M. If the clocks differ, fall back to relative delays.
+        self._aligned = abs(self.loop.time() - perf_counter_ns() / 1e9) < 0.005
 
     def start(self) -> None:
         self._advance()
@@ -70,16 +88,24 @@ class OpenPacer:
         self._next_ns = None if off is None else self.t0_ns + int(off * 1e9)
 
     def _arm(self) -> None:
-        if self._next_ns is None:
+        nxt = self._next_ns
+        if nxt is None:
             self.stop()
             return
-        delay = (self._next_ns - perf_counter_ns()) / 1e9
-        self._handle = self.loop.call_later(max(delay, 0.0005), self._fire)
+        tick = self.tick_ns
+        fire_ns = nxt - nxt % tick  # the start of the tick that holds the next send
+        if self._aligned:
+            self._handle = self.loop.call_at(fire_ns / 1e9, self._fire)
+        else:
+            self._handle = self.loop.call_later(max((fire_ns - perf_counter_ns()) / 1e9, 0.0), self._fire)
 
     def _fire(self) -> None:
+        self.wakeups += 1
         now = perf_counter_ns()
-        # every send that is due now, in order; a backlog (after a stall of the loop) goes out at once
-        while self._next_ns is not None and self._next_ns <= now + EARLY_NS:
+        tick = self.tick_ns
+        horizon = now - now % tick + tick  # the end of the current tick
+        # every send intended before the end of this tick, in order; a backlog (after a stall) goes out at once
+        while self._next_ns is not None and self._next_ns < horizon:
             due = self._next_ns
             measured = due >= self.warmup_ns
             if measured:

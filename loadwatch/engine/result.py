@@ -176,6 +176,8 @@ def _worker_entry(p: dict[str, Any]) -> dict[str, Any]:
         "requests": req,
         "rps": round(req / p["measured_s"], 2),
         "cpu_percent": p.get("cpu_percent", 0.0),
+        "cpu_s": p.get("cpu_s", 0.0),  # process CPU seconds from the start barrier to the end of the drain
+        "pacer_wakeups": p.get("pacer_wakeups", 0),
         "loop_lag_ms": p.get("loop_lag_ms", {}),
         "late": p.get("late", 0),
         "dropped": p.get("dropped", 0),

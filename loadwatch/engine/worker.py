@@ -24,7 +24,7 @@ from loadwatch.config import Plan
 from loadwatch.engine import hist
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
 from loadwatch.engine.client import Conn, classify_error, open_conn
-from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer
+from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
 
 __all__ = ["HOUSEKEEPING_S", "Runner", "WorkerConfig", "make_ssl_context"]
@@ -170,6 +170,7 @@ class Runner:
         self.pacer: OpenPacer | None = None
         self.sched_done: asyncio.Future[None] | None = None
         self.start_skew_s = 0.0
+        self.cpu_s = 0.0
 
     # ------------------------------------------------------------------ outcome recording (hot path)
     def _roll(self, w_new: int) -> None:
@@ -527,6 +528,7 @@ class Runner:
         try:
             if self.load.model == "open":
                 offsets = intended_offsets(self.load, part=self.cfg.part, parts=self.cfg.parts, seed=self.load.seed)
+                peak = max([self.load.rate or 0.0, *(s.target for s in self.load.stages or [])])
                 self.pacer = OpenPacer(
                     offsets,
                     self.t0_ns,
@@ -534,6 +536,7 @@ class Runner:
                     self._open_full,
                     warmup_s=self.warmup,
                     max_sends=self.max_sends,
+                    tick_ns=tick_for_rate(peak / self.cfg.parts),
                 )
                 self.pacer.done.add_done_callback(lambda _f: self._end_schedule())
                 self.pacer.start()
@@ -571,6 +574,7 @@ class Runner:
         self._roll(self.win + 1)
         cpu = time.process_time() - cpu0
         wall = max((end_ns - self.t0_ns) / 1e9, 1e-9)
+        self.cpu_s = cpu
         return self._result(cpu / wall * 100.0, (sched_end_ns - self.t0_ns) / 1e9, end_ns)
 
     def _result(self, cpu_percent: float, sched_s: float, end_ns: int) -> dict[str, Any]:
@@ -608,9 +612,12 @@ class Runner:
             "intended": p.intended if p else None,
             "late": p.late if p else 0,
             "dropped": p.dropped if p else 0,
+            "pacer_wakeups": p.wakeups if p else 0,
+            "pacer_tick_ms": p.tick_ns / 1e6 if p else None,
             "cancelled": self.cancelled,
             "stopped": self.stopped,
             "cpu_percent": round(cpu_percent, 1),
+            "cpu_s": round(self.cpu_s, 4),
             "loop_lag_ms": {
                 "p99": round(lags[min(int(len(lags) * 0.99), len(lags) - 1)], 2) if lags else 0.0,
                 "max": round(lags[-1], 2) if lags else 0.0,

@@ -8,9 +8,10 @@ import time
 from time import perf_counter_ns
 
 import pytest
+import uvloop
 
 from loadwatch.config import LoadSpec
-from loadwatch.engine.pacer import OpenPacer
+from loadwatch.engine.pacer import OpenPacer, tick_for_rate
 from loadwatch.engine.schedule import RateCurve, closed_users_at, intended_offsets, local_users, split_count
 
 
@@ -107,3 +108,25 @@ def test_pacer_counts_dropped_sends_at_the_in_flight_cap() -> None:
     assert p.intended == 50
     assert p.sends == 5
     assert p.dropped == 45
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_pacer_sends_at_most_one_tick_early_and_wakes_once_per_tick(use_uvloop: bool) -> None:
+    tick = tick_for_rate(2000)
+    assert tick == 2_000_000 and tick_for_rate(4000) == 1_000_000
+    early: list[int] = []
+
+    async def main() -> OpenPacer:
+        def send(intended: int) -> None:
+            early.append(intended - perf_counter_ns())
+
+        offsets = intended_offsets(LoadSpec(rate=2000, duration=0.5))
+        pacer = OpenPacer(offsets, perf_counter_ns(), send, lambda: False, tick_ns=tick)
+        pacer.start()
+        await asyncio.wait_for(pacer.done, 10)
+        return pacer
+
+    p = uvloop.run(main()) if use_uvloop else asyncio.run(main())
+    assert p.sends == p.intended == len(early) == 1000 and p.dropped == 0
+    assert max(early) < tick  # never more than one tick ahead of the intended time
+    assert p.wakeups <= 0.5e9 / tick + 2  # one wake-up per tick at most: several sends each
