@@ -3,15 +3,27 @@
 Composition only: every stage is a task in loadwatch.tasks over a core function in loadwatch. The flow
 ends Failed on a regression or a breached threshold (the verdict), Completed otherwise."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: `flow.serve` cloudpickles the flow into a spawned process,
+# where string annotations cannot be resolved and Prefect rejects the parameters ("not fully defined").
 import os
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from prefect import flow, get_run_logger, runtime
+from prefect.client.schemas.objects import State
+from prefect.futures import wait
+from prefect.states import Completed, Failed
+from pydantic import Field
+
+from loadwatch import interrupts, pg
+from loadwatch.errors import LoadwatchError, TargetUnavailable
+from loadwatch.params import RunParams, resolve_plan
+from loadwatch.store import resolve_database_url
+from loadwatch.store.lock import target_lock
+from loadwatch.summary import RecordContext, build_record, new_run_id, report_input, write_summary
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
@@ -26,17 +38,6 @@ from loadwatch.tasks.stages import (
     spool_after_failure,
     store_task,
 )
-from prefect import flow, get_run_logger, runtime
-from prefect.client.schemas.objects import State
-from prefect.futures import wait
-from prefect.states import Completed, Failed
-
-from loadwatch import interrupts, pg
-from loadwatch.errors import LoadwatchError, TargetUnavailable
-from loadwatch.params import RunParams, resolve_plan
-from loadwatch.store import resolve_database_url
-from loadwatch.store.lock import target_lock
-from loadwatch.summary import RecordContext, build_record, new_run_id, report_input, write_summary
 
 FAILING_VERDICTS = ("regression", "threshold_breach")
 MONITOR_GRACE_S = 60.0
@@ -47,8 +48,52 @@ def default_out_dir(run_id: str) -> Path:
     return pg.data_dir() / "reports" / run_id
 
 
-@flow(name="loadwatch-nightly", description=__doc__, log_prints=False)
-def nightly(params: RunParams = RunParams()) -> State[Any]:  # noqa: B008  (Prefect builds the UI form from it)
+def _p(name: str) -> Any:
+    """Title, description and bounds of a parameter, from RunParams: one definition for the CLI, the flow and
+    the Prefect UI form (flat parameters, so `prefect deployment run ... --param duration=5` works)."""
+    f = RunParams.model_fields[name]
+    return Annotated[f.annotation, *f.metadata, Field(title=f.title, description=f.description,
+                                                       json_schema_extra=f.json_schema_extra)]
+
+
+def _args_doc(names: list[str]) -> str:
+    """A Google-style Args section from RunParams: Prefect takes flat parameters' descriptions from it."""
+    lines = ["Run the nightly chain once.", "", "Args:"]
+    for name in names:
+        f = RunParams.model_fields[name]
+        lines.append(f"    {name}: {f.title}. {f.description or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _nightly(
+    plan: _p("plan") = None,  # type: ignore[valid-type]
+    duration: _p("duration") = None,  # type: ignore[valid-type]
+    rate: _p("rate") = None,  # type: ignore[valid-type]
+    users: _p("users") = None,  # type: ignore[valid-type]
+    warmup: _p("warmup") = None,  # type: ignore[valid-type]
+    target_url: _p("target_url") = None,  # type: ignore[valid-type]
+    thresholds: _p("thresholds") = None,  # type: ignore[valid-type]
+    workers: _p("workers") = None,  # type: ignore[valid-type]
+    shards: _p("shards") = 1,  # type: ignore[valid-type]
+    out_dir: _p("out_dir") = None,  # type: ignore[valid-type]
+    notes: _p("notes") = None,  # type: ignore[valid-type]
+    tags: _p("tags") = None,  # type: ignore[valid-type]
+    trigger: _p("trigger") = "ui",  # type: ignore[valid-type]
+) -> State[Any]:
+    params = RunParams(
+        plan=plan, duration=duration, rate=rate, users=users, warmup=warmup, target_url=target_url,
+        thresholds=thresholds, workers=workers, shards=shards, out_dir=out_dir, notes=notes, tags=tags or [],
+        trigger=trigger,
+    )
+    return run_nightly(params)
+
+
+_nightly.__doc__ = _args_doc(list(RunParams.model_fields))
+nightly = flow(name="loadwatch-nightly", description=__doc__, log_prints=False)(_nightly)
+
+
+def run_nightly(params: RunParams) -> State[Any]:
+    """The flow's body, on one validated parameter model."""
     log = get_run_logger()
     timings: dict[str, float] = {}
     clock = time.perf_counter()

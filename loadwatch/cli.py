@@ -116,7 +116,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
     _quiet_prefect_console(ns.verbose)
     with interrupts.handle_signals():
-        state = nightly(params, return_state=True)
+        state = nightly(**params.model_dump(), return_state=True)
     return _finish_run(state)
 
 
@@ -293,7 +293,9 @@ def cmd_server(ns: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; the options of `load` and `demo-target` (whose modules import the HTTP stack) are only
+    added when that command is the one being parsed, or for help."""
     p = _Parser(prog="loadwatch", description="Nightly load tests and performance-regression detection.")
     p.add_argument("--version", action="version", version=f"loadwatch {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect's and loadwatch's logs")
@@ -320,15 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     ld = sub.add_parser("load", help="ad-hoc load test (no Prefect, no database)")
-    from loadwatch.loadcmd import add_load_arguments
+    if command in (None, "load"):
+        from loadwatch.loadcmd import add_load_arguments
 
-    add_load_arguments(ld)
+        add_load_arguments(ld)
     ld.set_defaults(func=cmd_load)
 
     dt = sub.add_parser("demo-target", help="serve the bundled Tool Catalog demo service")
-    from loadwatch.target.server import add_target_arguments
+    if command in (None, "demo-target"):
+        from loadwatch.target.server import add_target_arguments
 
-    add_target_arguments(dt)
+        add_target_arguments(dt)
     dt.set_defaults(func=cmd_demo_target)
 
     rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
@@ -393,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "-v" in args or "--verbose" in args
     _setup_logging(verbose)
     try:
-        ns = build_parser().parse_args(args)
+        command = next((a for a in args if not a.startswith("-")), None)
+        ns = build_parser(command).parse_args(args)
         if getattr(ns, "command", None) == "triage":
             ns.decision = {"confirm": "confirmed", "dismiss": "dismissed"}.get(ns.decision, ns.decision)
         code = int(ns.func(ns))

@@ -6,12 +6,18 @@ never the reverse."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from typing import Any
 
 from loadwatch import pg
+from loadwatch.errors import InfrastructureError
 
 __all__ = ["prefect_database_url", "prefect_server", "serve_nightly"]
 
@@ -19,7 +25,70 @@ __all__ = ["prefect_database_url", "prefect_server", "serve_nightly"]
 def serve_nightly(*, cron: str, timezone: str, name: str = "nightly",
                   params_overrides: dict[str, Any] | None = None) -> None:
     """Serve the flow on a cron schedule; the schedule is NOT paused when this process stops
-    (restarts under systemd must not silently turn the nightly run off)."""
+    (restarts under systemd must not silently turn the nightly run off).
+
+    Prefect's ephemeral API runs no scheduler, so without PREFECT_API_URL this starts its own Prefect
+    server (on the embedded Postgres) for as long as it serves: one command, no other infrastructure."""
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        server = _start_local_server()
+    try:
+        _serve(cron=cron, timezone=timezone, name=name, params_overrides=params_overrides)
+    finally:
+        if server is not None:
+            _stop(server)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_local_server(timeout: float = 120.0) -> subprocess.Popen[bytes]:
+    port = _free_port()
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url()
+    log_path = pg.data_dir() / "prefect-server.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise InfrastructureError(f"the local Prefect server exited ({proc.returncode}); see {log_path}")
+        try:
+            with urllib.request.urlopen(api + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        _stop(proc)
+        raise InfrastructureError(f"the local Prefect server did not answer within {timeout:g} s; see {log_path}")
+    os.environ["PREFECT_API_URL"] = api
+    print(f"serving with a local Prefect server at http://127.0.0.1:{port} (UI there; log {log_path})",
+          file=sys.stderr)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _serve(*, cron: str, timezone: str, name: str, params_overrides: dict[str, Any] | None) -> None:
     from prefect.schedules import Cron
 
     from loadwatch.flows.nightly import nightly
@@ -29,7 +98,7 @@ def serve_nightly(*, cron: str, timezone: str, name: str = "nightly",
     nightly.serve(
         name=name,
         schedule=Cron(cron, timezone=timezone),
-        parameters={"params": params.model_dump(exclude_none=True)},
+        parameters=params.model_dump(exclude_none=True),
         pause_on_shutdown=False,
         limit=1,  # two nightly runs must never overlap their load
     )

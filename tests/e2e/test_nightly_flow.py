@@ -17,7 +17,7 @@ def _run(tmp_path, name: str, **overrides):
 
     out = tmp_path / name
     params = RunParams(duration=5, rate=80, warmup=1, out_dir=str(out), trigger="cli", **overrides)
-    state = nightly(params, return_state=True)
+    state = nightly(**params.model_dump(), return_state=True)
     summary = json.loads((out / "summary.json").read_text())
     return state, summary, out
 

@@ -23,7 +23,6 @@ SLOW_ENDPOINT = "search"
 
 def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_db, tmp_path, monkeypatch):
     from loadwatch.flows.nightly import nightly
-
     from loadwatch.target import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
@@ -35,7 +34,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
             # thresholds off: this test is about the statistical gate, not absolute limits
             params = RunParams(target_url=demo.url, duration=4, warmup=1, rate=120, out_dir=str(out), trigger="ci",
                                thresholds=[])
-            state = nightly(params, return_state=True)
+            state = nightly(**params.model_dump(), return_state=True)
             s = json.loads((out / "summary.json").read_text())
             assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
             assert state.is_completed(), (night, s["verdict"], s["verdict_reasons"])
