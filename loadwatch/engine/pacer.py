@@ -6,10 +6,12 @@ intended after the warm-up.
 
 Wake-ups, not sends, dominate the CPU cost at a fixed rate (an idle process woken by a timer costs tens of µs
 on a VM), so the pacer wakes on a grid of `tick_ns` (1 or 2 ms, aligned to whole milliseconds of the monotonic
-clock the event loop's timers use) and sends, in order, every request intended before the end of the current
-tick: each send goes out at most one tick *early*, never late by design, and a tick with nothing due costs no
-wake-up. `tick_for_rate` picks 2 ms when this process's share is below 4,000 req/s so a wake-up carries about
-as many sends whether the rate is split over processes or not (the cost of a second worker stays small).
+clock the event loop's timers use) and sends, in order, every request intended before the end of the tick.
+Event-loop timers fire up to 1 ms after their time (libuv truncates its clock to whole ms, epoll timeouts are in
+ms), so the wake-up is armed SLOP_NS (1 ms) before the tick and the wake-up counts as SLOP_NS later: a send goes
+out at most one tick + 1 ms *early*, never late by design, and a tick with nothing due costs no wake-up.
+`tick_for_rate` picks 2 ms when this process's share is below 4,000 req/s so a wake-up carries about as many
+sends whether the rate is split over processes or not (the cost of a second worker stays small).
 The recorder measures latency from the actual send when a send is early, so an early send never shortens a
 latency; a late send's latency is measured from its intended time, so lateness is never hidden.
 
@@ -23,12 +25,13 @@ import asyncio
 from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 
-__all__ = ["LATE_TOLERANCE_NS", "TICK_NS", "OpenPacer", "tick_for_rate"]
+__all__ = ["LATE_TOLERANCE_NS", "SLOP_NS", "TICK_NS", "OpenPacer", "tick_for_rate"]
 
 LATE_TOLERANCE_NS = 1_000_000
 TICK_NS = 1_000_000
 SLOW_TICK_NS = 2_000_000
 SLOW_BELOW_RATE = 4_000.0  # req/s of one process
+SLOP_NS = 1_000_000  # how late an event-loop timer may fire (whole-ms clocks and epoll timeouts)
 
 
 def tick_for_rate(rate_per_process: float) -> int:
@@ -93,7 +96,7 @@ class OpenPacer:
             self.stop()
             return
         tick = self.tick_ns
-        fire_ns = nxt - nxt % tick  # the start of the tick that holds the next send
+        fire_ns = nxt - nxt % tick - SLOP_NS  # SLOP_NS before the start of the tick that holds the next send
         if self._aligned:
             self._handle = self.loop.call_at(fire_ns / 1e9, self._fire)
         else:
@@ -103,7 +106,8 @@ class OpenPacer:
         self.wakeups += 1
         now = perf_counter_ns()
         tick = self.tick_ns
-        horizon = now - now % tick + tick  # the end of the current tick
+        late_now = now + SLOP_NS
+        horizon = late_now - late_now % tick + tick  # the end of the tick this wake-up serves
         # every send intended before the end of this tick, in order; a backlog (after a stall) goes out at once
         while self._next_ns is not None and self._next_ns < horizon:
             due = self._next_ns
