@@ -11,7 +11,8 @@ Event-loop timers fire up to 1 ms after their time (libuv truncates its clock to
 ms), so the wake-up is armed SLOP_NS (1 ms) before the tick and the wake-up counts as SLOP_NS later: a send goes
 out at most one tick + 1 ms *early*, never late by design, and a tick with nothing due costs no wake-up.
 `tick_for_rate` picks 2 ms when this process's share is below 4,000 req/s so a wake-up carries about as many
-sends whether the rate is split over processes or not (the cost of a second worker stays small).
+sends whether the rate is split over processes or not (the cost of a second worker stays small); `phase_ns`
+shifts a process's grid by whole ms so that processes take turns rather than all waking at the same instant.
 The recorder measures latency from the actual send when a send is early, so an early send never shortens a
 latency; a late send's latency is measured from its intended time, so lateness is never hidden.
 
@@ -51,6 +52,7 @@ class OpenPacer:
         max_sends: int | None = None,
         tolerance_ns: int = LATE_TOLERANCE_NS,
         tick_ns: int = TICK_NS,
+        phase_ns: int = 0,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.offsets = offsets
@@ -61,6 +63,7 @@ class OpenPacer:
         self.max_sends = max_sends
         self.tolerance_ns = tolerance_ns
         self.tick_ns = max(int(tick_ns), 1_000_000)
+        self.phase_ns = int(phase_ns) % self.tick_ns  # whole ms: where this process's grid starts
         self.sends = 0  # all sends (warm-up included)
         self.measured_sends = 0
         self.intended = 0  # measured period: sends + dropped
@@ -96,7 +99,9 @@ class OpenPacer:
             self.stop()
             return
         tick = self.tick_ns
-        fire_ns = nxt - nxt % tick - SLOP_NS  # SLOP_NS before the start of the tick that holds the next send
+        fire_ns = (
+            nxt - (nxt - self.phase_ns) % tick - SLOP_NS
+        )  # SLOP_NS before the start of the tick that holds the next send
         if self._aligned:
             self._handle = self.loop.call_at(fire_ns / 1e9, self._fire)
         else:
@@ -107,7 +112,7 @@ class OpenPacer:
         now = perf_counter_ns()
         tick = self.tick_ns
         late_now = now + SLOP_NS
-        horizon = late_now - late_now % tick + tick  # the end of the tick this wake-up serves
+        horizon = late_now - (late_now - self.phase_ns) % tick + tick  # the end of the tick this wake-up serves
         # every send intended before the end of this tick, in order; a backlog (after a stall) goes out at once
         while self._next_ns is not None and self._next_ns < horizon:
             due = self._next_ns

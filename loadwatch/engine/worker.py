@@ -529,6 +529,7 @@ class Runner:
             if self.load.model == "open":
                 offsets = intended_offsets(self.load, part=self.cfg.part, parts=self.cfg.parts, seed=self.load.seed)
                 peak = max([self.load.rate or 0.0, *(s.target for s in self.load.stages or [])])
+                tick = tick_for_rate(peak / self.cfg.parts)
                 self.pacer = OpenPacer(
                     offsets,
                     self.t0_ns,
@@ -536,7 +537,9 @@ class Runner:
                     self._open_full,
                     warmup_s=self.warmup,
                     max_sends=self.max_sends,
-                    tick_ns=tick_for_rate(peak / self.cfg.parts),
+                    tick_ns=tick,
+                    # processes take turns on the ms grid instead of all waking (and sending) at the same instant
+                    phase_ns=(self.cfg.part * 1_000_000) % tick,
                 )
                 self.pacer.done.add_done_callback(lambda _f: self._end_schedule())
                 self.pacer.start()

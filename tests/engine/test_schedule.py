@@ -121,7 +121,9 @@ def test_pacer_sends_at_most_one_tick_early_and_wakes_once_per_tick(use_uvloop: 
             early.append(intended - perf_counter_ns())
 
         offsets = intended_offsets(LoadSpec(rate=2000, duration=0.5))
-        pacer = OpenPacer(offsets, perf_counter_ns(), send, lambda: False, tick_ns=tick)
+        pacer = OpenPacer(
+            offsets, perf_counter_ns(), send, lambda: False, tick_ns=tick, phase_ns=1_000_000 if use_uvloop else 0
+        )
         pacer.start()
         await asyncio.wait_for(pacer.done, 10)
         return pacer
