@@ -29,13 +29,18 @@ def _point(p: Mapping[str, Any]) -> stats.RunPoint:
 
 
 def newly_confirmed(
-    change_points: Sequence[Mapping[str, Any]], confirm_after: int = CONFIRM_AFTER
+    change_points: Sequence[Mapping[str, Any]],
+    comparison: Sequence[Mapping[str, Any]] = (),
+    confirm_after: int = CONFIRM_AFTER,
 ) -> list[Mapping[str, Any]]:
     """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
-    a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after."""
+    a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after.
+    Like the gate, a series the gate found noisy (or without enough history) is reported, never failing."""
+    quiet = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") not in ("noisy", "insufficient_history")}
     return [
         c for c in change_points
-        if c.get("direction") == "regression" and c.get("state") == "confirmed" and c.get("runs_after") == confirm_after
+        if c.get("direction") == "regression" and c.get("state") == "confirmed"
+        and c.get("runs_after") == confirm_after and (c.get("scenario"), c.get("metric")) in quiet
     ]
 
 
@@ -50,7 +55,7 @@ def decide_verdict(
     reasons: list[str] = []
     breached = [t for t in thresholds if not t.get("passed")]
     regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
-    confirmed = newly_confirmed(change_points)
+    confirmed = newly_confirmed(change_points, comparison)
     for t in breached:
         reasons.append(f"threshold breached: {t['expr']} (value {t.get('value')})")
     for c in regressions:
