@@ -36,7 +36,8 @@ def newly_confirmed(
     """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
     a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after.
     Like the gate, a series the gate found noisy (or without enough history) is reported, never failing."""
-    quiet = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") not in ("noisy", "insufficient_history")}
+    untrusted = ("noisy", "insufficient_history")
+    quiet = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") not in untrusted}
     return [
         c for c in change_points
         if c.get("direction") == "regression" and c.get("state") == "confirmed"
