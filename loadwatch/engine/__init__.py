@@ -81,7 +81,7 @@ def run_load(
     stop_ev = ctx.Event()
     procs = []
     for w in range(n):
-        cfg = WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n)
+        cfg = WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n, local_workers=n)
         p = ctx.Process(target=worker_main, args=(cfg, q, start_value, stop_ev), daemon=True, name=f"loadwatch-gen-{w}")
         p.start()
         procs.append(p)

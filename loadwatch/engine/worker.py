@@ -52,6 +52,7 @@ class WorkerConfig:
     index: int = 0  # this process among the local workers
     part: int = 0  # this process among all processes of all shards
     parts: int = 1
+    local_workers: int = 1  # generator processes of this run_load call (share one machine)
     start_at: float = 0.0  # epoch seconds of the agreed start
 
 
@@ -529,7 +530,7 @@ class Runner:
             if self.load.model == "open":
                 offsets = intended_offsets(self.load, part=self.cfg.part, parts=self.cfg.parts, seed=self.load.seed)
                 peak = max([self.load.rate or 0.0, *(s.target for s in self.load.stages or [])])
-                tick = tick_for_rate(peak / self.cfg.parts)
+                tick = tick_for_rate(peak / self.cfg.parts, self.cfg.local_workers)
                 self.pacer = OpenPacer(
                     offsets,
                     self.t0_ns,

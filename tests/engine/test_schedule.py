@@ -113,7 +113,7 @@ def test_pacer_counts_dropped_sends_at_the_in_flight_cap() -> None:
 @pytest.mark.parametrize("use_uvloop", [False, True])
 def test_pacer_sends_at_most_one_tick_early_and_wakes_once_per_tick(use_uvloop: bool) -> None:
     tick = tick_for_rate(2000)
-    assert tick == 2_000_000 and tick_for_rate(4000) == 1_000_000
+    assert tick == 2_000_000 and tick_for_rate(4000) == 1_000_000 and tick_for_rate(10_000, 2) == 2_000_000
     early: list[int] = []
 
     async def main() -> OpenPacer:
