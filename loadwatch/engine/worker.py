@@ -215,6 +215,8 @@ class Runner:
                 for c in range(10):
                     tot.classes[c] += acc.classes[c]
             self.cur[i] = _Acc()
+        self.completed += n_all  # counted per window, not per request
+        self.completed_errors += e_all
         self.win = w_new
         self.win_end_ns = self.t0_ns + (w_new + 1) * 1_000_000_000
         if self.report is not None:
@@ -246,7 +248,6 @@ class Runner:
             self._roll((done_ns - self.t0_ns) // 1_000_000_000)
         acc = self.cur[req.sc.index]
         acc.n += 1
-        self.completed += 1
         if status:
             start = req.intended_ns if req.intended_ns < sent_ns else sent_ns  # early sends: from the actual send
             acc.lat.append((done_ns - start) // 1000)
@@ -254,7 +255,6 @@ class Runner:
             acc.classes[status // 100 if status < 1000 else 0] += 1
         if kind is not None:
             acc.errors += 1
-            self.completed_errors += 1
             k = acc.kinds.get(kind)
             if k is None:
                 acc.kinds[kind] = [1, msg[:300]]
@@ -271,7 +271,6 @@ class Runner:
                 self._roll((done_ns - self.t0_ns) // 1_000_000_000)
             acc = self.cur[sc.index]
             acc.n += 1
-            self.completed += 1
             sent = conn.sent_ns
             start = req.intended_ns
             if sent < start:
@@ -305,7 +304,14 @@ class Runner:
             req.intended_ns = done_ns
             req.data = data = sc.static or self.factory.render(sc)
             self.sent += 1
-            conn.send(data, req, sc.head, sc.want_body, self.timeout_ns)
+            # Conn.send, inlined
+            conn.token = req
+            conn.head = sc.head
+            conn.want_body = sc.want_body
+            t = perf_counter_ns()
+            conn.sent_ns = t
+            conn.deadline_ns = t + self.timeout_ns
+            conn.transport.write(data)  # type: ignore[union-attr]
             return  # in_flight unchanged: one completed, one sent
         else:
             user.conn = conn
