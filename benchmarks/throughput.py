@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -67,15 +68,24 @@ def run_loadwatch(args: list[str], tmp: Path, cpu: str | None = "0") -> dict[str
     return load
 
 
-def run_wrk(url: str, duration: int) -> float:
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_wrk(url: str, duration: int) -> tuple[float, float]:
+    """(req/s, requests per CPU-second of wrk: user + system time of the process)."""
+    cpu0 = _children_cpu_s()
     out = subprocess.run(
         ["taskset", "-c", "0", "wrk", "-t1", "-c16", f"-d{duration}s", url + "/data.json"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    cpu = _children_cpu_s() - cpu0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(m.group(1)) if m else 0.0
+    n = re.search(r"(\d+) requests in", out)
+    return (float(m.group(1)) if m else 0.0), (int(n.group(1)) / cpu if n and cpu > 0 else 0.0)
 
 
 def run_locust(url: str, duration: int, tmp: Path) -> float:
@@ -174,12 +184,18 @@ def main() -> int:
     try:
         if not a.cpu_only:
             lw, wrk, loc, six = [], [], [], []
+            rep_ratio, eff_ratio = [], []
             for rep in range(a.reps):
                 load = run_loadwatch(
                     [url + "/data.json", "--users", "16", "--duration", str(a.duration), "--workers", "1"], tmp
                 )
                 lw.append(float(load["rps"]))  # type: ignore[arg-type]
-                wrk.append(run_wrk(url, a.duration))
+                w0: dict[str, Any] = load["workers"][0]  # type: ignore[index]
+                lw_eff = int(w0["requests"]) / max(float(w0["cpu_s"]), 1e-9)  # requests per generator CPU-second
+                wrk_rps, wrk_eff = run_wrk(url, a.duration)
+                wrk.append(wrk_rps)
+                rep_ratio.append(lw[-1] / max(wrk_rps, 1e-9))
+                eff_ratio.append(lw_eff / max(wrk_eff, 1e-9))
                 if not a.skip_locust and os.path.exists(LOCUST):
                     loc.append(run_locust(url, a.duration, tmp))
                 (tmp / "six.yaml").write_text(SIX.format(url=url, d=a.duration))
@@ -187,7 +203,9 @@ def main() -> int:
                 six.append(float(six_load["rps"]))  # type: ignore[arg-type]
                 print(
                     f"rep {rep + 1}: loadwatch {lw[-1]:,.0f}  wrk {wrk[-1]:,.0f}  "
-                    f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s"
+                    f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s; "
+                    f"loadwatch/wrk {rep_ratio[-1]:.2f}, per CPU-second {eff_ratio[-1]:.2f} "
+                    f"({lw_eff:,.0f} vs {wrk_eff:,.0f} requests per CPU-s)"
                 )
             print(f"\nloadwatch (closed, 16 users, think 0, 1 process): {med_range(lw)} req/s")
             print(f"wrk -t1 -c16:                                      {med_range(wrk)} req/s")
@@ -200,7 +218,14 @@ def main() -> int:
                 + (f", loadwatch/Locust {m(lw) / m(loc):.1f} (goal ≥ 5)" if loc else "")
                 + f", six-scenario/single {m(six) / m(lw):.2f} (goal ≥ 0.5)"
             )
-        for rate in a.cpu_rate:
+            # the machine drifts between runs: the ratio of adjacent runs is the claim, plus a CPU-time view
+            # (requests per CPU-second of the generator) that does not depend on how much CPU it was given
+            print(
+                f"loadwatch/wrk per repetition: median {m(rep_ratio):.2f} (range {min(rep_ratio):.2f}–"
+                f"{max(rep_ratio):.2f}); requests per CPU-second loadwatch/wrk: median {m(eff_ratio):.2f} "
+                f"(range {min(eff_ratio):.2f}–{max(eff_ratio):.2f})"
+            )
+        for rate in a.cpu_rate if a.cpu_reps > 0 else []:
             ratios = [cpu_per_request(url, tmp, rate, max(a.duration, 6)) for _ in range(a.cpu_reps)]
             print(
                 f"2 workers / 1 worker at {rate:.0f} req/s over {len(ratios)} repetitions: "
