@@ -18,6 +18,7 @@ from loadwatch.errors import LoadwatchError
 __all__ = ["capture_after", "capture_before"]
 
 log = logging.getLogger("loadwatch")
+IDLE_CHECK_S = 0.5  # long enough to see a busy target, short enough not to lengthen every run
 HISTORY_LIMIT = 200  # runs read for change-point detection; the gate uses the newest 20 of them
 
 
@@ -54,7 +55,7 @@ def capture_before(
     # comparability hash: comparing one version with the last is the whole point of a regression pipeline.
     environment, env_hash = bl.environment_fingerprint(plan_hash=plan.plan_hash(), target_version=None)
     environment = {**environment, "hash": env_hash, "target_version": version}
-    idle = bl.idle_check(target_pids) if target_pids else {"busy": False, "cpu_percent": None}
+    idle = bl.idle_check(target_pids, seconds=IDLE_CHECK_S) if target_pids else {"busy": False, "cpu_percent": None}
     if idle.get("busy"):
         log.warning("the target was busy before load (%.0f %% CPU): this run may be noisy", idle["cpu_percent"])
     engine = store.connect(store_url)

@@ -12,6 +12,7 @@ import importlib
 import io
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -95,7 +96,10 @@ def _svg(fig: Any) -> str:
     """The figure as an inline <svg> element: no XML prologue or metadata, scaling to its container."""
     backend = _mpl("matplotlib.backends.backend_svg")
     buf = io.StringIO()
-    backend.FigureCanvasSVG(fig).print_svg(buf)
+    with warnings.catch_warnings():
+        # e.g. AutoDateLocator on runs minutes apart: harmless, and never for the user's terminal
+        warnings.simplefilter("ignore", UserWarning)
+        backend.FigureCanvasSVG(fig).print_svg(buf)
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
