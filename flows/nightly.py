@@ -40,6 +40,7 @@ from loadwatch.tasks.stages import (
 )
 
 FAILING_VERDICTS = ("regression", "threshold_breach")
+TARGET_FAILURES = ("connect_refused", "connection_reset", "connect_timeout", "read_timeout")
 MONITOR_GRACE_S = 60.0
 LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 
@@ -169,6 +170,10 @@ def run_nightly(params: RunParams) -> State[Any]:
     warnings = []
     if load_result.summary.get("generator_bound"):
         warnings.append("generator-bound: the load generator could not keep up; latencies describe the generator")
+    failures = {k: v for k, v in (load_result.summary.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
+    if failures:
+        counts = ", ".join(f"{v.get('count', 0)} {k}" for k, v in failures.items())
+        warnings.append(f"the target failed during the run ({counts}): it died, stalled or refused connections")
     if before["idle"].get("busy"):
         warnings.append(f"the target was busy before load ({before['idle'].get('cpu_percent')} % CPU)")
     lap("compare")

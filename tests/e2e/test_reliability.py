@@ -131,3 +131,47 @@ def test_credentials_never_leak(prefect_harness, fresh_db, tmp_path, monkeypatch
         stored = conn.execute(sa.text("SELECT summary::text FROM runs")).scalar()
     engine.dispose()
     assert "hunter2secret" not in stored
+
+
+def test_target_dies_mid_run_errors_are_classified_and_the_run_is_stored(prefect_harness, fresh_db, tmp_path,
+                                                                        monkeypatch):
+    import threading
+
+    from loadwatch.flows.nightly import nightly
+    from loadwatch.params import RunParams
+    from loadwatch.target import DemoTarget
+
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    demo = DemoTarget.start()
+    done = threading.Event()
+
+    def kill_mid_run() -> None:
+        me = psutil.Process()
+        while not done.wait(0.1):  # the load has started once generator processes exist
+            if any("multiprocessing" in " ".join(p.cmdline()) for p in me.children(recursive=True)):
+                break
+        if not done.wait(4.0):
+            os.kill(demo.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_mid_run)
+    killer.start()
+    try:
+        params = RunParams(target_url=demo.url, duration=8, warmup=1, rate=60, out_dir=str(tmp_path))
+        state = nightly(**params.model_dump(), return_state=True)
+    finally:
+        done.set()
+        killer.join()
+        demo.stop()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    load = summary["load"]
+    assert load["requests"] > load["errors"] > 0  # answered before the kill, refused after it
+    kinds = set(load["errors_by_kind"])
+    assert kinds & {"connect_refused", "connection_reset", "read_timeout"}, kinds
+    assert all(e["sample"] for e in load["errors_by_kind"].values())
+    assert any("target" in w and "failed" in w for w in summary["warnings"]), summary["warnings"]
+    assert state.is_failed()  # error_rate < 1% is breached
+    assert summary["verdict"] == "threshold_breach"
+    # the monitor survived the target's death and kept sampling the other groups
+    assert summary["resources"]["host"]["samples"] >= 6
+    assert summary["resources"]["target"]["samples"] >= 2
+    assert _rows(fresh_db, "SELECT status FROM runs") == [("completed",)]
