@@ -20,6 +20,7 @@ from scipy.stats import t as student_t
 
 from loadwatch.stats import histboot
 from loadwatch.stats.model import (
+    ALL,
     DIRECTION,
     ERROR_RATE_FLOOR_POINTS,
     ERROR_RATE_FLOOR_RATIO,
@@ -29,7 +30,7 @@ from loadwatch.stats.model import (
     RunPoint,
 )
 
-__all__ = ["OUTCOMES", "compare_run", "newcombe_interval", "prediction_interval", "robust_z"]
+__all__ = ["OUTCOMES", "common_mode", "compare_run", "newcombe_interval", "prediction_interval", "robust_z"]
 
 OUTCOMES = ("regression", "improvement", "suspect", "ok", "noisy", "insufficient_history")
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> sigma, the fallback when more than half the values are equal
@@ -191,6 +192,7 @@ def _one(
     runs: list[RunPoint],
     cfg: GateConfig,
     hists: _Hists,
+    common: float = 1.0,
 ) -> dict[str, Any]:
     values = np.asarray([float(r.metrics[scenario][metric]) for r in runs], dtype=np.float64)
     floor = float(cfg.floors.get(metric, 0.0))
@@ -222,13 +224,20 @@ def _one(
     if len(values) < cfg.min_history:
         return row
     d = DIRECTION[metric]
+    raw_value = value
+    if common != 1.0:
+        value = value / common  # judged relative to the run's common mode (see GateConfig.common_mode)
+        row["common_mode"] = common
+        row["adjusted_change_percent"] = (value / med - 1) * 100 if med != 0 else None
     z = robust_z(value, values)
     row["robust_z"] = z
     # an infinite z (no spread at all) counts in the direction of the difference
     z_bad = (d * (value - med) > 0) if z is None else d * z >= cfg.z
     z_good = (d * (value - med) < 0) if z is None else -d * z >= cfg.z
     floor_bad, floor_good = _floor_checks(metric, value, med, floor)
-    ci, unit, method = _interval(metric, scenario, value, current, runs, values, cfg, hists)
+    ci, unit, method = _interval(metric, scenario, raw_value, current, runs, values, cfg, hists)
+    if ci is not None and common != 1.0 and unit == "percent":
+        ci = [((1 + ci[0] / 100) / common - 1) * 100, ((1 + ci[1] / 100) / common - 1) * 100]
     row["ci"], row["ci_unit"], row["ci_method"] = ci, unit, method
     ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
     ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
@@ -262,6 +271,7 @@ def compare_run(
     usable = [r for r in history if not r.excluded and r.run_id != current.run_id]
     hists = _Hists()
     rows: list[dict[str, Any]] = []
+    common = common_mode(current, usable, cfg) if cfg.common_mode else {}
     for scenario in sorted(current.metrics):
         block = current.metrics[scenario]
         for metric in METRICS:
@@ -274,5 +284,26 @@ def compare_run(
                 if r.metrics.get(scenario, {}).get(metric) is not None
                 and math.isfinite(float(r.metrics[scenario][metric]))
             ][-cfg.window :]
-            rows.append(_one(scenario, metric, float(raw), current, runs, cfg, hists))
+            factor = common.get(metric, 1.0) if scenario != ALL else 1.0
+            rows.append(_one(scenario, metric, float(raw), current, runs, cfg, hists, factor))
     return rows
+
+
+def common_mode(current: RunPoint, history: Sequence[RunPoint], cfg: GateConfig) -> dict[str, float]:
+    """metric -> the median, across scenarios (not "*"), of this run's value over its baseline median; only for
+    latency metrics with at least `common_mode_min_scenarios` scenarios that have a full baseline."""
+    out: dict[str, float] = {}
+    for metric in LATENCY_PERCENTILES:
+        ratios = []
+        for scenario, block in current.metrics.items():
+            if scenario == ALL or block.get(metric) is None:
+                continue
+            past = [float(r.metrics[scenario][metric]) for r in history
+                    if r.metrics.get(scenario, {}).get(metric) is not None][-cfg.window:]
+            if len(past) >= cfg.min_history:
+                med = float(np.median(past))
+                if med > 0:
+                    ratios.append(float(block[metric]) / med)
+        if len(ratios) >= cfg.common_mode_min_scenarios:
+            out[metric] = float(np.median(ratios))
+    return out

@@ -76,4 +76,9 @@ class GateConfig:
     resamples: int = 10_000
     seed: int = 0
     noisy_cv_fraction: float = 0.5  # a series whose robust CV exceeds this share of its floor is "noisy"
+    # Per-scenario latency is judged after dividing out the run's common mode (the median ratio to baseline across
+    # scenarios): a machine that is 8 % slower tonight moves every scenario, and the scenario that changed is the
+    # one that moved beyond the rest. The "*" (whole run) rows are not adjusted, so a run-wide slowdown still gates.
+    common_mode: bool = True
+    common_mode_min_scenarios: int = 3
     floors: Mapping[str, float] = field(default_factory=lambda: dict(FLOORS))
