@@ -35,7 +35,9 @@ def record(run_id: str, started: datetime, seconds: int, scenarios: int) -> dict
                  "scenarios": {n: {"requests": 1000, "errors": 0, "rps": 10.0, "latency_ms": lat} for n in names}},
         "comparison": [{"scenario": n, "metric": m, "outcome": "ok", "value": 1.0, "ci": [0, 1]}
                        for n in names for m in ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate")],
-        "thresholds": [{"expr": "p95 < 50ms", "scenario": "*", "metric": "p95", "value": 5, "limit": 50, "passed": True}],
+        "thresholds": [
+            {"expr": "p95 < 50ms", "scenario": "*", "metric": "p95", "value": 5, "limit": 50, "passed": True}
+        ],
     }
     t0 = started.timestamp()
     return {
