@@ -30,7 +30,15 @@ from loadwatch.stats.model import (
     RunPoint,
 )
 
-__all__ = ["OUTCOMES", "common_mode", "compare_run", "newcombe_interval", "prediction_interval", "robust_z"]
+__all__ = [
+    "OUTCOMES",
+    "common_mode",
+    "compare_run",
+    "newcombe_interval",
+    "prediction_interval",
+    "robust_z",
+    "run_common_modes",
+]
 
 OUTCOMES = ("regression", "improvement", "suspect", "ok", "noisy", "insufficient_history")
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> sigma, the fallback when more than half the values are equal
@@ -271,7 +279,13 @@ def compare_run(
     usable = [r for r in history if not r.excluded and r.run_id != current.run_id]
     hists = _Hists()
     rows: list[dict[str, Any]] = []
-    common = common_mode(current, usable, cfg) if cfg.common_mode else {}
+    common: dict[str, float] = {}
+    if cfg.common_mode:
+        factors = run_common_modes([*usable[-cfg.window :], current], usable[-cfg.window :], cfg)
+        common = factors.get(current.run_id, {})
+        # the history is judged on the same footing: each past night divided by its own common mode, so the
+        # machine's night-to-night drift leaves the series' spread (z band, noisy rule) instead of widening it
+        usable = [_adjusted(r, factors.get(r.run_id, {})) for r in usable]
     for scenario in sorted(current.metrics):
         block = current.metrics[scenario]
         for metric in METRICS:
@@ -292,18 +306,38 @@ def compare_run(
 def common_mode(current: RunPoint, history: Sequence[RunPoint], cfg: GateConfig) -> dict[str, float]:
     """metric -> the median, across scenarios (not "*"), of this run's value over its baseline median; only for
     latency metrics with at least `common_mode_min_scenarios` scenarios that have a full baseline."""
-    out: dict[str, float] = {}
+    return run_common_modes([current], list(history)[-cfg.window :], cfg).get(current.run_id, {})
+
+
+def run_common_modes(
+    runs: Sequence[RunPoint], baseline: Sequence[RunPoint], cfg: GateConfig
+) -> dict[str, dict[str, float]]:
+    """run_id -> metric -> common mode of that run against the baseline's per-scenario medians."""
+    medians: dict[tuple[str, str], float] = {}
     for metric in LATENCY_PERCENTILES:
-        ratios = []
-        for scenario, block in current.metrics.items():
-            if scenario == ALL or block.get(metric) is None:
-                continue
-            past = [float(r.metrics[scenario][metric]) for r in history
-                    if r.metrics.get(scenario, {}).get(metric) is not None][-cfg.window:]
+        for scenario in {s for r in baseline for s in r.metrics if s != ALL}:
+            past = [float(r.metrics[scenario][metric]) for r in baseline
+                    if r.metrics.get(scenario, {}).get(metric) is not None]
             if len(past) >= cfg.min_history:
                 med = float(np.median(past))
                 if med > 0:
-                    ratios.append(float(block[metric]) / med)
-        if len(ratios) >= cfg.common_mode_min_scenarios:
-            out[metric] = float(np.median(ratios))
+                    medians[(scenario, metric)] = med
+    out: dict[str, dict[str, float]] = {}
+    for run in runs:
+        for metric in LATENCY_PERCENTILES:
+            ratios = [float(block[metric]) / medians[(s, metric)] for s, block in run.metrics.items()
+                      if (s, metric) in medians and block.get(metric) is not None]
+            if len(ratios) >= cfg.common_mode_min_scenarios:
+                out.setdefault(run.run_id, {})[metric] = float(np.median(ratios))
     return out
+
+
+def _adjusted(run: RunPoint, factors: dict[str, float]) -> RunPoint:
+    if not factors:
+        return run
+    metrics = {
+        s: {m: (v / factors[m] if s != ALL and m in factors and v is not None else v) for m, v in block.items()}
+        for s, block in run.metrics.items()
+    }
+    return RunPoint(run_id=run.run_id, started_at=run.started_at, metrics=metrics, histograms=run.histograms,
+                    excluded=run.excluded)

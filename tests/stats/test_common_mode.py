@@ -45,3 +45,15 @@ def test_a_run_wide_slowdown_still_fails_through_the_whole_run():
     tonight = _run(12, {}, rng, common=1.3)
     out = _outcomes(compare_run(tonight, history, GateConfig()))
     assert out[("*", "p50_ms")] == "regression"
+
+
+def test_night_to_night_drift_of_the_machine_does_not_make_every_series_noisy():
+    rng = random.Random(5)
+    # every night the whole machine is 0-15 % slower, the same for all scenarios; each scenario's own noise is 1 %
+    history = [_run(i, {}, rng, common=rng.uniform(1.0, 1.15)) for i in range(12)]
+    tonight = _run(12, {"c": 1.3}, rng, common=rng.uniform(1.0, 1.15))
+    raw = _outcomes(compare_run(tonight, history, GateConfig(common_mode=False)))
+    assert raw[("c", "p50_ms")] == "noisy"  # the drift alone exceeds half the 5 % floor
+    out = _outcomes(compare_run(tonight, history, GateConfig()))
+    assert out[("c", "p50_ms")] == "regression"
+    assert {s for (s, m), o in out.items() if o == "regression" and s != "*"} == {"c"}
