@@ -49,12 +49,13 @@ def default_out_dir(run_id: str) -> Path:
     return pg.data_dir() / "reports" / run_id
 
 
-def _p(name: str) -> Any:
+def _p(name: str, *, nullable: bool = False) -> Any:
     """Title, description and bounds of a parameter, from RunParams: one definition for the CLI, the flow and
     the Prefect UI form (flat parameters, so `prefect deployment run ... --param duration=5` works)."""
     f = RunParams.model_fields[name]
-    return Annotated[f.annotation, *f.metadata, Field(title=f.title, description=f.description,
-                                                       json_schema_extra=f.json_schema_extra)]
+    annotation = f.annotation | None if nullable else f.annotation  # type: ignore[operator]
+    return Annotated[annotation, *f.metadata, Field(title=f.title, description=f.description,
+                                                     json_schema_extra=f.json_schema_extra)]
 
 
 def _args_doc(names: list[str]) -> str:
@@ -78,7 +79,7 @@ def _nightly(
     shards: _p("shards") = 1,  # type: ignore[valid-type]
     out_dir: _p("out_dir") = None,  # type: ignore[valid-type]
     notes: _p("notes") = None,  # type: ignore[valid-type]
-    tags: _p("tags") = None,  # type: ignore[valid-type]
+    tags: _p("tags", nullable=True) = None,  # type: ignore[valid-type]
     trigger: _p("trigger") = "ui",  # type: ignore[valid-type]
 ) -> State[Any]:
     params = RunParams(
