@@ -7,15 +7,17 @@ environment (analytics off, console noise off) has been set."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from loadwatch import __version__
+from loadwatch.argtypes import positive
 from loadwatch.errors import (
     EXIT_INFRA,
     EXIT_INTERRUPTED,
@@ -37,19 +39,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise InvalidInput(f"{message} (see `{self.prog} --help`)", source="command line")
-
-
-def _positive(kind: type[float] | type[int]) -> Any:
-    def convert(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return convert
 
 
 def _prefect_env(verbose: bool) -> None:
@@ -188,20 +177,23 @@ def cmd_detect(ns: argparse.Namespace) -> int:
 # --- store-backed commands -----------------------------------------------------------------------
 
 
-def _engine(ns: argparse.Namespace) -> Any:
+@contextlib.contextmanager
+def _store(ns: argparse.Namespace) -> Iterator[Any]:
+    """An engine on the trend store (migrated), disposed afterwards."""
     from loadwatch import store
 
-    return store.connect(getattr(ns, "database_url", None))
+    engine = store.connect(getattr(ns, "database_url", None))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
     from loadwatch.review import review_report
 
-    engine = _engine(ns)
-    try:
+    with _store(ns) as engine:
         paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out), plan_hash=ns.plan_hash)
-    finally:
-        engine.dispose()
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_OK
@@ -210,11 +202,8 @@ def cmd_report(ns: argparse.Namespace) -> int:
 def cmd_import(ns: argparse.Namespace) -> int:
     from loadwatch.importer import import_files
 
-    engine = _engine(ns)
-    try:
+    with _store(ns) as engine:
         outcome = import_files(engine, [Path(f) for f in ns.files])
-    finally:
-        engine.dispose()
     for run_id in outcome["stored"]:
         print(f"stored {run_id}")
     for name, why in outcome["skipped"]:
@@ -225,11 +214,8 @@ def cmd_import(ns: argparse.Namespace) -> int:
 def cmd_triage(ns: argparse.Namespace) -> int:
     from loadwatch import store
 
-    engine = _engine(ns)
-    try:
+    with _store(ns) as engine:
         row = store.triage(engine, ns.change_id, ns.decision, ns.note)
-    finally:
-        engine.dispose()
     print(f"change {row['id']} ({row['scenario']} {row['metric']} at run {row['run_id']}): {row['state']}")
     return EXIT_OK
 
@@ -244,33 +230,23 @@ def cmd_store(ns: argparse.Namespace) -> int:
         if not pending:
             print("spool is empty")
             return EXIT_OK
-        engine = _engine(ns)
-        try:
+        with _store(ns) as engine:
             stored = store.flush(engine)
-        finally:
-            engine.dispose()
         print(f"stored {len(stored)} spooled run(s): {', '.join(stored) or '-'}")
         return EXIT_OK
     if ns.store_cmd == "retention":
-        engine = _engine(ns)
-        try:
+        with _store(ns) as engine:
             n = store.thin_windows(engine, before=datetime.now(UTC) - timedelta(days=ns.keep_days))
-        finally:
-            engine.dispose()
         print(f"removed {n} per-second window(s) older than {ns.keep_days} days; totals kept")
         return EXIT_OK
     if ns.store_cmd == "exclude":
-        engine = _engine(ns)
-        try:
+        with _store(ns) as engine:
             store.exclude_run(engine, ns.run_id, ns.reason)
-        finally:
-            engine.dispose()
         print(f"run {ns.run_id} excluded from analysis: {ns.reason}")
         return EXIT_OK
     if ns.store_cmd == "migrate":
-        engine = _engine(ns)
-        engine.dispose()
-        print("schema is up to date")
+        with _store(ns):  # connecting applies any missing migration
+            print("schema is up to date")
         return EXIT_OK
     raise InvalidInput("one of: flush, retention, exclude, migrate", source="command line", field="store")
 
@@ -303,12 +279,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the nightly flow once (embedded Postgres, demo target, ephemeral Prefect)")
     r.add_argument("--plan", help="YAML load plan (default: the bundled plans/tool_catalog.yaml)")
-    r.add_argument("--duration", type=_positive(float), help="seconds of load (overrides the plan)")
-    r.add_argument("--rate", type=_positive(float), help="open model: requests per second (overrides the plan)")
-    r.add_argument("--users", type=_positive(int), help="closed model: virtual users (overrides the plan)")
+    r.add_argument("--duration", type=positive(float), help="seconds of load (overrides the plan)")
+    r.add_argument("--rate", type=positive(float), help="open model: requests per second (overrides the plan)")
+    r.add_argument("--users", type=positive(int), help="closed model: virtual users (overrides the plan)")
     r.add_argument("--warmup", type=float, help="seconds excluded from the statistics")
-    r.add_argument("--workers", type=_positive(int), help="generator processes (default: one per core)")
-    r.add_argument("--shards", type=_positive(int), default=1, help="split the load over N Dask-run Prefect tasks")
+    r.add_argument("--workers", type=positive(int), help="generator processes (default: one per core)")
+    r.add_argument("--shards", type=positive(int), default=1, help="split the load over N Dask-run Prefect tasks")
     r.add_argument("--target", help="target URL (overrides the plan's; `demo` = the bundled service)")
     r.add_argument("--threshold", action="append", metavar="EXPR",
                    help='replace the plan\'s thresholds, e.g. --threshold "p95 < 50ms" (repeatable)')
@@ -336,7 +312,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_demo_target)
 
     rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
-    rp.add_argument("--last", type=_positive(int), default=30, help="the last N runs (default 30)")
+    rp.add_argument("--last", type=positive(int), default=30, help="the last N runs (default 30)")
     rp.add_argument("--scenario", help="only this scenario")
     rp.add_argument("--plan-hash", help="only runs of this plan hash (default: the newest run's plan)")
     rp.add_argument("--out", default="loadwatch-report", help="output directory (default ./loadwatch-report)")
@@ -346,8 +322,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     d = sub.add_parser("detect", help="change points over a CSV (time column, numeric metric columns)")
     d.add_argument("file")
     d.add_argument("--json", help="also write the change points as JSON here")
-    d.add_argument("--window", type=_positive(int), default=30)
-    d.add_argument("--p-value", type=_positive(float), default=0.001)
+    d.add_argument("--window", type=positive(int), default=30)
+    d.add_argument("--p-value", type=positive(float), default=0.001)
     d.add_argument("--magnitude", type=float, default=0.0, help="minimum relative change (0.05 = 5 %%)")
     d.set_defaults(func=cmd_detect)
 
@@ -368,7 +344,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sst = st.add_subparsers(dest="store_cmd", required=True, parser_class=_Parser)
     sst.add_parser("flush", help="store results spooled while the database was away")
     ret = sst.add_parser("retention", help="thin per-second data of old runs (totals are kept)")
-    ret.add_argument("--keep-days", type=_positive(int), default=90)
+    ret.add_argument("--keep-days", type=positive(int), default=90)
     ex = sst.add_parser("exclude", help="exclude a run from analysis")
     ex.add_argument("run_id")
     ex.add_argument("--reason", required=True)
@@ -380,13 +356,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sv.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
     sv.add_argument("--name", default="nightly")
     sv.add_argument("--plan")
-    sv.add_argument("--duration", type=_positive(float))
+    sv.add_argument("--duration", type=positive(float))
     sv.add_argument("--out")
     sv.set_defaults(func=cmd_serve)
 
     srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
     srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=_positive(int), default=4200)
+    srv.add_argument("--port", type=positive(int), default=4200)
     srv.set_defaults(func=cmd_server)
     return p
 

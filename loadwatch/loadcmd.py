@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadwatch.argtypes import positive
 from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
 
@@ -21,35 +22,26 @@ __all__ = ["add_load_arguments", "format_summary", "run_load_command"]
 PROGRESS_EVERY_S = 5.0  # non-TTY stderr: one progress line this often
 
 
-def _pos(kind: type[float] | type[int]) -> Any:
-    def convert(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return convert
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", nargs="?", help="target URL (http[s]://host[:port]/path); with --plan: its base URL")
     parser.add_argument("--plan", help="YAML plan (scenarios, pools, checks); flags below override its load")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--rate", type=_pos(float), help="open model: requests per second (latency from intended send)")
-    mode.add_argument("--users", type=_pos(int), help="closed model: virtual users (no think time for a URL)")
-    parser.add_argument("--duration", type=_pos(float), help="seconds (default 10 for a URL, else the plan's)")
+    mode.add_argument(
+        "--rate", type=positive(float), help="open model: requests per second (latency from intended send)",
+    )
+    mode.add_argument("--users", type=positive(int), help="closed model: virtual users (no think time for a URL)")
+    parser.add_argument("--duration", type=positive(float), help="seconds (default 10 for a URL, else the plan's)")
     parser.add_argument("--warmup", type=float, help="seconds excluded from the statistics (default 0 for a URL)")
-    parser.add_argument("--workers", type=_pos(int), help="generator processes (default: CPU count)")
+    parser.add_argument("--workers", type=positive(int), help="generator processes (default: CPU count)")
     parser.add_argument("--json", help="write the result (the `load` object, histograms, timeline) to FILE")
     parser.add_argument("--arrival", choices=["constant", "poisson"], help="open model: arrival process")
-    parser.add_argument("--connections", type=_pos(int), help="open model: keep-alive connections per process")
-    parser.add_argument("--max-in-flight", type=_pos(int), help="open model: in-flight cap per process (then drop)")
-    parser.add_argument("--max-requests", type=_pos(int), help="stop after this many requests")
+    parser.add_argument("--connections", type=positive(int), help="open model: keep-alive connections per process")
+    parser.add_argument("--max-in-flight", type=positive(int), help="open model: in-flight cap per process (then drop)")
+    parser.add_argument("--max-requests", type=positive(int), help="stop after this many requests")
     parser.add_argument("--think-time", type=float, help="closed model: seconds between a user's requests")
-    parser.add_argument("--timeout", type=_pos(float), help="total per-request timeout in seconds")
+    parser.add_argument("--timeout", type=positive(float), help="total per-request timeout in seconds")
     parser.add_argument("--method", choices=HTTP_METHODS, type=str.upper, help="HTTP method (URL mode)")
     parser.add_argument("--header", "-H", action="append", default=[], help="'Name: value' (repeatable, URL mode)")
     parser.add_argument("--body", help="JSON request body (URL mode)")
