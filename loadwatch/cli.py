@@ -101,8 +101,16 @@ def cmd_run(ns: argparse.Namespace) -> int:
     api = os.environ.get("PREFECT_API_URL")
     print(f"loadwatch run: plan {plan.name}, {plan.load.model} model, {plan.load.total_duration:g} s of load "
           f"against {plan.target.url} (Prefect {'API ' + api if api else 'ephemeral API'})", file=sys.stderr)
+    server = None
+    if not api and "prefect" not in sys.modules:
+        from loadwatch import pg
+        from loadwatch.ephemeral import EphemeralServer
+
+        server = EphemeralServer.start(pg.data_dir() / "prefect-ephemeral.log")  # boots while we import
     from loadwatch.flows.nightly import nightly
 
+    if server is not None:
+        server.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     _quiet_prefect_console(ns.verbose)
     with interrupts.handle_signals():
         state = nightly(**params.model_dump(), return_state=True)
