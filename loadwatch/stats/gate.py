@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
-from scipy.stats import t as student_t
+from scipy.special import ndtri, stdtrit  # the t and normal quantiles without importing scipy.stats
 
 from loadwatch.stats import histboot
 from loadwatch.stats.model import (
@@ -88,7 +87,7 @@ def prediction_interval(
     n = len(arr)
     if n < 2:
         return None
-    half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * float(arr.std(ddof=1)) * math.sqrt(1 + 1 / n)
+    half = float(stdtrit(n - 1, 0.5 + confidence / 2)) * float(arr.std(ddof=1)) * math.sqrt(1 + 1 / n)
     diff = value - float(arr.mean())
     return diff - half, diff + half
 
@@ -103,7 +102,7 @@ def _wilson(k: float, n: float, z: float) -> tuple[float, float]:
 
 def newcombe_interval(k1: float, n1: float, k0: float, n0: float, confidence: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval (method 10) of p1 - p0; sound with zero counts, unlike Wald."""
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = float(ndtri(0.5 + confidence / 2))
     p1, p0 = k1 / n1, k0 / n0
     l1, u1 = _wilson(k1, n1, z)
     l0, u0 = _wilson(k0, n0, z)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
-from scipy.stats import binom
+from scipy.special import bdtrc
 
 __all__ = ["BucketCounts", "decode_counts", "percentile", "percentile_draws", "pool", "ratio_interval"]
 
@@ -76,7 +76,7 @@ def percentile_draws(b: BucketCounts, q: float, draws: int, rng: np.random.Gener
     n = b.total
     k = _rank(n, q)
     share = np.minimum(np.cumsum(b.counts) / n, 1.0)
-    cdf = binom.sf(k - 1, n, share)  # P(percentile of a resample <= bucket j)
+    cdf = bdtrc(k - 1, n, share)  # binomial survival function: P(percentile of a resample <= bucket j)
     cdf[-1] = 1.0
     cdf = np.maximum.accumulate(cdf)
     idx = np.minimum(np.searchsorted(cdf, rng.random(draws), side="left"), len(b.values) - 1)
