@@ -145,6 +145,7 @@ def gate_bench(quick: bool, seed: int = 7) -> dict[str, Any]:
     judged = 0
     for i in range(cfg.window, nights):
         base = runs[i - cfg.window : i]
+        history = runs[max(0, i - cfg.noise_window) : i]  # what the flow passes: the comparable runs before tonight
         cv_p95.append(
             float(
                 np.std([r.metrics["*"]["p95_ms"] for r in base], ddof=1)
@@ -163,7 +164,7 @@ def gate_bench(quick: bool, seed: int = 7) -> dict[str, Any]:
                     {"*": {"p50_ms": st["p50"], "p95_ms": st["p95"], "p99_ms": st["p99"]}},
                     {"*": blob},
                 )
-            rows = compare_run(cur, base, cfg)
+            rows = compare_run(cur, history, cfg)
             judged += 1
             c = counts[label]
             c["nights"] += 1

@@ -200,8 +200,11 @@ def _one(
     cfg: GateConfig,
     hists: _Hists,
     common: float = 1.0,
+    noise_runs: list[RunPoint] | None = None,
 ) -> dict[str, Any]:
     values = np.asarray([float(r.metrics[scenario][metric]) for r in runs], dtype=np.float64)
+    noise = values if noise_runs is None else np.asarray(
+        [float(r.metrics[scenario][metric]) for r in noise_runs], dtype=np.float64)
     floor = float(cfg.floors.get(metric, 0.0))
     row: dict[str, Any] = {
         "scenario": scenario,
@@ -224,10 +227,12 @@ def _one(
     if len(values) == 0:
         return row
     med = float(np.median(values))
-    sigma = _sigma(values, med)
     row["baseline"] = med
     row["change_percent"] = (value / med - 1) * 100 if med != 0 else None
-    row["cv"] = sigma / abs(med) if med != 0 else None
+    noise_med = float(np.median(noise))
+    noise_sigma = _sigma(noise, noise_med)
+    row["cv"] = noise_sigma / abs(noise_med) if noise_med != 0 else None
+    row["n_noise"] = len(noise)
     if len(values) < cfg.min_history:
         return row
     d = DIRECTION[metric]
@@ -250,7 +255,7 @@ def _one(
     ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
     row["checks"] = {"z": bool(z_bad), "floor": bool(floor_bad), "ci": ci_bad}
     if metric == "error_rate":
-        noisy = sigma > ERROR_RATE_FLOOR_POINTS * cfg.noisy_cv_fraction
+        noisy = noise_sigma > ERROR_RATE_FLOOR_POINTS * cfg.noisy_cv_fraction
     else:
         noisy = row["cv"] is None or row["cv"] > floor * cfg.noisy_cv_fraction
     bad = [z_bad, floor_bad] + ([ci_bad] if ci_bad is not None else [])
@@ -280,7 +285,8 @@ def compare_run(
     rows: list[dict[str, Any]] = []
     common: dict[str, float] = {}
     if cfg.common_mode:
-        factors = run_common_modes([*usable[-cfg.window :], current], usable[-cfg.window :], cfg)
+        factors = run_common_modes([*usable[-max(cfg.window, cfg.noise_window) :], current],
+                                   usable[-cfg.window :], cfg)
         common = factors.get(current.run_id, {})
         # the history is judged on the same footing: each past night divided by its own common mode, so the
         # machine's night-to-night drift leaves the series' spread (z band, noisy rule) instead of widening it
@@ -291,14 +297,15 @@ def compare_run(
             raw = block.get(metric)
             if raw is None or not math.isfinite(float(raw)):
                 continue
-            runs = [
+            series = [
                 r
                 for r in usable
                 if r.metrics.get(scenario, {}).get(metric) is not None
                 and math.isfinite(float(r.metrics[scenario][metric]))
-            ][-cfg.window :]
+            ][-max(cfg.window, cfg.noise_window) :]
             factor = common.get(metric, 1.0) if scenario != ALL else 1.0
-            rows.append(_one(scenario, metric, float(raw), current, runs, cfg, hists, factor))
+            rows.append(_one(scenario, metric, float(raw), current, series[-cfg.window :], cfg, hists, factor,
+                             noise_runs=series[-cfg.noise_window :]))
     return rows
 
 

@@ -76,6 +76,10 @@ class GateConfig:
     resamples: int = 10_000
     seed: int = 0
     noisy_cv_fraction: float = 0.5  # a series whose robust CV exceeds this share of its floor is "noisy"
+    # The noisy rule's CV comes from up to this many comparable runs (since the last accepted change), not only
+    # the 20-run baseline: the spread of a series is a property of the series, and with 20 runs the estimate of
+    # the CV is itself so uncertain that a steady 2.6 % series read above 3.75 % on 6.7 % of nights.
+    noise_window: int = 60
     # Per-scenario latency is judged after dividing out the run's common mode (the median ratio to baseline across
     # scenarios): a machine that is 8 % slower tonight moves every scenario, and the scenario that changed is the
     # one that moved beyond the rest. The "*" (whole run) rows are not adjusted, so a run-wide slowdown still gates.
