@@ -27,6 +27,7 @@ __all__ = [
     "spectrum_chart",
     "throughput_chart",
     "trend_chart",
+    "warm",
 ]
 
 ALL = "*"
@@ -85,6 +86,12 @@ def parse_time(x: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     return None
+
+
+def warm() -> None:
+    """Import what drawing needs (about 0.5 s); a chart process calls this while the data is still loading."""
+    for name in ("matplotlib.figure", "matplotlib.backends.backend_svg", "matplotlib.dates", "matplotlib.ticker"):
+        _mpl(name)
 
 
 def _mpl(name: str) -> Any:

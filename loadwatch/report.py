@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -416,7 +417,25 @@ def _history(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def build_view(data: Mapping[str, Any]) -> dict[str, Any]:
+def _draw_charts(pool: Executor | None, jobs: Mapping[str, tuple[Callable[..., str | None], tuple[Any, ...]]]
+                 ) -> dict[str, str | None]:
+    """Each chart's SVG; drawn in `pool`'s processes when given (the year-long report draws its charts there
+    in parallel, in processes that imported matplotlib while the store was being read), else here. A chart
+    process that fails costs nothing but time: that chart is drawn here instead."""
+    if pool is None:
+        return {k: fn(*args) for k, (fn, args) in jobs.items()}
+    futures = {k: pool.submit(fn, *args) for k, (fn, args) in jobs.items()}
+    out: dict[str, str | None] = {}
+    for k, fut in futures.items():
+        try:
+            out[k] = fut.result()
+        except Exception:  # BrokenProcessPool, pickling: draw it here
+            fn, args = jobs[k]
+            out[k] = fn(*args)
+    return out
+
+
+def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[str, Any]:
     """Everything both templates show, formatted. Never raises on a missing or odd-shaped part."""
     data = _map(data)
     summary = _map(data.get("summary"))
@@ -452,14 +471,14 @@ def build_view(data: Mapping[str, Any]) -> dict[str, Any]:
     trend_scenarios = charts.order_scenarios(
         history, flagged + [c["scenario"] for i in incidents for c in i["changes"]]
     )
-    chart_svgs = {
-        "trend": charts.trend_chart(history, change_points, trend_scenarios),
-        "throughput": charts.throughput_chart(history, change_points),
-        "timeline": charts.run_timeline_chart(
+    chart_svgs = _draw_charts(pool, {
+        "trend": (charts.trend_chart, (history, change_points, trend_scenarios)),
+        "throughput": (charts.throughput_chart, (history, change_points)),
+        "timeline": (charts.run_timeline_chart, (
             [_map(r) for r in _list(data.get("timeline"))], [_map(s) for s in _list(data.get("resource_samples"))]
-        ),
-        "spectrum": charts.spectrum_chart(_map(data.get("spectrum"))),
-    }
+        )),
+        "spectrum": (charts.spectrum_chart, (_map(data.get("spectrum")),)),
+    })
     mode = _text(data.get("mode")) or "run"
     first_run = mode == "run" and len(history) <= 1 and not any(c.get("n_baseline") for c in comparison)
     started = parse_time(summary.get("started_at"))
@@ -591,11 +610,12 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_report(data: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
-    """report.html and report.md in `out_dir` (created); the caller writes summary.json."""
+def write_report(data: Mapping[str, Any], out_dir: Path, pool: Executor | None = None) -> dict[str, Path]:
+    """report.html and report.md in `out_dir` (created); the caller writes summary.json. `pool`: processes to
+    draw the charts in (see _draw_charts)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    view = build_view(data)
+    view = build_view(data, pool)
     html = _env("html").get_template("report.html.j2").render(v=view)
     return {
         "html": _write(out_dir / "report.html", html),

@@ -5,6 +5,8 @@ are detected over the whole window, and its own per-second series come from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,35 @@ def _series(engine: Engine, run_id: str) -> dict[str, Any]:
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
+def _start_change_points(points: list[stats.RunPoint],
+                         pool: Executor | None) -> Callable[[], list[dict[str, Any]]]:
+    """history_change_points, started in `pool`'s processes when given (the caller runs the gate meanwhile) and
+    collected by the returned function: the scenarios split in two sorted halves (the result is scenario-major,
+    so the halves concatenate to exactly the serial answer), without the histograms, which it does not read."""
+    if pool is None:
+        return lambda: stats.history_change_points(points)
+    scenarios = sorted({sc for p in points if not p.excluded for sc in p.metrics})
+    half = (len(scenarios) + 1) // 2
+    futures = [
+        pool.submit(stats.history_change_points, [
+            stats.RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded,
+                           metrics={k: v for k, v in p.metrics.items() if k in keep})
+            for p in points
+        ])
+        for keep in (set(scenarios[:half]), set(scenarios[half:])) if keep
+    ]
+
+    def collect() -> list[dict[str, Any]]:
+        try:
+            return [cp for fut in futures for cp in fut.result()]
+        except Exception:  # a broken worker costs time, never the answer
+            return stats.history_change_points(points)
+
+    return collect
+
+
 def review_data(engine: Engine, *, last: int, scenario: str | None = None,
-                plan_hash: str | None = None) -> dict[str, Any]:
+                plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Any]:
     if plan_hash is None:
         newest = store.recent_runs(engine, last=1)
         if not newest:
@@ -72,8 +101,9 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     current, past = points[-1], points[:-1]
     summary = dict(store.get_summary(engine, current.run_id) or {})
     cfg = stats.GateConfig()
+    change_points_of = _start_change_points(points, pool)
     comparison = stats.compare_run(current, past, cfg)
-    change_points = stats.history_change_points(points)
+    change_points = change_points_of()
     usable = [p for p in past if not p.excluded][-cfg.window:]
     verdict, reasons = decide_verdict(comparison, summary.get("thresholds") or [], n_baseline=len(usable),
                                       min_history=cfg.min_history)
@@ -97,8 +127,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
 
 
 def review_report(engine: Engine, *, last: int, out_dir: Path, scenario: str | None = None,
-                  plan_hash: str | None = None) -> dict[str, Path]:
-    data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash)
-    paths = dict(report.write_report(data, out_dir))
+                  plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Path]:
+    data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool)
+    paths = dict(report.write_report(data, out_dir, pool))
     paths["summary"] = write_summary(data["summary"], out_dir)
     return paths

@@ -45,8 +45,24 @@ def decode_counts(blob: str) -> BucketCounts | None:
         return None
     counts = np.ctypeslib.as_array(h.counts).astype(np.int64)
     nz = np.flatnonzero(counts)
-    values = np.array([h.get_highest_equivalent_value(h.get_value_from_index(int(i))) for i in nz], dtype=np.float64)
-    return BucketCounts(values=values, counts=counts[nz])
+    return BucketCounts(values=_highest_equivalent_values(h, nz), counts=counts[nz])
+
+
+def _highest_equivalent_values(h: HdrHistogram, index: np.ndarray) -> np.ndarray:
+    """hdrh's get_highest_equivalent_value(get_value_from_index(i)) for every i at once (the same integer
+    arithmetic, vectorised: one Python call per bucket cost ~1 s for a year of 10-scenario histograms)."""
+    half_mag = int(h.sub_bucket_half_count_magnitude)
+    half = int(h.sub_bucket_half_count)
+    unit = int(h.unit_magnitude)
+    idx = index.astype(np.int64)
+    bucket = (idx >> half_mag) - 1
+    sub = (idx & (half - 1)) + half
+    first = bucket < 0
+    sub[first] -= half
+    bucket[first] = 0
+    lowest = sub << (bucket + unit)
+    highest: np.ndarray = (lowest + (np.int64(1) << (bucket + unit)) - 1).astype(np.float64)
+    return highest
 
 
 def pool(parts: Iterable[BucketCounts]) -> BucketCounts | None:
