@@ -203,6 +203,13 @@ def _warm_report_worker() -> None:
     charts.warm()
 
 
+def _start_embedded_quietly() -> None:
+    from loadwatch import pg
+
+    with contextlib.suppress(Exception):  # a failure is reported by the store connection that follows
+        pg.embedded_admin_url()
+
+
 def cmd_report(ns: argparse.Namespace) -> int:
     import multiprocessing
     import threading
@@ -220,6 +227,9 @@ def cmd_report(ns: argparse.Namespace) -> int:
                              initializer=_warm_report_worker) as pool:
         for _ in range(2):
             pool.submit(charts.warm)
+        if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
+            # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
+            threading.Thread(target=_start_embedded_quietly, daemon=True).start()
         from loadwatch.review import review_report
 
         with _store(ns) as engine:
