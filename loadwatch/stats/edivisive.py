@@ -2,7 +2,8 @@
 
 A re-implementation of Apache Otava's published method (Fleming et al., ICPE 2023; otava/analysis.py, Apache-2.0)
 with two deliberate differences, both explained in docs/METHOD.md:
-  * segments shorter than `min_segment` (2) runs are never created: a one-night spike is not a change;
+  * segments shorter than `min_segment` (3) runs are never created, except the newest runs' (2, `tail_segment`):
+    a one- or two-night excursion is not a change, and a change two runs ago is still seen (pending);
   * the t-test gets sample standard deviations (ddof=1), not population ones, so p-values are not optimistic.
 Everything is deterministic (no permutations, no random numbers)."""
 
@@ -16,9 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import stdtr
 
-__all__ = ["MIN_SEGMENT", "ChangePoint", "detect_change_points", "segment_stats"]
+__all__ = ["MIN_SEGMENT", "TAIL_SEGMENT", "ChangePoint", "detect_change_points", "segment_stats"]
 
-MIN_SEGMENT = 2
+MIN_SEGMENT = 3
+# The newest runs may form a shorter last segment: a change two runs ago is reported (pending, see history.py)
+# at the right run instead of waiting a night or being placed one run early.
+TAIL_SEGMENT = 2
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,12 @@ class ChangePoint:
     std_after: float
 
 
-def _qhat_candidate(x: np.ndarray, min_segment: int) -> tuple[int, float] | None:
+def _qhat_candidate(x: np.ndarray, min_segment: int, tail: int) -> tuple[int, float] | None:
     """The split tau of x maximising Székely-Rizzo/Matteson-James Q-hat over all (tau, kappa) with both parts
-    at least min_segment long; returns (tau, qhat) relative to x, or None when x is too short."""
+    at least min_segment long, except that a right part reaching the end of x may be `tail` long (x ends where
+    the series ends: the newest runs); returns (tau, qhat) relative to x, or None when x is too short."""
     n_all = len(x)
-    if n_all < 2 * min_segment:
+    if n_all < min_segment + min(tail, min_segment):
         return None
     d = np.abs(x[:, None] - x[None, :])
     p = np.zeros((n_all + 1, n_all + 1))
@@ -50,7 +55,7 @@ def _qhat_candidate(x: np.ndarray, min_segment: int) -> tuple[int, float] | None
         return out
 
     taus, kappas = np.meshgrid(np.arange(n_all + 1), np.arange(n_all + 1), indexing="ij")
-    ok = (taus >= min_segment) & (kappas - taus >= min_segment)
+    ok = (taus >= min_segment) & ((kappas - taus >= min_segment) | ((kappas == n_all) & (kappas - taus >= tail)))
     t = taus[ok]
     k = kappas[ok]
     zero = np.zeros_like(t)
@@ -111,7 +116,7 @@ def _stats_at(series: np.ndarray, indexes: list[int], i: int) -> ChangePoint:
     return ChangePoint(index=indexes[i], **{k: v for k, v in cp.__dict__.items() if k != "index"})
 
 
-def _split_window(x: np.ndarray, max_pvalue: float, min_segment: int) -> list[int]:
+def _split_window(x: np.ndarray, max_pvalue: float, min_segment: int, tail: int) -> list[int]:
     """Divisive E-Divisive inside one window: keep splitting the segment with the largest Q-hat while the split
     passes the t-test at max_pvalue (Otava's ChangePointDetector with the t-test tester)."""
     cps: list[int] = []
@@ -119,7 +124,7 @@ def _split_window(x: np.ndarray, max_pvalue: float, min_segment: int) -> list[in
         bounds = [0, *cps, len(x)]
         best: tuple[float, int, int, int] | None = None  # (qhat, tau, lo, hi)
         for lo, hi in itertools.pairwise(bounds):
-            cand = _qhat_candidate(x[lo:hi], min_segment)
+            cand = _qhat_candidate(x[lo:hi], min_segment, tail if hi == len(x) else min_segment)
             if cand is not None and (best is None or cand[1] > best[0]):
                 best = (cand[1], lo + cand[0], lo, hi)
         if best is None:
@@ -130,14 +135,15 @@ def _split_window(x: np.ndarray, max_pvalue: float, min_segment: int) -> list[in
         cps = sorted([*cps, tau])
 
 
-def _split(series: np.ndarray, window: int, max_pvalue: float, min_segment: int) -> list[int]:
+def _split(series: np.ndarray, window: int, max_pvalue: float, min_segment: int, tail: int) -> list[int]:
     """Otava's split step: windows of `window` runs advancing by half a window (or to the last change found)."""
     start = 0
     step = max(window // 2, 1)
     found: set[int] = set()
     while start < len(series):
         end = min(start + window, len(series))
-        new = [start + c for c in _split_window(series[start:end], max_pvalue, min_segment)]
+        new = [start + c for c in _split_window(series[start:end], max_pvalue, min_segment,
+                                                tail if end == len(series) else min_segment)]
         found.update(new)
         start = max(max(new) if new else 0, start + step)
     return sorted(found)
@@ -150,9 +156,11 @@ def _merge(
     min_magnitude: float,
     min_abs_change: float,
     min_segment: int,
+    tail: int,
 ) -> list[ChangePoint]:
     """Otava's merge step: drop the weakest point until all have p < max_pvalue and magnitude > min_magnitude;
-    first, though, drop points that leave a segment shorter than min_segment (weakest of those first)."""
+    first, though, drop points that leave a segment shorter than min_segment (the last one: tail) (weakest of
+    those first)."""
     idx = list(indexes)
     while idx:
         cps = [_stats_at(series, idx, i) for i in range(len(idx))]
@@ -160,7 +168,8 @@ def _merge(
         short = [
             i
             for i in range(len(idx))
-            if bounds[i + 1] - bounds[i] < min_segment or bounds[i + 2] - bounds[i + 1] < min_segment
+            if bounds[i + 1] - bounds[i] < min_segment
+            or bounds[i + 2] - bounds[i + 1] < (tail if bounds[i + 2] == len(series) else min_segment)
         ]
         if short:
             drop = max(short, key=lambda i: (cps[i].p_value, -cps[i].magnitude))
@@ -191,6 +200,7 @@ def detect_change_points(
     min_magnitude: float = 0.0,
     min_abs_change: float = 0.0,
     min_segment: int = MIN_SEGMENT,
+    tail_segment: int = TAIL_SEGMENT,
 ) -> list[ChangePoint]:
     """Change points of `values` (oldest first). `min_magnitude` is Otava's relative magnitude
     max(|m2/m1 - 1|, |m1/m2 - 1|); `min_abs_change` an optional absolute floor on |m2 - m1| (error rates)."""
@@ -199,11 +209,12 @@ def detect_change_points(
     if not 0.0 < max_pvalue < 1.0:
         raise ValueError("max_pvalue must be in (0, 1)")
     series = np.asarray([float(v) for v in values], dtype=np.float64)
-    if len(series) < 2 * min_segment or not np.all(np.isfinite(series)):
+    tail = min(tail_segment, min_segment)
+    if len(series) < min_segment + tail or not np.all(np.isfinite(series)):
         if not np.all(np.isfinite(series)):
             raise ValueError("values must be finite numbers")
         return []
     # relaxed first pass, as Otava: 10x the final threshold (at most 0.05), so the merge can re-test weak points
     first_pass = max_pvalue * 10 if max_pvalue < 0.05 else (max_pvalue * 2 if max_pvalue < 0.5 else max_pvalue)
-    weak = _split(series, window, first_pass, min_segment)
-    return _merge(series, weak, max_pvalue, min_magnitude, min_abs_change, min_segment)
+    weak = _split(series, window, first_pass, min_segment, tail)
+    return _merge(series, weak, max_pvalue, min_magnitude, min_abs_change, min_segment, tail)

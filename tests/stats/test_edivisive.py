@@ -53,6 +53,25 @@ def test_one_night_spike_is_not_a_change():
     assert detect_change_points(v) == []
 
 
+def test_two_night_excursion_is_not_a_change():
+    # segments shorter than three runs are never made: two bad nights in a row are an excursion, not a change
+    v = _noise(2, 60)
+    v[30] *= 1.8
+    v[31] *= 1.8
+    assert detect_change_points(v) == []
+
+
+def test_a_change_two_runs_ago_is_found_at_its_run_but_not_one_run_ago():
+    # the newest runs may form a 2-run segment (reported pending by history_change_points), never a 1-run one
+    for n in (40, 41, 45):
+        v = _noise(4, n)
+        v[38:] = [x * 1.5 for x in v[38:]]
+        assert [c.index for c in detect_change_points(v)] == [38], n
+    v = _noise(4, 40)
+    v[39:] = [x * 1.5 for x in v[39:]]
+    assert detect_change_points(v) == []
+
+
 def test_spike_next_to_a_step_does_not_split_it():
     v = _noise(3, 80)
     v[40:] = [x * 1.25 for x in v[40:]]
