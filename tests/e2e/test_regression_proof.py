@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
+from pathlib import Path
 
 import pytest
+import yaml
 
 from loadwatch.cli import main
 from loadwatch.params import RunParams
@@ -24,6 +26,22 @@ NIGHT_S = 6
 # search_enabled and search_latest), and at 20 % of the mix it has plenty of samples per night.
 SLOW_SCENARIO = "search_by_name"
 SLOW_ENDPOINT = "search"
+# The proof runs the default plan minus performance_stats. That endpoint reads Postgres's statistics views and
+# relation sizes (file stat calls), so its latency follows the host's I/O rather than the service's code: in one
+# CI run (2026-11-27) its p50 was +38.5 % on a clean night and the gate, rightly, called it a regression.
+DROPPED_SCENARIO = "performance_stats"
+
+
+def _plan_without_stats_scenario(folder: Path) -> str:
+    from importlib import resources
+
+    from loadwatch.config import DEFAULT_PLAN
+
+    doc = yaml.safe_load(resources.files("loadwatch.plans").joinpath(DEFAULT_PLAN).read_text())
+    doc["scenarios"] = [sc for sc in doc["scenarios"] if sc["name"] != DROPPED_SCENARIO]
+    path = folder / "proof_plan.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
 
 
 def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_db, tmp_path, monkeypatch):
@@ -31,6 +49,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
     from loadwatch.target import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    plan = _plan_without_stats_scenario(tmp_path)
     demo = DemoTarget.start()  # one long-lived service, as a deployed target would be
     # Generator and target on different cores, as BENCHMARKING.md asks of any measurement on this machine
     # (the generator's processes inherit this process's affinity).
@@ -44,7 +63,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
         for night in range(NIGHTS):
             out = tmp_path / f"night{night:02d}"
             # thresholds off: this test is about the statistical gate, not absolute limits
-            params = RunParams(target_url=demo.url, duration=NIGHT_S, warmup=1, rate=RATE, out_dir=str(out),
+            params = RunParams(plan=plan, target_url=demo.url, duration=NIGHT_S, warmup=1, rate=RATE, out_dir=str(out),
                                trigger="ci", thresholds=[])
             state = nightly(**params.model_dump(), return_state=True)
             s = json.loads((out / "summary.json").read_text())
@@ -57,8 +76,8 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
         demo.set_faults({"endpoints": {SLOW_ENDPOINT: {"delay_ms": round(0.3 * base_p50, 3)}}})
 
         out = tmp_path / "night12"
-        code = main(["run", "--target", demo.url, "--duration", str(NIGHT_S), "--warmup", "1", "--rate", str(RATE),
-                     "--out", str(out), "--trigger", "ci", "--no-thresholds"])
+        code = main(["run", "--plan", plan, "--target", demo.url, "--duration", str(NIGHT_S), "--warmup", "1",
+                     "--rate", str(RATE), "--out", str(out), "--trigger", "ci", "--no-thresholds"])
     finally:
         os.sched_setaffinity(0, own_cpus)
         demo.stop()
