@@ -139,6 +139,12 @@ def _render(fig: Any) -> str:
         return _svg(fig)
 
 
+def _legend(ax: Any, **kw: Any) -> None:
+    """A legend when the axes has labelled lines (an empty one makes matplotlib warn on the user's terminal)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _label(scenario: str) -> str:
     return "all scenarios" if scenario == ALL else scenario
 
@@ -243,7 +249,7 @@ def trend_chart(
         ax.set_ylabel("ms")
         ax.set_ylim(bottom=0)
         if k == 0:
-            ax.legend(loc="upper left", ncols=3, frameon=False)
+            _legend(ax, loc="upper left", ncols=3, frameon=False)
     _format_date_axis(axes.flat[0], dated)  # shared x axes share one locator and formatter
     return _render(fig)
 
@@ -316,14 +322,14 @@ def run_timeline_chart(
             _plot_gappy(lat, ts, [as_float(r.get(metric)) for r in rows], color=color, label=name)
         lat.set_ylabel("latency ms")
         lat.set_ylim(bottom=0)
-        lat.legend(loc="upper left", ncols=3, frameon=False)
+        _legend(lat, loc="upper left", ncols=3, frameon=False)
         _plot_gappy(thr, ts, [as_float(r.get("rps")) for r in rows], color=C_P95, label="requests/s")
         errs = [as_float(r.get("errors")) for r in rows]
         if any(e for e in errs):
             _plot_gappy(thr, ts, errs, color=C_REGRESSION, label="errors/s")
         thr.set_ylabel("per second")
         thr.set_ylim(bottom=0)
-        thr.legend(loc="upper left", ncols=2, frameon=False)
+        _legend(thr, loc="upper left", ncols=2, frameon=False)
     if groups:
         cpu = axs[-1]
         for g, color, style in (("target", C_CURRENT, "-"), ("database", C_BASELINE, "-"), ("host", "#bdbdbd", ":")):
@@ -332,7 +338,7 @@ def run_timeline_chart(
                 _plot_gappy(cpu, gx, gy, color=color, linestyle=style, label=g)
         cpu.set_ylabel("CPU %")
         cpu.set_ylim(bottom=0)
-        cpu.legend(loc="upper left", ncols=2, frameon=False)
+        _legend(cpu, loc="upper left", ncols=2, frameon=False)
     if warm:
         for ax in axs:
             ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color=C_WARMUP, zorder=0, lw=0)
@@ -381,7 +387,7 @@ def spectrum_chart(spectrum: Mapping[str, Any]) -> str | None:
         ax.set_ylim(bottom=0)
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency ms")
-    ax.legend(loc="upper left", frameon=False)
+    _legend(ax, loc="upper left", frameon=False)
     return _render(fig)
 
 

@@ -235,3 +235,24 @@ def test_year_of_history_stays_small(tmp_path: Path) -> None:
     # the trend chart has one panel per scenario and "all"; every table row has its sparkline
     assert html.count('<svg class="spark"') == 11
     assert len(_charts(html)) == 4
+
+
+def test_charts_without_labelled_lines_stay_silent(recwarn: pytest.WarningsRecorder) -> None:
+    # a timeline whose rows carry no rps (e.g. a stored review run) used to make matplotlib warn about an empty
+    # legend on the user's terminal
+    from loadwatch import charts
+
+    rows = [{"t": 1_700_000_000 + i, "requests": 10, "errors": 0, "p95_ms": 5.0} for i in range(30)]
+    svg = charts.run_timeline_chart(rows, [])
+    assert svg is not None and svg.startswith("<svg")
+    assert not [w for w in recwarn if "legend" in str(w.message)]
+
+
+def test_review_charts_drawn_in_worker_processes_equal_the_serial_ones(step30: dict) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    serial = report.build_view(step30)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parallel = report.build_view(step30, pool)
+    assert parallel == serial

@@ -110,3 +110,23 @@ def test_thirty_imported_nights_with_a_step_are_reported(fresh_db, tmp_path, cap
 def test_report_on_empty_store_is_a_clear_error(fresh_db, tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--database-url", fresh_db]) == 2
     assert "no completed runs" in capsys.readouterr().err
+
+
+def test_review_with_worker_processes_equals_the_serial_review(fresh_db, tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from loadwatch import store
+    from loadwatch.review import review_data
+
+    files = write_seed_nights(tmp_path, nights=30)
+    assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
+    engine = store.connect(fresh_db)
+    try:
+        serial = review_data(engine, last=30)
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parallel = review_data(engine, last=30, pool=pool)
+    finally:
+        engine.dispose()
+    assert serial["summary"]["change_points"], "the step at night 20 is a change point"
+    assert json.dumps(parallel, sort_keys=True, default=str) == json.dumps(serial, sort_keys=True, default=str)
