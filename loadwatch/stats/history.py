@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from loadwatch.stats.edivisive import detect_change_points
 from loadwatch.stats.model import DIRECTION, ERROR_RATE_FLOOR_POINTS, FLOORS, METRICS, RunPoint
 
 __all__ = ["group_incidents", "history_change_points"]
@@ -30,6 +29,8 @@ def history_change_points(
 ) -> list[dict[str, Any]]:
     """Change points of every scenario x metric series in `runs` (oldest first; excluded runs skipped), with
     min_magnitude = the metric's floor. A change with fewer than `confirm_after` runs after it is "pending"."""
+    from loadwatch.stats.edivisive import detect_change_points  # numpy + scipy: only when detecting
+
     usable = [r for r in runs if not r.excluded]
     scenarios = sorted({sc for r in usable for sc in r.metrics})
     found: list[dict[str, Any]] = []
