@@ -198,7 +198,8 @@ def _store(ns: argparse.Namespace) -> Iterator[Any]:
 
 
 def _warm_report_worker() -> None:
-    from loadwatch import charts, stats  # noqa: F401  (imported for the work that follows)
+    from loadwatch import charts
+    from loadwatch.stats import edivisive, history  # noqa: F401  (imported for the work that follows)
 
     charts.warm()
 
@@ -217,16 +218,16 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
     from loadwatch import charts
 
-    # Two worker processes are forked now, before this one connects to anything, and import matplotlib and the
-    # statistics while this one imports the rest and reads the store; they then find the change points while
-    # this one runs the gate, and draw the charts side by side. Measured on a stored year (BENCHMARKS.md).
-    # fork is the cheap start; inside a process that already runs threads (tests, embedding) a fork could copy a
-    # lock held mid-operation, so there the workers start fresh interpreters instead
+    # One worker process is forked now, before this one connects to anything, and imports matplotlib and the
+    # change-point detector while this one imports the rest and reads the store; it then finds the change points
+    # while this one runs the gate, and draws the charts. (Two workers were slower: both paid the imports on a
+    # two-core machine. Measured on a stored year, BENCHMARKS.md.) fork is the cheap start; inside a process that
+    # already runs threads (tests, embedding) a fork could copy a lock held mid-operation, so there the worker
+    # starts a fresh interpreter instead.
     method = "fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn"
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(method),
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method),
                              initializer=_warm_report_worker) as pool:
-        for _ in range(2):
-            pool.submit(charts.warm)
+        pool.submit(charts.warm)  # starts the worker now
         if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
             threading.Thread(target=_start_embedded_quietly, daemon=True).start()

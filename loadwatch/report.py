@@ -419,9 +419,9 @@ def _history(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _draw_charts(pool: Executor | None, jobs: Mapping[str, tuple[Callable[..., str | None], tuple[Any, ...]]]
                  ) -> dict[str, str | None]:
-    """Each chart's SVG; drawn in `pool`'s processes when given (the year-long report draws its charts there
-    in parallel, in processes that imported matplotlib while the store was being read), else here. A chart
-    process that fails costs nothing but time: that chart is drawn here instead."""
+    """Each chart's SVG; drawn in `pool` when given (the year-long report draws them in a worker process that
+    imported matplotlib while the store was being read), else here. A worker that fails costs nothing but
+    time: that chart is drawn here instead."""
     if pool is None:
         return {k: fn(*args) for k, (fn, args) in jobs.items()}
     futures = {k: pool.submit(fn, *args) for k, (fn, args) in jobs.items()}

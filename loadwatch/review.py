@@ -50,25 +50,18 @@ def _series(engine: Engine, run_id: str) -> dict[str, Any]:
 
 def _start_change_points(points: list[stats.RunPoint],
                          pool: Executor | None) -> Callable[[], list[dict[str, Any]]]:
-    """history_change_points, started in `pool`'s processes when given (the caller runs the gate meanwhile) and
-    collected by the returned function: the scenarios split in two sorted halves (the result is scenario-major,
-    so the halves concatenate to exactly the serial answer), without the histograms, which it does not read."""
+    """history_change_points, started in `pool` when given (the caller runs the gate meanwhile) and collected by
+    the returned function; the points go without their histograms, which it does not read."""
     if pool is None:
         return lambda: stats.history_change_points(points)
-    scenarios = sorted({sc for p in points if not p.excluded for sc in p.metrics})
-    half = (len(scenarios) + 1) // 2
-    futures = [
-        pool.submit(stats.history_change_points, [
-            stats.RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded,
-                           metrics={k: v for k, v in p.metrics.items() if k in keep})
-            for p in points
-        ])
-        for keep in (set(scenarios[:half]), set(scenarios[half:])) if keep
-    ]
+    future = pool.submit(stats.history_change_points, [
+        stats.RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded, metrics=p.metrics)
+        for p in points
+    ])
 
     def collect() -> list[dict[str, Any]]:
         try:
-            return [cp for fut in futures for cp in fut.result()]
+            return list(future.result())
         except Exception:  # a broken worker costs time, never the answer
             return stats.history_change_points(points)
 
