@@ -130,3 +130,28 @@ def test_review_with_worker_processes_equals_the_serial_review(fresh_db, tmp_pat
         engine.dispose()
     assert serial["summary"]["change_points"], "the step at night 20 is a change point"
     assert json.dumps(parallel, sort_keys=True, default=str) == json.dumps(serial, sort_keys=True, default=str)
+
+
+def test_report_command_on_its_own_embedded_store_stops_the_server(tmp_path):
+    """The command starts the embedded Postgres itself, stops it while the report is drawn, and leaves nothing."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    home = tmp_path / "home"
+    env = {**os.environ, "LOADWATCH_HOME": str(home)}
+    env.pop("LOADWATCH_DATABASE_URL", None)
+    files = write_seed_nights(tmp_path, nights=12)
+    run = [sys.executable, "-m", "loadwatch"]
+    subprocess.run([*run, "import", *map(str, files)], env=env, check=True, capture_output=True)
+    out = tmp_path / "out"
+    done = subprocess.run([*run, "report", "--last", "12", "--out", str(out)], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # nothing from matplotlib, Postgres or the workers on the terminal
+    assert json.loads((out / "summary.json").read_text())["run_id"]
+    pgdata = str(home / "pgdata")
+    left = [p for p in psutil.process_iter(["cmdline"]) if pgdata in " ".join(p.info["cmdline"] or [])]
+    assert not left, [p.info["cmdline"] for p in left]
