@@ -7,6 +7,7 @@ environment (analytics off, console noise off) has been set."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
@@ -14,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from loadwatch import __version__
 from loadwatch.argtypes import positive
@@ -414,8 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     _setup_logging(verbose)
+    command = next((a for a in args if not a.startswith("-")), None)
     try:
-        command = next((a for a in args if not a.startswith("-")), None)
         ns = build_parser(command).parse_args(args)
         if getattr(ns, "command", None) == "triage":
             ns.decision = {"confirm": "confirmed", "dismiss": "dismissed"}.get(ns.decision, ns.decision)
@@ -431,8 +432,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse --help / --version
         code = int(exc.code or 0)
     if argv is None:
+        if command == "report":
+            _exit_now(code)
         sys.exit(code)
     return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown, which spends 0.2-0.3 s freeing a year of report data and
+    matplotlib's objects. Only for `report`: by then it runs no threads and its worker process has been joined;
+    its exit hooks (the embedded Postgres stop, logging's flush) still run, here."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe (`| head`) is not an error of ours
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 __all__ += ["EXIT_INFRA"]
