@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from e2e_procs import cmdline, still_alive, wait_for_load
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +28,7 @@ def _env(tmp_path: Path, fresh_db: str) -> dict[str, str]:
 
 
 def _servers(procs: list[psutil.Process]) -> list[psutil.Process]:
-    return [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-            and "prefect.server.api.server:create_app" in " ".join(p.cmdline())]
+    return [p for p in procs if "prefect.server.api.server:create_app" in cmdline(p)]
 
 
 def test_run_on_the_ephemeral_api_completes_and_stops_its_server(fresh_db, tmp_path):
@@ -93,14 +93,7 @@ def test_interrupted_run_leaves_no_server(fresh_db, tmp_path):
     )
     me = psutil.Process(proc.pid)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            kids = me.children(recursive=True)
-            if any("multiprocessing" in " ".join(k.cmdline()) for k in kids if k.is_running()):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the load never started")
+        wait_for_load(me, timeout=120)
         time.sleep(1)
         descendants = me.children(recursive=True)
         assert _servers(descendants)
@@ -111,7 +104,7 @@ def test_interrupted_run_leaves_no_server(fresh_db, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     time.sleep(0.5)
-    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, [p.cmdline() for p in alive]
+    alive = still_alive(descendants)
+    assert not alive, alive
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "aborted"

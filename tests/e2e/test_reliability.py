@@ -17,6 +17,7 @@ import psutil
 import psycopg
 import pytest
 import sqlalchemy as sa
+from e2e_procs import cmdline, still_alive, wait_for_load
 
 from loadwatch.cli import main
 
@@ -88,15 +89,7 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
     )
     me = psutil.Process(proc.pid)
     try:
-        deadline = time.monotonic() + 90
-        # wait until the load is running: generator worker processes exist
-        while time.monotonic() < deadline:
-            kids = me.children(recursive=True)
-            if any("multiprocessing" in " ".join(k.cmdline()) for k in kids if k.is_running()):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the load never started")
+        wait_for_load(me, timeout=90)
         time.sleep(2)
         descendants = me.children(recursive=True)
         sent = time.monotonic()
@@ -108,8 +101,8 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     time.sleep(0.5)
-    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, [p.cmdline() for p in alive]
+    alive = still_alive(descendants)
+    assert not alive, alive
     summary = json.loads((Path(tmp_path) / "summary.json").read_text())
     assert summary["status"] == "aborted" and summary["verdict"] == "aborted"
     assert summary["load"]["requests"] > 0  # what was measured is kept
@@ -148,7 +141,7 @@ def test_target_dies_mid_run_errors_are_classified_and_the_run_is_stored(prefect
     def kill_mid_run() -> None:
         me = psutil.Process()
         while not done.wait(0.1):  # the load has started once generator processes exist
-            if any("multiprocessing" in " ".join(p.cmdline()) for p in me.children(recursive=True)):
+            if any("multiprocessing" in cmdline(p) for p in me.children(recursive=True)):
                 break
         if not done.wait(4.0):
             os.kill(demo.pid, signal.SIGKILL)
