@@ -21,11 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from loadwatch.errors import InfrastructureError
+from loadwatch.procs import stop_group, wait_healthy
 
 __all__ = ["EphemeralServer"]
 
@@ -41,7 +39,6 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class EphemeralServer:
     def __init__(self, proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
         self.proc = proc
-        self.port = port
         self.log_path = log_path
         self.api_url = f"http://127.0.0.1:{port}/api"
 
@@ -75,31 +72,8 @@ class EphemeralServer:
         return server
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise InfrastructureError(
-                    f"Prefect's temporary server exited with code {self.proc.returncode} while starting; "
-                    f"see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.api_url + "/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise InfrastructureError(f"Prefect's temporary server did not answer within {timeout:g} s; "
-                                  f"see {self.log_path}")
+        wait_healthy(self.proc, self.api_url + "/health", timeout=timeout, what="Prefect's temporary server",
+                     log_path=self.log_path)
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc, timeout=10)

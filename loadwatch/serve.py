@@ -6,18 +6,14 @@ never the reverse."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from typing import Any
 
 from loadwatch import pg
-from loadwatch.errors import InfrastructureError
+from loadwatch.procs import stop_group, wait_healthy
 
 __all__ = ["prefect_database_url", "prefect_server", "serve_nightly"]
 
@@ -36,7 +32,7 @@ def serve_nightly(*, cron: str, timezone: str, name: str = "nightly",
         _serve(cron=cron, timezone=timezone, name=name, params_overrides=params_overrides)
     finally:
         if server is not None:
-            _stop(server)
+            stop_group(server)
 
 
 def _free_port() -> int:
@@ -57,35 +53,12 @@ def _start_local_server(timeout: float = 120.0) -> subprocess.Popen[bytes]:
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise InfrastructureError(f"the local Prefect server exited ({proc.returncode}); see {log_path}")
-        try:
-            with urllib.request.urlopen(api + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        _stop(proc)
-        raise InfrastructureError(f"the local Prefect server did not answer within {timeout:g} s; see {log_path}")
+    wait_healthy(proc, api + "/health", timeout=timeout, what="the local Prefect server", log_path=log_path,
+                 poll=0.5)
     os.environ["PREFECT_API_URL"] = api
     print(f"serving with a local Prefect server at http://127.0.0.1:{port} (UI there; log {log_path})",
           file=sys.stderr)
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _serve(*, cron: str, timezone: str, name: str, params_overrides: dict[str, Any] | None) -> None:
