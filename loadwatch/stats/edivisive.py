@@ -44,7 +44,7 @@ def _qhat_candidate(x: np.ndarray, min_segment: int, tail: int) -> tuple[int, fl
     at least min_segment long, except that a right part reaching the end of x may be `tail` long (x ends where
     the series ends: the newest runs); returns (tau, qhat) relative to x, or None when x is too short."""
     n_all = len(x)
-    if n_all < min_segment + min(tail, min_segment):
+    if n_all < min_segment + tail:  # tail <= min_segment (detect_change_points clamps it)
         return None
     d = np.abs(x[:, None] - x[None, :])
     p = np.zeros((n_all + 1, n_all + 1))
@@ -159,8 +159,8 @@ def _merge(
     tail: int,
 ) -> list[ChangePoint]:
     """Otava's merge step: drop the weakest point until all have p < max_pvalue and magnitude > min_magnitude;
-    first, though, drop points that leave a segment shorter than min_segment (the last one: tail) (weakest of
-    those first)."""
+    first, though, drop points that leave a segment shorter than min_segment (the last segment: shorter than
+    tail), weakest of those first."""
     idx = list(indexes)
     while idx:
         cps = [_stats_at(series, idx, i) for i in range(len(idx))]
