@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 
 import psutil
@@ -37,3 +40,23 @@ def still_alive(procs: list[psutil.Process]) -> list[str]:
         except psutil.Error:
             continue
     return out
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, float]:
+    """SIGINT to a run; its stderr and the seconds it took to exit."""
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    return err, time.monotonic() - sent
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """The run's whole process group, if it is still there (started with start_new_session)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def assert_no_survivors(procs: list[psutil.Process]) -> None:
+    time.sleep(0.5)
+    alive = still_alive(procs)
+    assert not alive, alive

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from e2e_procs import cmdline, still_alive, wait_for_load
+from e2e_procs import assert_no_survivors, cmdline, interrupt, kill_group, wait_for_load
 
 pytestmark = pytest.mark.e2e
 
@@ -97,14 +96,10 @@ def test_interrupted_run_leaves_no_server(fresh_db, tmp_path):
         time.sleep(1)
         descendants = me.children(recursive=True)
         assert _servers(descendants)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
+        err, _ = interrupt(proc)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)
-    alive = still_alive(descendants)
-    assert not alive, alive
+        kill_group(proc)
+    assert proc.returncode == 130, err
+    assert_no_survivors(descendants)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "aborted"

@@ -17,7 +17,7 @@ import psutil
 import psycopg
 import pytest
 import sqlalchemy as sa
-from e2e_procs import cmdline, still_alive, wait_for_load
+from e2e_procs import assert_no_survivors, cmdline, interrupt, kill_group, wait_for_load
 
 from loadwatch.cli import main
 
@@ -92,17 +92,12 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
         wait_for_load(me, timeout=90)
         time.sleep(2)
         descendants = me.children(recursive=True)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert time.monotonic() - sent < 30
+        err, took = interrupt(proc)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)
-    alive = still_alive(descendants)
-    assert not alive, alive
+        kill_group(proc)
+    assert proc.returncode == 130, err
+    assert took < 30
+    assert_no_survivors(descendants)
     summary = json.loads((Path(tmp_path) / "summary.json").read_text())
     assert summary["status"] == "aborted" and summary["verdict"] == "aborted"
     assert summary["load"]["requests"] > 0  # what was measured is kept
