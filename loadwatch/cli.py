@@ -32,7 +32,9 @@ from loadwatch.errors import (
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("loadwatch")
-FAILING = {"regression": EXIT_REGRESSION, "threshold_breach": EXIT_REGRESSION, "aborted": EXIT_INTERRUPTED}
+# inconclusive: a generator-bound run measured the generator, an infrastructure failure of the measurement
+FAILING = {"regression": EXIT_REGRESSION, "threshold_breach": EXIT_REGRESSION, "aborted": EXIT_INTERRUPTED,
+           "inconclusive": EXIT_INFRA}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,14 +135,18 @@ def _finish_run(state: Any) -> int:
     return FAILING.get(summary.get("verdict", ""), EXIT_OK)
 
 
+def _ms(value: Any) -> str:
+    """A latency for the terminal: "no answers" when there is none (never 0)."""
+    return "no answers" if value is None else f"{float(value):.2f} ms"
+
+
 def _print_run(s: dict[str, Any]) -> None:
     load = s.get("load") or {}
     lat = load.get("latency_ms") or {}
     print(f"run {s['run_id']}: verdict {s['verdict'].upper()}", file=sys.stderr)
     if load:
         print(f"  {load.get('requests', 0)} requests, {load.get('errors', 0)} errors, {load.get('rps', 0):.1f} req/s, "
-              f"p50 {lat.get('p50', 0):.2f} ms, p95 {lat.get('p95', 0):.2f} ms, p99 {lat.get('p99', 0):.2f} ms",
-              file=sys.stderr)
+              + ", ".join(f"{k} {_ms(lat.get(k))}" for k in ("p50", "p95", "p99")), file=sys.stderr)
     for reason in s.get("verdict_reasons") or []:
         print(f"  - {reason}", file=sys.stderr)
     for w in s.get("warnings") or []:

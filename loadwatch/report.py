@@ -46,10 +46,11 @@ VERDICTS = {
     "regression": ("REGRESSION", "bad"),
     "threshold_breach": ("THRESHOLD BREACHED", "bad"),
     "insufficient_history": ("NOT ENOUGH HISTORY YET", "info"),
+    "inconclusive": ("INCONCLUSIVE: GENERATOR-BOUND", "dark"),
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
 }
-OUTCOME_RANK = {"regression": 0, "suspect": 1, "noisy": 2, "improvement": 3, "insufficient_history": 4, "ok": 5}
+OUTCOME_RANK = {"regression": 0, "suspect": 1, "improvement": 2, "insufficient_history": 3, "ok": 4}
 _SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
@@ -89,10 +90,11 @@ def fmt_pct(v: Any, signed: bool = True) -> str:
     return f"{f:+.1f}%" if signed else f"{f:.1f}%"
 
 
-def fmt_value(metric: str, v: Any) -> str:
+def fmt_value(metric: str, v: Any, missing: str = "–") -> str:
+    """`missing` is what an absent value means here: "no answers" for a latency of a run with requests."""
     f = as_float(v)
     if f is None:
-        return "–"
+        return missing
     if metric.endswith("_ms"):
         return f"{fmt_num(f)} ms"
     if metric == "rps":
@@ -102,6 +104,27 @@ def fmt_value(metric: str, v: Any) -> str:
     if metric == "rss_mb":
         return f"{fmt_num(f)} MB"
     return fmt_num(f)
+
+
+def fmt_change(row: Mapping[str, Any]) -> str:
+    """A row's change in its own unit: "+41.7%" for ratios, "+17.2 pts" for the error rate."""
+    unit = row.get("change_unit") or ("points" if row.get("metric") == "error_rate" else "percent")
+    f = as_float(row.get("change", row.get("change_percent")))
+    if f is None:
+        return "–"
+    return f"{f:+.1f} pts" if unit == "points" else f"{f:+.1f}%"
+
+
+def fmt_noise(row: Mapping[str, Any]) -> str:
+    """"moves ±X % night to night; effects below Y % cannot be seen" — a description, never an outcome."""
+    noise = _map(row.get("noise"))
+    if "cv_percent" in noise:
+        return (f"moves ±{fmt_num(noise.get('cv_percent'), 2)}% night to night; effects below "
+                f"{fmt_num(noise.get('min_detectable_percent'), 2)}% cannot be seen")
+    if "sd_points" in noise:
+        return (f"moves ±{fmt_num(noise.get('sd_points'), 2)} pts night to night; effects below "
+                f"{fmt_num(noise.get('min_detectable_points'), 2)} pts cannot be seen")
+    return ""
 
 
 def fmt_interval(ci: Any, unit: Any = "percent") -> str:
@@ -166,9 +189,11 @@ def _finding(row: Mapping[str, Any], first_bad: Mapping[tuple[str, str], str], r
         "baseline": fmt_value(metric, row.get("baseline")),
         "n_baseline": row.get("n_baseline") if isinstance(row.get("n_baseline"), int) else len(ids),
         "baseline_span": f"{ids[0]} … {ids[-1]}" if len(ids) > 1 else (ids[0] if ids else ""),
-        "change": fmt_pct(row.get("change_percent")),
-        "change_value": as_float(row.get("change_percent")),
+        "change": fmt_change(row),
+        "change_value": as_float(row.get("change", row.get("change_percent"))),
         "interval": fmt_interval(row.get("ci"), row.get("ci_unit")),
+        "noise": fmt_noise(row),
+        "noisy": bool(_map(row.get("noise")).get("noisy")),
         "z": fmt_num(row.get("robust_z"), 2) if as_float(row.get("robust_z")) is not None else "–",
         "checks": [
             (name, "yes" if checks.get(key) is True else "no" if checks.get(key) is False else "n/a")
@@ -313,11 +338,11 @@ def _scenario_rows(
                 if requests and errors is not None
                 else "–",
                 "rps": fmt_num(block.get("rps")),
-                "latest": fmt_value("p95_ms", latest),
+                "latest": fmt_value("p95_ms", latest, "no answers" if requests else "–"),
                 "latest_value": as_float(latest),
                 "baseline": fmt_value("p95_ms", p95.get("baseline")),
                 "baseline_value": as_float(p95.get("baseline")),
-                "change": fmt_pct(p95.get("change_percent")),
+                "change": fmt_change(p95) if p95 else "–",
                 "change_value": as_float(p95.get("change_percent")),
                 "interval": fmt_interval(p95.get("ci"), p95.get("ci_unit")),
                 "outcome": _text(p95.get("outcome")) or ("–" if not p95 else "ok"),
@@ -525,6 +550,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
             "needed": MIN_HISTORY,
         },
         "counts": counts,
+        "noisy_series": sum(1 for c in comparison if _map(c.get("noise")).get("noisy")),
         "gated": len(comparison),
         "first_run": first_run,
         "findings": findings,

@@ -92,18 +92,19 @@ def percentile_us(h: HdrHistogram, percentile: float) -> int:
     return int(h.get_highest_equivalent_value(value) if percentile else h.get_lowest_equivalent_value(value))
 
 
-def empty_stats() -> dict[str, float]:
-    return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+def empty_stats() -> dict[str, float | None]:
+    """No answers, no latency: every key is None (null in summary.json, "no answers" in the report), never 0."""
+    return {"mean": None, "p50": None, "p90": None, "p95": None, "p99": None, "p999": None, "max": None}
 
 
-def stats_ms(h: HdrHistogram) -> dict[str, float]:
-    """{mean, p50, p90, p95, p99, p999, max} in milliseconds (zeros when empty)."""
+def stats_ms(h: HdrHistogram) -> dict[str, float | None]:
+    """{mean, p50, p90, p95, p99, p999, max} in milliseconds (all None when the histogram is empty)."""
     total = h.total_count
     if total <= 0:
         return empty_stats()
     counts = _counts(h)
     cum = np.cumsum(counts)
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     mean_us = float(np.dot(counts.astype(np.float64), _geometry()[5]) / total)
     out["mean"] = round(mean_us / 1000.0, 3)
     for key, pct in PERCENTILES.items():
