@@ -530,6 +530,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "reasons": [_text(r) for r in _list(summary.get("verdict_reasons"))],
         "warnings": [_text(w) for w in _list(summary.get("warnings"))],
         "generator_bound": bool(load.get("generator_bound")),
+        "generator_reasons": [_text(r) for r in _list(_map(load.get("generator")).get("reasons"))],
         "dropped": fmt_num(load.get("dropped")) if as_float(load.get("dropped")) else "",
         "late": fmt_num(load.get("late")) if as_float(load.get("late")) else "",
         "totals": {
