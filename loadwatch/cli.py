@@ -21,10 +21,12 @@ from loadwatch import __version__
 from loadwatch.argtypes import positive
 from loadwatch.errors import (
     EXIT_INFRA,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_REGRESSION,
+    InternalError,
     InvalidInput,
     LoadwatchError,
 )
@@ -127,10 +129,10 @@ def _finish_run(state: Any) -> int:
     if isinstance(result, BaseException):
         if isinstance(result, KeyboardInterrupt):
             return EXIT_INTERRUPTED
-        raise LoadwatchError(f"the run failed: {type(result).__name__}: {result}")
+        raise InternalError(f"the run failed: {type(result).__name__}: {result}")
     summary = result if isinstance(result, dict) else getattr(state, "data", None)
     if not isinstance(summary, dict):
-        raise LoadwatchError(f"the run ended {state.name}: {state.message}")
+        raise InternalError(f"the run ended {state.name}: {state.message}")
     _print_run(summary)
     return FAILING.get(summary.get("verdict", ""), EXIT_OK)
 
@@ -437,11 +439,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_OK
     except SystemExit as exc:  # argparse --help / --version
         code = int(exc.code or 0)
+    except Exception as exc:  # a bug of ours: its own exit code (never 1, a regression's), the traceback to a file
+        code = _internal_error(exc)
     if argv is None:
         if command == "report":
             _exit_now(code)
         sys.exit(code)
     return code
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+    from datetime import UTC, datetime
+
+    where = "the traceback could not be written"
+    try:
+        from loadwatch import pg
+
+        path = pg.data_dir() / "loadwatch-error.log"
+        with path.open("a") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat()} loadwatch {__version__} {' '.join(sys.argv)}\n")
+            f.write("".join(traceback.format_exception(exc)))
+        where = f"traceback in {path}"
+    except Exception:  # the error report must not fail in its turn
+        log.debug("could not write the error log", exc_info=True)
+    print(f"loadwatch: internal error: {type(exc).__name__}: {exc} ({where}; please report it)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _exit_now(code: int) -> NoReturn:
