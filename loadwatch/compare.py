@@ -110,7 +110,7 @@ def decide_verdict(
     reasons: list[str] = []
     if generator_bound:
         gen = ((load or {}).get("generator") or {}).get("reasons") or []
-        reasons.append("inconclusive: " + GENERATOR_BOUND_ADVICE + (f" ({'; '.join(gen)})" if gen else ""))
+        reasons.append(GENERATOR_BOUND_ADVICE + (f" ({'; '.join(gen)})" if gen else ""))
         return "inconclusive", reasons
     breached = [t for t in thresholds if not t.get("passed")]
     regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
