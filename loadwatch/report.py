@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ __all__ = ["build_view", "render_html", "render_markdown", "scenario_table", "wr
 
 SPARK_RUNS = 60  # runs in an HTML sparkline
 MD_SPARK_RUNS = 30  # runs in a Markdown (unicode block) sparkline
-MAX_FINDINGS_MD = 10
 MAX_INCIDENTS_HTML = 20
 MAX_INCIDENTS_MD = 5
 MIN_HISTORY = 10  # the gate's default minimum of comparable runs (stats.GateConfig.min_history)
@@ -256,14 +254,6 @@ def _incidents(data: Mapping[str, Any], change_points: list[Mapping[str, Any]]) 
     # newest first: the morning reader wants what changed last night on top
     out.sort(key=lambda i: (i["sort"], i["run_id"]), reverse=True)
     return out
-
-
-def _naive(t: datetime | None) -> datetime:
-    """A sort key: UTC without a zone (naive times are taken as UTC); missing times sort oldest."""
-    if t is None:
-        return datetime.min
-    offset = t.utcoffset()
-    return t.replace(tzinfo=None) - offset if offset is not None else t
 
 
 def _threshold(t: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loadwatch import report, stats, store
@@ -22,28 +21,6 @@ from loadwatch.errors import InvalidInput
 from loadwatch.summary import report_input, write_summary
 
 __all__ = ["review_data", "review_report"]
-
-
-def _series(engine: Engine, run_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        # mappings(): a column named `t` would otherwise collide with Row.t
-        timeline = [
-            {**r, "t": r["t"].timestamp()}
-            for r in conn.execute(
-                sa.text("SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline"
-                        " WHERE run_id = :r ORDER BY t"), {"r": run_id}).mappings()
-        ]
-        samples = [
-            {"t": r["t"].timestamp(), "group": r["grp"], "cpu_percent": r["cpu_percent"], "rss_mb": r["rss_mb"]}
-            for r in conn.execute(
-                sa.text("SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t"),
-                {"r": run_id}).mappings()
-        ]
-        hists: dict[str, dict[str, str]] = {}
-        for r in conn.execute(sa.text("SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r"),
-                              {"r": run_id}):
-            hists.setdefault(r.scenario, {})[r.kind] = r.encoded
-    return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
 def _start_change_points(points: list[stats.RunPoint],
@@ -93,12 +70,10 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
                            if plan_hash is None else f"no completed runs of plan {plan_hash}",
                            source="store", field=None if plan_hash is None else "--plan-hash")
     head = newest[-1]
-    with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT plan_hash, env_hash, started_at FROM runs WHERE run_id = :r"),
-                           {"r": head["run_id"]}).one()
+    key = store.run_key(engine, head["run_id"])
     # the nightly run's own choice of comparable runs: plan + environment, since the last expected change
-    past_runs = store.comparable_history(engine, plan_hash=row.plan_hash, env_hash=row.env_hash,
-                                         before=row.started_at, limit=max(last - 1, 1))
+    past_runs = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                         before=key["started_at"], limit=max(last - 1, 1))
     runs = [*past_runs, head]
     points = [to_point(p) for p in runs]
     if scenario is not None:
@@ -124,7 +99,7 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         if findings["verdict"] in ("pass", "insufficient_history"):
             findings["verdict"] = "regression"
     summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
-    series = _series(engine, current.run_id)
+    series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]
     data = report_input(record, history, mode="review")
