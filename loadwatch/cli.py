@@ -25,7 +25,6 @@ from loadwatch.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
-    EXIT_REGRESSION,
     InternalError,
     InvalidInput,
     LoadwatchError,
@@ -34,9 +33,6 @@ from loadwatch.errors import (
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("loadwatch")
-# inconclusive: a generator-bound run measured the generator, an infrastructure failure of the measurement
-FAILING = {"regression": EXIT_REGRESSION, "threshold_breach": EXIT_REGRESSION, "aborted": EXIT_INTERRUPTED,
-           "inconclusive": EXIT_INFRA}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,7 +130,9 @@ def _finish_run(state: Any) -> int:
     if not isinstance(summary, dict):
         raise InternalError(f"the run ended {state.name}: {state.message}")
     _print_run(summary)
-    return FAILING.get(summary.get("verdict", ""), EXIT_OK)
+    from loadwatch.vocabulary import VERDICT_EXIT
+
+    return VERDICT_EXIT.get(str(summary.get("verdict", "")), EXIT_INTERNAL)
 
 
 def _ms(value: Any) -> str:

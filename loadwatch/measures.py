@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loadwatch.vocabulary import ALL, METRICS
+
 __all__ = ["ALL", "METRICS", "run_metrics"]
 
-ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
 _LATENCY = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99", "p999_ms": "p999"}
 
 

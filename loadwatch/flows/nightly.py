@@ -38,8 +38,8 @@ from loadwatch.tasks.stages import (
     spool_after_failure,
     store_task,
 )
+from loadwatch.vocabulary import FAILING_VERDICTS
 
-FAILING_VERDICTS = ("regression", "threshold_breach", "inconclusive")
 TARGET_FAILURES = ("connect_refused", "connection_reset", "connect_timeout", "read_timeout")
 MONITOR_GRACE_S = 60.0
 LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
@@ -197,7 +197,7 @@ def run_nightly(params: RunParams) -> State[Any]:
     verdict = record["summary"]["verdict"]
     message = f"{verdict}: " + "; ".join(record["summary"]["verdict_reasons"][:5]) if record["summary"][
         "verdict_reasons"] else verdict
-    if verdict in FAILING_VERDICTS or verdict == "aborted":
+    if verdict in FAILING_VERDICTS:
         return Failed(message=message, data=record["summary"])
     return Completed(message=message, data=record["summary"])
 

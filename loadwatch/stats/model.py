@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loadwatch.vocabulary import ALL, METRICS
+
 __all__ = [
     "ALL",
     "DIRECTION",
@@ -21,8 +23,6 @@ __all__ = [
     "RunPoint",
 ]
 
-ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
 
 # +1: a higher value is worse; -1: a higher value is better.
 DIRECTION: dict[str, int] = {
