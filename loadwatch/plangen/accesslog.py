@@ -24,6 +24,7 @@ from apachelogs import COMBINED, COMMON, VHOST_COMBINED, InvalidEntryError, LogP
 from loadwatch.config import HTTP_METHODS
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import DEFAULT_RATE, Filters, PlanDraft
+from loadwatch.plangen.har import STATIC_SUFFIXES
 from loadwatch.plangen.traffic import Recorded, build_draft
 
 __all__ = ["draft_from_access_log", "read_access_log"]
@@ -82,7 +83,7 @@ def read_access_log(path: Path) -> tuple[list[Recorded], str, list[str]]:
     left_out: list[str] = []
     parser: LogParser | None = None
     fmt = ""
-    not_http = 0
+    not_http = static = 0
     for n, line_b in enumerate(raw.splitlines(), start=1):
         if len(line_b) > MAX_LINE:
             raise InvalidInput(f"line longer than {MAX_LINE} bytes", source=source, field=f"line {n}")
@@ -129,11 +130,16 @@ def read_access_log(path: Path) -> tuple[list[Recorded], str, list[str]]:
         if not (url.path or "/").startswith("/"):
             not_http += 1
             continue
+        if url.path.lower().endswith(STATIC_SUFFIXES):
+            static += 1
+            continue
         records.append(Recorded(method=method, path=url.path or "/",
                                 query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
                                 status=status, where=f"line {n}", time=when))
     if not_http:
         left_out.append(f"{not_http} line(s) that are not an HTTP request line (probes, `-`, unknown methods)")
+    if static:
+        left_out.append(f"{static} static asset request(s) (scripts, styles, images, fonts)")
     if not records:
         raise InvalidInput("no request lines in the log", source=source)
     return records, fmt, left_out
