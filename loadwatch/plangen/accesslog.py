@@ -15,7 +15,7 @@ import json
 import re
 import urllib.parse
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ def peak_rate(records: list[Recorded]) -> tuple[float, str] | None:
         return None
     busiest, peak = max(seconds.items(), key=lambda kv: (kv[1], -kv[0]))
     span = max(seconds) - min(seconds) + 1
-    when = datetime.fromtimestamp(busiest).astimezone().isoformat(timespec="seconds")
+    when = datetime.fromtimestamp(busiest, UTC).isoformat(timespec="seconds")
     return float(peak), (f"the busiest second of the log ({when}); mean {len(records) / span:.2f} req/s over "
                          f"{span} s")
 

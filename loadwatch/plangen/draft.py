@@ -38,6 +38,7 @@ DEFAULT_RATE = 10.0  # req/s when the source says nothing about traffic: gentle 
 DEFAULT_DURATION = 60.0
 DEFAULT_WARMUP = 5.0
 READ_ONLY = ("GET", "HEAD")
+MAX_LEFT_OUT = 100  # lines of the "Left out" comment: an OpenAPI document can have thousands of operations
 
 
 def literal(text: str) -> str:
@@ -205,7 +206,9 @@ class PlanDraft:
                 line(6, "status", sc.expect_status, sc.expect_note)
         if self.left_out:
             out.append("# Left out:")
-            out += [f"#   {_one_line(x)}" for x in self.left_out]
+            out += [f"#   {_one_line(x)}" for x in self.left_out[:MAX_LEFT_OUT]]
+            if len(self.left_out) > MAX_LEFT_OUT:
+                out.append(f"#   ... and {len(self.left_out) - MAX_LEFT_OUT} more")
         return "\n".join(out) + "\n"
 
 

@@ -102,12 +102,16 @@ def build_draft(
     left_out: list[str],
 ) -> PlanDraft:
     kept: list[Recorded] = []
+    filtered: dict[str, list[Recorded]] = defaultdict(list)
     for r in records:
         why = filters.reason_to_skip(r.method, r.path)
         if why:
-            left_out.append(f"{r.method} {r.path} ({r.where}): {why}")
+            filtered[why].append(r)
         else:
             kept.append(r)
+    for why, rs in filtered.items():  # one line per reason: a log has millions of lines
+        first = rs[0]
+        left_out.append(f"{len(rs)} request(s), {why}: e.g. {first.method} {first.path} ({first.where})")
     idvar = template_paths(r.path for r in kept)
     # group by (method, templated path)
     groups: dict[tuple[str, str], list[Recorded]] = defaultdict(list)
