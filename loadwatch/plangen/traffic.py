@@ -130,15 +130,12 @@ def build_draft(
     pool_notes: dict[str, list[str]] = defaultdict(list)
     query_pools: set[str] = set()
     taken: set[str] = set()
-    total = sum(len(g) for g in groups.values())
-    dropped_failing = 0
     for (method, key), reqs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         ok = [r for r in reqs if 200 <= r.status < 400]
         if not ok:  # a route that never answered 2xx/3xx would only add errors to every run
             statuses = ", ".join(f"{s}x{n}" for s, n in Counter(r.status for r in reqs).most_common(3))
             left_out.append(f"{method} {r_path(key)}: never answered 2xx/3xx "
-                            f"in the recording ({len(reqs)} requests, status {statuses})")
-            dropped_failing += len(reqs)
+                            f"in the recording ({len(reqs)} request(s), status {statuses})")
             continue
         segs = key.split("/")
         names_in_path: set[str] = set()
@@ -165,7 +162,6 @@ def build_draft(
             path=path,
             note=f"{method} {r_path(key)}: {len(reqs)} recorded, first at {reqs[0].where}",
             weight=len(reqs),
-            weight_note=f"{100.0 * len(reqs) / total:.2f} % of the {total} requests kept from the recording",
         )
         _query(sc, ok, pool_values, pool_notes, query_pools)
         example = ok[0]
@@ -181,9 +177,9 @@ def build_draft(
         if len(values) > MAX_POOL_VALUES:
             note += f", the first {MAX_POOL_VALUES} kept"
         draft.pools[pname] = PoolDraft(note=note, values=values[:MAX_POOL_VALUES])
-    if dropped_failing:
-        for sc in draft.scenarios:  # the share is of what the plan sends
-            sc.weight_note += f" (of which {total - dropped_failing} on routes that answered 2xx/3xx)"
+    sent = sum(sc.weight for sc in draft.scenarios)
+    for sc in draft.scenarios:  # the share is of what the plan sends: routes left out are not in the mix
+        sc.weight_note = f"requests recorded: {100.0 * sc.weight / sent:.2f} % of the {sent:g} in this plan's mix"
     return draft
 
 
