@@ -164,6 +164,13 @@ class _Refs:
         return node
 
 
+def _without_responses(item: Any) -> Any:
+    if not isinstance(item, dict) or "$ref" in item:
+        return item
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "responses"} if k in _METHODS and isinstance(v, dict) else v)
+            for k, v in item.items()}
+
+
 def _validate(doc: dict[str, Any], base: str, source: str) -> None:
     cls = OpenAPIV30SpecValidator if str(doc["openapi"]).startswith("3.0") else OpenAPIV31SpecValidator
     try:
@@ -238,11 +245,12 @@ def _list_source(doc_paths: dict[str, Any], path: str, pname: str, refs: _Refs) 
     parent = "/".join(segs[:i]) or "/"
     if "{" in parent or parent not in doc_paths:
         return None
-    get = refs.deref((doc_paths[parent] or {}).get("get"))
-    if not isinstance(get, dict):
+    raw_get = (refs.deref(_without_responses(doc_paths[parent])) or {}).get("get")
+    if not isinstance(raw_get, dict):
         return None
-    if any(p.get("required") for p in get.get("parameters") or [] if isinstance(p, dict)):
+    if any(p.get("required") for p in raw_get.get("parameters") or [] if isinstance(p, dict)):
         return None  # a setup request with required parameters is beyond a pool's from_path
+    get = refs.deref(doc_paths[parent] or {}).get("get") or {}
     responses = get.get("responses") or {}
     ok = next((responses[c] for c in ("200", 200, "2XX") if c in responses), None)
     schema = (((ok or {}).get("content") or {}).get("application/json") or {}).get("schema")
@@ -305,7 +313,9 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
     pool_source: dict[str, tuple[str, str]] = {}
     paths = doc.get("paths") or {}
     for path, raw_item in paths.items():
-        item = refs.deref(raw_item) or {}
+        # answers are not sent, so their (often large, often shared) schemas are not resolved here; a list
+        # operation's answer is, in _list_source, once per path parameter that needs it
+        item = refs.deref(_without_responses(raw_item)) or {}
         for method in _METHODS:
             if method not in item:
                 continue
