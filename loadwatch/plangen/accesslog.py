@@ -15,9 +15,10 @@ import json
 import re
 import urllib.parse
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from apachelogs import COMBINED, COMMON, VHOST_COMBINED, InvalidEntryError, LogParser
 
@@ -74,19 +75,31 @@ def read_access_log(path: Path) -> tuple[list[Recorded], str, list[str]]:
     """The requests of the log, the format found, and what was left out (lines that are not HTTP requests)."""
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            return _read(f, source)
     except FileNotFoundError:
         raise InvalidInput("file not found", source=source) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read: {exc.strerror}", source=source) from None
+
+
+def _lines(f: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines, read one at a time (a log can be larger than memory); each bounded in length."""
+    n = 0
+    while line := f.readline(MAX_LINE + 1):
+        n += 1
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            raise InvalidInput(f"line longer than {MAX_LINE} bytes", source=source, field=f"line {n}")
+        yield n, line.rstrip(b"\r\n")
+
+
+def _read(f: BinaryIO, source: str) -> tuple[list[Recorded], str, list[str]]:
     records: list[Recorded] = []
     left_out: list[str] = []
     parser: LogParser | None = None
     fmt = ""
     not_http = static = 0
-    for n, line_b in enumerate(raw.splitlines(), start=1):
-        if len(line_b) > MAX_LINE:
-            raise InvalidInput(f"line longer than {MAX_LINE} bytes", source=source, field=f"line {n}")
+    for n, line_b in _lines(f, source):
         try:
             line = line_b.decode("utf-8")
         except UnicodeDecodeError:

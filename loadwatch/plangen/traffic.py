@@ -29,7 +29,7 @@ _ID_LIKE = re.compile(
 _VAR = "\x00"  # marks a templated position while grouping
 
 
-@dataclass
+@dataclass(slots=True)  # one per line of a log: kept small
 class Recorded:
     """One recorded request (and the status it got)."""
 
