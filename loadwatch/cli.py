@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from loadwatch import __version__
 from loadwatch.argtypes import positive
@@ -189,6 +189,32 @@ def cmd_detect(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(ns: argparse.Namespace) -> int:
+    from loadwatch.plangen import READ_ONLY, Filters, InitRequest, generate
+
+    sources: tuple[tuple[Literal["openapi", "har", "access_log"], str | None], ...] = (
+        ("openapi", ns.openapi), ("har", ns.har), ("access_log", ns.access_log))
+    kind, location = next((k, v) for k, v in sources if v)
+    methods = tuple(m.strip().upper() for m in (ns.methods or ",".join(READ_ONLY)).split(",") if m.strip())
+    plan, draft = generate(InitRequest(kind=kind, location=location, out=Path(ns.out), base_url=ns.base_url,
+                                       rate=ns.rate, filters=Filters(methods, tuple(ns.include), tuple(ns.exclude))))
+    print(f"wrote {ns.out}: {len(plan.scenarios)} scenario(s), {len(plan.pools)} pool(s), {plan.load.rate:g} req/s "
+          f"against {plan.target.url}" + (f"; {len(draft.left_out)} thing(s) left out (listed at its end)"
+                                           if draft.left_out else ""), file=sys.stderr)
+    if not ns.check:
+        return EXIT_OK
+    from loadwatch.plangen.check import check_plan
+
+    failed = 0
+    for r in check_plan(plan):
+        print(f"  {'ok  ' if r.ok else 'FAIL'} {r.scenario}: {r.request} -> {r.status or '-'}"
+              + ("" if r.ok else f" ({r.reason})"), file=sys.stderr)
+        failed += not r.ok
+    if failed:
+        print(f"loadwatch init --check: {failed} scenario(s) did not answer 2xx/3xx", file=sys.stderr)
+    return EXIT_REGRESSION if failed else EXIT_OK
+
+
 # --- store-backed commands -----------------------------------------------------------------------
 
 
@@ -359,6 +385,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         add_target_arguments(dt)
     dt.set_defaults(func=cmd_demo_target)
+
+    it = sub.add_parser("init", help="write a plan for your own service from OpenAPI, a HAR or an access log")
+    src = it.add_mutually_exclusive_group(required=True)
+    src.add_argument("--openapi", metavar="FILE|URL", help="OpenAPI 3.0/3.1 document, JSON or YAML")
+    src.add_argument("--har", metavar="FILE", help="HAR recording (browser dev tools, a proxy)")
+    src.add_argument("--access-log", metavar="FILE", help="combined/common log format, or JSON lines")
+    it.add_argument("--base-url", help="the service's http(s)://host[:port] (default: from the source)")
+    it.add_argument("--out", default="plan.yaml", help="plan file to write (default ./plan.yaml)")
+    it.add_argument("--rate", type=positive(float), help="requests per second (default: 10, or a log's peak)")
+    it.add_argument("--include", action="append", default=[], metavar="GLOB",
+                    help="only paths/operations matching (repeatable)")
+    it.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave these out (repeatable)")
+    it.add_argument("--methods", help="methods to include (default GET,HEAD: read-only)")
+    it.add_argument("--check", action="store_true", help="send one request per scenario, report non-2xx/3xx")
+    it.set_defaults(func=cmd_init)
 
     rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
     rp.add_argument("--last", type=positive(int), default=30, help="the last N runs (default 30)")
