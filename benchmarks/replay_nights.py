@@ -85,7 +85,8 @@ def render(name: str, export: dict[str, Any], res: dict[str, Any]) -> list[str]:
         "",
         f"- Recorded: {export.get('recorded_at')} with `{export.get('command')}` "
         f"(loadwatch {export.get('loadwatch_git')}); {res['nights']} nights, {res['with_probe']} with a probe; "
-        "the 2-core machine was shared with other engineers' work during the recording (builds, tests, benchmarks): that is the realistic noise these nights carry.",
+        "the 2-core machine was shared with other engineers' work during the recording (builds, tests, "
+        "benchmarks): that is the realistic noise these nights carry.",
         f"- Judged: {res['judged']} nights (each against all before it; the first {res['nights'] - res['judged']} "
         f"are history only); generator-bound among them: {res['generator_bound']}.",
         f"- **False regressions: {res['false_nights']} of {res['judged']} clean nights = "
