@@ -120,7 +120,7 @@ class SuiteParams:
     t_df: float = 3.0
     # (b) services
     services: int = 8
-    service_nights: int = 40
+    service_nights: int = 34
     scenarios_range: tuple[int, int] = (4, 6)
     requests_range: tuple[float, float] = (300.0, 3000.0)
     duration_s: float = 60.0
@@ -172,7 +172,7 @@ HELDOUT = SuiteParams(
     heavy_tail_share=0.5,
     t_df=3.0,
     services=8,
-    service_nights=40,
+    service_nights=34,
     scenarios_range=(4, 8),
     requests_range=(200.0, 3000.0),
     median_ms_range=(0.5, 80.0),
