@@ -227,6 +227,7 @@ def summarise(nights: list[dict[str, Any]], cases: list[dict[str, Any]]) -> dict
 
 def gate_suite(p: SuiteParams, cfg: GateConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
+    c0 = time.process_time()  # CPU time of this process: what the suite costs on one core, whatever else runs
     services = service_suite(p)
     nights: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
@@ -237,6 +238,7 @@ def gate_suite(p: SuiteParams, cfg: GateConfig) -> dict[str, Any]:
         cases += out["cases"]
         calls += out["calls"]
     took = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     return {
         "params": {k: v for k, v in p.__dict__.items()},
         "services": [{"name": s.name, "scenarios": len(s.scenarios), "cv": s.cv, "machine_share": s.machine_share,
@@ -245,6 +247,7 @@ def gate_suite(p: SuiteParams, cfg: GateConfig) -> dict[str, Any]:
         "nights_judged": len(nights),
         "compare_run_calls": calls,
         "seconds": took,
+        "cpu_seconds": cpu,
         "summary": summarise(nights, cases),
         "cases": cases,
     }
@@ -268,8 +271,8 @@ def render_gate(res: dict[str, dict[str, Any]], cfg: GateConfig) -> list[str]:
         lines.append(
             f"- **{n}**: {len(r['services'])} services × {r['params']['service_nights']} nights, {min(ks)}–{max(ks)} scenarios "
             f"(+ \"*\"), {r['nights_judged']} nights judged (nights {FIRST_JUDGED}+ against all before them), "
-            f"{r['compare_run_calls']} compare_run calls in {r['seconds']:.0f} s "
-            f"({1000 * r['seconds'] / r['compare_run_calls']:.0f} ms each incl. building histograms); "
+            f"{r['compare_run_calls']} compare_run calls in {r['seconds']:.0f} s wall, {r['cpu_seconds']:.0f} s CPU "
+            f"({1000 * r['cpu_seconds'] / r['compare_run_calls']:.0f} ms CPU each incl. building histograms); "
             "service CVs " + ", ".join(f"{s['cv'] * 100:.1f}" for s in r["services"]) + " %."
         )
     lines += ["", f"Probe passed to RunPoint: {'yes' if HAS_PROBE else 'no (RunPoint has no probe field yet)'}; "
@@ -332,7 +335,7 @@ def render_gate(res: dict[str, dict[str, Any]], cfg: GateConfig) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--otava-python", default="/work/otava-venv/bin/python")
-    ap.add_argument("--quick", action="store_true", help="3 services x 25 nights per suite; writes nothing")
+    ap.add_argument("--quick", action="store_true", help="3 services x 22 nights per suite; writes nothing")
     ap.add_argument("--no-cpd", action="store_true", help="skip the change-point part")
     ap.add_argument("--suites", default="tuning,heldout")
     ns = ap.parse_args()
@@ -342,7 +345,7 @@ def main() -> None:
     for name in ns.suites.split(","):
         p = SUITES[name]
         if ns.quick:
-            p = resized(p, services=3, service_nights=25)
+            p = resized(p, services=3, service_nights=22)
         gate[name] = gate_suite(p, cfg)
         print(f"gate {name}: {gate[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
     cpd: dict[str, Any] = {}

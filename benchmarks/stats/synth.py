@@ -27,6 +27,7 @@ Kinds of case
     every night produces, for every scenario, a real HdrHistogram of its request latencies and the metrics the
     pipeline stores from it (p50/p95/p99 via hist.stats_ms, requests, rps, error_rate), plus "*" (the whole run:
     the merged histogram, pooled error rate, target cpu_percent and rss_mb) and a machine-drift probe.
+    - Sizes: tuning 8 services, held-out 9 (3 per CV band), 30 nights each (`services`, `service_nights`).
     - Requests per scenario per night: a per-scenario mean drawn log-uniformly from `requests_range`
       (a few hundred to a few thousand), Poisson around it; rps = requests / `duration_s`.
     - Latency body: lognormal, median drawn log-uniformly from `median_ms_range`, log-sigma from `body_sigma_range`.
@@ -34,7 +35,8 @@ Kinds of case
       (`bimodal_weight_range`, re-drawn around the scenario's own weight every night with sd 0.05) of its requests
       is slower by a factor `bimodal_gap_range` (a cache miss path): its percentiles near the gap jump night to night.
     - Night-level scale = machine factor (shared by all scenarios) x per-scenario factor. Each service draws a
-      nominal night-to-night CV (robust sigma of the log scale) from `service_cv_range` (log-uniform); a share
+      nominal night-to-night CV (robust sigma of the log scale), log-uniformly within one of `service_cv_bands`
+      (service i uses band i mod the number of bands, so each CV band is equally covered); a share
       `machine_share_range` of its log-variance is the machine, the rest per scenario. With probability
       `heavy_tail_share` the machine factor is Student t (`t_df`), scaled to the same median absolute deviation:
       the machine is where large excursions come from (noisy neighbours, a throttled CPU).
@@ -120,7 +122,7 @@ class SuiteParams:
     t_df: float = 3.0
     # (b) services
     services: int = 8
-    service_nights: int = 34
+    service_nights: int = 30
     scenarios_range: tuple[int, int] = (4, 6)
     requests_range: tuple[float, float] = (300.0, 3000.0)
     duration_s: float = 60.0
@@ -129,7 +131,8 @@ class SuiteParams:
     bimodal_scenario_share: float = 0.0
     bimodal_weight_range: tuple[float, float] = (0.2, 0.5)
     bimodal_gap_range: tuple[float, float] = (2.0, 4.0)
-    service_cv_range: tuple[float, float] = (0.01, 0.10)
+    # service i draws its CV log-uniformly from band i mod len(bands): every CV band gets the same number of services
+    service_cv_bands: tuple[tuple[float, float], ...] = ((0.01, 0.05), (0.05, 0.10))
     machine_share_range: tuple[float, float] = (0.5, 0.8)
     probe_cpu_ms: float = 20.0
     probe_echo_us: float = 40.0
@@ -171,14 +174,14 @@ HELDOUT = SuiteParams(
     series_reps=4,
     heavy_tail_share=0.5,
     t_df=3.0,
-    services=8,
-    service_nights=34,
+    services=9,
+    service_nights=30,
     scenarios_range=(4, 8),
     requests_range=(200.0, 3000.0),
     median_ms_range=(0.5, 80.0),
     body_sigma_range=(0.2, 0.9),
     bimodal_scenario_share=0.25,
-    service_cv_range=(0.01, 0.20),
+    service_cv_bands=((0.01, 0.05), (0.05, 0.10), (0.10, 0.20)),
     machine_share_range=(0.3, 0.9),
     probe_noise=0.015,
     error_base_range=(0.0, 2.0),
@@ -377,7 +380,7 @@ def service_suite(p: SuiteParams) -> list[Service]:
     out: list[Service] = []
     for si in range(p.services):
         k = int(rng.integers(p.scenarios_range[0], p.scenarios_range[1] + 1))
-        cv = _log_uniform(rng, *p.service_cv_range)
+        cv = _log_uniform(rng, *p.service_cv_bands[si % len(p.service_cv_bands)])
         share = float(rng.uniform(*p.machine_share_range))
         heavy = bool(rng.random() < p.heavy_tail_share)
         scenarios = []
