@@ -7,7 +7,7 @@ oldest first, as the pipeline passes its comparable history; the first `min_hist
 gate cannot judge them). Every recorded night is clean (nothing changed between them but the machine's load),
 so any `regression` row is a false one. Counted per night across all scenarios and metrics (a night with any
 regression row counts once) and per metric. The machine-drift probe is passed to RunPoint when both the export
-and RunPoint have one. Nights the pipeline marked generator-bound are replayed and counted apart as well."""
+and RunPoint have one. A second pass excludes the nights the pipeline marked generator-bound (issue 13 item 4)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,17 @@ def point(n: dict[str, Any]) -> RunPoint:
                     bool(n.get("excluded")), **kw)
 
 
-def replay(export: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
+def replay(export: dict[str, Any], cfg: GateConfig, skip_generator_bound: bool = False) -> dict[str, Any]:
+    """skip_generator_bound: what issue 13 item 4 asks for (such runs are inconclusive, never judged as a
+    regression and never a baseline): they are passed as excluded history and not judged."""
     runs = [point(n) for n in export["nights"]]
+    if skip_generator_bound:
+        runs = [replace(r, excluded=True) if n.get("generator_bound") else r
+                for r, n in zip(runs, export["nights"], strict=True)]
     judged: list[dict[str, Any]] = []
     for i, run in enumerate(runs):
+        if run.excluded:
+            continue
         history = runs[:i]
         if len([r for r in history if not r.excluded]) < cfg.min_history:
             continue
@@ -79,7 +87,11 @@ def replay(export: dict[str, Any], cfg: GateConfig) -> dict[str, Any]:
     }
 
 
-def render(name: str, export: dict[str, Any], res: dict[str, Any]) -> list[str]:
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1f}"
+
+
+def render(name: str, export: dict[str, Any], res: dict[str, Any], alt: dict[str, Any]) -> list[str]:
     lines = [
         f"## {name}",
         "",
@@ -90,7 +102,10 @@ def render(name: str, export: dict[str, Any], res: dict[str, Any]) -> list[str]:
         f"- Judged: {res['judged']} nights (each against all before it; the first {res['nights'] - res['judged']} "
         f"are history only); generator-bound among them: {res['generator_bound']}.",
         f"- **False regressions: {res['false_nights']} of {res['judged']} clean nights = "
-        f"{res['false_per_100']:.1f} per 100 clean nights** (any row of any scenario or metric; target ≤1).",
+        f"{_num(res['false_per_100'])} per 100 clean nights** (any row of any scenario or metric; target ≤1).",
+        f"- With generator-bound nights excluded (issue 13 item 4: never judged, never a baseline): "
+        f"{alt['judged']} nights judged, {alt['false_nights']} with a regression row = "
+        f"{_num(alt['false_per_100'])} per 100.",
         "",
         "| metric | false regressions / 100 nights | outcome shares over rows |",
         "|---|---|---|",
@@ -133,8 +148,9 @@ def main() -> None:
     for f in files:
         export = json.loads(f.read_text())
         res = replay(export, cfg)
-        raw[f.stem] = res
-        lines += render(f.stem, export, res)
+        alt = replay(export, cfg, skip_generator_bound=True)
+        raw[f.stem] = {"all_nights": res, "generator_bound_excluded": alt}
+        lines += render(f.stem, export, res, alt)
     text = "\n".join(lines)
     print(text)
     if not ns.no_write:
