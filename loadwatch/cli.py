@@ -25,6 +25,7 @@ from loadwatch.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    EXIT_REGRESSION,
     InternalError,
     InvalidInput,
     LoadwatchError,
