@@ -50,8 +50,8 @@ __all__ = [
 
 OUTCOMES = ("regression", "improvement", "suspect", "ok", "insufficient_history")
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> sigma, the fallback when more than half the values are equal
-# Metrics judged as ratios on the log scale: multiplicative noise and effects from 10 % to 30x on one footing.
-RATIO_METRICS = frozenset({*LATENCY_PERCENTILES, "rps", "cpu_percent", "rss_mb", "capacity_rps"})
+# Every metric but the error rate (percentage points) is judged as a ratio on the log scale: multiplicative noise
+# and effects from 10 % to 30x on one footing.
 # Metrics the machine-drift probe may explain (the target's own speed follows its host's CPU).
 PROBED_METRICS = frozenset({*LATENCY_PERCENTILES, "cpu_percent"})
 
@@ -274,8 +274,7 @@ def _ratio_row(
     floor = float(row["floor"])
     d = DIRECTION[metric]
     if value <= 0 or np.any(values <= 0):
-        row["outcome"] = "ok" if value == float(np.median(values)) else "suspect"
-        row["note"] = "a zero value: no ratio to judge"
+        _linear_row(metric, value, values, cfg, row)
         return
     logs = np.log(values)
     y = math.log(value)
@@ -321,6 +320,25 @@ def _ratio_row(
     row["cv"] = math.expm1(spread)
     row["noise"] = _noise(spread, within, floor, n, cfg, log_scale=True)
     _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg)
+
+
+def _linear_row(metric: str, value: float, values: np.ndarray, cfg: GateConfig, row: dict[str, Any]) -> None:
+    """A series with zeros has no log scale: the robust z and a Student prediction interval on the raw values."""
+    med = float(np.median(values))
+    d = DIRECTION[metric]
+    floor = float(row["floor"])
+    z = robust_z(value, values)
+    pi = prediction_interval(value, values, cfg.confidence)
+    half = (pi[1] - pi[0]) / 2 if pi else None  # the prediction half-width, centred on the reported change
+    rel = (value / med - 1) if med else (1.0 if value > 0 else 0.0)
+    if med:
+        row["change"] = row["change_percent"] = rel * 100
+        row["ci"] = [(value - med - half) / med * 100, (value - med + half) / med * 100] if half is not None else None
+    else:  # from zero there is no ratio: the interval and the change are in the metric's own unit
+        row["change"], row["change_unit"], row["ci_unit"] = value - med, "units", "units"
+        row["ci"] = [value - med - half, value - med + half] if half is not None else None
+    row["ci_method"] = "prediction_interval"
+    _decide(row, d, z, value - med, d * rel >= floor, -d * rel >= floor, row["ci"], cfg)
 
 
 def _error_rate_row(
@@ -395,18 +413,8 @@ def _one(
     row["improvable"] = improvable
     if metric == "error_rate":
         _error_rate_row(scenario, value, current, runs, values, cfg, hists, row)
-    elif metric in RATIO_METRICS:
+    else:
         _ratio_row(scenario, metric, value, current, runs, values, cfg, hists, row)
-    else:  # a metric without a scale of its own: the prediction interval on the raw values
-        med = float(np.median(values))
-        z = robust_z(value, values)
-        pi = prediction_interval(value, values, cfg.confidence)
-        rel = (value / med - 1) if med else 0.0
-        row["change"] = row["change_percent"] = rel * 100 if med else None
-        row["ci"] = [pi[0] / med * 100, pi[1] / med * 100] if pi and med else None
-        row["ci_method"] = "prediction_interval"
-        d = DIRECTION[metric]
-        _decide(row, d, z, value - med, d * rel >= floor, -d * rel >= floor, row["ci"], cfg)
     return row
 
 
