@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 from loadwatch import __version__
 from loadwatch.argtypes import positive
@@ -191,14 +191,14 @@ def cmd_detect(ns: argparse.Namespace) -> int:
 
 
 def cmd_init(ns: argparse.Namespace) -> int:
-    from loadwatch.plangen import READ_ONLY, Filters, InitRequest, generate
+    from loadwatch.plangen import Filters, InitRequest, Source, generate, parse_methods
 
-    sources: tuple[tuple[Literal["openapi", "har", "access_log"], str | None], ...] = (
+    sources: tuple[tuple[Source, str | None], ...] = (
         ("openapi", ns.openapi), ("har", ns.har), ("access_log", ns.access_log))
     kind, location = next((k, v) for k, v in sources if v)
-    methods = tuple(m.strip().upper() for m in (ns.methods or ",".join(READ_ONLY)).split(",") if m.strip())
+    filters = Filters(parse_methods(ns.methods), tuple(ns.include), tuple(ns.exclude))
     plan, draft = generate(InitRequest(kind=kind, location=location, out=Path(ns.out), base_url=ns.base_url,
-                                       rate=ns.rate, filters=Filters(methods, tuple(ns.include), tuple(ns.exclude))))
+                                       rate=ns.rate, filters=filters))
     print(f"wrote {ns.out}: {len(plan.scenarios)} scenario(s), {len(plan.pools)} pool(s), {plan.load.rate:g} req/s "
           f"against {plan.target.url}" + (f"; {len(draft.left_out)} thing(s) left out (listed at its end)"
                                            if draft.left_out else ""), file=sys.stderr)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from loadwatch.config import Plan, check_target_allowed
+from loadwatch.config import HTTP_METHODS, Plan, check_target_allowed
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import READ_ONLY, Filters, PlanDraft, write_plan
 
-__all__ = ["READ_ONLY", "Filters", "InitRequest", "draft_plan", "generate"]
+__all__ = ["READ_ONLY", "Filters", "InitRequest", "Source", "draft_plan", "generate", "parse_methods"]
 
 Source = Literal["openapi", "har", "access_log"]
 
@@ -26,6 +26,18 @@ class InitRequest:
     base_url: str | None = None
     rate: float | None = None
     filters: Filters = field(default_factory=Filters)
+
+
+def parse_methods(text: str | None) -> tuple[str, ...]:
+    """`--methods GET,post` -> ("GET", "POST"); read-only when not given."""
+    if text is None:
+        return READ_ONLY
+    methods = tuple(dict.fromkeys(m.strip().upper() for m in text.split(",") if m.strip()))
+    unknown = [m for m in methods if m not in HTTP_METHODS]
+    if unknown or not methods:
+        raise InvalidInput(f"expected a comma-separated list of {', '.join(HTTP_METHODS)}; got {text!r}",
+                           source="command line", field="--methods")
+    return methods
 
 
 def _base_url(url: str | None) -> str | None:

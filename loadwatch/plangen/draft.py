@@ -219,16 +219,23 @@ def write_plan(draft: PlanDraft, out: Path) -> Plan:
                            source=draft.source)
     text = draft.render()
     plan = parse_plan(yaml.safe_load(text), source=f"{out} (generated)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    if out.is_dir():
+        raise InvalidInput("is a directory; expected the plan file to write", source=str(out), field="--out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write here: {exc.strerror}", source=str(out), field="--out") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise InvalidInput(f"cannot write: {exc.strerror}", source=str(out), field="--out") from None
         raise
     return plan

@@ -311,11 +311,16 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
     )
     taken: set[str] = set()
     pool_source: dict[str, tuple[str, str]] = {}
-    paths = doc.get("paths") or {}
+    paths = {p: item for p, item in (doc.get("paths") or {}).items() if p.startswith("/")}  # not `x-` extensions
+    if not paths:
+        raise InvalidInput("the document has no operations under `paths` (webhooks are not requests to send)",
+                           source=location, field="paths")
     for path, raw_item in paths.items():
         # answers are not sent, so their (often large, often shared) schemas are not resolved here; a list
         # operation's answer is, in _list_source, once per path parameter that needs it
-        item = refs.deref(_without_responses(raw_item)) or {}
+        item = refs.deref(_without_responses(raw_item))
+        if not isinstance(item, dict):
+            continue
         for method in _METHODS:
             if method not in item:
                 continue

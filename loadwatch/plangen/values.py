@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 import rstr
@@ -141,17 +142,26 @@ def _number(schema: dict[str, Any]) -> float | int:
     return 1
 
 
-def _string(schema: dict[str, Any], name: str, seed: str) -> str:
+def _string(schema: dict[str, Any], name: str, seed: str, version: str) -> str:
     lo = int(schema.get("minLength", 0))
     hi = schema.get("maxLength")
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as exc:  # ECMA-only syntax such as \p{L}
+            raise NoValue(f"pattern {pattern!r} is not one Python can read: {exc}") from None
         gen = rstr.Rstr(random.Random(seed))
-        for _ in range(PATTERN_TRIES):
+        fits: list[str] = []
+        for _ in range(PATTERN_TRIES):  # the shortest of a fixed number of draws: readable, and the same each time
             text = str(gen.xeger(pattern))
-            if lo <= len(text) and (hi is None or len(text) <= hi):
-                return text
-        raise NoValue(f"found no string matching {pattern!r} of length {lo}..{hi}")
+            # printable only: a drawn \x0c is valid by the pattern and breaks a header
+            if text.isprintable() and lo <= len(text) and (hi is None or len(text) <= hi) and is_valid(
+                    text, schema, version):
+                fits.append(text)
+        if not fits:
+            raise NoValue(f"found no printable string matching {pattern!r} of length {lo}..{hi}")
+        return min(fits, key=lambda t: (len(t), t))
     fmt = schema.get("format")
     base = _FORMATS.get(fmt, "") if isinstance(fmt, str) else ""
     if not base:
@@ -206,10 +216,10 @@ def generate(schema: Any, *, name: str, version: str, depth: int = 0) -> tuple[A
             if prop not in value and isinstance(sub, dict) and (spec_example(sub) or "default" in sub):
                 value[prop], _ = generate(sub, name=prop, version=version, depth=depth + 1)
     else:
-        value = _string(schema, name, seed=f"{name}:{schema.get('pattern')}")
+        value = _string(schema, name, seed=f"{name}:{schema.get('pattern')}", version=version)
     note = _describe(schema, kind)
     if not is_valid(value, schema, version):
-        raise NoValue(f"made {value!r} from {note}, and the schema rejects it")
+        raise NoValue(f"made {str(value)[:40]!r} from {note}, and the schema rejects it")
     return value, f"made from the schema ({note})"
 
 

@@ -75,6 +75,18 @@ def test_everything_filtered_out_is_an_error(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_unknown_method(tmp_path, capsys):
+    assert main(["init", "--har", "x.har", "--methods", "GET,FETCH", "--out", str(tmp_path / "p.yaml")]) == 2
+    assert "command line: --methods: expected a comma-separated list of GET, HEAD" in capsys.readouterr().err
+
+
 def test_one_source_is_required(capsys):
     assert main(["init"]) == 2
     assert "one of the arguments --openapi --har --access-log is required" in capsys.readouterr().err
+
+
+def test_out_is_a_directory(tmp_path, capsys):
+    src = tmp_path / "x.log"
+    src.write_text(f"{GOOD_LINE}\n")
+    assert main(["init", "--access-log", str(src), "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path}: --out: is a directory" in capsys.readouterr().err

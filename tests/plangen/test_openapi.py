@@ -11,7 +11,6 @@ import yaml
 
 from loadwatch.cli import main
 from loadwatch.config import load_plan
-from loadwatch.engine import run_load
 from loadwatch.plangen.check import check_plan
 
 # get_report has no list operation and no example: its made-up id finds nothing (the --check test's case)
@@ -43,8 +42,11 @@ def test_plan_from_served_openapi_runs_with_no_errors(shop_url, tmp_path, capsys
     assert "# Left out:" in text and "POST /items: method POST not in --methods GET,HEAD" in text
     assert "GET /reports/{report_id}: matched by --exclude" in text
 
-    short = plan.with_load(rate=50, duration=3, warmup=0.5)
-    result = run_load(short, workers=1).summary
+    # the file as written, through `loadwatch load --plan` (the flags only shorten the run)
+    result_file = tmp_path / "result.json"
+    assert main(["load", "--plan", str(out), "--rate", "50", "--duration", "3", "--warmup", "0.5", "--workers", "1",
+                 "--quiet", "--json", str(result_file)]) == 0, capsys.readouterr().err
+    result = json.loads(result_file.read_text())["load"]
     assert result["requests"] >= 100
     assert result["errors"] == 0, result["errors_by_kind"]
     assert set(result["scenarios"]) == names

@@ -65,3 +65,15 @@ def test_env_references_in_headers(monkeypatch):
     check_env(plan)
     compiled = compile_scenario(plan.scenarios[0], 0, "127.0.0.1:9")
     assert compiled.static is not None and b"Authorization: Bearer t{0}k\r\n" in compiled.static
+
+
+@pytest.mark.parametrize("pattern", [r"^.{3}$", r"^\S+@\S+$", r"^[A-Z]{2}\d{2}[A-Z0-9]{1,30}$"])
+def test_pattern_values_are_printable_and_short(pattern):
+    value, _ = generate({"type": "string", "pattern": pattern}, name="p", version="3.1.0")
+    assert value.isprintable() and len(value) <= 12
+
+
+@pytest.mark.parametrize("pattern", [r"^(?=.*\d)[a-z0-9]{8}$", r"\p{L}+"])
+def test_patterns_beyond_the_generator_give_no_value(pattern):
+    with pytest.raises(NoValue):
+        generate({"type": "string", "pattern": pattern}, name="p", version="3.1.0")
