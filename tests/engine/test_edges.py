@@ -18,6 +18,7 @@ from loadwatch.engine import hist
 from loadwatch.engine.result import combine_parts
 from loadwatch.engine.schedule import intended_offsets
 from loadwatch.engine.worker import Runner, WorkerConfig
+from loadwatch.loadcmd import format_summary
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -304,6 +305,10 @@ def test_timeout_is_an_error_and_a_censored_latency() -> None:
     assert {"p50", "p99", "p999", "max"} <= set(summary["latency_at_least"])
     assert summary["scenarios"]["s"]["latency_at_least"] == summary["latency_at_least"]
     assert summary["service_time_at_least"]  # they were sent: service time is censored too
+    text = format_summary(summary, "http://127.0.0.1")
+    lat_line = next(line for line in text.splitlines() if "latency (from intended send)" in line)
+    assert lat_line.count("≥") == len(summary["latency_at_least"])
+    assert f"censored {s['requests']}" in text and "lower bound" in text
 
 
 def test_waiting_for_a_connection_counts_against_the_total_timeout() -> None:
