@@ -6,8 +6,9 @@ think time sends its next request from inside `data_received`, the way wrk does.
 through `loop.create_connection(ssl=...)`. Timing uses `time.perf_counter_ns` (monotonic, ns).
 
 httptools calls only the callbacks the protocol object defines, and each is a Python call per response:
-`Conn` defines `on_headers_complete` (HEAD, close-delimited framing) and `on_message_complete`; `FullConn` adds
-`on_body` (JSON checks) and is used only when a scenario checks a body."""
+`Conn` defines just `on_message_complete`; `FullConn` adds `on_body` (JSON checks) and `on_headers_complete`
+(HEAD), and is used only when a scenario needs them. What the lean path needs beyond that (close-delimited
+framing at EOF, unsolicited responses) it reads from `first`, the first read after the request was sent."""
 
 from __future__ import annotations
 
@@ -98,10 +99,11 @@ def classify_error(exc: BaseException | None, *, connecting: bool = False) -> tu
 
 
 def ends_at_eof(chunk: bytes) -> bool:
-    """Whether the final response whose header block is in `chunk` (the read in which its headers completed,
-    after any 1xx) is delimited by the close of the connection (RFC 9112 §6.3): no Content-Length, and no
-    Transfer-Encoding that ends in chunked. False when the header block is not wholly in `chunk` (it spanned
-    reads): the framing cannot be checked, and an unverified close is not an answer."""
+    """Whether the final response whose header block starts `chunk` (the first read after the request was
+    sent; 1xx interim responses before it are skipped) is delimited by the close of the connection (RFC 9112
+    §6.3): no Content-Length, and no Transfer-Encoding that ends in chunked. False when its header block is not
+    wholly in `chunk` (it spanned reads): the framing cannot be checked, and an unverified close is not an
+    answer (it stays a `connection_reset`)."""
     pos = 0
     while True:
         if not chunk.startswith(b"HTTP/", pos):
@@ -131,22 +133,21 @@ class Conn(asyncio.Protocol):
 
     RFC 9112 response shapes: 1xx interim responses (100, 102, 103) are parsed as messages by httptools and
     skipped (they never complete a request); 204, 304 and 1xx have no body (llhttp knows); HEAD ends at the
-    headers (`on_headers_complete`); a close-delimited body completes when the server closes cleanly (checked
-    from the header block, httptools has no EOF call); a response that arrives while no request is
-    outstanding (or a second one in the same read: without pipelining the server cannot have answered the
-    next request yet), a malformed one, or a 101, is a protocol error: the owner is told, the request in
-    flight fails as `protocol_error`, and the connection is dropped."""
+    headers (FullConn); a close-delimited body completes when the server closes cleanly (httptools has no EOF
+    call: the header block in `first` is checked instead); a response that arrives while no request is
+    outstanding, or after the request's answer in the same read (without pipelining the server cannot have
+    answered the next request yet: `first` is None again once the next request is sent), a malformed one, or
+    a 101, is a protocol error: the owner is told, the request in flight fails as `protocol_error`, and the
+    connection is dropped."""
 
     __slots__ = (
-        "answered",
         "body",
         "closed",
         "deadline_ns",
-        "hdr",
+        "first",
         "head",
         "owner",
         "parser",
-        "rx",
         "sent_ns",
         "token",
         "transport",
@@ -166,17 +167,15 @@ class Conn(asyncio.Protocol):
         self.body: list[bytes] = []
         self.closed = False
         self.user: Any = None  # closed model: the virtual user owning this connection
-        self.rx = b""  # the last read (header framing at EOF is checked from it)
-        self.hdr: bytes | None = None  # the read in which the current response's headers completed
-        self.answered = False  # a response completed in the current read
+        self.first: bytes | None = None  # the first read since the last send (None: nothing read since)
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.rx = data
-        self.answered = False
+        if self.first is None:
+            self.first = data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -195,8 +194,8 @@ class Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.token is not None:
-            hdr = self.hdr
-            if exc is None and hdr is not None and ends_at_eof(hdr):
+            first = self.first
+            if exc is None and first is not None and ends_at_eof(first):
                 # a body delimited by the close: this clean EOF completes it (RFC 9112 §6.3 item 8)
                 try:
                     self.on_message_complete()
@@ -207,24 +206,16 @@ class Conn(asyncio.Protocol):
                 self._fail(kind, msg)
         self.owner.on_closed(self)
 
-    # -- httptools callbacks (every connection; a FullConn adds on_body)
-    def on_headers_complete(self) -> None:
-        self.hdr = self.rx
-        if self.head and self.parser.get_status_code() >= 200:
-            self.on_message_complete()
-            raise _HeadDone
-
+    # -- httptools callback (the only one a lean connection defines)
     def on_message_complete(self) -> None:
         done = perf_counter_ns()
         p = self.parser
         status = p.get_status_code()
-        self.hdr = None
         if status < 200:
             return  # 1xx interim response: the final one is still to come
         token = self.token
-        if token is None or self.answered:
+        if token is None or self.first is None:
             raise _Unsolicited
-        self.answered = True
         self.token = None
         body = None
         if self.want_body:
@@ -238,6 +229,7 @@ class Conn(asyncio.Protocol):
         self.token = token
         self.head = head
         self.want_body = want_body
+        self.first = None
         self.sent_ns = perf_counter_ns()
         self.deadline_ns = deadline_ns
         self.transport.write(data)  # type: ignore[union-attr]
@@ -250,7 +242,6 @@ class Conn(asyncio.Protocol):
         token = self.token
         self.token = None
         self.body = []
-        self.hdr = None
         if token is not None:
             self.owner.on_failure(self, token, kind, message, perf_counter_ns())
         self.abort()
@@ -274,13 +265,18 @@ class Conn(asyncio.Protocol):
 
 
 class FullConn(Conn):
-    """A connection that collects bodies (JSON checks): one more httptools callback per body chunk."""
+    """A connection that can collect bodies (JSON checks) and end HEAD responses at the headers."""
 
     __slots__ = ()
 
     def on_body(self, body: bytes) -> None:
         if self.want_body:
             self.body.append(body)
+
+    def on_headers_complete(self) -> None:
+        if self.head and self.parser.get_status_code() >= 200:  # a 1xx before the HEAD answer has no body
+            self.on_message_complete()
+            raise _HeadDone
 
 
 async def open_conn(
@@ -294,7 +290,7 @@ async def open_conn(
     full: bool = True,
 ) -> Conn:
     """Connect; raises the original exception (classify with `classify_error(exc, connecting=True)`).
-    `full=False` gives a lean connection (no body collection)."""
+    `full=False` gives a lean connection (no body collection, no HEAD support)."""
     loop = asyncio.get_running_loop()
     cls = FullConn if full else Conn
     _t, conn = await asyncio.wait_for(

@@ -355,6 +355,7 @@ class Runner:
             conn.token = req
             conn.head = sc.head
             conn.want_body = sc.want_body
+            conn.first = None
             conn.sent_ns = perf_counter_ns()
             conn.deadline_ns = done_ns + self.timeout_ns  # from the intended send (= this completion)
             conn.transport.write(data)  # type: ignore[union-attr]
