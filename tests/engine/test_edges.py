@@ -15,6 +15,7 @@ import uvloop
 
 from loadwatch.config import parse_plan
 from loadwatch.engine import hist
+from loadwatch.engine.client import ends_at_eof
 from loadwatch.engine.result import combine_parts
 from loadwatch.engine.schedule import intended_offsets
 from loadwatch.engine.worker import Runner, WorkerConfig
@@ -472,3 +473,15 @@ def test_a_stall_shows_in_the_open_model_and_is_omitted_by_the_closed_one() -> N
     assert closed["errors"] == 0 and closed["requests"] > 100
     assert closed["latency_ms"]["max"] >= 500.0  # it did meet the stall ...
     assert closed["latency_ms"]["p99"] < 0.2 * summary["latency_ms"]["p99"]  # ... with one request: omitted
+
+
+def test_close_delimited_framing_is_read_from_the_header_block() -> None:
+    """What the EOF check accepts (RFC 9112 §6.3): no length and not chunked; anything it cannot verify is not."""
+    assert ends_at_eof(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody")
+    assert ends_at_eof(b"HTTP/1.1 103 Early Hints\r\nLink: <a>\r\n\r\nHTTP/1.0 200 OK\r\n\r\n")
+    assert ends_at_eof(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")  # not chunked: until the close
+    assert not ends_at_eof(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nbody")
+    assert not ends_at_eof(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+    assert not ends_at_eof(b"HTTP/1.1 200 OK\r\nServer: x\r\n")  # the header block spans reads: unverified
+    assert not ends_at_eof(b"HTTP/1.1 100 Continue\r\n\r\n")  # only an interim response so far
+    assert not ends_at_eof(b"tail of something else")
