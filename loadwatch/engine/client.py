@@ -217,11 +217,7 @@ class Conn(asyncio.Protocol):
         if token is None or self.first is None:
             raise _Unsolicited
         self.token = None
-        body = None
-        if self.want_body:
-            body = b"".join(self.body)
-            self.body = []
-        self.owner.on_response(self, token, status, body, done, p.should_keep_alive())
+        self.owner.on_response(self, token, status, None, done, p.should_keep_alive())
 
     # -- owner side
     def send(self, data: bytes, token: Any, head: bool, want_body: bool, deadline_ns: int) -> None:
@@ -272,6 +268,23 @@ class FullConn(Conn):
     def on_body(self, body: bytes) -> None:
         if self.want_body:
             self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        # Conn.on_message_complete plus the body (kept out of the lean path)
+        done = perf_counter_ns()
+        p = self.parser
+        status = p.get_status_code()
+        if status < 200:
+            return
+        token = self.token
+        if token is None or self.first is None:
+            raise _Unsolicited
+        self.token = None
+        body = None
+        if self.want_body:
+            body = b"".join(self.body)
+            self.body = []
+        self.owner.on_response(self, token, status, body, done, p.should_keep_alive())
 
     def on_headers_complete(self) -> None:
         if self.head and self.parser.get_status_code() >= 200:  # a 1xx before the HEAD answer has no body

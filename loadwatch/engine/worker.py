@@ -353,8 +353,9 @@ class Runner:
             self.sent += 1
             # Conn.send, inlined
             conn.token = req
-            conn.head = sc.head
-            conn.want_body = sc.want_body
+            if self.full_conns:  # lean connections never carry HEAD or a body check
+                conn.head = sc.head
+                conn.want_body = sc.want_body
             conn.first = None
             conn.sent_ns = perf_counter_ns()
             conn.deadline_ns = done_ns + self.timeout_ns  # from the intended send (= this completion)
