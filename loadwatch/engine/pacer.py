@@ -75,6 +75,7 @@ class OpenPacer:
         self.measured_sends = 0
         self.intended = 0  # measured period: sends + dropped
         self.late = 0
+        self.late_ns = 0  # how late those sends were, in total: the delay the generator itself added
         self.dropped = 0
         self.wakeups = 0
         self.done: asyncio.Future[None] = self.loop.create_future()
@@ -139,6 +140,7 @@ class OpenPacer:
                     self.measured_sends += 1
                     if late and free:
                         self.late += 1
+                        self.late_ns += now - due
                 now = perf_counter_ns()
                 if self.max_sends is not None and self.sends >= self.max_sends:
                     self.stop()

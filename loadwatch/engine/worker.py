@@ -738,6 +738,9 @@ class Runner:
             "measured_sends": p.measured_sends if p else None,
             "intended": p.intended if p else None,
             "late": p.late if p else 0,
+            "late_ms_sum": p.late_ns / 1e6 if p else 0.0,
+            # the latency this process measured, in total (ms): what the generator's own delay is weighed against
+            "latency_ms_sum": sum((hist.stats_ms(t.lat)["mean"] or 0.0) * t.lat.total_count for t in self.totals),
             "late_target": self.late_target,
             "dropped": p.dropped if p else 0,
             "protocol_errors": self.protocol_errors,
