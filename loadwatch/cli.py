@@ -148,6 +148,13 @@ def _print_run(s: dict[str, Any]) -> None:
     if load:
         print(f"  {load.get('requests', 0)} requests, {load.get('errors', 0)} errors, {load.get('rps', 0):.1f} req/s, "
               + ", ".join(f"{k} {_ms(lat.get(k))}" for k in ("p50", "p95", "p99")), file=sys.stderr)
+    counts = [f"{load[k]} {label}" for k, label in (("dropped", "dropped at the in-flight cap"),
+                                                    ("censored", "timed out (recorded as at least)"),
+                                                    ("protocol_errors", "protocol errors"),
+                                                    ("clamped", "clamped at the histogram's edge"))
+              if load.get(k)]
+    if counts:
+        print("  " + ", ".join(counts), file=sys.stderr)
     for reason in s.get("verdict_reasons") or []:
         print(f"  - {reason}", file=sys.stderr)
     for w in s.get("warnings") or []:

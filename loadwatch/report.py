@@ -504,6 +504,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         else None
     )
     lat = _map(load.get("latency_ms"))
+    at_least = {_text(k) for k in _list(load.get("latency_at_least"))}
     return {
         "mode": mode,
         "run_id": run_id,
@@ -522,15 +523,18 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "generator_bound": bool(load.get("generator_bound")),
         "generator_reasons": [_text(r) for r in _list(_map(load.get("generator")).get("reasons"))],
         "dropped": fmt_num(load.get("dropped")) if as_float(load.get("dropped")) else "",
+        "censored": fmt_num(load.get("censored")) if as_float(load.get("censored")) else "",
+        "clamped": fmt_num(load.get("clamped")) if as_float(load.get("clamped")) else "",
+        "protocol_errors": fmt_num(load.get("protocol_errors")) if as_float(load.get("protocol_errors")) else "",
+        "protocol_error_sample": _text(load.get("protocol_error_sample")),
+        "late_target": fmt_num(load.get("late_target")) if as_float(load.get("late_target")) else "",
         "late": fmt_num(load.get("late")) if as_float(load.get("late")) else "",
         "totals": {
             "requests": fmt_num(load.get("requests")),
             "errors": fmt_num(load.get("errors")),
             "rps": fmt_num(load.get("rps")),
-            "p50": fmt_value("p50_ms", lat.get("p50")),
-            "p95": fmt_value("p95_ms", lat.get("p95")),
-            "p99": fmt_value("p99_ms", lat.get("p99")),
-            "max": fmt_value("max_ms", lat.get("max")),
+            **{k: ("≥ " if k in at_least else "") + fmt_value(f"{k}_ms", lat.get(k), "no answers")
+               for k in ("p50", "p95", "p99", "max")},
         }
         if load
         else None,

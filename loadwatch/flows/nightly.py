@@ -40,7 +40,9 @@ from loadwatch.tasks.stages import (
 )
 from loadwatch.vocabulary import FAILING_VERDICTS
 
-TARGET_FAILURES = ("connect_refused", "connection_reset", "connect_timeout", "read_timeout")
+TARGET_FAILURES = (
+    "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
+)
 MONITOR_GRACE_S = 60.0
 LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 
