@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from loadwatch import stats
+from loadwatch import attribution, stats
 from loadwatch.measures import run_metrics
 
 __all__ = ["CONFIRM_AFTER", "GATING_OUTCOMES", "compare_stage", "decide_verdict", "newly_confirmed"]
@@ -35,7 +35,9 @@ def newly_confirmed(
 ) -> list[Mapping[str, Any]]:
     """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
     a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after.
-    Like the gate, a series the gate found noisy (or without enough history) is reported, never failing."""
+    Like the gate, a series the gate found noisy (or without enough history) is reported, never failing; nor does
+    an attribution series (it explains a regression, it is not one)."""
+    change_points = [c for c in change_points if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     untrusted = ("noisy", "insufficient_history")
     quiet = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") not in untrusted}
     return [
@@ -54,6 +56,7 @@ def decide_verdict(
     change_points: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[str, list[str]]:
     reasons: list[str] = []
+    comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
     regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
     confirmed = newly_confirmed(change_points, comparison)
@@ -94,13 +97,22 @@ def compare_stage(
     )
     past = [_point(p) for p in history]
     usable = [p for p in past if not p.excluded]
-    comparison = stats.compare_run(current, past, cfg)
-    change_points = stats.history_change_points([*past, current], confirm_after=CONFIRM_AFTER)
+    rows = stats.compare_run(current, past, cfg)
+    all_change_points = stats.history_change_points([*past, current], confirm_after=CONFIRM_AFTER)
+    # attribution series are judged like the rest but kept apart: they explain a regression, never are one
+    comparison = [r for r in rows if r["metric"] not in attribution.ATTRIBUTION_METRICS]
+    change_points = [c for c in all_change_points if c["metric"] not in attribution.ATTRIBUTION_METRICS]
     thresholds = stats.evaluate_thresholds(threshold_exprs, summary.get("load") or {}, source=plan_source)
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window :]), min_history=cfg.min_history,
         change_points=change_points,
     )
+    explained = attribution.explain(
+        summary=summary, current=current.metrics, comparison=comparison,
+        rows=[r for r in rows if r["metric"] in attribution.ATTRIBUTION_METRICS],
+        history=history, baseline_run_ids=[p.run_id for p in usable[-cfg.window :]], min_history=cfg.min_history,
+    )
+    explained["change_points"] = [c for c in all_change_points if c["metric"] in attribution.ATTRIBUTION_METRICS]
     return {
         "verdict": verdict,
         "verdict_reasons": reasons,
@@ -110,4 +122,5 @@ def compare_stage(
         "incidents": stats.group_incidents(change_points),
         "thresholds": thresholds,
         "score": stats.score(summary.get("load") or {}),
+        "attribution": explained,
     }

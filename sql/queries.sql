@@ -2,7 +2,7 @@
 
 -- name: comparable_runs
 -- The newest comparable runs (same plan and environment) before a time, newest first.
-SELECT run_id, started_at, excluded, verdict, status
+SELECT run_id, started_at, excluded, verdict, status, target_version
 FROM runs
 WHERE plan_hash = :plan_hash AND env_hash = :env_hash AND started_at < :before
   AND status = 'completed'

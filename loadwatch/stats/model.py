@@ -10,6 +10,7 @@ from datetime import datetime
 
 __all__ = [
     "ALL",
+    "ATTRIBUTION_METRICS",
     "DIRECTION",
     "ERROR_RATE_FLOOR_POINTS",
     "ERROR_RATE_FLOOR_RATIO",
@@ -21,7 +22,20 @@ __all__ = [
 ]
 
 ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
+# The attribution metrics (loadwatch.attribution, docs/METHOD.md §9) are judged by the same gate and change-point
+# detector as the rest; they explain a regression and never fail a run by themselves (compare.decide_verdict).
+ATTRIBUTION_METRICS = (
+    "db_ms_per_req",
+    "db_calls_per_req",
+    "blks_hit_per_req",
+    "blks_read_per_req",
+    "rows_per_req",
+    "cpu_ms_per_req",
+    "cache_hit_rate",
+    "stmt_mean_ms",
+    "stmt_calls_per_req",
+)
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb", *ATTRIBUTION_METRICS)
 
 # +1: a higher value is worse; -1: a higher value is better.
 DIRECTION: dict[str, int] = {
@@ -32,6 +46,15 @@ DIRECTION: dict[str, int] = {
     "error_rate": 1,
     "cpu_percent": 1,
     "rss_mb": 1,
+    "db_ms_per_req": 1,
+    "db_calls_per_req": 1,
+    "blks_hit_per_req": 1,
+    "blks_read_per_req": 1,
+    "rows_per_req": 1,
+    "cpu_ms_per_req": 1,
+    "cache_hit_rate": -1,
+    "stmt_mean_ms": 1,
+    "stmt_calls_per_req": 1,
 }
 
 # Smallest effect worth a verdict, relative to the baseline median (fractions). error_rate is special:
@@ -44,6 +67,21 @@ FLOORS: dict[str, float] = {
     "error_rate": 0.5,  # read as: ratio 1.5 (relative magnitude 0.5); the absolute part is below
     "cpu_percent": 0.10,
     "rss_mb": 0.10,
+    # Attribution floors. Database time and CPU per request: 10 %, as cpu_percent (both follow the host's speed and
+    # the buffer cache's state). Calls, blocks hit and rows per request: 10 % (fixed per request for a given mix;
+    # they vary only with the scenario mix drawn tonight, a few % at a few hundred requests). Blocks read: 50 %
+    # (reads from outside shared buffers are rare and bursty, a checkpoint or an eviction doubles them). Cache hit
+    # rate: 5 % relative (98 % -> 93 %). A statement's mean: 20 %, wider than a percentile's because one statement's
+    # mean over a few hundred calls moves with single slow calls; a lost index or an N+1 is several-fold anyway.
+    "db_ms_per_req": 0.10,
+    "db_calls_per_req": 0.10,
+    "blks_hit_per_req": 0.10,
+    "blks_read_per_req": 0.50,
+    "rows_per_req": 0.10,
+    "cpu_ms_per_req": 0.10,
+    "cache_hit_rate": 0.05,
+    "stmt_mean_ms": 0.20,
+    "stmt_calls_per_req": 0.10,
 }
 ERROR_RATE_FLOOR_POINTS = 0.5
 ERROR_RATE_FLOOR_RATIO = 1.5

@@ -336,6 +336,8 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
             "histograms": hists[r.run_id],
             "excluded": bool(r.excluded),
             "verdict": r.verdict,
+            # the attribution names a version change between the last good run and this one
+            "target_version": getattr(r, "target_version", None),
         }
         for r in reversed(rows)  # oldest first
     ]
@@ -358,7 +360,8 @@ def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT run_id, started_at, excluded, verdict, status FROM runs WHERE run_id = ANY(:ids)"
+                "SELECT run_id, started_at, excluded, verdict, status, target_version FROM runs"
+                " WHERE run_id = ANY(:ids)"
                 " ORDER BY started_at DESC"
             ),
             {"ids": list(run_ids)},
