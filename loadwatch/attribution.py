@@ -1,6 +1,6 @@
 """Why a run regressed: what it cost per request, judged like latency, and what moved with a regression.
 
-Pure functions over a run's summary and its gate rows (no Prefect, no I/O); method in docs/METHOD.md §9.
+Pure functions over a run's summary and its gate rows (no Prefect, no I/O); method in docs/METHOD.md §8.
 
 1. `attribution_metrics(summary)`: per-request figures derived from what the run captured over its load window:
    database time, statement calls, shared blocks hit/read and rows per request (pg_stat_statements deltas),
@@ -30,6 +30,7 @@ __all__ = [
     "attribution_metrics",
     "cache_hit_rate",
     "explain",
+    "format_text",
     "missing_sources",
     "moved",
     "normalise_query",
@@ -440,3 +441,21 @@ def explain(
         "notes": notes,
         "rows": [_compact(r) for r in rows],
     }
+
+
+def format_text(run_id: str, verdict: str | None, attribution: Mapping[str, Any]) -> str:
+    """What `loadwatch explain` prints: each regressed scenario's ranked candidates, then the missing sources."""
+    lines = [f"run {run_id}: {verdict or 'unknown'}"]
+    explanations = list(attribution.get("explanations") or [])
+    if not explanations:
+        lines.append("no regressed scenario to explain")
+    for e in explanations:
+        lines.append(f"{e.get('scenario')} ({', '.join(e.get('metrics') or [])}):")
+        cands = list(e.get("candidates") or [])
+        if not cands:
+            lines.append(f"  {e.get('text')}")
+        for c in cands:
+            lines.append(f"  {c.get('rank')}. {c.get('text')}")
+    lines += [f"not available: {m}" for m in attribution.get("missing") or []]
+    lines += [str(n) for n in attribution.get("notes") or []]
+    return "\n".join(lines)

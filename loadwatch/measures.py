@@ -4,7 +4,7 @@ Scenario "*" is the whole run; `requests` rides along (not gated) for the tests 
 Latency percentiles are from the intended send time (coordinated-omission correct);
 error_rate is in percent; cpu_percent and rss_mb are the target's process group. The attribution figures
 (database time, calls, blocks and rows per request, target CPU per request, cache hit rate; per statement under
-`stmt:<queryid>`) come from loadwatch.attribution and are judged like the rest (docs/METHOD.md §9)."""
+`stmt:<queryid>`) come from loadwatch.attribution and are judged like the rest (docs/METHOD.md §8)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 ALL = "*"
-# The attribution metrics (loadwatch.attribution, docs/METHOD.md §9) are judged by the same gate and change-point
+# The attribution metrics (loadwatch.attribution, docs/METHOD.md §8) are judged by the same gate and change-point
 # detector as the rest; they explain a regression and never fail a run by themselves (compare.decide_verdict).
 ATTRIBUTION_METRICS = (
     "db_ms_per_req",

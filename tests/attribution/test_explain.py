@@ -1,5 +1,5 @@
 """The explanation of a regression: candidates judged by the real gate (compare_stage on synthetic nights), ranked
-as docs/METHOD.md §9 says, and never failing a run by themselves."""
+as docs/METHOD.md §8 says, and never failing a run by themselves."""
 
 from __future__ import annotations
 
