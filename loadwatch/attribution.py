@@ -55,10 +55,11 @@ ATTRIBUTION_METRICS = RUN_METRICS + STATEMENT_METRICS
 MIN_STATEMENT_CALLS = 20
 MAX_CANDIDATES = 5
 STATEMENT_TEXT_CHARS = 110
-# "(N+1)": calls per request at least doubled and reached one call or more per request (a statement run once per
-# item of a page, not a rarer path taken more often, as a cold cache does)
+# "(N+1)": calls per request at least doubled, and the rise is at least two extra calls per request of the scenario
+# being explained (a statement run once per item of a page), not one (a rarer path taken once per request more
+# often, as when a cache stops serving it)
 N_PLUS_ONE_RATIO = 2.0
-N_PLUS_ONE_MIN_CALLS = 1.0
+N_PLUS_ONE_MIN_EXTRA_CALLS = 2.0
 
 LABELS = {
     "db_ms_per_req": "database time per request",
@@ -277,7 +278,10 @@ def _statement_candidates(
     current: Mapping[str, Mapping[str, float]],
     texts: Mapping[str, str],
     baseline: Sequence[Mapping[str, Any]],
+    share: float,
+    scenario: str,
 ) -> list[dict[str, Any]]:
+    """`share`: the explained scenario's fraction of the run's requests (1 for "*")."""
     db_calls_moved = moved(rows.get((ALL, "db_calls_per_req")))
     db_time_moved = moved(rows.get((ALL, "db_ms_per_req")))
     out: list[dict[str, Any]] = []
@@ -298,7 +302,7 @@ def _statement_candidates(
             continue
         mean_base = mean_b if mean_b is not None else mean_v
         # its share of the rise in database time per request: what ranks statements against each other
-        share = mean_v * cpr_v - mean_base * cpr_b
+        rise_ms = mean_v * cpr_v - mean_base * cpr_b
         query = texts.get(qid, qid)
         if t_moved:
             text = f"statement `{query}` mean {_fmt(mean_base, ' ms')} → {_fmt(mean_v, ' ms')}"
@@ -306,15 +310,18 @@ def _statement_candidates(
                      else " (calls per request unchanged)")
             kind = "statement_time"
         else:
-            n_plus_one = cpr_v >= N_PLUS_ONE_MIN_CALLS and cpr_v >= N_PLUS_ONE_RATIO * max(cpr_b, 1e-12)
-            text = (f"calls per request {_fmt(cpr_b)} → {_fmt(cpr_v)}{' (N+1)' if n_plus_one else ''}"
-                    f" — statement `{query}`{' (new)' if cpr_b == 0 else ''}, mean {_fmt(mean_v, ' ms')}"
+            per_request = (cpr_v - cpr_b) / share if share > 0 else 0.0  # extra calls per request of the scenario
+            n_plus_one = cpr_v >= N_PLUS_ONE_RATIO * cpr_b and per_request >= N_PLUS_ONE_MIN_EXTRA_CALLS
+            n1 = f" (N+1: about {per_request:.0f} more per {scenario} request)" if n_plus_one else ""
+            text = (f"statement `{query}` calls per request {_fmt(cpr_b)} → {_fmt(cpr_v)}{n1}"
+                    f"{' (new)' if cpr_b == 0 else ''}, mean {_fmt(mean_v, ' ms')}"
                     f"{'' if mean_b is None else ' (unchanged)'}")
             kind = "statement_calls"
-        out.append({"kind": kind, "tier": 1, "scenario": sc, "queryid": qid,
+        out.append({"kind": kind, "tier": 1, "scenario": sc, "queryid": qid, "n_plus_one": kind == "statement_calls"
+                    and "(N+1" in text,
                     "metric": "stmt_mean_ms" if t_moved else "stmt_calls_per_req",
                     "baseline": mean_base if t_moved else cpr_b, "value": mean_v if t_moved else cpr_v,
-                    "share_ms_per_req": round(share, 6), "score": share, "text": text})
+                    "share_ms_per_req": round(rise_ms, 6), "score": rise_ms, "text": text})
     return out
 
 
@@ -334,6 +341,8 @@ def _candidates(
     baseline: Sequence[Mapping[str, Any]],
     history: Sequence[Mapping[str, Any]],
     version: str | None,
+    share: float,
+    scenario: str,
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     cache = rows.get((ALL, "cache_hit_rate"))
@@ -343,7 +352,7 @@ def _candidates(
                       "baseline": cache.get("baseline"), "value": cache.get("value"),
                       "score": abs(_num(cache.get("change_percent")) or 0.0),
                       "text": f"cache hit rate {_from_to(cache)}"})
-    stmts = sorted(_statement_candidates(rows, current, texts, baseline), key=lambda c: -c["score"])
+    stmts = sorted(_statement_candidates(rows, current, texts, baseline, share, scenario), key=lambda c: -c["score"])
     db_rows = {m: rows.get((ALL, m)) for m in ("db_ms_per_req", "db_calls_per_req", "blks_hit_per_req",
                                                  "blks_read_per_req", "rows_per_req")}
     used: set[str] = set()
@@ -425,9 +434,13 @@ def explain(
     if rows and not judged:
         n = max((int(r.get("n_baseline") or 0) for r in rows), default=0)
         notes.append(f"the attribution series have {n} comparable run(s); they are judged from {min_history}")
-    candidates = _candidates(by_key, current, texts, baseline, history, version) if targets else []
+    load = summary.get("load") or {}
+    total = _num(load.get("requests")) or 0.0
     explanations = []
     for sc in targets:
+        sc_requests = _num(((load.get("scenarios") or {}).get(sc) or {}).get("requests"))
+        share = sc_requests / total if sc != ALL and sc_requests and total else 1.0
+        candidates = _candidates(by_key, current, texts, baseline, history, version, share, sc)
         text = "; ".join(c["text"] for c in candidates) if candidates else (
             "nothing loadwatch measures moved with it (database time and calls per request, statements, cache hit "
             "rate, target CPU per request, version): look outside the target's own work (network, host, a "

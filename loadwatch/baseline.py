@@ -71,7 +71,9 @@ DB_COUNTERS = (
     "blk_write_time",
 )
 MAX_BODY = 10 * 1024 * 1024  # a stats endpoint larger than this is not a stats endpoint
-QUERY_TEXT_CHARS = 200
+# long enough to reach a statement's FROM and WHERE past a long select list (attribution folds the list and shows
+# those); 25 statements of a run stay under 25 KB of summary
+QUERY_TEXT_CHARS = 1000
 SNAPSHOT_ROWS = 5000  # pg_stat_statements.max defaults to 5000
 _PG_TIMEOUT_S = 3
 

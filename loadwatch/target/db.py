@@ -28,7 +28,7 @@ _COLUMNS = (
     "metadata, parent_version_id, is_latest, created_at, updated_at, created_by, updated_by"
 )
 _SEED_LOCK = 0x6C77_7467  # advisory lock key: concurrent starts seed once
-DOWNLOAD_DAYS = 120  # days of download counts per tool version (~100k rows for the default 300 tools)
+DOWNLOAD_DAYS = 30  # days of download counts per tool version (~24k rows for the default 300 tools)
 # Deterministic counts (hashint4 is stable across servers), so every machine serves the same numbers.
 _SEED_DOWNLOADS = (
     "INSERT INTO tool_catalog.tool_downloads (tool_id, day, count)"

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS tool_catalog.tool_capabilities (
     UNIQUE (tool_id, name)
 );
 
--- Daily downloads per tool version (seeded with about 120 days per version, ~100k rows): big enough that
+-- Daily downloads per tool version (seeded with 30 days per version, ~24k rows): big enough that
 -- losing its index turns the versions endpoint's lookup into a sequential scan that costs milliseconds.
 -- No primary key on purpose: its index could not be dropped, and the drop_indexes fault needs one that can.
 CREATE TABLE IF NOT EXISTS tool_catalog.tool_downloads (

@@ -24,7 +24,10 @@ CLEAN_NIGHTS = 10  # the gate's min_history: the first fault night is judged aga
 RATE = 150  # as the regression proof: enough samples per scenario that p50 is steady night to night
 NIGHT_S = 6
 API = "/api/v1/tools"
-PAGE = 20  # list_tools' page: under the N+1 fault, 22 statements per request instead of one
+# list_tools' page: under the N+1 fault, 7 statements per request instead of one. Each fault must cost its own
+# scenario a lot and the service as a whole little (on a shared 2-core runner): a 20-tool page, or a 100k-row
+# downloads table, saturated the target's pool and every scenario slowed with it.
+PAGE = 5
 
 
 def _plan(folder: Path, url: str, database_url: str) -> str:
@@ -39,11 +42,11 @@ def _plan(folder: Path, url: str, database_url: str) -> str:
                   "term": {"values": ["net", "disk", "log", "scan", "git"]}},
         # one scenario per route, so each fault is behind exactly one scenario; search_by_name is never touched
         "scenarios": [
-            {"name": "list_tools", "weight": 30, "path": API, "query": {"page": "2", "page_size": str(PAGE)},
+            {"name": "list_tools", "weight": 20, "path": API, "query": {"page": "2", "page_size": str(PAGE)},
              "expect": {"status": [200], "json_field": "tools"}},
             {"name": "tool_versions", "weight": 25, "path": API + "/{tool}/versions",
              "expect": {"status": [200], "json_field": "versions"}},
-            {"name": "get_tool", "weight": 25, "path": API + "/{tool}", "expect": {"status": [200]}},
+            {"name": "get_tool", "weight": 35, "path": API + "/{tool}", "expect": {"status": [200]}},
             {"name": "search_by_name", "weight": 20, "path": API + "/search/query", "query": {"q": "{term}"},
              "expect": {"status": [200], "json_field": "results"}},
         ],
@@ -139,17 +142,26 @@ def test_each_fault_is_explained_by_its_own_cause(prefect_harness, fresh_db, tmp
         os.sched_setaffinity(0, own_cpus)
         demo.stop()
 
+    # every fault night is checked before any assertion fails, so one run of this test says all that went wrong
+    problems = []
     for name, _, scenario in faults:
-        r = results[name]
-        assert r["state"].is_failed() and r["summary"]["verdict"] == "regression", name
-        results[name]["explanation"] = _explained(r["summary"], scenario)
+        s = results[name]["summary"]
+        mine = {c["metric"]: c["outcome"] for c in s["comparison"] if c["scenario"] == scenario}
+        if not (results[name]["state"].is_failed() and s["verdict"] == "regression"):
+            problems.append(f"{name}: verdict {s['verdict']}, {scenario} outcomes {mine}")
+            continue
+        try:
+            results[name]["explanation"] = _explained(s, scenario)
+        except AssertionError as exc:
+            problems.append(f"{name}: {exc}")
+    assert not problems, "\n".join(problems)
 
     first = results["index"]["explanation"]["candidates"][0]
     assert (first["kind"], first["queryid"]) == ("statement_time", versions_qid), first
     assert "(calls per request unchanged)" in first["text"]
 
     first = results["n_plus_one"]["explanation"]["candidates"][0]
-    assert first["kind"] == "statement_calls" and "(N+1)" in first["text"], first
+    assert first["kind"] == "statement_calls" and first["n_plus_one"], first
 
     first = results["cache"]["explanation"]["candidates"][0]
     assert first["kind"] == "cache" and first["value"] < 10, first
