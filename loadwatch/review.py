@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loadwatch import report, stats, store
+from loadwatch.attribution import ATTRIBUTION_METRICS, STMT_PREFIX
 from loadwatch.compare import decide_verdict
 from loadwatch.errors import InvalidInput
 from loadwatch.summary import report_input, write_summary
@@ -91,6 +92,12 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
                                  metrics={k: v for k, v in p.metrics.items() if k == scenario},
                                  histograms={k: v for k, v in p.histograms.items() if k == scenario},
                                  excluded=p.excluded) for p in points]
+    # attribution series explain a stored run's regression (its `attribution`); a review neither judges them again
+    # nor scans them for change points, which would double the detector's work
+    points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at, histograms=p.histograms, excluded=p.excluded,
+                             metrics={sc: {m: v for m, v in block.items() if m not in ATTRIBUTION_METRICS}
+                                      for sc, block in p.metrics.items() if not sc.startswith(STMT_PREFIX)})
+              for p in points]
     current, past = points[-1], points[:-1]
     summary = dict(store.get_summary(engine, current.run_id) or {})
     cfg = stats.GateConfig()
