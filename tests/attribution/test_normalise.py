@@ -104,3 +104,39 @@ def test_normalise_query(text: str, short: str) -> None:
 def test_normalise_query_shortens_to_the_limit() -> None:
     q = at.normalise_query("SELECT x FROM t WHERE " + " AND ".join(f"c{i} = ${i}" for i in range(60)), limit=60)
     assert len(q) <= 60 and q.endswith(" …")
+
+
+def _snap(calls: int, ms: float, query: str, qid: str) -> dict[str, Any]:
+    return {"queryid": qid, "query": query, "calls": calls, "total_exec_time_ms": ms, "rows": calls,
+            "shared_blks_hit": 2 * calls, "shared_blks_read": 0}
+
+
+def test_the_monitor_window_totals_all_of_the_targets_statements_and_none_of_loadwatchs() -> None:
+    from loadwatch.monitor import Monitor
+
+    own = "SELECT s.userid, s.queryid FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+    pre = {"counters": {"xact_commit": 1.0}, "at": 0.0,
+           "statements": {"a": _snap(10, 1.0, "SELECT 1 FROM t WHERE id = $1", "1"), "own": _snap(1, 5.0, own, "9")}}
+    post = {"counters": {"xact_commit": 5.0}, "at": 2.0,
+            "statements": {"a": _snap(110, 21.0, "SELECT 1 FROM t WHERE id = $1", "1"),
+                           "b": _snap(30, 3.0, "SELECT * FROM u", "2"), "own": _snap(2, 10.0, own, "9")}}
+    w = Monitor._db_window(pre, post)
+    assert [r["queryid"] for r in w["top_statements"]] == ["1", "2"]
+    assert w["statement_totals"] == {"calls": 130.0, "total_exec_time_ms": 23.0, "rows": 130.0,
+                                     "shared_blks_hit": 260.0, "shared_blks_read": 0.0, "statements": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("query", "own"),
+    [
+        ("SELECT xact_commit, xact_rollback, blks_hit, blks_read FROM pg_stat_database WHERE datname = $1", True),
+        ("SET statement_timeout = 3000", True),
+        ("SELECT pg_backend_pid()", True),
+        ("SELECT json_build_object($1, d.xact_commit) FROM pg_stat_database d", False),  # the target's own stats
+        ("SELECT id FROM tool_catalog.tools WHERE id = $1", False),
+    ],
+)
+def test_own_statements(query: str, own: bool) -> None:
+    from loadwatch.baseline import is_own_statement
+
+    assert is_own_statement(query) is own
