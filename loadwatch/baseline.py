@@ -40,10 +40,12 @@ __all__ = [
     "fetch_version",
     "flatten_numeric",
     "idle_check",
+    "is_own_statement",
     "pg_database_counters",
     "pg_statement_snapshot",
     "pg_top_statements",
     "statement_deltas",
+    "statement_totals",
 ]
 
 log = logging.getLogger("loadwatch")
@@ -69,7 +71,9 @@ DB_COUNTERS = (
     "blk_write_time",
 )
 MAX_BODY = 10 * 1024 * 1024  # a stats endpoint larger than this is not a stats endpoint
-QUERY_TEXT_CHARS = 200
+# long enough to reach a statement's FROM and WHERE past a long select list (attribution folds the list and shows
+# those); 25 statements of a run stay under 25 KB of summary
+QUERY_TEXT_CHARS = 1000
 SNAPSHOT_ROWS = 5000  # pg_stat_statements.max defaults to 5000
 _PG_TIMEOUT_S = 3
 
@@ -465,6 +469,34 @@ def pg_top_statements(database_url: str, *, limit: int = 10) -> list[dict[str, A
         return []
     rows = sorted(snap.values(), key=lambda r: r["total_exec_time_ms"], reverse=True)[: max(limit, 0)]
     return [_statement_row(r) for r in rows]
+
+
+# loadwatch's own reads of the target's database (this module's queries): measurement, not the target's work
+_OWN_STATEMENT = re.compile(
+    r"pg_stat_statements|^SELECT xact_commit, xact_rollback, blks_hit|^SET statement_timeout"
+    r"|current_setting\('shared_preload_libraries'|FROM pg_extension WHERE extname|^SELECT pg_backend_pid\(\)"
+    r"|current_setting\('data_directory'\)",
+    re.IGNORECASE,
+)
+
+
+def is_own_statement(query: str | None) -> bool:
+    """A statement loadwatch itself runs against the target's database (counters, snapshots, discovery)."""
+    return bool(_OWN_STATEMENT.search(query or ""))
+
+
+def statement_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Sums over window delta rows (statement_deltas with no limit): what the database did for the target."""
+    keys = ("calls", "total_exec_time_ms", "rows", "shared_blks_hit", "shared_blks_read")
+    out = {k: 0.0 for k in keys}
+    n = 0
+    for r in rows:
+        n += 1
+        for k in keys:
+            out[k] += float(r.get(k) or 0)
+    out["total_exec_time_ms"] = round(out["total_exec_time_ms"], 4)
+    out["statements"] = float(n)
+    return out
 
 
 def statement_deltas(

@@ -334,6 +334,25 @@ def cmd_store(ns: argparse.Namespace) -> int:
     raise InvalidInput("one of: flush, retention, exclude, migrate", source="command line", field="store")
 
 
+def cmd_explain(ns: argparse.Namespace) -> int:
+    from loadwatch import store
+    from loadwatch.attribution import format_text
+
+    with _store(ns) as engine:
+        summary = store.get_summary(engine, ns.run_id)
+    if summary is None:
+        raise InvalidInput(f"no stored run {ns.run_id!r}", source="command line", field="RUN_ID")
+    if "attribution" not in summary:
+        print(f"run {ns.run_id} was stored without attribution (by a loadwatch before issue 17)")
+        return EXIT_OK
+    attribution = summary["attribution"]
+    print(format_text(ns.run_id, summary.get("verdict"), attribution))
+    if ns.json:
+        doc = {k: attribution.get(k) for k in ("explanations", "missing", "notes", "statements")}
+        Path(ns.json).write_text(json.dumps({"run_id": ns.run_id, **doc}, indent=2, default=str))
+    return EXIT_OK
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     _prefect_env(ns.verbose)
     from loadwatch.serve import serve_nightly
@@ -448,6 +467,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ex.add_argument("--reason", required=True)
     sst.add_parser("migrate", help="apply schema migrations")
     st.set_defaults(func=cmd_store)
+
+    xp = sub.add_parser("explain", help="why a stored run regressed: what moved with it, down to the statement")
+    xp.add_argument("run_id", metavar="RUN_ID")
+    xp.add_argument("--json", metavar="FILE", help="also write the explanation as JSON here")
+    xp.add_argument("--database-url")
+    xp.set_defaults(func=cmd_explain)
 
     sv = sub.add_parser("serve", help="serve the nightly schedule from this process (no server or work pool)")
     sv.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))

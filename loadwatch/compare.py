@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from loadwatch import stats
+from loadwatch import attribution, stats
 from loadwatch.measures import run_metrics
 
 __all__ = [
@@ -66,7 +66,9 @@ def newly_confirmed(
 ) -> list[Mapping[str, Any]]:
     """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
     a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after.
-    A series without enough history for the gate is reported, never failing."""
+    A series without enough history for the gate is reported, never failing; nor is an attribution series (it
+    explains a regression, it is not one)."""
+    change_points = [c for c in change_points if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     judged = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") != "insufficient_history"}
     return [
         c for c in change_points
@@ -112,6 +114,7 @@ def decide_verdict(
         gen = ((load or {}).get("generator") or {}).get("reasons") or []
         reasons.append(GENERATOR_BOUND_ADVICE + (f" ({'; '.join(gen)})" if gen else ""))
         return "inconclusive", reasons
+    comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
     regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
     confirmed = newly_confirmed(change_points, comparison)
@@ -156,17 +159,22 @@ def judge(
     if change_points is None:
         change_points = stats.history_change_points([*history] if generator_bound else [*history, current],
                                                     confirm_after=CONFIRM_AFTER)
+    # attribution series are judged like the rest but kept apart: they explain a regression, never are one
+    attributing = attribution.ATTRIBUTION_METRICS
+    own_points = [c for c in change_points if c.get("metric") not in attributing]
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
-        change_points=change_points, load=load, generator_bound=generator_bound,
+        change_points=own_points, load=load, generator_bound=generator_bound,
     )
     return {
         "verdict": verdict,
         "verdict_reasons": reasons,
         "baseline_run_ids": [p.run_id for p in usable[-cfg.window:]],
-        "comparison": comparison,
-        "change_points": list(change_points),
-        "incidents": stats.group_incidents([dict(c) for c in change_points]),
+        "comparison": [r for r in comparison if r["metric"] not in attributing],
+        "change_points": own_points,
+        "incidents": stats.group_incidents([dict(c) for c in own_points]),
+        "attribution_rows": [r for r in comparison if r["metric"] in attributing],
+        "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
     }
 
 
@@ -192,4 +200,11 @@ def compare_stage(
     thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), config=config)
-    return {**findings, "thresholds": thresholds, "score": stats.score(load)}
+    rows = findings.pop("attribution_rows")
+    explained = attribution.explain(
+        summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
+        history=history, baseline_run_ids=findings["baseline_run_ids"],
+        min_history=(config or stats.GateConfig()).min_history,
+    )
+    explained["change_points"] = findings.pop("attribution_change_points")
+    return {**findings, "thresholds": thresholds, "score": stats.score(load), "attribution": explained}

@@ -4,13 +4,16 @@ Scenario "*" is the whole run; `requests` rides along (not gated) for the tests 
 `intended_rps` (open model) for judging throughput against the schedule. A scenario with no answers has no
 latency here at all (never 0), and one with no requests no error rate.
 Latency percentiles are from the intended send time (coordinated-omission correct);
-error_rate is in percent; cpu_percent and rss_mb are the target's process group."""
+error_rate is in percent; cpu_percent and rss_mb are the target's process group. The attribution figures
+(database time, calls, blocks and rows per request, target CPU per request, cache hit rate; per statement under
+`stmt:<queryid>`) come from loadwatch.attribution and are judged like the rest (docs/METHOD.md §9)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from loadwatch.attribution import attribution_metrics
 from loadwatch.vocabulary import ALL, METRICS
 
 __all__ = ["ALL", "METRICS", "run_metrics"]
@@ -50,4 +53,6 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             metrics[ALL]["cpu_percent"] = float(cpu)
         if rss is not None:
             metrics[ALL]["rss_mb"] = float(rss)
+    for scenario, block in attribution_metrics(summary).items():
+        metrics.setdefault(scenario, {}).update(block)
     return {k: v for k, v in metrics.items() if v}

@@ -54,7 +54,7 @@ __all__ = [
 
 log = logging.getLogger("loadwatch")
 MIB = 2**20
-TOP_STATEMENTS = 10
+TOP_STATEMENTS = 25  # enough for every statement of a typical service; attribution judges each of them
 _FINAL_SAMPLE_MIN_FRACTION = 0.25  # a last partial interval shorter than this share of `interval` is dropped
 _PG_RETRY_S = 10.0  # after failing to find a database's server, wait this long before asking it again
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -661,9 +661,14 @@ class Monitor:
         if d["resets"]:
             out["resets"] = d["resets"]
         s_pre, s_post = pre.get("statements"), post.get("statements")
-        out["top_statements"] = (
-            baseline.statement_deltas(s_pre or {}, s_post, limit=TOP_STATEMENTS) if s_post is not None else []
-        )
+        if s_post is None:
+            out["top_statements"] = []
+            return out
+        # loadwatch's own reads (these snapshots, the counters) are left out: they are not the target's work
+        rows = [r for r in baseline.statement_deltas(s_pre or {}, s_post, limit=baseline.SNAPSHOT_ROWS)
+                if not baseline.is_own_statement(r.get("query"))]
+        out["top_statements"] = rows[:TOP_STATEMENTS]
+        out["statement_totals"] = baseline.statement_totals(rows)  # all of them: database time per request
         return out
 
     def run(self, stop: threading.Event, *, max_duration: float) -> MonitorResult:

@@ -422,6 +422,38 @@ def _profile(plan: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _segments(text: str) -> list[tuple[bool, str]]:
+    """(is code, text) parts of an explanation sentence: statements are quoted between backticks."""
+    return [(i % 2 == 1, part) for i, part in enumerate(text.split("`")) if part]
+
+
+def _md_keep_spaces(text: str) -> str:
+    """md_escape, keeping the spaces at either end (they separate the text from a code span next to it)."""
+    return (" " if text[:1].isspace() else "") + md_escape(text) + (" " if text[-1:].isspace() else "")
+
+
+def _attribution(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The "why it regressed" section (loadwatch.attribution): per regressed scenario its ranked candidates."""
+    a = _map(summary.get("attribution"))
+    explanations = []
+    for e in (_map(x) for x in _list(a.get("explanations"))):
+        cands = []
+        for c in (_map(x) for x in _list(e.get("candidates"))):
+            segs = _segments(_text(c.get("text")))
+            md = "".join(md_code(t, limit=200) if code else _md_keep_spaces(t) for code, t in segs)
+            cands.append({"rank": c.get("rank"), "kind": _text(c.get("kind")), "segments": segs, "md": MdRaw(md)})
+        explanations.append({
+            "scenario_label": scenario_label(e.get("scenario")),
+            "metrics": ", ".join(metric_label(m) for m in _list(e.get("metrics"))),
+            "candidates": cands,
+            "nothing": _text(e.get("text")) if e.get("nothing_moved") else "",
+        })
+    if not explanations:
+        return None
+    return {"explanations": explanations, "missing": [_text(m) for m in _list(a.get("missing"))],
+            "notes": [_text(n) for n in _list(a.get("notes"))]}
+
+
 def _history(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The runs, each with metrics as scenario -> {metric: value} mappings (anything else dropped)."""
     out = []
@@ -567,6 +599,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "environment": _flat(_map(summary.get("environment"))),
         "score": _map(summary.get("score")),
         "has_timeline": bool(_list(data.get("timeline"))),
+        "attribution": _attribution(summary),
     }
 
 

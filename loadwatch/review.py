@@ -19,6 +19,7 @@ from loadwatch import report, stats, store
 from loadwatch.compare import format_change, judge, to_point
 from loadwatch.errors import InvalidInput
 from loadwatch.summary import report_input, write_summary
+from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]
 
@@ -85,6 +86,13 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
                                  metrics={k: v for k, v in p.metrics.items() if k == scenario},
                                  histograms={k: v for k, v in p.histograms.items() if k == scenario},
                                  excluded=p.excluded, probe=p.probe) for p in points]
+    # attribution series explain a stored run's regression (its `attribution`); a review neither judges them again
+    # nor scans them for change points, which would double the detector's work
+    points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at, histograms=p.histograms, excluded=p.excluded,
+                             probe=p.probe,
+                             metrics={sc: {m: v for m, v in block.items() if m not in ATTRIBUTION_METRICS}
+                                      for sc, block in p.metrics.items() if not sc.startswith(STMT_PREFIX)})
+              for p in points]
     current, past = points[-1], points[:-1]
     summary = dict(store.get_summary(engine, current.run_id) or {})
     change_points_of = _start_change_points(points, pool)
@@ -98,6 +106,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         reasons.insert(0, f"{n} open regression{'s' if n > 1 else ''}: " + "; ".join(open_regressions))
         if findings["verdict"] in ("pass", "insufficient_history"):
             findings["verdict"] = "regression"
+    for name in ("attribution_rows", "attribution_change_points"):
+        findings.pop(name, None)  # empty here: the review leaves the attribution series out
     summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
     series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}

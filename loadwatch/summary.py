@@ -111,6 +111,7 @@ def build_record(
         "incidents": list(findings.get("incidents", [])),
         "thresholds": list(findings.get("thresholds", [])),
         "score": dict(findings.get("score", {})),
+        "attribution": dict(findings.get("attribution") or {}),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "notes": notes,
         "tags": list(tags),

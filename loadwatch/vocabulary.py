@@ -5,13 +5,38 @@ from __future__ import annotations
 
 from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
 
-__all__ = ["ALL", "FAILING_VERDICTS", "METRICS", "VERDICTS", "VERDICT_EXIT"]
+__all__ = [
+    "ALL",
+    "ATTRIBUTION_METRICS",
+    "FAILING_VERDICTS",
+    "METRICS",
+    "RUN_ATTRIBUTION_METRICS",
+    "STATEMENT_METRICS",
+    "STMT_PREFIX",
+    "VERDICTS",
+    "VERDICT_EXIT",
+]
 
 ALL = "*"  # the scenario name of the whole run
+STMT_PREFIX = "stmt:"  # pseudo-scenarios of the target's SQL statements: "stmt:<queryid>"
 
 # The values a run contributes to its trend series, per scenario (loadwatch.measures derives them; the gate and
 # the change-point detector judge each one; their directions and floors are in loadwatch.stats.model).
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
+# Attribution series (loadwatch.attribution, docs/METHOD.md §9): judged by the same gate and change-point detector,
+# they explain a regression and never fail a run by themselves.
+RUN_ATTRIBUTION_METRICS = (
+    "db_ms_per_req",
+    "db_calls_per_req",
+    "blks_hit_per_req",
+    "blks_read_per_req",
+    "rows_per_req",
+    "cpu_ms_per_req",
+    "cache_hit_rate",
+)
+STATEMENT_METRICS = ("stmt_mean_ms", "stmt_calls_per_req")
+ATTRIBUTION_METRICS = RUN_ATTRIBUTION_METRICS + STATEMENT_METRICS
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb",
+           *ATTRIBUTION_METRICS)
 
 # verdict -> exit code of `loadwatch run`
 VERDICT_EXIT: dict[str, int] = {

@@ -162,7 +162,9 @@ def run_nightly(params: RunParams) -> State[Any]:
     findings = compare_task(
         run_id=run_id,
         started_at=started_at,
-        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe")},
+        # target_stats and environment too: the attribution normalises their counters per request
+        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
+                 "target_stats": after, "environment": before["environment"]},
         histograms=load_result.histograms,
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),

@@ -3,7 +3,7 @@
 -- name: comparable_runs
 -- The newest comparable runs (same plan and environment) before a time, newest first.
 -- Inconclusive runs (generator-bound: their latencies describe the generator) are never a baseline.
-SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe
+SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version
 FROM runs
 WHERE plan_hash = :plan_hash AND env_hash = :env_hash AND started_at < :before
   AND status = 'completed' AND verdict IS DISTINCT FROM 'inconclusive'

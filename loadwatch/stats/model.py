@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loadwatch.vocabulary import ALL, METRICS
+from loadwatch.vocabulary import ALL, ATTRIBUTION_METRICS, METRICS
 
 __all__ = [
     "ALL",
+    "ATTRIBUTION_METRICS",
     "DIRECTION",
     "ERROR_RATE_FLOOR_POINTS",
     "ERROR_RATE_FLOOR_RATIO",
@@ -34,6 +35,15 @@ DIRECTION: dict[str, int] = {
     "error_rate": 1,
     "cpu_percent": 1,
     "rss_mb": 1,
+    "db_ms_per_req": 1,
+    "db_calls_per_req": 1,
+    "blks_hit_per_req": 1,
+    "blks_read_per_req": 1,
+    "rows_per_req": 1,
+    "cpu_ms_per_req": 1,
+    "cache_hit_rate": -1,
+    "stmt_mean_ms": 1,
+    "stmt_calls_per_req": 1,
 }
 
 # Smallest effect worth a verdict, relative to the baseline median (fractions). error_rate is special:
@@ -47,6 +57,21 @@ FLOORS: dict[str, float] = {
     "error_rate": 0.5,  # read as: ratio 1.5 (relative magnitude 0.5); the absolute part is below
     "cpu_percent": 0.10,
     "rss_mb": 0.10,
+    # Attribution floors. Database time and CPU per request: 10 %, as cpu_percent (both follow the host's speed and
+    # the buffer cache's state). Calls, blocks hit and rows per request: 10 % (fixed per request for a given mix;
+    # they vary only with the scenario mix drawn tonight, a few % at a few hundred requests). Blocks read: 50 %
+    # (reads from outside shared buffers are rare and bursty, a checkpoint or an eviction doubles them). Cache hit
+    # rate: 5 % relative (98 % -> 93 %). A statement's mean: 20 %, wider than a percentile's because one statement's
+    # mean over a few hundred calls moves with single slow calls; a lost index or an N+1 is several-fold anyway.
+    "db_ms_per_req": 0.10,
+    "db_calls_per_req": 0.10,
+    "blks_hit_per_req": 0.10,
+    "blks_read_per_req": 0.50,
+    "rows_per_req": 0.10,
+    "cpu_ms_per_req": 0.10,
+    "cache_hit_rate": 0.05,
+    "stmt_mean_ms": 0.20,
+    "stmt_calls_per_req": 0.10,
 }
 ERROR_RATE_FLOOR_POINTS = 0.5
 ERROR_RATE_FLOOR_RATIO = 1.5

@@ -339,6 +339,8 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
             "excluded": bool(r.excluded),
             "verdict": r.verdict,
             "probe": getattr(r, "probe", None),
+            # the attribution names a version change between the last good run and this one
+            "target_version": getattr(r, "target_version", None),
         }
         for r in reversed(rows)  # oldest first
     ]
@@ -361,7 +363,8 @@ def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe FROM runs"
+                "SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version"
+                " FROM runs"
                 " WHERE run_id = ANY(:ids)"
                 " ORDER BY started_at DESC"
             ),

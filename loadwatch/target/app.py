@@ -168,7 +168,9 @@ def parse_search(q: Any) -> SearchQuery:
 
 async def list_tools(request: web.Request) -> web.Response:
     f = parse_list(request.query)
-    return _raw_json(await request.app[CATALOG].list_tools(f))
+    knobs = request.get(KNOBS)
+    n_plus_one = knobs is not None and knobs.n_plus_one
+    return _raw_json(await request.app[CATALOG].list_tools(f, n_plus_one=n_plus_one))
 
 
 async def get_tool(request: web.Request) -> web.Response:
@@ -177,10 +179,11 @@ async def get_tool(request: web.Request) -> web.Response:
     use_cache = knobs is None or knobs.cache
     cache = request.app[CACHE]
     key = CACHE_KEY.format(name=name)
-    if use_cache:
-        body = cache.get(key)
-        if body is not None:
-            return _raw_json(body)
+    # A cache that stops caching still looks up (so its misses show in the stats endpoint's counters) but
+    # never stores; admin_faults empties it when the fault starts, so nothing stored before can hit either.
+    body = cache.get(key)
+    if body is not None:
+        return _raw_json(body)
     text = await request.app[CATALOG].get_latest(name)
     if text is None:  # a 404 is not cached, as in the seed
         return _error(404, f"tool {name!r} not found")
@@ -250,6 +253,12 @@ async def admin_faults(request: web.Request) -> web.Response:
             faults = Faults.from_dict(data, source="PUT /admin/faults")
         except InvalidInput as exc:
             return _error(400, exc.message)
+        try:
+            await request.app[CATALOG].set_dropped_indexes(faults.drop_indexes)
+        except psycopg.Error as exc:
+            return _error(503, f"could not change the indexes: {str(exc).strip()}")
+        if not faults.knobs("get_tool").cache:
+            request.app[CACHE].clear()  # as a restart would: the broken cache starts empty
         state.set(faults)
         log.info("faults set: %s", faults.to_dict())
     return _json(state.faults.to_dict())
@@ -319,6 +328,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         injected.append(f"stall={stall * 1000:.3f}ms")
     if not k.cache:
         injected.append("no-cache")
+    if k.n_plus_one and endpoint == "list_tools":
+        injected.append("n+1")
     if injected:
         resp.headers["X-Injected-Fault"] = ";".join(injected)
     return resp
@@ -349,6 +360,9 @@ def make_app(
         await catalog.open()
         try:
             app[INFO]["tool_count"] = await catalog.setup()
+            # setup re-created every schema index; faults given at start drop theirs again
+            if app[FAULTS].faults.drop_indexes:
+                await catalog.set_dropped_indexes(app[FAULTS].faults.drop_indexes)
             yield
         finally:
             await catalog.close()

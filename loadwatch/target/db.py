@@ -1,6 +1,10 @@
 """The demo target's database access: an async psycopg pool, idempotent schema + seed at start, and one
 SQL statement per request that returns the finished JSON body (Postgres builds it; Python only passes
-bytes through). All filtering, paging and searching happens in SQL."""
+bytes through). All filtering, paging and searching happens in SQL.
+
+Two faults live here because they are database behaviour: `set_dropped_indexes` really drops (and re-creates)
+indexes, so Postgres plans differently; `list_tools(..., n_plus_one=True)` loads a page the way a lazy ORM
+does, one query per tool."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from loadwatch.errors import StoreUnavailable
 from loadwatch.pg import redact_url
-from loadwatch.target.schema import SCHEMA_SQL
+from loadwatch.target.schema import DROPPABLE_INDEXES, SCHEMA_SQL
 from loadwatch.target.seed import generate
 
 __all__ = ["Catalog", "ListFilter", "SearchQuery", "like_pattern"]
@@ -24,6 +28,13 @@ _COLUMNS = (
     "metadata, parent_version_id, is_latest, created_at, updated_at, created_by, updated_by"
 )
 _SEED_LOCK = 0x6C77_7467  # advisory lock key: concurrent starts seed once
+DOWNLOAD_DAYS = 30  # days of download counts per tool version (~24k rows for the default 300 tools)
+# Deterministic counts (hashint4 is stable across servers), so every machine serves the same numbers.
+_SEED_DOWNLOADS = (
+    "INSERT INTO tool_catalog.tool_downloads (tool_id, day, count)"
+    " SELECT t.id, date '2025-01-01' + g.d, abs(hashint4(t.id * 1000 + g.d)) %% 500"
+    " FROM tool_catalog.tools t CROSS JOIN generate_series(0, %s - 1) AS g(d)"
+)
 
 
 def like_pattern(text: str, *, prefix: bool = False) -> str:
@@ -87,6 +98,7 @@ class Catalog:
             cur = await conn.execute("SELECT count(*) FROM tool_catalog.tools")
             row = await cur.fetchone()
             if row and row[0]:
+                await self._seed_downloads(conn)
                 return int(row[0])
             rows = generate(n_tools)
             async with conn.cursor() as c:
@@ -130,7 +142,32 @@ class Catalog:
             )
             await conn.execute("ANALYZE tool_catalog.tools")
             await conn.execute("ANALYZE tool_catalog.tool_capabilities")
+            await self._seed_downloads(conn)
             return len(rows)
+
+    @staticmethod
+    async def _seed_downloads(conn: psycopg.AsyncConnection[Any]) -> None:
+        """Download counts, once (also for a catalogue seeded before the table existed)."""
+        cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM tool_catalog.tool_downloads)")
+        row = await cur.fetchone()
+        if row and row[0]:
+            return
+        await conn.execute(_SEED_DOWNLOADS, (DOWNLOAD_DAYS,))
+        await conn.execute("ANALYZE tool_catalog.tool_downloads")
+
+    async def set_dropped_indexes(self, names: tuple[str, ...] | list[str]) -> None:
+        """Drop exactly these of the schema's indexes and re-create any other that an earlier call dropped.
+        Real DDL: the planner sees the change at once (a dropped index means another plan, not a sleep)."""
+        unknown = sorted(set(names) - set(DROPPABLE_INDEXES))
+        if unknown:
+            raise ValueError(f"not droppable: {unknown}")
+        async with self.pool.connection() as conn:
+            for name, create in DROPPABLE_INDEXES.items():
+                if name in names:
+                    # names come from DROPPABLE_INDEXES (the schema's own), never from the request
+                    await conn.execute(f"DROP INDEX IF EXISTS tool_catalog.{name}")  # type: ignore[arg-type]
+                else:
+                    await conn.execute(create)  # type: ignore[arg-type]  # IF NOT EXISTS: free when present
 
     async def _one_text(self, query: str, params: tuple[Any, ...] | list[Any]) -> str | None:
         async with self.pool.connection() as conn:
@@ -138,7 +175,7 @@ class Catalog:
             row = await cur.fetchone()
         return None if row is None else row[0]
 
-    async def list_tools(self, f: ListFilter) -> str:
+    async def list_tools(self, f: ListFilter, *, n_plus_one: bool = False) -> str:
         conds: list[str] = []
         params: list[Any] = []
         for col, value in (("platform", f.platform), ("category", f.category), ("status", f.status)):
@@ -155,6 +192,8 @@ class Catalog:
             conds.append("tool_name ILIKE %s")
             params.append(like_pattern(f.name, prefix=f.name_prefix))
         where = " AND ".join(conds) or "true"
+        if n_plus_one:
+            return await self._list_tools_one_by_one(f, where, params)
         query = (
             "SELECT json_build_object("
             f"'tools', coalesce((SELECT json_agg(p) FROM (SELECT {_COLUMNS} FROM tool_catalog.tools WHERE {where}"
@@ -166,6 +205,30 @@ class Catalog:
         body = await self._one_text(query, args)
         assert body is not None  # an aggregate always returns a row
         return body
+
+    async def _list_tools_one_by_one(self, f: ListFilter, where: str, params: list[Any]) -> str:
+        """The same answer as list_tools, loaded as a lazy ORM would: the page's ids, then one query per tool
+        (the N+1 pattern), then the count. Same body, 1 + page size + 1 statements instead of one."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT id FROM tool_catalog.tools WHERE {where} ORDER BY tool_name, id LIMIT %s OFFSET %s",  # type: ignore[arg-type]
+                [*params, f.page_size, (f.page - 1) * f.page_size],
+            )
+            ids = [r[0] for r in await cur.fetchall()]
+            tools: list[str] = []
+            for tool_id in ids:
+                cur = await conn.execute(
+                    f"SELECT row_to_json(p)::text FROM (SELECT {_COLUMNS} FROM tool_catalog.tools WHERE id = %s) p",  # type: ignore[arg-type]
+                    (tool_id,),
+                )
+                row = await cur.fetchone()
+                if row is not None:
+                    tools.append(row[0])
+            cur = await conn.execute(f"SELECT count(*) FROM tool_catalog.tools WHERE {where}", params)  # type: ignore[arg-type]
+            total_row = await cur.fetchone()
+        total = int(total_row[0]) if total_row else 0
+        return json.dumps({"tools": [json.loads(t) for t in tools], "total": total, "page": f.page,
+                           "page_size": f.page_size})
 
     async def get_latest(self, name: str) -> str | None:
         return await self._one_text(
@@ -179,9 +242,10 @@ class Catalog:
     async def versions(self, name: str) -> str | None:
         return await self._one_text(
             "SELECT json_build_object('tool_name', %s::text, 'versions', json_agg(v ORDER BY v.id),"
-            " 'total_versions', count(*))::text FROM ("
-            "SELECT id, tool_name, version, status, enabled, created_at, updated_at, is_latest, parent_version_id"
-            " FROM tool_catalog.tools WHERE tool_name = %s) v HAVING count(*) > 0",
+            " 'total_versions', count(*), 'downloads', sum(v.downloads))::text FROM ("
+            "SELECT id, tool_name, version, status, enabled, created_at, updated_at, is_latest, parent_version_id,"
+            " (SELECT coalesce(sum(d.count), 0) FROM tool_catalog.tool_downloads d WHERE d.tool_id = t.id) AS downloads"
+            " FROM tool_catalog.tools t WHERE tool_name = %s) v HAVING count(*) > 0",
             (name, name),
         )
 

@@ -2,7 +2,12 @@
 
 Each knob is set globally and may be overridden per endpoint; an endpoint's knob that is not given falls
 back to the global one. `stall_at` counts seconds from the moment the faults took effect (server start for
-command-line faults, the PUT for runtime changes)."""
+command-line faults, the PUT for runtime changes).
+
+Besides the timing knobs, three faults change what the service really does (issue 17), so that a regression
+has a cause loadwatch can find: `drop_indexes` (global) drops schema indexes in Postgres, `n_plus_one` loads
+list_tools' page one query per tool, and `cache: false` is a cache that stops caching (every lookup misses,
+nothing is stored)."""
 
 from __future__ import annotations
 
@@ -14,11 +19,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from loadwatch.errors import InvalidInput
+from loadwatch.target.schema import DROPPABLE_INDEXES
 
 __all__ = ["ENDPOINTS", "EndpointFaults", "FaultState", "Faults", "Knobs", "is_loopback_peer"]
 
 ENDPOINTS = ("list_tools", "get_tool", "versions", "search", "stats", "health", "version")
-_KNOBS = ("delay_ms", "slowdown", "error_rate", "stall_at", "stall_for", "cache")
+_KNOBS = ("delay_ms", "slowdown", "error_rate", "stall_at", "stall_for", "cache", "n_plus_one")
+_BOOL_KNOBS = ("cache", "n_plus_one")
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,8 @@ class Knobs:
     error_rate: float = 0.0  # fraction of requests answered 500 (seeded RNG)
     stall_at: float | None = None  # seconds after the faults took effect
     stall_for: float = 0.0  # every response waits while [stall_at, stall_at + stall_for) lasts
-    cache: bool = True
+    cache: bool = True  # False: lookups still happen (and count) but always miss, and nothing is stored
+    n_plus_one: bool = False  # list_tools only: one query per tool of the page instead of one for the page
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class EndpointFaults:
     stall_at: float | None = None
     stall_for: float | None = None
     cache: bool | None = None
+    n_plus_one: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,10 @@ class Faults:
     stall_at: float | None = None
     stall_for: float = 0.0
     cache: bool = True
+    n_plus_one: bool = False
     seed: int = 0
     endpoints: dict[str, EndpointFaults] = field(default_factory=dict)
+    drop_indexes: tuple[str, ...] = ()  # schema indexes dropped in Postgres while these faults are in force
 
     def knobs(self, endpoint: str) -> Knobs:
         over = self.endpoints.get(endpoint)
@@ -65,6 +76,7 @@ class Faults:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["drop_indexes"] = list(self.drop_indexes)
         out["endpoints"] = {
             name: {k: v for k, v in asdict(ep).items() if v is not None} for name, ep in self.endpoints.items()
         }
@@ -83,6 +95,15 @@ class Faults:
         seed = data.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InvalidInput("must be an integer", source=source, field="seed")
+        drop = data.get("drop_indexes", [])
+        if not isinstance(drop, list) or not all(isinstance(n, str) for n in drop):
+            raise InvalidInput("must be a list of index names", source=source, field="drop_indexes")
+        unknown_idx = sorted(set(drop) - set(DROPPABLE_INDEXES))
+        if unknown_idx:
+            raise InvalidInput(
+                f"unknown index(es) {unknown_idx}; allowed: {sorted(DROPPABLE_INDEXES)}", source=source,
+                field="drop_indexes",
+            )
         raw_eps = data.get("endpoints", {})
         if not isinstance(raw_eps, dict):
             raise InvalidInput(
@@ -102,7 +123,7 @@ class Faults:
                     f"unknown knob(s) {bad}; allowed: {list(_KNOBS)}", source=source, field=f"endpoints.{name}"
                 )
             endpoints[name] = EndpointFaults(**_knob_values(raw, source=source, prefix=f"endpoints.{name}."))
-        return cls(**values, seed=seed, endpoints=endpoints)
+        return cls(**values, seed=seed, endpoints=endpoints, drop_indexes=tuple(dict.fromkeys(drop)))
 
 
 def _knob_values(data: dict[str, Any], *, source: str, prefix: str) -> dict[str, Any]:
@@ -112,7 +133,7 @@ def _knob_values(data: dict[str, Any], *, source: str, prefix: str) -> dict[str,
             continue
         value = data[key]
         where = prefix + key
-        if key == "cache":
+        if key in _BOOL_KNOBS:
             if not isinstance(value, bool):
                 raise InvalidInput("must be true or false", source=source, field=where)
             out[key] = value

@@ -4,7 +4,9 @@ install ships it without package-data rules. Idempotent: run at every start."""
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_SQL"]
+import re
+
+__all__ = ["DROPPABLE_INDEXES", "SCHEMA_SQL"]
 
 SCHEMA_SQL = """
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
@@ -44,6 +46,15 @@ CREATE TABLE IF NOT EXISTS tool_catalog.tool_capabilities (
     UNIQUE (tool_id, name)
 );
 
+-- Daily downloads per tool version (seeded with 30 days per version, ~24k rows): big enough that
+-- losing its index turns the versions endpoint's lookup into a sequential scan that costs milliseconds.
+-- No primary key on purpose: its index could not be dropped, and the drop_indexes fault needs one that can.
+CREATE TABLE IF NOT EXISTS tool_catalog.tool_downloads (
+    tool_id  integer NOT NULL REFERENCES tool_catalog.tools (id) ON DELETE CASCADE,
+    day      date    NOT NULL,
+    count    integer NOT NULL
+);
+
 CREATE OR REPLACE FUNCTION tool_catalog.touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
@@ -72,4 +83,12 @@ CREATE INDEX IF NOT EXISTS idx_tools_name_trgm ON tool_catalog.tools USING gin (
 CREATE INDEX IF NOT EXISTS idx_tools_description_trgm ON tool_catalog.tools USING gin (description gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS idx_capabilities_tool ON tool_catalog.tool_capabilities (tool_id);
 CREATE INDEX IF NOT EXISTS idx_capabilities_name ON tool_catalog.tool_capabilities (name);
+-- versions: the downloads of a tool's versions
+CREATE INDEX IF NOT EXISTS idx_downloads_tool_day ON tool_catalog.tool_downloads (tool_id, day);
 """
+
+# name -> its CREATE statement: the indexes the drop_indexes fault may drop (and re-create, exactly as here)
+DROPPABLE_INDEXES: dict[str, str] = {
+    m.group(1): m.group(0)
+    for m in re.finditer(r"CREATE INDEX IF NOT EXISTS (\w+)\s+ON [^;]+;", SCHEMA_SQL)
+}

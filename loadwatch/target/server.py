@@ -201,7 +201,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction of requests answered 500")
     g.add_argument("--stall-at", type=_non_negative, default=None, help="seconds after start a stall begins")
     g.add_argument("--stall-for", type=_non_negative, default=0.0, help="how long the stall lasts (seconds)")
-    g.add_argument("--no-cache", action="store_true", help="bypass the LRU cache")
+    g.add_argument("--no-cache", action="store_true", help="a cache that stops caching: every lookup misses")
+    g.add_argument("--n-plus-one", action="store_true", help="list_tools loads its page one query per tool")
+    g.add_argument(
+        "--drop-index", action="append", default=[], metavar="NAME",
+        help="drop this schema index in Postgres while serving (repeatable; e.g. idx_downloads_tool_day)",
+    )
     g.add_argument("--fault-seed", type=int, default=0, help="seed of the injected-error RNG (default 0)")
     g.add_argument(
         "--endpoint-fault",
@@ -217,7 +222,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _knob_value(key: str, text: str) -> Any:
-    if key == "cache":
+    if key in ("cache", "n_plus_one"):
         low = text.strip().lower()
         if low in ("true", "on", "1", "yes"):
             return True
@@ -254,6 +259,10 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         data["stall_for"] = ns.stall_for
     if ns.no_cache:
         data["cache"] = False
+    if getattr(ns, "n_plus_one", False):
+        data["n_plus_one"] = True
+    if getattr(ns, "drop_index", None):
+        data["drop_indexes"] = [*(data.get("drop_indexes") or []), *ns.drop_index]
     if ns.fault_seed:
         data["seed"] = ns.fault_seed
     endpoints: dict[str, dict[str, Any]] = (

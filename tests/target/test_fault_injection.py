@@ -111,21 +111,26 @@ def test_stall_on_one_endpoint(target: Served) -> None:
     assert r.status == 200 and _injected(r).startswith("stall=")
 
 
-def test_no_cache_bypasses_the_cache_per_endpoint_and_globally(target: Served) -> None:
+def test_no_cache_is_a_cache_that_stops_caching_per_endpoint_and_globally(target: Served) -> None:
     name = next(r.tool_name for r in generate() if r.is_latest and r.enabled)
     target.get(f"{API}/{name}")  # warm
     warm = target.stats()["cache"]
     assert target.get(f"{API}/{name}").status == 200
     hit = target.stats()["cache"]
     assert hit["hits"] == warm["hits"] + 1
+    # the fault empties the cache and stops storing: every lookup is counted, and every one misses
     target.set_faults({"endpoints": {"get_tool": {"cache": False}}})
     for _ in range(3):
         r = target.get(f"{API}/{name}")
         assert r.status == 200 and r.body["tool_name"] == name and _injected(r) == "no-cache"
-    assert target.stats()["cache"]["total_requests"] == hit["total_requests"]
+    after = target.stats()["cache"]
+    assert (after["hits"], after["misses"]) == (hit["hits"], hit["misses"] + 3)
+    assert after["size"] == 0
     target.set_faults({"cache": False})
     target.get(f"{API}/{name}")
-    assert target.stats()["cache"]["total_requests"] == hit["total_requests"]
+    assert target.stats()["cache"]["misses"] == hit["misses"] + 4
     target.set_faults({})
+    target.get(f"{API}/{name}")  # caching again: one miss stores it, the next lookup hits
     target.get(f"{API}/{name}")
-    assert target.stats()["cache"]["hits"] == hit["hits"] + 1
+    final = target.stats()["cache"]
+    assert (final["hits"], final["misses"]) == (hit["hits"] + 1, hit["misses"] + 5)
