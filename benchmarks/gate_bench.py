@@ -33,8 +33,8 @@ from stats.synth import SUITES, Service, SuiteParams, build_run, draw_effect, re
 from loadwatch.stats import GateConfig, RunPoint, compare_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LATENCY = ("p50_ms", "p95_ms", "p99_ms")
-METRIC_ORDER = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
+LATENCY = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
+METRIC_ORDER = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
 FIRST_JUDGED = 10  # nights of history before the first judged night (the gate's min_history)
 Z_FALLBACK = 4.0  # min detectable effect = z * CV when the gate's rows carry no noise description
 HAS_PROBE = "probe" in RunPoint.__dataclass_fields__

@@ -2,7 +2,11 @@
 CPU per request with 1 vs 2 workers at a fixed rate.
 
     /work/venv/bin/python benchmarks/throughput.py [--reps 3] [--duration 6] [--skip-locust] [--cpu-only]
-        [--cpu-rate 5000 20000] [--cpu-reps 3]
+        [--cpu-rate 5000 20000] [--cpu-reps 3] [--compare-src DIR]
+
+`--compare-src DIR` also runs, in every repetition next to the others, the loadwatch package found in DIR (e.g.
+`git archive <commit> loadwatch | tar -x -C DIR`): an A/B of two builds in adjacent runs, which is the only
+comparison that holds on a shared machine.
 
 nginx (one worker, small JSON file) is pinned to core 1, every generator to core 0, 16 connections each.
 loadwatch runs the closed model with 16 users and no think time (what maximises throughput; one process)."""
@@ -38,6 +42,8 @@ def free_port() -> int:
 
 def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    # nginx's worker runs as an unprivileged user: a 0700 mkdtemp directory made every answer a 404
+    tmp.chmod(0o755)
     (tmp / "data.json").write_text(json.dumps({"tools": [{"tool_name": "net-scan", "version": "1.2.0"}]}))
     conf = (HERE / "peers" / "nginx.conf.tmpl").read_text().replace("{dir}", str(tmp)).replace("{port}", str(port))
     (tmp / "nginx.conf").write_text(conf)
@@ -58,9 +64,11 @@ p = argparse.ArgumentParser(); add_load_arguments(p); sys.exit(run_load_command(
 """
 
 
-def run_loadwatch(args: list[str], tmp: Path, cpu: str | None = "0") -> dict[str, object]:
+def run_loadwatch(args: list[str], tmp: Path, cpu: str | None = "0", src: str | None = None) -> dict[str, object]:
     out = tmp / "lw.json"
-    cmd = [PY, "-c", LW_SNIPPET, *args, "--json", str(out), "--quiet"]
+    # another source tree first on sys.path (spawned workers inherit it)
+    snippet = f"import sys; sys.path.insert(0, {src!r})\n" + LW_SNIPPET if src else LW_SNIPPET
+    cmd = [PY, "-c", snippet, *args, "--json", str(out), "--quiet"]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
     subprocess.run(cmd, check=True, capture_output=True)
@@ -175,6 +183,7 @@ def main() -> int:
     ap.add_argument("--cpu-only", action="store_true")
     ap.add_argument("--cpu-rate", type=float, nargs="+", default=[5000.0, 20000.0])
     ap.add_argument("--cpu-reps", type=int, default=3)
+    ap.add_argument("--compare-src", help="also run the loadwatch package in this directory (A/B in adjacent runs)")
     a = ap.parse_args()
     if not shutil.which("nginx") or not shutil.which("wrk"):
         print("needs: apt-get install -y nginx-light wrk", file=sys.stderr)
@@ -185,10 +194,13 @@ def main() -> int:
         if not a.cpu_only:
             lw, wrk, loc, six = [], [], [], []
             rep_ratio, eff_ratio = [], []
+            cmp_ratio, cmp_eff = [], []
             for rep in range(a.reps):
                 load = run_loadwatch(
                     [url + "/data.json", "--users", "16", "--duration", str(a.duration), "--workers", "1"], tmp
                 )
+                if load["errors"]:  # the numbers are only comparable for the 200 that wrk gets too
+                    print(f"WARNING loadwatch saw errors: {load['errors_by_kind']}", file=sys.stderr)
                 lw.append(float(load["rps"]))  # type: ignore[arg-type]
                 w0: dict[str, Any] = load["workers"][0]  # type: ignore[index]
                 lw_eff = int(w0["requests"]) / max(float(w0["cpu_s"]), 1e-9)  # requests per generator CPU-second
@@ -196,6 +208,19 @@ def main() -> int:
                 wrk.append(wrk_rps)
                 rep_ratio.append(lw[-1] / max(wrk_rps, 1e-9))
                 eff_ratio.append(lw_eff / max(wrk_eff, 1e-9))
+                if a.compare_src:
+                    other = run_loadwatch(
+                        [url + "/data.json", "--users", "16", "--duration", str(a.duration), "--workers", "1"],
+                        tmp,
+                        src=a.compare_src,
+                    )
+                    w1: dict[str, Any] = other["workers"][0]  # type: ignore[index]
+                    cmp_ratio.append(float(other["rps"]) / max(wrk_rps, 1e-9))  # type: ignore[arg-type]
+                    cmp_eff.append(int(w1["requests"]) / max(float(w1["cpu_s"]), 1e-9) / max(wrk_eff, 1e-9))
+                    print(
+                        f"rep {rep + 1} compare-src: {float(other['rps']):,.0f} req/s"  # type: ignore[arg-type]
+                        f"; /wrk {cmp_ratio[-1]:.2f}, per CPU-second {cmp_eff[-1]:.2f}"
+                    )
                 if not a.skip_locust and os.path.exists(LOCUST):
                     loc.append(run_locust(url, a.duration, tmp))
                 (tmp / "six.yaml").write_text(SIX.format(url=url, d=a.duration))
@@ -225,6 +250,12 @@ def main() -> int:
                 f"{max(rep_ratio):.2f}); requests per CPU-second loadwatch/wrk: median {m(eff_ratio):.2f} "
                 f"(range {min(eff_ratio):.2f}–{max(eff_ratio):.2f})"
             )
+            if cmp_ratio:
+                print(
+                    f"compare-src ({a.compare_src}) in the same repetitions: loadwatch/wrk median {m(cmp_ratio):.2f} "
+                    f"(range {min(cmp_ratio):.2f}–{max(cmp_ratio):.2f}); per CPU-second median {m(cmp_eff):.2f} "
+                    f"(range {min(cmp_eff):.2f}–{max(cmp_eff):.2f})"
+                )
         for rate in a.cpu_rate if a.cpu_reps > 0 else []:
             ratios = [cpu_per_request(url, tmp, rate, max(a.duration, 6)) for _ in range(a.cpu_reps)]
             print(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch import baseline as bl
-from loadwatch import store
+from loadwatch import probe, store
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 
@@ -67,6 +67,7 @@ def capture_before(
         engine.dispose()
     return {
         "environment": environment,
+        "probe_before": probe.measure_probe(),
         "target_version": version,
         "idle": idle,
         "stats_pre": _stats(plan),
@@ -76,8 +77,9 @@ def capture_before(
 
 
 def capture_after(plan: Plan, before: dict[str, Any], *, target_database_url: str | None) -> dict[str, Any]:
-    """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database."""
-    out: dict[str, Any] = {}
+    """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database, and
+    `probe`: the machine-drift probe of this run (before and after the load, combined)."""
+    out: dict[str, Any] = {"probe": probe.combine(before.get("probe_before"), probe.measure_probe())}
     post = _stats(plan)
     if before.get("stats_pre") is not None and post is not None:
         out.update(bl.counter_deltas(before["stats_pre"], post))

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from loadwatch.vocabulary import ALL
+
 __all__ = [
     "ALL",
     "as_float",
@@ -30,7 +32,6 @@ __all__ = [
     "warm",
 ]
 
-ALL = "*"
 MAX_TREND_PANELS = 12  # scenarios drawn in the trend chart; the table still lists every one
 
 # One palette for every chart: percentiles from light to dark, the current run warm, the baseline grey.

@@ -21,10 +21,12 @@ from loadwatch import __version__
 from loadwatch.argtypes import positive
 from loadwatch.errors import (
     EXIT_INFRA,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_REGRESSION,
+    InternalError,
     InvalidInput,
     LoadwatchError,
 )
@@ -32,7 +34,6 @@ from loadwatch.errors import (
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("loadwatch")
-FAILING = {"regression": EXIT_REGRESSION, "threshold_breach": EXIT_REGRESSION, "aborted": EXIT_INTERRUPTED}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,12 +126,19 @@ def _finish_run(state: Any) -> int:
     if isinstance(result, BaseException):
         if isinstance(result, KeyboardInterrupt):
             return EXIT_INTERRUPTED
-        raise LoadwatchError(f"the run failed: {type(result).__name__}: {result}")
+        raise InternalError(f"the run failed: {type(result).__name__}: {result}")
     summary = result if isinstance(result, dict) else getattr(state, "data", None)
     if not isinstance(summary, dict):
-        raise LoadwatchError(f"the run ended {state.name}: {state.message}")
+        raise InternalError(f"the run ended {state.name}: {state.message}")
     _print_run(summary)
-    return FAILING.get(summary.get("verdict", ""), EXIT_OK)
+    from loadwatch.vocabulary import VERDICT_EXIT
+
+    return VERDICT_EXIT.get(str(summary.get("verdict", "")), EXIT_INTERNAL)
+
+
+def _ms(value: Any) -> str:
+    """A latency for the terminal: "no answers" when there is none (never 0)."""
+    return "no answers" if value is None else f"{float(value):.2f} ms"
 
 
 def _print_run(s: dict[str, Any]) -> None:
@@ -139,8 +147,7 @@ def _print_run(s: dict[str, Any]) -> None:
     print(f"run {s['run_id']}: verdict {s['verdict'].upper()}", file=sys.stderr)
     if load:
         print(f"  {load.get('requests', 0)} requests, {load.get('errors', 0)} errors, {load.get('rps', 0):.1f} req/s, "
-              f"p50 {lat.get('p50', 0):.2f} ms, p95 {lat.get('p95', 0):.2f} ms, p99 {lat.get('p99', 0):.2f} ms",
-              file=sys.stderr)
+              + ", ".join(f"{k} {_ms(lat.get(k))}" for k in ("p50", "p95", "p99")), file=sys.stderr)
     for reason in s.get("verdict_reasons") or []:
         print(f"  - {reason}", file=sys.stderr)
     for w in s.get("warnings") or []:
@@ -181,6 +188,32 @@ def cmd_detect(ns: argparse.Namespace) -> int:
     if ns.json:
         Path(ns.json).write_text(json.dumps(result, indent=2, default=str))
     return EXIT_OK
+
+
+def cmd_init(ns: argparse.Namespace) -> int:
+    from loadwatch.plangen import Filters, InitRequest, Source, generate, parse_methods
+
+    sources: tuple[tuple[Source, str | None], ...] = (
+        ("openapi", ns.openapi), ("har", ns.har), ("access_log", ns.access_log))
+    kind, location = next((k, v) for k, v in sources if v)
+    filters = Filters(parse_methods(ns.methods), tuple(ns.include), tuple(ns.exclude))
+    plan, draft = generate(InitRequest(kind=kind, location=location, out=Path(ns.out), base_url=ns.base_url,
+                                       rate=ns.rate, filters=filters))
+    print(f"wrote {ns.out}: {len(plan.scenarios)} scenario(s), {len(plan.pools)} pool(s), {plan.load.rate:g} req/s "
+          f"against {plan.target.url}" + (f"; {len(draft.left_out)} thing(s) left out (listed at its end)"
+                                           if draft.left_out else ""), file=sys.stderr)
+    if not ns.check:
+        return EXIT_OK
+    from loadwatch.plangen.check import check_plan
+
+    failed = 0
+    for r in check_plan(plan):
+        print(f"  {'ok  ' if r.ok else 'FAIL'} {r.scenario}: {r.request} -> {r.status or '-'}"
+              + ("" if r.ok else f" ({r.reason})"), file=sys.stderr)
+        failed += not r.ok
+    if failed:
+        print(f"loadwatch init --check: {failed} scenario(s) did not answer 2xx/3xx", file=sys.stderr)
+    return EXIT_REGRESSION if failed else EXIT_OK
 
 
 # --- store-backed commands -----------------------------------------------------------------------
@@ -354,6 +387,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_target_arguments(dt)
     dt.set_defaults(func=cmd_demo_target)
 
+    it = sub.add_parser("init", help="write a plan for your own service from OpenAPI, a HAR or an access log")
+    src = it.add_mutually_exclusive_group(required=True)
+    src.add_argument("--openapi", metavar="FILE|URL", help="OpenAPI 3.0/3.1 document, JSON or YAML")
+    src.add_argument("--har", metavar="FILE", help="HAR recording (browser dev tools, a proxy)")
+    src.add_argument("--access-log", metavar="FILE", help="combined/common log format, or JSON lines")
+    it.add_argument("--base-url", help="the service's http(s)://host[:port] (default: from the source)")
+    it.add_argument("--out", default="plan.yaml", help="plan file to write (default ./plan.yaml)")
+    it.add_argument("--rate", type=positive(float), help="requests per second (default: 10, or a log's peak)")
+    it.add_argument("--include", action="append", default=[], metavar="GLOB",
+                    help="only paths/operations matching (repeatable)")
+    it.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave these out (repeatable)")
+    it.add_argument("--methods", help="methods to include (default GET,HEAD: read-only)")
+    it.add_argument("--check", action="store_true", help="send one request per scenario, report non-2xx/3xx")
+    it.set_defaults(func=cmd_init)
+
     rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
     rp.add_argument("--last", type=positive(int), default=30, help="the last N runs (default 30)")
     rp.add_argument("--scenario", help="only this scenario")
@@ -431,11 +479,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_OK
     except SystemExit as exc:  # argparse --help / --version
         code = int(exc.code or 0)
+    except Exception as exc:  # a bug of ours: its own exit code (never 1, a regression's), the traceback to a file
+        code = _internal_error(exc)
     if argv is None:
         if command == "report":
             _exit_now(code)
         sys.exit(code)
     return code
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+    from datetime import UTC, datetime
+
+    where = "the traceback could not be written"
+    try:
+        from loadwatch import pg
+
+        path = pg.data_dir() / "loadwatch-error.log"
+        with path.open("a") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat()} loadwatch {__version__} {' '.join(sys.argv)}\n")
+            f.write("".join(traceback.format_exception(exc)))
+        where = f"traceback in {path}"
+    except Exception:  # the error report must not fail in its turn
+        log.debug("could not write the error log", exc_info=True)
+    print(f"loadwatch: internal error: {type(exc).__name__}: {exc} ({where}; please report it)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _exit_now(code: int) -> NoReturn:

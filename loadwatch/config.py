@@ -44,6 +44,9 @@ MAX_DURATION_S = 24 * 3600.0  # every request loop is bounded in time
 MAX_RATE = 1_000_000.0
 MAX_USERS = 100_000
 SCENARIO_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# `${NAME}` in a header value: filled from the environment when the requests are built, so a credential lives in
+# the environment, never in the plan, its hash or the stored results
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -143,9 +146,13 @@ class Scenario(_Model):
 
     def placeholders(self) -> set[str]:
         names: set[str] = set()
-        for text in (self.path, *self.query.values(), *self.headers.values()):
+        for text in (self.path, *self.query.values(), *(ENV_REF.sub("", v) for v in self.headers.values())):
             names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
         return names
+
+    def env_refs(self) -> set[str]:
+        """Environment variables named by `${NAME}` in header values."""
+        return {m for v in self.headers.values() for m in ENV_REF.findall(v)}
 
 
 class Pool(_Model):

@@ -6,7 +6,9 @@
     ├── InfrastructureError         3  something loadwatch needs is not there
     │   ├── TargetUnavailable       3  the system under test cannot be reached
     │   └── StoreUnavailable        3  the trend store (Postgres) cannot be reached
-    └── Interrupted               130  SIGINT / SIGTERM
+    ├── Interrupted               130  SIGINT / SIGTERM
+    └── InternalError              70  a bug of loadwatch's own (EX_SOFTWARE): never 1, so CI can tell a crash
+                                       from a regression; the traceback goes to a log file, not the terminal
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import ClassVar
 
 __all__ = [
     "EXIT_INFRA",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_INVALID",
     "EXIT_OK",
     "EXIT_REGRESSION",
     "InfrastructureError",
+    "InternalError",
     "Interrupted",
     "InvalidInput",
     "LoadwatchError",
@@ -33,6 +37,7 @@ EXIT_REGRESSION = 1
 EXIT_INVALID = 2
 EXIT_INFRA = 3
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE
 
 
 class LoadwatchError(Exception):
@@ -81,3 +86,9 @@ class Interrupted(LoadwatchError):
     """The run was stopped by SIGINT or SIGTERM."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class InternalError(LoadwatchError):
+    """Something loadwatch did wrong: not the user's input, not the infrastructure, not a verdict."""
+
+    exit_code = EXIT_INTERNAL

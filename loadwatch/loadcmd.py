@@ -2,7 +2,9 @@
 
 Prints a progress line on stderr while it runs and a short summary on stdout: latency corrected for
 coordinated omission (from the intended send) *and* service time (from the actual send), errors by kind,
-a per-scenario table and a generator-bound warning. `--json FILE` writes `LoadResult.to_json()`."""
+how every due request was counted (dropped, censored, clamped, protocol errors, late vs late_target; see
+docs/METHOD.md "How requests are counted"; "≥" marks a statistic that is a lower bound), a per-scenario table and
+a generator-bound warning. `--json FILE` writes `LoadResult.to_json()`, which carries the same counts."""
 
 from __future__ import annotations
 
@@ -109,9 +111,18 @@ def build_plan(ns: argparse.Namespace) -> Plan:
     return plan.with_load(**rest) if any(v is not None for v in rest.values()) else plan
 
 
-def _fmt_stats(label: str, s: dict[str, float]) -> str:
+def _cell(s: dict[str, float | None], key: str, at_least: list[str], width: int = 10) -> str:
+    """One statistic; "≥" in front when censored or clamped values make it a lower bound; "–" without answers."""
+    value = s.get(key)
+    if value is None:
+        return f"{'–':>{width}}"
+    text = f"{value:.2f}"
+    return f"{('≥' + text) if key in at_least else text:>{width}}"
+
+
+def _fmt_stats(label: str, s: dict[str, float | None], at_least: list[str] | None = None) -> str:
     keys = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
-    return f"  {label:<34}" + "".join(f"{s.get(k, 0.0):>10.2f}" for k in keys)
+    return f"  {label:<34}" + "".join(_cell(s, k, at_least or []) for k in keys)
 
 
 def format_summary(summary: dict[str, Any], url: str) -> str:
@@ -124,24 +135,37 @@ def format_summary(summary: dict[str, Any], url: str) -> str:
     )
     lines.append(
         f"  requests {s['requests']}  ({s['rps']:.1f} req/s)   errors {s['errors']} "
-        f"({100 * s['error_rate']:.2f}%)   late {s['late']}   dropped {s['dropped']}"
+        f"({100 * s['error_rate']:.2f}%, dropped sends included)   dropped {s['dropped']}   "
+        f"protocol errors {s.get('protocol_errors', 0)}"
+    )
+    lines.append(
+        f"  late sends {s['late']} with a connection free (the generator's), {s.get('late_target', 0)} with every "
+        f"connection busy (the target's)   censored {s.get('censored', 0)}   clamped {s.get('clamped', 0)}"
     )
     lines.append(
         f"  {'milliseconds':<34}" + "".join(f"{k:>10}" for k in ("mean", "p50", "p90", "p95", "p99", "p99.9", "max"))
     )
-    lines.append(_fmt_stats("latency (from intended send)", s["latency_ms"]))
-    lines.append(_fmt_stats("service time (from actual send)", s["service_time_ms"]))
+    lines.append(_fmt_stats("latency (from intended send)", s["latency_ms"], s.get("latency_at_least")))
+    lines.append(_fmt_stats("service time (from actual send)", s["service_time_ms"], s.get("service_time_at_least")))
+    if s.get("latency_at_least") or s.get("service_time_at_least"):
+        lines.append(
+            "  ≥ = a lower bound: timed-out requests are recorded at the time they had waited (censored), values "
+            "beyond the histogram at its edge (clamped)"
+        )
     if s["errors_by_kind"]:
         lines.append("  errors by kind:")
         for kind, v in s["errors_by_kind"].items():
             lines.append(f"    {kind:<17}{v['count']:>9}   e.g. {v['sample']}")
+    if s.get("protocol_errors"):
+        lines.append(f"  protocol errors (connection dropped): e.g. {s.get('protocol_error_sample', '')}")
     if len(s["scenarios"]) > 1:
         lines.append(f"  {'scenario':<24}{'requests':>10}{'req/s':>10}{'errors':>8}{'p50':>10}{'p95':>10}{'p99':>10}")
         for name, v in s["scenarios"].items():
             lat = v["latency_ms"]
+            low = v.get("latency_at_least") or []
             lines.append(
                 f"  {name:<24}{v['requests']:>10}{v['rps']:>10.1f}{v['errors']:>8}"
-                f"{lat['p50']:>10.2f}{lat['p95']:>10.2f}{lat['p99']:>10.2f}"
+                + "".join(_cell(lat, k, low) for k in ("p50", "p95", "p99"))
             )
     if len(s["workers"]) > 1:
         parts = ", ".join(f"#{w['index']} {w['requests']} req, CPU {w['cpu_percent']:.0f}%" for w in s["workers"])

@@ -548,10 +548,6 @@ def _weighted_avg(rows: list[dict[str, Any]], key: str) -> float | None:
     return round(sum(v * w for v, w in pairs) / total, 2)
 
 
-def _max_int(rows: list[dict[str, Any]], key: str) -> int | None:
-    return max((int(r[key]) for r in rows if r.get(key) is not None), default=None)
-
-
 def _integral_mb(rows: list[dict[str, Any]], key: str) -> float | None:
     pairs = [(float(r[key]), float(r.get("interval_s") or 0.0)) for r in rows if r.get(key) is not None]
     if not pairs:

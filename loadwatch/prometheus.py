@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loadwatch.vocabulary import VERDICTS
+
 __all__ = [
     "PUSHGATEWAY_ENV",
     "TEXTFILE_DIR_ENV",
@@ -37,7 +39,6 @@ TEXTFILE_DIR_ENV = "LOADWATCH_PROM_TEXTFILE_DIR"
 PUSHGATEWAY_ENV = "LOADWATCH_PUSHGATEWAY_URL"
 PUSH_TIMEOUT_S = 5.0
 # every verdict is exported (1 for the current one, 0 for the others) so a rule can match on the label
-VERDICTS = ("pass", "insufficient_history", "regression", "threshold_breach", "aborted", "failed")
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
 _HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.baseline.counter_deltas

@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ __all__ = ["build_view", "render_html", "render_markdown", "scenario_table", "wr
 
 SPARK_RUNS = 60  # runs in an HTML sparkline
 MD_SPARK_RUNS = 30  # runs in a Markdown (unicode block) sparkline
-MAX_FINDINGS_MD = 10
 MAX_INCIDENTS_HTML = 20
 MAX_INCIDENTS_MD = 5
 MIN_HISTORY = 10  # the gate's default minimum of comparable runs (stats.GateConfig.min_history)
@@ -46,10 +44,11 @@ VERDICTS = {
     "regression": ("REGRESSION", "bad"),
     "threshold_breach": ("THRESHOLD BREACHED", "bad"),
     "insufficient_history": ("NOT ENOUGH HISTORY YET", "info"),
+    "inconclusive": ("INCONCLUSIVE: GENERATOR-BOUND", "dark"),
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
 }
-OUTCOME_RANK = {"regression": 0, "suspect": 1, "noisy": 2, "improvement": 3, "insufficient_history": 4, "ok": 5}
+OUTCOME_RANK = {"regression": 0, "suspect": 1, "improvement": 2, "insufficient_history": 3, "ok": 4}
 _SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
@@ -89,10 +88,11 @@ def fmt_pct(v: Any, signed: bool = True) -> str:
     return f"{f:+.1f}%" if signed else f"{f:.1f}%"
 
 
-def fmt_value(metric: str, v: Any) -> str:
+def fmt_value(metric: str, v: Any, missing: str = "–") -> str:
+    """`missing` is what an absent value means here: "no answers" for a latency of a run with requests."""
     f = as_float(v)
     if f is None:
-        return "–"
+        return missing
     if metric.endswith("_ms"):
         return f"{fmt_num(f)} ms"
     if metric == "rps":
@@ -102,6 +102,27 @@ def fmt_value(metric: str, v: Any) -> str:
     if metric == "rss_mb":
         return f"{fmt_num(f)} MB"
     return fmt_num(f)
+
+
+def fmt_change(row: Mapping[str, Any]) -> str:
+    """A row's change in its own unit: "+41.7%" for ratios, "+17.2 pts" for the error rate."""
+    unit = row.get("change_unit") or ("points" if row.get("metric") == "error_rate" else "percent")
+    f = as_float(row.get("change", row.get("change_percent")))
+    if f is None:
+        return "–"
+    return f"{f:+.1f} pts" if unit == "points" else f"{f:+.1f}%"
+
+
+def fmt_noise(row: Mapping[str, Any]) -> str:
+    """"moves ±X % night to night; effects below Y % cannot be seen" — a description, never an outcome."""
+    noise = _map(row.get("noise"))
+    if "cv_percent" in noise:
+        return (f"moves ±{fmt_num(noise.get('cv_percent'), 2)}% night to night; effects below "
+                f"{fmt_num(noise.get('min_detectable_percent'), 2)}% cannot be seen")
+    if "sd_points" in noise:
+        return (f"moves ±{fmt_num(noise.get('sd_points'), 2)} pts night to night; effects below "
+                f"{fmt_num(noise.get('min_detectable_points'), 2)} pts cannot be seen")
+    return ""
 
 
 def fmt_interval(ci: Any, unit: Any = "percent") -> str:
@@ -166,9 +187,11 @@ def _finding(row: Mapping[str, Any], first_bad: Mapping[tuple[str, str], str], r
         "baseline": fmt_value(metric, row.get("baseline")),
         "n_baseline": row.get("n_baseline") if isinstance(row.get("n_baseline"), int) else len(ids),
         "baseline_span": f"{ids[0]} … {ids[-1]}" if len(ids) > 1 else (ids[0] if ids else ""),
-        "change": fmt_pct(row.get("change_percent")),
-        "change_value": as_float(row.get("change_percent")),
+        "change": fmt_change(row),
+        "change_value": as_float(row.get("change", row.get("change_percent"))),
         "interval": fmt_interval(row.get("ci"), row.get("ci_unit")),
+        "noise": fmt_noise(row),
+        "noisy": bool(_map(row.get("noise")).get("noisy")),
         "z": fmt_num(row.get("robust_z"), 2) if as_float(row.get("robust_z")) is not None else "–",
         "checks": [
             (name, "yes" if checks.get(key) is True else "no" if checks.get(key) is False else "n/a")
@@ -231,14 +254,6 @@ def _incidents(data: Mapping[str, Any], change_points: list[Mapping[str, Any]]) 
     # newest first: the morning reader wants what changed last night on top
     out.sort(key=lambda i: (i["sort"], i["run_id"]), reverse=True)
     return out
-
-
-def _naive(t: datetime | None) -> datetime:
-    """A sort key: UTC without a zone (naive times are taken as UTC); missing times sort oldest."""
-    if t is None:
-        return datetime.min
-    offset = t.utcoffset()
-    return t.replace(tzinfo=None) - offset if offset is not None else t
 
 
 def _threshold(t: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,11 +328,11 @@ def _scenario_rows(
                 if requests and errors is not None
                 else "–",
                 "rps": fmt_num(block.get("rps")),
-                "latest": fmt_value("p95_ms", latest),
+                "latest": fmt_value("p95_ms", latest, "no answers" if requests else "–"),
                 "latest_value": as_float(latest),
                 "baseline": fmt_value("p95_ms", p95.get("baseline")),
                 "baseline_value": as_float(p95.get("baseline")),
-                "change": fmt_pct(p95.get("change_percent")),
+                "change": fmt_change(p95) if p95 else "–",
                 "change_value": as_float(p95.get("change_percent")),
                 "interval": fmt_interval(p95.get("ci"), p95.get("ci_unit")),
                 "outcome": _text(p95.get("outcome")) or ("–" if not p95 else "ok"),
@@ -505,6 +520,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "reasons": [_text(r) for r in _list(summary.get("verdict_reasons"))],
         "warnings": [_text(w) for w in _list(summary.get("warnings"))],
         "generator_bound": bool(load.get("generator_bound")),
+        "generator_reasons": [_text(r) for r in _list(_map(load.get("generator")).get("reasons"))],
         "dropped": fmt_num(load.get("dropped")) if as_float(load.get("dropped")) else "",
         "late": fmt_num(load.get("late")) if as_float(load.get("late")) else "",
         "totals": {
@@ -525,6 +541,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
             "needed": MIN_HISTORY,
         },
         "counts": counts,
+        "noisy_series": sum(1 for c in comparison if _map(c.get("noise")).get("noisy")),
         "gated": len(comparison),
         "first_run": first_run,
         "findings": findings,

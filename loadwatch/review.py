@@ -1,51 +1,26 @@
 """`loadwatch report`: the same report over the stored history, without a new run.
 
-The newest run of the series is judged again against the runs before it (same-night gate), change points
-are detected over the whole window, and its own per-second series come from the store."""
+The newest run of the series is judged again with the nightly run's own comparison (`compare.judge`) against the
+runs chosen the nightly way (same plan hash and environment fingerprint, since the last `expected` change,
+excluded and inconclusive runs left out), change points are detected over the whole window, and the headline
+names the open regressions (confirmed by the history, not dismissed or marked expected by a person)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loadwatch import report, stats, store
-from loadwatch.compare import decide_verdict
+from loadwatch.compare import format_change, judge, to_point
 from loadwatch.errors import InvalidInput
 from loadwatch.summary import report_input, write_summary
 
 __all__ = ["review_data", "review_report"]
-
-
-def _point(p: dict[str, Any]) -> stats.RunPoint:
-    return stats.RunPoint(run_id=p["run_id"], started_at=p["started_at"], metrics=p["metrics"],
-                          histograms=p["histograms"], excluded=p["excluded"])
-
-
-def _series(engine: Engine, run_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        # mappings(): a column named `t` would otherwise collide with Row.t
-        timeline = [
-            {**r, "t": r["t"].timestamp()}
-            for r in conn.execute(
-                sa.text("SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline"
-                        " WHERE run_id = :r ORDER BY t"), {"r": run_id}).mappings()
-        ]
-        samples = [
-            {"t": r["t"].timestamp(), "group": r["grp"], "cpu_percent": r["cpu_percent"], "rss_mb": r["rss_mb"]}
-            for r in conn.execute(
-                sa.text("SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t"),
-                {"r": run_id}).mappings()
-        ]
-        hists: dict[str, dict[str, str]] = {}
-        for r in conn.execute(sa.text("SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r"),
-                              {"r": run_id}):
-            hists.setdefault(r.scenario, {})[r.kind] = r.encoded
-    return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
 def _start_change_points(points: list[stats.RunPoint],
@@ -68,20 +43,39 @@ def _start_change_points(points: list[stats.RunPoint],
     return collect
 
 
+def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> list[str]:
+    """Confirmed regression change points a person has not dismissed or marked expected, as headline lines."""
+    stored = {(c["run_id"], c["scenario"], c["metric"]): c
+              for c in store.list_change_points(engine, sorted({cp["run_id"] for cp in change_points}))}
+    out: list[str] = []
+    for cp in change_points:
+        if cp.get("direction") != "regression" or cp.get("state") != "confirmed":
+            continue
+        triaged = (stored.get((cp["run_id"], cp["scenario"], cp["metric"])) or {}).get("state")
+        if triaged in ("dismissed", "expected"):
+            continue
+        when = cp.get("time")
+        day = when.date().isoformat() if isinstance(when, datetime) else str(when or "")[:10]
+        change = format_change({"metric": cp["metric"], "change": cp.get("forward_change_percent"),
+                                "change_unit": "points" if cp["metric"] == "error_rate" else "percent"})
+        out.append(f"{cp['scenario']} {cp['metric']} {change} since {day} (run {cp['run_id']})")
+    return out
+
+
 def review_data(engine: Engine, *, last: int, scenario: str | None = None,
                 plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Any]:
-    if plan_hash is None:
-        newest = store.recent_runs(engine, last=1)
-        if not newest:
-            raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first",
-                               source="store")
-        with engine.connect() as conn:
-            plan_hash = conn.execute(sa.text("SELECT plan_hash FROM runs WHERE run_id = :r"),
-                                     {"r": newest[-1]["run_id"]}).scalar()
-    runs = store.recent_runs(engine, last=last, plan_hash=plan_hash)
-    if not runs:
-        raise InvalidInput(f"no completed runs of plan {plan_hash}", source="store", field="--plan-hash")
-    points = [_point(p) for p in runs]
+    newest = store.recent_runs(engine, last=1, plan_hash=plan_hash)
+    if not newest:
+        raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
+                           if plan_hash is None else f"no completed runs of plan {plan_hash}",
+                           source="store", field=None if plan_hash is None else "--plan-hash")
+    head = newest[-1]
+    key = store.run_key(engine, head["run_id"])
+    # the nightly run's own choice of comparable runs: plan + environment, since the last expected change
+    past_runs = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                         before=key["started_at"], limit=max(last - 1, 1))
+    runs = [*past_runs, head]
+    points = [to_point(p) for p in runs]
     if scenario is not None:
         known = {sc for p in points for sc in p.metrics}
         if scenario not in known:
@@ -90,27 +84,22 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at,
                                  metrics={k: v for k, v in p.metrics.items() if k == scenario},
                                  histograms={k: v for k, v in p.histograms.items() if k == scenario},
-                                 excluded=p.excluded) for p in points]
+                                 excluded=p.excluded, probe=p.probe) for p in points]
     current, past = points[-1], points[:-1]
     summary = dict(store.get_summary(engine, current.run_id) or {})
-    cfg = stats.GateConfig()
     change_points_of = _start_change_points(points, pool)
-    comparison = stats.compare_run(current, past, cfg)
-    change_points = change_points_of()
-    usable = [p for p in past if not p.excluded][-cfg.window:]
-    verdict, reasons = decide_verdict(comparison, summary.get("thresholds") or [], n_baseline=len(usable),
-                                      min_history=cfg.min_history)
-    if any(cp.get("direction") == "regression" for cp in change_points):
-        reasons.append("change points over history: see the incidents")
-    summary.update(
-        comparison=comparison,
-        change_points=change_points,
-        incidents=stats.group_incidents(change_points),
-        baseline_run_ids=[p.run_id for p in usable],
-        verdict=verdict,
-        verdict_reasons=reasons,
-    )
-    series = _series(engine, current.run_id)
+    load = summary.get("load") or {}
+    findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
+                     generator_bound=bool(load.get("generator_bound")), change_points=change_points_of)
+    open_regressions = _open_regressions(engine, findings["change_points"])
+    reasons = list(findings["verdict_reasons"])
+    if open_regressions:
+        n = len(open_regressions)
+        reasons.insert(0, f"{n} open regression{'s' if n > 1 else ''}: " + "; ".join(open_regressions))
+        if findings["verdict"] in ("pass", "insufficient_history"):
+            findings["verdict"] = "regression"
+    summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
+    series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]
     data = report_input(record, history, mode="review")

@@ -104,7 +104,8 @@ def build_record(
         "environment": dict(environment),
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
-        "target_stats": dict(target_stats),
+        "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
+        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.probe)
         "comparison": list(findings.get("comparison", [])),
         "change_points": list(findings.get("change_points", [])),
         "incidents": list(findings.get("incidents", [])),

@@ -490,15 +490,18 @@ def build_run(
         record_many(total, ok)
         st = stats_ms(h)
         metrics[sc.name] = {
-            "p50_ms": st["p50"], "p95_ms": st["p95"], "p99_ms": st["p99"], "requests": float(n),
+            "p50_ms": st["p50"], "p95_ms": st["p95"], "p99_ms": st["p99"], "p999_ms": st["p999"], "requests": float(n),
             "rps": n / svc.duration_s, "error_rate": 100.0 * errors / n,
         }
         hists[sc.name] = encode(h)
         req_all += n
         err_all += errors
     st = stats_ms(total)
+    # As the pipeline stores an open-model run: "*" carries the schedule's intended rate (the gate then judges
+    # throughput on "*" as achieved / intended and leaves the per-scenario rates, the plan's weights, alone).
     metrics["*"] = {
-        "p50_ms": st["p50"], "p95_ms": st["p95"], "p99_ms": st["p99"], "requests": float(req_all),
+        "p50_ms": st["p50"], "p95_ms": st["p95"], "p99_ms": st["p99"], "p999_ms": st["p999"],
+        "requests": float(req_all), "intended_rps": sum(sc.requests for sc in svc.scenarios) / svc.duration_s,
         "rps": req_all / svc.duration_s, "error_rate": 100.0 * err_all / req_all,
         "cpu_percent": night.cpu_percent, "rss_mb": night.rss_mb,
     }

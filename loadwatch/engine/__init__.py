@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadwatch.config import Plan, check_target_allowed
+from loadwatch.engine.build import check_env
 from loadwatch.engine.pools import resolve_pools
 from loadwatch.engine.result import LoadResult, combine_parts, merge_results
 from loadwatch.engine.schedule import local_users
@@ -62,6 +63,7 @@ def run_load(
             "run_load needs a concrete http(s) URL (start the demo target first)", source="plan", field="target.url"
         )
     check_target_allowed(url, plan.target.allowed_hosts)
+    check_env(plan)
     s_i, s_n = share
     if not (s_n >= 1 and 0 <= s_i < s_n):
         raise InvalidInput("share must be (i, n) with 0 <= i < n", source="run_load", field="share")

@@ -9,21 +9,26 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import os
 import random
+import re
 import string
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadwatch.config import Plan, Pool, Scenario
+from loadwatch.config import ENV_REF, Plan, Pool, Scenario
+from loadwatch.errors import InvalidInput
 
 __all__ = [
     "CompiledScenario",
     "PoolDraw",
     "RequestFactory",
+    "check_env",
     "check_response",
     "compile_scenario",
+    "expand_env",
     "extract_json_path",
     "json_field_present",
 ]
@@ -61,6 +66,25 @@ class CompiledScenario:
         self.plain = self.accept is None and self.json_field is None
 
 
+def expand_env(text: str, *, where: str = "header") -> str:
+    """`${NAME}` -> the variable's value, taken literally by the templating that follows."""
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1) not in os.environ:
+            raise InvalidInput(f"uses ${{{m.group(1)}}}, which is not set in the environment", source="plan",
+                               field=where)
+        return os.environ[m.group(1)].replace("{", "{{").replace("}", "}}")
+
+    return ENV_REF.sub(value, text)
+
+
+def check_env(plan: Plan) -> None:
+    """Refuse, before any process starts, a plan whose headers name an unset environment variable."""
+    for sc in plan.scenarios:
+        for k, v in sc.headers.items():
+            expand_env(v, where=f"scenarios[{sc.name}].headers.{k}")
+
+
 def compile_scenario(sc: Scenario, index: int, host_header: str) -> CompiledScenario:
     parts: list[str | tuple[str, bool]] = [f"{sc.method} "]
     for p in _split_template(sc.path):
@@ -77,7 +101,7 @@ def compile_scenario(sc: Scenario, index: int, host_header: str) -> CompiledScen
     if sc.json_body is not None:
         body = json.dumps(sc.json_body, separators=(",", ":")).encode()
         headers["Content-Type"] = "application/json"
-    custom = {k: v for k, v in sc.headers.items()}
+    custom = {k: expand_env(v) for k, v in sc.headers.items()}
     lowered = {k.lower() for k in custom}
     headers = {k: v for k, v in headers.items() if k.lower() not in lowered}
     parts.append(" HTTP/1.1\r\n")

@@ -7,7 +7,8 @@ through `loop.create_connection(ssl=...)`. Timing uses `time.perf_counter_ns` (m
 
 httptools calls only the callbacks the protocol object defines, and each is a Python call per response:
 `Conn` defines just `on_message_complete`; `FullConn` adds `on_body` (JSON checks) and `on_headers_complete`
-(HEAD), and is used only when a scenario needs them."""
+(HEAD), and is used only when a scenario needs them. What the lean path needs beyond that (close-delimited
+framing at EOF, unsolicited responses) it reads from `first`, the first read after the request was sent."""
 
 from __future__ import annotations
 
@@ -20,7 +21,16 @@ from typing import Any, Protocol
 
 import httptools
 
-__all__ = ["ERROR_KINDS", "Conn", "ConnOwner", "FullConn", "classify_error", "open_conn"]
+__all__ = [
+    "ERROR_KINDS",
+    "TIMEOUT_KINDS",
+    "Conn",
+    "ConnOwner",
+    "FullConn",
+    "classify_error",
+    "ends_at_eof",
+    "open_conn",
+]
 
 ERROR_KINDS = (
     "http_4xx",
@@ -32,6 +42,8 @@ ERROR_KINDS = (
     "dns",
     "tls",
     "check_failed",
+    "protocol_error",
+    "dropped",
     "other",
 )
 
@@ -43,11 +55,20 @@ class ConnOwner(Protocol):
 
     def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None: ...
 
+    def on_protocol_error(self, conn: Conn, message: str) -> None: ...
+
     def on_closed(self, conn: Conn) -> None: ...
 
 
 class _HeadDone(Exception):
     """Raised from on_headers_complete for HEAD: httptools cannot be told that no body follows."""
+
+
+class _Unsolicited(Exception):
+    """Raised from on_message_complete: a response that answers no request (it stops the parse)."""
+
+
+TIMEOUT_KINDS = frozenset({"read_timeout", "connect_timeout"})  # abandoned after a wait: a censored latency
 
 
 def classify_error(exc: BaseException | None, *, connecting: bool = False) -> tuple[str, str]:
@@ -77,13 +98,53 @@ def classify_error(exc: BaseException | None, *, connecting: bool = False) -> tu
     return "other", msg
 
 
+def ends_at_eof(chunk: bytes) -> bool:
+    """Whether the final response whose header block starts `chunk` (the first read after the request was
+    sent; 1xx interim responses before it are skipped) is delimited by the close of the connection (RFC 9112
+    §6.3): no Content-Length, and no Transfer-Encoding that ends in chunked. False when its header block is not
+    wholly in `chunk` (it spanned reads): the framing cannot be checked, and an unverified close is not an
+    answer (it stays a `connection_reset`)."""
+    pos = 0
+    while True:
+        if not chunk.startswith(b"HTTP/", pos):
+            return False
+        end = chunk.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return False
+        block = chunk[pos:end]
+        code = block[9:12]
+        if not code.isdigit():
+            return False
+        if int(code) >= 200:
+            break
+        pos = end + 4  # a 1xx interim response before the final one
+    for line in block.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            return False
+        if name == b"transfer-encoding" and value.strip().lower().endswith(b"chunked"):
+            return False
+    return True
+
+
 class Conn(asyncio.Protocol):
-    """One keep-alive connection. `token` is the owner's handle of the request in flight (None when idle)."""
+    """One keep-alive connection. `token` is the owner's handle of the request in flight (None when idle).
+
+    RFC 9112 response shapes: 1xx interim responses (100, 102, 103) are parsed as messages by httptools and
+    skipped (they never complete a request); 204, 304 and 1xx have no body (llhttp knows); HEAD ends at the
+    headers (FullConn); a close-delimited body completes when the server closes cleanly (httptools has no EOF
+    call: the header block in `first` is checked instead); a response that arrives while no request is
+    outstanding, or after the request's answer in the same read (without pipelining the server cannot have
+    answered the next request yet: `first` is None again once the next request is sent), a malformed one, or
+    a 101, is a protocol error: the owner is told, the request in flight fails as `protocol_error`, and the
+    connection is dropped."""
 
     __slots__ = (
         "body",
         "closed",
         "deadline_ns",
+        "first",
         "head",
         "owner",
         "parser",
@@ -106,51 +167,72 @@ class Conn(asyncio.Protocol):
         self.body: list[bytes] = []
         self.closed = False
         self.user: Any = None  # closed model: the virtual user owning this connection
+        self.first: bytes | None = None  # the first read since the last send (None: nothing read since)
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.first is None:
+            self.first = data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _HeadDone):
-                self._fail("other", f"response handling failed: {exc.__context__!r}")
-            self.parser = httptools.HttpResponseParser(self)
+            cause = exc.__context__
+            if isinstance(cause, _HeadDone):
+                self.parser = httptools.HttpResponseParser(self)
+            elif isinstance(cause, _Unsolicited):
+                self._protocol_error("a response arrived with no request outstanding on its connection")
+            else:
+                self._fail("other", f"response handling failed: {cause!r}")
+        except httptools.HttpParserUpgrade:
+            self._protocol_error("101 Switching Protocols to a request that asked for no upgrade")
         except httptools.HttpParserError as exc:
-            self._fail("other", f"malformed HTTP response: {exc}")
+            self._protocol_error(f"malformed HTTP response: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.token is not None:
-            kind, msg = classify_error(exc)
-            self._fail(kind, msg)
+            first = self.first
+            if exc is None and first is not None and ends_at_eof(first):
+                # a body delimited by the close: this clean EOF completes it (RFC 9112 §6.3 item 8)
+                try:
+                    self.on_message_complete()
+                except _Unsolicited:
+                    self.owner.on_protocol_error(self, "a response arrived with no request outstanding")
+            if self.token is not None:
+                kind, msg = classify_error(exc)
+                self._fail(kind, msg)
         self.owner.on_closed(self)
 
     # -- httptools callback (the only one a lean connection defines)
     def on_message_complete(self) -> None:
         done = perf_counter_ns()
-        token = self.token
-        if token is None:
-            return  # an unsolicited response: ignore
-        self.token = None
         p = self.parser
-        body = None
-        if self.want_body:
-            body = b"".join(self.body)
-            self.body = []
-        self.owner.on_response(self, token, p.get_status_code(), body, done, p.should_keep_alive())
+        status = p.get_status_code()
+        if status < 200:
+            return  # 1xx interim response: the final one is still to come
+        token = self.token
+        if token is None or self.first is None:
+            raise _Unsolicited
+        self.token = None
+        self.owner.on_response(self, token, status, None, done, p.should_keep_alive())
 
     # -- owner side
-    def send(self, data: bytes, token: Any, head: bool, want_body: bool, timeout_ns: int) -> None:
+    def send(self, data: bytes, token: Any, head: bool, want_body: bool, deadline_ns: int) -> None:
+        """`deadline_ns`: the request's total timeout, counted from its intended send time by the owner."""
         self.token = token
         self.head = head
         self.want_body = want_body
-        t = perf_counter_ns()
-        self.sent_ns = t
-        self.deadline_ns = t + timeout_ns
+        self.first = None
+        self.sent_ns = perf_counter_ns()
+        self.deadline_ns = deadline_ns
         self.transport.write(data)  # type: ignore[union-attr]
+
+    def _protocol_error(self, message: str) -> None:
+        self.owner.on_protocol_error(self, message)
+        self._fail("protocol_error", message)
 
     def _fail(self, kind: str, message: str) -> None:
         token = self.token
@@ -187,8 +269,25 @@ class FullConn(Conn):
         if self.want_body:
             self.body.append(body)
 
+    def on_message_complete(self) -> None:
+        # Conn.on_message_complete plus the body (kept out of the lean path)
+        done = perf_counter_ns()
+        p = self.parser
+        status = p.get_status_code()
+        if status < 200:
+            return
+        token = self.token
+        if token is None or self.first is None:
+            raise _Unsolicited
+        self.token = None
+        body = None
+        if self.want_body:
+            body = b"".join(self.body)
+            self.body = []
+        self.owner.on_response(self, token, status, body, done, p.should_keep_alive())
+
     def on_headers_complete(self) -> None:
-        if self.head:
+        if self.head and self.parser.get_status_code() >= 200:  # a 1xx before the HEAD answer has no body
             self.on_message_complete()
             raise _HeadDone
 

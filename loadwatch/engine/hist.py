@@ -20,6 +20,8 @@ __all__ = [
     "LOWEST_US",
     "PERCENTILES",
     "SIG_FIGS",
+    "STAT_KEYS",
+    "at_least",
     "decode",
     "empty_stats",
     "encode",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # 1 h: anything slower is clamped to it (the total timeout is at most 1 h)
+HIGHEST_US = 3_600_000_000  # 1 h: anything slower is recorded at it and counted as clamped (see record_many)
 SIG_FIGS = 3
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
@@ -61,12 +63,16 @@ def _geometry() -> tuple[int, int, int, int, int, np.ndarray]:
     )
 
 
-def record_many(h: HdrHistogram, values: array[int] | np.ndarray | Iterable[int]) -> None:
-    """Record integer µs values exactly as `h.record_value` would, in one vectorised pass."""
+def record_many(h: HdrHistogram, values: array[int] | np.ndarray | Iterable[int]) -> int:
+    """Record integer µs values exactly as `h.record_value` would, in one vectorised pass. Values above
+    HIGHEST_US are recorded at HIGHEST_US (the edge) instead of being refused; returns how many were (the
+    caller counts them: nothing is clipped in silence). Negative values (impossible from a monotonic clock)
+    are recorded as 0."""
     v = np.asarray(values if not isinstance(values, array) else np.frombuffer(values, dtype=np.int64), dtype=np.int64)
     if v.size == 0:
-        return
+        return 0
     mask, unit_mag, sbhcm, half, counts_len, _ = _geometry()
+    clamped = int(np.count_nonzero(v > HIGHEST_US))
     v = np.clip(v, 0, HIGHEST_US)
     # bit length via the float exponent: exact because values < 2**53
     bitlen = np.frexp((v | mask).astype(np.float64))[1].astype(np.int64)
@@ -77,6 +83,7 @@ def record_many(h: HdrHistogram, values: array[int] | np.ndarray | Iterable[int]
     h.total_count += int(v.size)
     h.min_value = min(h.min_value, int(v.min()))
     h.max_value = max(h.max_value, int(v.max()))
+    return clamped
 
 
 def percentile_us(h: HdrHistogram, percentile: float) -> int:
@@ -92,18 +99,41 @@ def percentile_us(h: HdrHistogram, percentile: float) -> int:
     return int(h.get_highest_equivalent_value(value) if percentile else h.get_lowest_equivalent_value(value))
 
 
-def empty_stats() -> dict[str, float]:
-    return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+STAT_KEYS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
 
 
-def stats_ms(h: HdrHistogram) -> dict[str, float]:
-    """{mean, p50, p90, p95, p99, p999, max} in milliseconds (zeros when empty)."""
+@lru_cache(maxsize=1)
+def _edge_hist() -> HdrHistogram:
+    return new_hist()
+
+
+def at_least(stats: dict[str, float | None], censored_min_us: int | None) -> list[str]:
+    """The keys of `stats_ms` output that are lower bounds, given the smallest censored value (a latency
+    recorded when its request was abandoned, or clamped at the edge; its true value is at least that).
+
+    The value at rank r is exact while every censored value lies in a higher bucket: raising censored values
+    then moves nothing at or below rank r. Once the bucket at rank r reaches the smallest censored value's
+    bucket, the true value at that rank can only be larger: a lower bound. `max` is then always one, and so is
+    the mean (it averages lower bounds)."""
+    if censored_min_us is None:
+        return []
+    edge_ms = round(_edge_hist().get_lowest_equivalent_value(int(censored_min_us)) / 1000.0, 3)
+    return [k for k in STAT_KEYS if k == "mean" or (stats.get(k) or 0.0) >= edge_ms]
+
+
+def empty_stats() -> dict[str, float | None]:
+    """No answers, no latency: every key is None (null in summary.json, "no answers" in the report), never 0."""
+    return dict.fromkeys(STAT_KEYS)
+
+
+def stats_ms(h: HdrHistogram) -> dict[str, float | None]:
+    """{mean, p50, p90, p95, p99, p999, max} in milliseconds (all None when the histogram is empty)."""
     total = h.total_count
     if total <= 0:
         return empty_stats()
     counts = _counts(h)
     cum = np.cumsum(counts)
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     mean_us = float(np.dot(counts.astype(np.float64), _geometry()[5]) / total)
     out["mean"] = round(mean_us / 1000.0, 3)
     for key, pct in PERCENTILES.items():

@@ -16,9 +16,12 @@ shifts a process's grid by whole ms so that processes take turns rather than all
 The recorder measures latency from the actual send when a send is early, so an early send never shortens a
 latency; a late send's latency is measured from its intended time, so lateness is never hidden.
 
-`late` = a send that started more than LATE_TOLERANCE_NS (1 ms) after its intended time: only a loop that
-fell behind (a stall, a slow generator) makes sends late.
-`dropped` = a send whose turn came while `max_in_flight` requests were outstanding; it is never sent."""
+`late` = a send that started more than LATE_TOLERANCE_NS (1 ms) after its intended time while a connection was
+free for it (`send` returns True; a sender that returns None counts as free): only a loop that fell behind (a
+stall, a slow generator) makes such sends late. A send that had to wait for a busy connection is the target's
+doing; the sender counts it (`late_target`) when it finally goes out.
+`dropped` = a send whose turn came while `max_in_flight` requests were outstanding (the target held them); it is
+never sent, and `drop(intended_ns)` is called so that the sender can count it as an error of its scenario."""
 
 from __future__ import annotations
 
@@ -47,9 +50,10 @@ class OpenPacer:
         self,
         offsets: Iterator[float],
         t0_ns: int,
-        send: Callable[[int], None],
+        send: Callable[[int], bool | None],
         full: Callable[[], bool],
         *,
+        drop: Callable[[int], None] | None = None,
         warmup_s: float = 0.0,
         max_sends: int | None = None,
         tolerance_ns: int = LATE_TOLERANCE_NS,
@@ -61,6 +65,7 @@ class OpenPacer:
         self.t0_ns = t0_ns
         self.send = send
         self.full = full
+        self.drop = drop
         self.warmup_ns = t0_ns + int(warmup_s * 1e9)
         self.max_sends = max_sends
         self.tolerance_ns = tolerance_ns
@@ -70,6 +75,7 @@ class OpenPacer:
         self.measured_sends = 0
         self.intended = 0  # measured period: sends + dropped
         self.late = 0
+        self.late_ns = 0  # how late those sends were, in total: the delay the generator itself added
         self.dropped = 0
         self.wakeups = 0
         self.done: asyncio.Future[None] = self.loop.create_future()
@@ -124,13 +130,17 @@ class OpenPacer:
             if self.full():
                 if measured:
                     self.dropped += 1
+                if self.drop is not None:
+                    self.drop(due)
             else:
+                late = now - due > self.tolerance_ns
+                self.sends += 1
+                free = self.send(due) is not False
                 if measured:
                     self.measured_sends += 1
-                    if now - due > self.tolerance_ns:
+                    if late and free:
                         self.late += 1
-                self.sends += 1
-                self.send(due)
+                        self.late_ns += now - due
                 now = perf_counter_ns()
                 if self.max_sends is not None and self.sends >= self.max_sends:
                     self.stop()

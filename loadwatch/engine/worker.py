@@ -3,8 +3,19 @@ outcome into per-second, per-scenario windows (raw µs arrays, binned into HdrHi
 
 Window of a request = the second (from the agreed start) in which it *completed*; windows starting before
 the end of the warm-up are kept and flagged, and excluded from the totals. Latency = completion − intended
-start; service time = completion − actual send. Transport failures (refused, reset, timeouts, DNS, TLS)
-count as requests and errors but record no latency; responses record latency whatever their status."""
+start; service time = completion − actual send. Responses record latency whatever their status.
+
+Every request that was due is accounted for (docs/METHOD.md, "How requests are counted"):
+  * the total timeout runs from the intended send, waiting for a connection included: a request abandoned at
+    its deadline (queued, connecting or sent) is an error of its kind (`read_timeout`, `connect_timeout`) *and*
+    a latency recorded at the time it had waited, counted `censored` (its true latency is at least that);
+    service time likewise for a request that was sent. Requests left at the end of the drain are censored too;
+  * transport failures (refused, reset, DNS, TLS) and protocol errors are requests and errors, no latency;
+  * a send the pacer abandons at the in-flight cap is a request and an error of kind `dropped` of its scenario
+    (the target held `max_in_flight` requests), no latency;
+  * a value beyond the histogram's range is recorded at its edge and counted `clamped`;
+  * open model: a send written more than 1 ms after its intended time because every connection was busy is
+    `late_target` (the target's slowness); the pacer's own lateness with a connection free is `late`."""
 
 from __future__ import annotations
 
@@ -14,6 +25,7 @@ import random
 import ssl
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
@@ -23,7 +35,7 @@ from urllib.parse import urlsplit
 from loadwatch.config import Plan
 from loadwatch.engine import hist
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
-from loadwatch.engine.client import Conn, classify_error, open_conn
+from loadwatch.engine.client import TIMEOUT_KINDS, Conn, classify_error, open_conn
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
 
@@ -56,8 +68,11 @@ class WorkerConfig:
     start_at: float = 0.0  # epoch seconds of the agreed start
 
 
+NO_CENSORED = 1 << 62  # "no censored value yet" for the running minimum
+
+
 class _Acc:
-    __slots__ = ("classes", "errors", "kinds", "lat", "n", "svc")
+    __slots__ = ("censored", "classes", "cmin_lat", "cmin_svc", "errors", "kinds", "lat", "n", "svc")
 
     def __init__(self) -> None:
         self.n = 0
@@ -66,6 +81,9 @@ class _Acc:
         self.svc = array("q")
         self.kinds: dict[str, list[Any]] = {}
         self.classes = [0] * 10
+        self.censored = 0  # latencies recorded at abandonment (lower bounds)
+        self.cmin_lat = NO_CENSORED  # smallest censored latency (µs): percentiles at or above it are lower bounds
+        self.cmin_svc = NO_CENSORED
 
 
 class _Req:
@@ -98,6 +116,10 @@ class _Totals:
     svc: Any = field(default_factory=hist.new_hist)
     kinds: dict[str, list[Any]] = field(default_factory=dict)
     classes: list[int] = field(default_factory=lambda: [0] * 10)
+    censored: int = 0
+    clamped: int = 0
+    cmin_lat: int = NO_CENSORED
+    cmin_svc: int = NO_CENSORED
 
 
 class Runner:
@@ -160,7 +182,7 @@ class Runner:
         self.idle: list[Conn] = []
         self.n_conns = 0
         self.max_conns = self.load.connections or self.load.max_in_flight
-        self.waiting: list[_Req] = []
+        self.waiting: deque[_Req] = deque()  # open model: in intended order (the sweep expires from the front)
         self.connecting: set[asyncio.Task[None]] = set()
         self.users: list[_User] = []
         self.phase = "warmup" if self.warmup > 0 else "measure"
@@ -168,6 +190,10 @@ class Runner:
         self.stopped = False
         self.finishing = False  # leftovers are being cancelled: count as read_timeout, or cancelled on stop
         self.lags_ms: list[float] = []
+        self.late_target = 0  # open model: sends late because every connection was busy (the target's doing)
+        self.protocol_errors = 0
+        self.protocol_sample = ""
+        self.warmup_ns = 0  # perf_counter_ns at which the warm-up ends (set when the run starts)
         self.pacer: OpenPacer | None = None
         self.sched_done: asyncio.Future[None] | None = None
         self.start_skew_s = 0.0
@@ -207,8 +233,13 @@ class Runner:
                 tot = self.totals[i]
                 tot.requests += acc.n
                 tot.errors += acc.errors
-                hist.record_many(tot.lat, acc.lat)
-                hist.record_many(tot.svc, acc.svc)
+                # beyond the range: recorded at the edge, counted, and a lower bound like a censored value
+                cl = hist.record_many(tot.lat, acc.lat)
+                cs = hist.record_many(tot.svc, acc.svc)
+                tot.clamped += cl + cs
+                tot.censored += acc.censored
+                tot.cmin_lat = min(tot.cmin_lat, acc.cmin_lat, hist.HIGHEST_US if cl else NO_CENSORED)
+                tot.cmin_svc = min(tot.cmin_svc, acc.cmin_svc, hist.HIGHEST_US if cs else NO_CENSORED)
                 for kind, (count, sample) in acc.kinds.items():
                     k = tot.kinds.setdefault(kind, [0, sample])
                     k[0] += count
@@ -261,6 +292,22 @@ class Runner:
             else:
                 k[0] += 1
 
+    def _record_abandoned(self, req: _Req, sent_ns: int, done_ns: int, kind: str, msg: str) -> None:
+        """A request abandoned after a wait (timeout, end of run): an error and a censored latency."""
+        self._record(req, 0, 0, done_ns, kind, msg)
+        acc = self.cur[req.sc.index]  # the window `_record` rolled to
+        start = req.intended_ns if not sent_ns or req.intended_ns < sent_ns else sent_ns
+        lat = (done_ns - start) // 1000
+        acc.lat.append(lat)
+        acc.censored += 1
+        if lat < acc.cmin_lat:
+            acc.cmin_lat = lat
+        if sent_ns:
+            svc = (done_ns - sent_ns) // 1000
+            acc.svc.append(svc)
+            if svc < acc.cmin_svc:
+                acc.cmin_svc = svc
+
     # ------------------------------------------------------------------ ConnOwner callbacks
     def on_response(self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool) -> None:
         # The hot path: one call per response. The recording of `_record` is inlined here (same rules).
@@ -286,7 +333,7 @@ class Runner:
             self.in_flight -= 1
             if keep:
                 if self.waiting:
-                    self._send_on(conn, self.waiting.pop(0))
+                    self._send_queued(conn, self.waiting.popleft())
                 else:
                     self.idle.append(conn)
             else:
@@ -306,11 +353,12 @@ class Runner:
             self.sent += 1
             # Conn.send, inlined
             conn.token = req
-            conn.head = sc.head
-            conn.want_body = sc.want_body
-            t = perf_counter_ns()
-            conn.sent_ns = t
-            conn.deadline_ns = t + self.timeout_ns
+            if self.full_conns:  # lean connections never carry HEAD or a body check
+                conn.head = sc.head
+                conn.want_body = sc.want_body
+            conn.first = None
+            conn.sent_ns = perf_counter_ns()
+            conn.deadline_ns = done_ns + self.timeout_ns  # from the intended send (= this completion)
             conn.transport.write(data)  # type: ignore[union-attr]
             return  # in_flight unchanged: one completed, one sent
         else:
@@ -319,7 +367,12 @@ class Runner:
         self._user_next(user, done_ns)
 
     def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None:
-        self._fail_req(token, kind, message, done_ns)
+        self._fail_req(token, kind, message, done_ns, conn.sent_ns)
+
+    def on_protocol_error(self, conn: Conn, message: str) -> None:
+        self.protocol_errors += 1
+        if not self.protocol_sample:
+            self.protocol_sample = message[:300]
 
     def on_closed(self, conn: Conn) -> None:
         if conn in self.conns:
@@ -332,10 +385,13 @@ class Runner:
             self._pump()
 
     # ------------------------------------------------------------------ sending
-    def _fail_req(self, req: _Req, kind: str, message: str, done_ns: int) -> None:
+    def _fail_req(self, req: _Req, kind: str, message: str, done_ns: int, sent_ns: int = 0) -> None:
+        """`sent_ns`: when the request was written (0: never, it was queued or connecting)."""
         self.in_flight -= 1
         if self.finishing and self.stopped:
             self.cancelled += 1
+        elif kind in TIMEOUT_KINDS:
+            self._record_abandoned(req, sent_ns, done_ns, kind, message)
         else:
             self._record(req, 0, 0, done_ns, kind, message)
         if req.user is not None:
@@ -343,10 +399,21 @@ class Runner:
 
     def _send_on(self, conn: Conn, req: _Req) -> None:
         sc = req.sc
-        conn.send(req.data, req, sc.head, sc.want_body, self.timeout_ns)
+        conn.send(req.data, req, sc.head, sc.want_body, req.intended_ns + self.timeout_ns)
 
-    def _dispatch(self, req: _Req) -> None:
-        """Open model: an idle connection, else a new one (up to the cap), else wait for one."""
+    def _count_late_target(self, req: _Req) -> None:
+        """A queued request leaves the queue: late by more than the tolerance = late while every connection
+        was busy (counted like the pacer's counters, for sends intended after the warm-up)."""
+        if req.intended_ns >= self.warmup_ns and perf_counter_ns() - req.intended_ns > LATE_TOLERANCE_NS:
+            self.late_target += 1
+
+    def _send_queued(self, conn: Conn, req: _Req) -> None:
+        self._count_late_target(req)
+        self._send_on(conn, req)
+
+    def _dispatch(self, req: _Req) -> bool:
+        """Open model: an idle connection, else a new one (up to the cap), else wait for one.
+        True when a connection was free (the send went out, or its connection is being opened, now)."""
         self.in_flight += 1
         self.sent += 1
         idle = self.idle
@@ -354,23 +421,36 @@ class Runner:
             conn = idle.pop()
             if not conn.closed:
                 self._send_on(conn, req)
-                return
+                return True
         if self.n_conns < self.max_conns:
             self._connect(req)
-        else:
-            self.waiting.append(req)
+            return True
+        self.waiting.append(req)
+        return False
 
     def _pump(self) -> None:
-        while self.waiting and not self.finishing:
+        waiting = self.waiting
+        while waiting and not self.finishing:
             if self.idle:
                 conn = self.idle.pop()
                 if conn.closed:
                     continue
-                self._send_on(conn, self.waiting.pop(0))
+                self._send_queued(conn, waiting.popleft())
             elif self.n_conns < self.max_conns:
-                self._connect(self.waiting.pop(0))
+                req = waiting.popleft()
+                self._count_late_target(req)
+                self._connect(req)
             else:
                 return
+
+    def _expire_waiting(self, now_ns: int) -> None:
+        """Queued requests past their total timeout (from the intended send) are abandoned: the queue is in
+        intended order, so only its front can be due."""
+        waiting = self.waiting
+        limit = now_ns - self.timeout_ns
+        while waiting and waiting[0].intended_ns <= limit:
+            req = waiting.popleft()
+            self._fail_req(req, "read_timeout", "no connection became free within the total timeout", now_ns)
 
     def _connect(self, req: _Req) -> None:
         self.n_conns += 1
@@ -379,6 +459,15 @@ class Runner:
         task.add_done_callback(self.connecting.discard)
 
     async def _connect_and_send(self, req: _Req) -> None:
+        # the connect gets the connect timeout, or what is left of the total one if that is less
+        left_s = (req.intended_ns + self.timeout_ns - perf_counter_ns()) / 1e9
+        if left_s <= 0:
+            self.n_conns -= 1
+            msg = "total timeout passed before a connection was opened"
+            self._fail_req(req, "read_timeout", msg, perf_counter_ns())
+            if req.user is None:
+                self._pump()
+            return
         try:
             conn = await open_conn(
                 self,
@@ -386,7 +475,7 @@ class Runner:
                 self.port,
                 ssl_ctx=self.ssl_ctx,
                 server_hostname=self.host,
-                timeout=self.connect_timeout,
+                timeout=min(self.connect_timeout, left_s),
                 full=self.full_conns,
             )
         except asyncio.CancelledError:
@@ -407,9 +496,27 @@ class Runner:
         self._send_on(conn, req)
 
     # ------------------------------------------------------------------ open model
-    def _open_send(self, intended_ns: int) -> None:
+    def _open_send(self, intended_ns: int) -> bool:
         sc = self.factory.pick()
-        self._dispatch(_Req(sc, intended_ns, None, self.factory.render(sc)))
+        return self._dispatch(_Req(sc, intended_ns, None, self.factory.render(sc)))
+
+    def _open_drop(self, intended_ns: int) -> None:
+        """The pacer abandoned a send at the in-flight cap: a request of its scenario and an error, no latency.
+        Counted for sends intended after the warm-up, like the pacer's `dropped`."""
+        if intended_ns < self.warmup_ns:
+            return
+        sc = self.factory.pick()
+        req = _Req(sc, intended_ns, None, b"")
+        cap = self.load.max_in_flight
+        self._record(
+            req,
+            0,
+            0,
+            perf_counter_ns(),
+            "dropped",
+            f"not sent: {cap} requests were in flight (max_in_flight={cap}); the target held them. "
+            "Raise max_in_flight or lower the rate",
+        )
 
     def _open_full(self) -> bool:
         return self.in_flight >= self.load.max_in_flight
@@ -505,6 +612,8 @@ class Runner:
             last = now
             for conn in [c for c in self.conns if c.token is not None]:
                 conn.expire(now)
+            if self.waiting:
+                self._expire_waiting(now)
             w = (now - self.t0_ns) // 1_000_000_000
             if w > self.win:
                 self._roll(w)
@@ -529,6 +638,7 @@ class Runner:
         self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
         self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
         self.win_end_ns = self.t0_ns + 1_000_000_000
+        self.warmup_ns = self.t0_ns + int(self.warmup * 1e9)
         cpu0 = time.process_time()
         self.sched_done = loop.create_future()
         hk = loop.create_task(self._housekeeping())
@@ -542,6 +652,7 @@ class Runner:
                     self.t0_ns,
                     self._open_send,
                     self._open_full,
+                    drop=self._open_drop,
                     warmup_s=self.warmup,
                     max_sends=self.max_sends,
                     tick_ns=tick,
@@ -570,7 +681,7 @@ class Runner:
                     conn.deadline_ns = now
                     conn.expire(now)
             while self.waiting:
-                self._fail_req(self.waiting.pop(0), "read_timeout", "no connection free before the run ended", now)
+                self._fail_req(self.waiting.popleft(), "read_timeout", "no connection free before the run ended", now)
             tasks = list(self.connecting)
             for task in tasks:
                 task.cancel()
@@ -602,6 +713,12 @@ class Runner:
                 "status_classes": {f"{c}xx": n for c, n in enumerate(tot.classes) if n},
                 "latency": hist.encode(tot.lat),
                 "service": hist.encode(tot.svc),
+                "censored": tot.censored,
+                "clamped": tot.clamped,
+                "censored_min_us": {
+                    "latency": tot.cmin_lat if tot.cmin_lat != NO_CENSORED else None,
+                    "service": tot.cmin_svc if tot.cmin_svc != NO_CENSORED else None,
+                },
             }
         lags = sorted(self.lags_ms)
         p = self.pacer
@@ -621,7 +738,13 @@ class Runner:
             "measured_sends": p.measured_sends if p else None,
             "intended": p.intended if p else None,
             "late": p.late if p else 0,
+            "late_ms_sum": p.late_ns / 1e6 if p else 0.0,
+            # the latency this process measured, in total (ms): what the generator's own delay is weighed against
+            "latency_ms_sum": sum((hist.stats_ms(t.lat)["mean"] or 0.0) * t.lat.total_count for t in self.totals),
+            "late_target": self.late_target,
             "dropped": p.dropped if p else 0,
+            "protocol_errors": self.protocol_errors,
+            "protocol_error_sample": self.protocol_sample,
             "pacer_wakeups": p.wakeups if p else 0,
             "pacer_tick_ms": p.tick_ns / 1e6 if p else None,
             "cancelled": self.cancelled,

@@ -1,17 +1,25 @@
-"""The same-night gate: the newest run against a rolling baseline of comparable runs (docs/METHOD.md §Gate).
+"""The same-night gate: the newest run against a rolling baseline of comparable runs (docs/METHOD.md §3).
 
-Three checks per scenario x metric, each in the metric's bad (or good) direction:
-  z      robust z = (value - median) / Qn >= 4   (Qn: Rousseeuw-Croux robust scale)
+Per scenario x metric, in the metric's bad (or good) direction, on the log scale for ratio metrics (latency,
+throughput, CPU, RSS) and in percentage points for the error rate:
+  z      effect / band >= z, where the band joins the spread *between* nights (Qn of the baseline) and the
+         sampling error *within* tonight's run (from its histogram, or the binomial error of its error rate)
   floor  the effect exceeds the metric's floor (p95 7.5 %, ...; error rate +0.5 points and x1.5)
-  ci     a 99 % interval excludes "no change": a histogram bootstrap of the percentile ratio for latency,
-         a Newcombe interval of the difference of two proportions for the error rate, otherwise a Student
-         prediction interval for one new run (rps, CPU, RSS, or latency without histograms).
-All three -> regression (or improvement); one or two bad -> suspect; noisy series and short histories never gate."""
+  ci     a 99 % interval of the effect excludes "no change"; the interval is of the very quantity reported
+         beside it (`change`), built from both sources of variation
+All three -> regression (or improvement); one or two -> suspect. A noisy series never switches judgment off: its
+spread widens the band, so the smallest effect it can show grows (`noise.min_detectable_percent`), and a large
+effect is a regression however noisy the series is.
+
+Machine drift is removed only through a probe the target cannot move (RunPoint.probe: a fixed CPU micro-benchmark
+timed on the generator host in the same run), never by comparing scenarios with each other: a slowdown of every
+scenario is a regression of every scenario."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,25 +33,30 @@ from loadwatch.stats.model import (
     ERROR_RATE_FLOOR_RATIO,
     LATENCY_PERCENTILES,
     METRICS,
+    PROBE_KEY,
     GateConfig,
     RunPoint,
 )
 
 __all__ = [
     "OUTCOMES",
-    "common_mode",
     "compare_run",
     "newcombe_interval",
     "prediction_interval",
+    "probe_fit",
+    "qn_scale",
     "robust_z",
-    "run_common_modes",
 ]
 
-OUTCOMES = ("regression", "improvement", "suspect", "ok", "noisy", "insufficient_history")
+OUTCOMES = ("regression", "improvement", "suspect", "ok", "insufficient_history")
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> sigma, the fallback when more than half the values are equal
+# Every metric but the error rate (percentage points) is judged as a ratio on the log scale: multiplicative noise
+# and effects from 10 % to 30x on one footing.
+# Metrics the machine-drift probe may explain (the target's own speed follows its host's CPU).
+PROBED_METRICS = frozenset({*LATENCY_PERCENTILES, "cpu_percent"})
 
 
-def _qn(values: np.ndarray) -> float:
+def qn_scale(values: np.ndarray) -> float:
     """Rousseeuw-Croux Qn scale (normal-consistent, small-sample corrected): 50 % breakdown like MAD but 82 %
     efficiency instead of 37 %, so a 20-run baseline gives a much steadier band."""
     n = len(values)
@@ -61,7 +74,7 @@ def _qn(values: np.ndarray) -> float:
 
 
 def _sigma(values: np.ndarray, centre: float) -> float:
-    s = _qn(values)
+    s = qn_scale(values)
     if s > 0:
         return s
     dev = np.abs(values - centre)  # more than half the values equal: fall back to the mean absolute deviation
@@ -110,11 +123,56 @@ def newcombe_interval(k1: float, n1: float, k0: float, n0: float, confidence: fl
     return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
 
 
-def _requests(run: RunPoint, scenario: str, hist: histboot.BucketCounts | None) -> float | None:
-    n = (run.metrics.get(scenario) or {}).get("requests")
-    if n is not None and n > 0:
-        return float(n)
-    return float(hist.total) if hist is not None else None
+# --------------------------------------------------------------------------------------------- machine probe
+
+
+@dataclass(frozen=True)
+class ProbeFit:
+    """log(metric) = a + slope * log(probe) over the baseline; applied only when it explains the spread."""
+
+    slope: float
+    centre: float  # median log(probe) of the baseline: values are moved to this probe reading
+    spread_raw: float
+    spread_adjusted: float
+
+
+def probe_fit(log_values: np.ndarray, log_probe: np.ndarray, cfg: GateConfig) -> ProbeFit | None:
+    """Theil-Sen slope of the metric on the probe (robust to a bad night on either axis), kept only if the two are
+    rank-correlated beyond chance (Kendall), the slope is positive and it removes at least `probe_min_gain` of the
+    series' robust spread: a probe that does not explain a series leaves it alone, and one that cannot see the
+    target can never explain a change of the target away."""
+    n = len(log_values)
+    if n < cfg.min_history or float(np.ptp(log_probe)) == 0.0:
+        return None
+    i, j = np.triu_indices(n, k=1)
+    dx = log_probe[j] - log_probe[i]
+    keep = dx != 0
+    if keep.sum() < n:
+        return None
+    # Kendall's S (the rank correlation that goes with Theil-Sen): the probe must track the series beyond chance
+    # (one-sided, normal approximation with the tie-free variance) before it may move anything
+    s_stat = float(np.sign(dx).dot(np.sign(log_values[j] - log_values[i])))
+    if s_stat / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0) < cfg.probe_min_kendall_z:
+        return None
+    slope = float(np.median((log_values[j] - log_values[i])[keep] / dx[keep]))
+    slope = min(max(slope, 0.0), cfg.probe_max_slope)
+    if slope == 0.0:
+        return None
+    centre = float(np.median(log_probe))
+    adjusted = log_values - slope * (log_probe - centre)
+    raw_s = _sigma(log_values, float(np.median(log_values)))
+    adj_s = _sigma(adjusted, float(np.median(adjusted)))
+    if raw_s <= 0 or adj_s > (1.0 - cfg.probe_min_gain) * raw_s:
+        return None
+    return ProbeFit(slope=slope, centre=centre, spread_raw=raw_s, spread_adjusted=adj_s)
+
+
+def _probe(run: RunPoint) -> float | None:
+    v = (run.probe or {}).get(PROBE_KEY)
+    return float(v) if v is not None and math.isfinite(float(v)) and float(v) > 0 else None
+
+
+# --------------------------------------------------------------------------------------------- rows
 
 
 class _Hists:
@@ -131,64 +189,213 @@ class _Hists:
         return self._cache[key]
 
 
-def _interval(
-    metric: str,
+def _requests(run: RunPoint, scenario: str, hist: histboot.BucketCounts | None) -> float | None:
+    n = (run.metrics.get(scenario) or {}).get("requests")
+    if n is not None and n > 0:
+        return float(n)
+    return float(hist.total) if hist is not None else None
+
+
+def _base_row(scenario: str, metric: str, value: float, runs: Sequence[RunPoint], floor: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "metric": metric,
+        "value": value,
+        "baseline": None,
+        "change": None,
+        "change_unit": "points" if metric == "error_rate" else "percent",
+        "change_percent": None,
+        "ci": None,
+        "ci_unit": "points" if metric == "error_rate" else "percent",
+        "ci_method": None,
+        "robust_z": None,
+        "checks": {"z": False, "floor": False, "ci": None},
+        "cv": None,
+        "noise": None,
+        "outcome": "insufficient_history",
+        "baseline_run_ids": [r.run_id for r in runs],
+        "n_baseline": len(runs),
+        "direction": DIRECTION[metric],
+        "floor": floor,
+    }
+
+
+def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_bad: bool, floor_good: bool,
+            ci: list[float] | None, cfg: GateConfig) -> None:
+    """Fill checks and outcome from the three tests, in the bad direction d (+1: higher is worse)."""
+    z_bad = (d * effect > 0) if z is None else d * z >= cfg.z
+    z_good = (d * effect < 0) if z is None else -d * z >= cfg.z
+    ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
+    ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
+    row["robust_z"] = z
+    row["checks"] = {"z": bool(z_bad), "floor": bool(floor_bad), "ci": ci_bad}
+    bad = [z_bad, floor_bad] + ([ci_bad] if ci_bad is not None else [])
+    good = [z_good, floor_good] + ([ci_good] if ci_good is not None else [])
+    if all(bad):
+        row["outcome"] = "regression"
+    elif all(good) and row.get("improvable", True):
+        row["outcome"] = "improvement"
+        row["checks"] = {"z": bool(z_good), "floor": bool(floor_good), "ci": ci_good}
+    elif any(bad):
+        row["outcome"] = "suspect"
+    else:
+        row["outcome"] = "ok"
+    row.pop("improvable", None)
+
+
+def _noise(spread: float, within: float, floor: float, n: int, cfg: GateConfig, *, log_scale: bool) -> dict[str, Any]:
+    """How much this series moves, and the smallest effect the rule can show on it (the floor, or the z band)."""
+    band = cfg.z * math.sqrt(spread * spread + within * within)
+    if log_scale:
+        cv = math.expm1(spread) * 100
+        detectable = max(floor * 100, math.expm1(band) * 100)
+    else:
+        cv = spread
+        detectable = max(ERROR_RATE_FLOOR_POINTS, band)
+    return {
+        "cv_percent" if log_scale else "sd_points": round(cv, 3),
+        "min_detectable_percent" if log_scale else "min_detectable_points": round(detectable, 3),
+        "n": n,
+        "noisy": detectable > 2 * (floor * 100 if log_scale else ERROR_RATE_FLOOR_POINTS),
+    }
+
+
+def _ratio_row(
     scenario: str,
+    metric: str,
     value: float,
     current: RunPoint,
-    runs: Sequence[RunPoint],
+    runs: list[RunPoint],
     values: np.ndarray,
     cfg: GateConfig,
     hists: _Hists,
-) -> tuple[list[float] | None, str, str]:
-    """(interval, unit, method): percent change for ratios, percentage points for the error rate."""
-    if metric in LATENCY_PERCENTILES:
-        cur = hists.get(current, scenario)
-        # pool only runs inside the baseline band, so one bad past night cannot shift the pooled percentile
-        med = float(np.median(values))
-        sigma = _sigma(values, med)
-        typical = [r for r, v in zip(runs, values, strict=True) if sigma == 0 or abs(v - med) < cfg.z * sigma]
-        base_parts = [h for h in (hists.get(r, scenario) for r in typical) if h is not None]
-        if cur is not None and base_parts:
-            pooled = histboot.pool(base_parts)
-            if pooled is not None:
-                lo, hi = histboot.ratio_interval(
-                    cur,
-                    pooled,
-                    LATENCY_PERCENTILES[metric],
-                    confidence=cfg.confidence,
-                    resamples=cfg.resamples,
-                    seed=cfg.seed,
-                )
-                return [(lo - 1) * 100, (hi - 1) * 100], "percent", "bootstrap_histogram"
-    if metric == "error_rate":
-        n1 = _requests(current, scenario, hists.get(current, scenario))
-        ns = [_requests(r, scenario, hists.get(r, scenario)) for r in runs]
-        if n1 and all(ns):
-            n0 = float(sum(n for n in ns if n))
-            k0 = float(sum(v / 100 * n for v, n in zip(values, ns, strict=True) if n))
-            lo, hi = newcombe_interval(value / 100 * n1, n1, k0, n0, cfg.confidence)
-            return [lo * 100, hi * 100], "points", "newcombe_two_proportions"
-        pi = prediction_interval(value, values, cfg.confidence)
-        return (list(pi) if pi else None), "points", "prediction_interval"
-    pi = prediction_interval(value, values, cfg.confidence)
-    mean = float(values.mean()) if len(values) else 0.0
-    if pi is None or mean == 0:
-        return None, "percent", "prediction_interval"
-    return [pi[0] / mean * 100, pi[1] / mean * 100], "percent", "prediction_interval"
-
-
-def _floor_checks(metric: str, value: float, med: float, floor: float) -> tuple[bool, bool]:
-    """(bad-direction effect above the floor, good-direction effect above the floor)."""
+    row: dict[str, Any],
+) -> None:
+    floor = float(row["floor"])
     d = DIRECTION[metric]
-    if metric == "error_rate":
-        worse = value - med >= ERROR_RATE_FLOOR_POINTS and value >= ERROR_RATE_FLOOR_RATIO * med
-        better = med - value >= ERROR_RATE_FLOOR_POINTS and value * ERROR_RATE_FLOOR_RATIO <= med
-        return worse, better
-    if med == 0:
-        return d * value > 0, d * value < 0
-    rel = value / med - 1
-    return d * rel >= floor, -d * rel >= floor
+    if value <= 0 or np.any(values <= 0):
+        _linear_row(metric, value, values, cfg, row)
+        return
+    logs = np.log(values)
+    y = math.log(value)
+    # machine drift, through the probe (same-run covariate the target cannot move)
+    probes = [_probe(r) for r in runs]
+    p_now = _probe(current)
+    if metric in PROBED_METRICS and p_now is not None and all(p is not None for p in probes):
+        fit = probe_fit(logs, np.log(np.asarray(probes, dtype=np.float64)), cfg)
+        if fit is not None:
+            logs = logs - fit.slope * (np.log(np.asarray(probes, dtype=np.float64)) - fit.centre)
+            y = y - fit.slope * (math.log(p_now) - fit.centre)
+            row["probe"] = {"slope": round(fit.slope, 4), "spread_raw": round(fit.spread_raw, 5),
+                            "spread_adjusted": round(fit.spread_adjusted, 5), "factor": round(math.exp(
+                                fit.slope * (math.log(p_now) - fit.centre)), 5)}
+    n = len(logs)
+    centre = float(np.median(logs))
+    spread = _sigma(logs, centre)
+    # within tonight: the bootstrap spread of log(percentile) from this run's own histogram
+    within = 0.0
+    ci_method = "prediction_interval"
+    cur_hist = hists.get(current, scenario) if metric in LATENCY_PERCENTILES else None
+    if cur_hist is not None:
+        draws = histboot.percentile_draws(cur_hist, LATENCY_PERCENTILES[metric], cfg.resamples,
+                                          np.random.default_rng(cfg.seed))
+        within = float(np.std(np.log(np.maximum(draws, 1.0))))
+        ci_method = "bootstrap_histogram+between_nights"
+    # Tonight's sampling error counts in full beside the nights' robust spread. The nights' values hold their own
+    # sampling error too, but Qn sees only the core of it: a high percentile from a few hundred requests is skewed
+    # to the right (an order statistic near the top), and that tail is what a robust scale is built to ignore.
+    # Counting only the excess over a typical night raised false regressions from 0.6-3.7 to 5.6-7.5 per 100
+    # clean nights on the synthetic suites (benchmarks/results/stats_gate.md).
+    extra = within
+    effect = y - centre
+    band_sd = math.sqrt(spread * spread * (1 + 1 / n) + extra * extra)
+    z = None if band_sd == 0 else effect / math.sqrt(spread * spread + extra * extra)
+    if band_sd == 0 and effect == 0:
+        z = 0.0
+    t = float(stdtrit(max(n - 1, 1), 0.5 + cfg.confidence / 2))
+    half = t * band_sd
+    ci = [math.expm1(effect - half) * 100, math.expm1(effect + half) * 100]
+    change = math.expm1(effect) * 100
+    rel = math.expm1(effect)
+    floor_bad, floor_good = d * rel >= floor, -d * rel >= floor
+    row["baseline"] = math.exp(centre) if "probe" not in row else float(np.median(values))
+    row["change"] = row["change_percent"] = change
+    if "probe" in row:
+        row["raw_change_percent"] = (value / float(np.median(values)) - 1) * 100
+    row["ci"], row["ci_method"] = ci, ci_method
+    row["cv"] = math.expm1(spread)
+    row["within"] = round(within, 6)
+    row["noise"] = _noise(spread, extra, floor, n, cfg, log_scale=True)
+    _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg)
+
+
+def _linear_row(metric: str, value: float, values: np.ndarray, cfg: GateConfig, row: dict[str, Any]) -> None:
+    """A series with zeros has no log scale: the robust z and a Student prediction interval on the raw values."""
+    med = float(np.median(values))
+    d = DIRECTION[metric]
+    floor = float(row["floor"])
+    z = robust_z(value, values)
+    pi = prediction_interval(value, values, cfg.confidence)
+    half = (pi[1] - pi[0]) / 2 if pi else None  # the prediction half-width, centred on the reported change
+    rel = (value / med - 1) if med else (1.0 if value > 0 else 0.0)
+    if med:
+        row["change"] = row["change_percent"] = rel * 100
+        row["ci"] = [(value - med - half) / med * 100, (value - med + half) / med * 100] if half is not None else None
+    else:  # from zero there is no ratio: the interval and the change are in the metric's own unit
+        row["change"], row["change_unit"], row["ci_unit"] = value - med, "units", "units"
+        row["ci"] = [value - med - half, value - med + half] if half is not None else None
+    row["ci_method"] = "prediction_interval"
+    _decide(row, d, z, value - med, d * rel >= floor, -d * rel >= floor, row["ci"], cfg)
+
+
+def _error_rate_row(
+    scenario: str,
+    value: float,
+    current: RunPoint,
+    runs: list[RunPoint],
+    values: np.ndarray,
+    cfg: GateConfig,
+    hists: _Hists,
+    row: dict[str, Any],
+) -> None:
+    n = len(values)
+    med = float(np.median(values))
+    spread = _sigma(values, med)
+    n1 = _requests(current, scenario, hists.get(current, scenario))
+    ns = [_requests(r, scenario, hists.get(r, scenario)) for r in runs]
+    within = 0.0
+    t = float(stdtrit(max(n - 1, 1), 0.5 + cfg.confidence / 2))
+    between_half = t * spread * math.sqrt(1 + 1 / n)
+    if n1 and all(ns):
+        n0 = float(sum(x for x in ns if x))
+        k0 = float(sum(v / 100 * x for v, x in zip(values, ns, strict=True) if x))
+        base = 100 * k0 / n0  # the pooled baseline rate: the quantity the interval is about
+        lo, hi = newcombe_interval(value / 100 * n1, n1, k0, n0, cfg.confidence)
+        point = value - base
+        # Newcombe's half-widths (within the runs) joined with the nights' spread (between them)
+        lo_w, hi_w = point - lo * 100, hi * 100 - point
+        ci = [point - math.hypot(lo_w, between_half), point + math.hypot(hi_w, between_half)]
+        p = value / 100
+        within = 100 * math.sqrt(max(p * (1 - p), 1e-12) / n1)  # tonight's binomial error, as for percentiles
+        method = "newcombe_two_proportions+between_nights"
+    else:
+        base = med
+        point = value - med
+        ci = [point - between_half, point + between_half]
+        method = "prediction_interval"
+    sd = math.sqrt(spread * spread + within * within)
+    z = None if sd == 0 else (value - med) / sd
+    if sd == 0 and value == med:
+        z = 0.0
+    worse = value - base >= ERROR_RATE_FLOOR_POINTS and value >= ERROR_RATE_FLOOR_RATIO * base
+    better = base - value >= ERROR_RATE_FLOOR_POINTS and value * ERROR_RATE_FLOOR_RATIO <= base
+    row["baseline"] = base
+    row["change"] = point
+    row["change_percent"] = (value / base - 1) * 100 if base > 0 else None
+    row["ci"], row["ci_method"] = ci, method
+    row["cv"] = spread / med if med > 0 else None
+    row["noise"] = _noise(spread, within, 0.0, n, cfg, log_scale=False)
+    _decide(row, 1, z, value - med, worse, better, ci, cfg)
 
 
 def _one(
@@ -199,151 +406,67 @@ def _one(
     runs: list[RunPoint],
     cfg: GateConfig,
     hists: _Hists,
-    common: float = 1.0,
-    noise_runs: list[RunPoint] | None = None,
+    *,
+    improvable: bool = True,
 ) -> dict[str, Any]:
-    values = np.asarray([float(r.metrics[scenario][metric]) for r in runs], dtype=np.float64)
-    noise = values if noise_runs is None else np.asarray(
-        [float(r.metrics[scenario][metric]) for r in noise_runs], dtype=np.float64)
     floor = float(cfg.floors.get(metric, 0.0))
-    row: dict[str, Any] = {
-        "scenario": scenario,
-        "metric": metric,
-        "value": value,
-        "baseline": None,
-        "change_percent": None,
-        "ci": None,
-        "ci_unit": "percent",
-        "ci_method": None,
-        "robust_z": None,
-        "checks": {"z": False, "floor": False, "ci": None},
-        "cv": None,
-        "outcome": "insufficient_history",
-        "baseline_run_ids": [r.run_id for r in runs],
-        "n_baseline": len(runs),
-        "direction": DIRECTION[metric],
-        "floor": floor,
-    }
-    if len(values) == 0:
+    row = _base_row(scenario, metric, value, runs, floor)
+    if not runs:
         return row
-    med = float(np.median(values))
-    row["baseline"] = med
-    row["change_percent"] = (value / med - 1) * 100 if med != 0 else None
-    noise_med = float(np.median(noise))
-    noise_sigma = _sigma(noise, noise_med)
-    row["cv"] = noise_sigma / abs(noise_med) if noise_med != 0 else None
-    row["n_noise"] = len(noise)
+    values = np.asarray([_value(r, scenario, metric) for r in runs], dtype=np.float64)
+    row["baseline"] = float(np.median(values))
     if len(values) < cfg.min_history:
         return row
-    d = DIRECTION[metric]
-    raw_value = value
-    if common != 1.0:
-        value = value / common  # judged relative to the run's common mode (see GateConfig.common_mode)
-        row["common_mode"] = common
-        row["adjusted_change_percent"] = (value / med - 1) * 100 if med != 0 else None
-    z = robust_z(value, values)
-    row["robust_z"] = z
-    # an infinite z (no spread at all) counts in the direction of the difference
-    z_bad = (d * (value - med) > 0) if z is None else d * z >= cfg.z
-    z_good = (d * (value - med) < 0) if z is None else -d * z >= cfg.z
-    floor_bad, floor_good = _floor_checks(metric, value, med, floor)
-    ci, unit, method = _interval(metric, scenario, raw_value, current, runs, values, cfg, hists)
-    if ci is not None and common != 1.0 and unit == "percent":
-        ci = [((1 + ci[0] / 100) / common - 1) * 100, ((1 + ci[1] / 100) / common - 1) * 100]
-    row["ci"], row["ci_unit"], row["ci_method"] = ci, unit, method
-    ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
-    ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
-    row["checks"] = {"z": bool(z_bad), "floor": bool(floor_bad), "ci": ci_bad}
+    row["improvable"] = improvable
     if metric == "error_rate":
-        noisy = noise_sigma > ERROR_RATE_FLOOR_POINTS * cfg.noisy_cv_fraction
+        _error_rate_row(scenario, value, current, runs, values, cfg, hists, row)
     else:
-        noisy = row["cv"] is None or row["cv"] > floor * cfg.noisy_cv_fraction
-    bad = [z_bad, floor_bad] + ([ci_bad] if ci_bad is not None else [])
-    good = [z_good, floor_good] + ([ci_good] if ci_good is not None else [])
-    if noisy:
-        row["outcome"] = "noisy"
-    elif all(bad):
-        row["outcome"] = "regression"
-    elif all(good):
-        row["outcome"] = "improvement"
-        row["checks"] = {"z": bool(z_good), "floor": bool(floor_good), "ci": ci_good}
-    elif any(bad):
-        row["outcome"] = "suspect"
-    else:
-        row["outcome"] = "ok"
+        _ratio_row(scenario, metric, value, current, runs, values, cfg, hists, row)
     return row
+
+
+def _value(run: RunPoint, scenario: str, metric: str) -> float:
+    """The value the gate judges: open-model throughput as achieved/intended (capped at 1: sends that catch up
+    after a stall are not an improvement), everything else as stored."""
+    block = run.metrics[scenario]
+    v = float(block[metric])
+    if metric == "rps":
+        intended = block.get("intended_rps")
+        if intended:
+            return min(v / float(intended), 1.0)
+    return v
+
+
+def _judged(run: RunPoint, scenario: str, metric: str) -> bool:
+    block = run.metrics.get(scenario) or {}
+    v = block.get(metric)
+    return v is not None and math.isfinite(float(v))
 
 
 def compare_run(
     current: RunPoint, history: Sequence[RunPoint], config: GateConfig | None = None
 ) -> list[dict[str, Any]]:
     """One row per scenario x known metric present in `current`, against the last `window` non-excluded runs of
-    `history` (oldest first, already cut at the last accepted change) that have the same scenario x metric."""
+    `history` (oldest first, already cut at the last accepted change) that have the same scenario x metric.
+
+    Open-model throughput (a run whose "*" block carries `intended_rps`) is judged on "*" only, as achieved vs
+    intended: per-scenario rates there are the plan's weights, not a measurement of the target."""
     cfg = config or GateConfig()
     usable = [r for r in history if not r.excluded and r.run_id != current.run_id]
     hists = _Hists()
     rows: list[dict[str, Any]] = []
-    common: dict[str, float] = {}
-    if cfg.common_mode:
-        factors = run_common_modes([*usable[-max(cfg.window, cfg.noise_window) :], current],
-                                   usable[-cfg.window :], cfg)
-        common = factors.get(current.run_id, {})
-        # the history is judged on the same footing: each past night divided by its own common mode, so the
-        # machine's night-to-night drift leaves the series' spread (z band, noisy rule) instead of widening it
-        usable = [_adjusted(r, factors.get(r.run_id, {})) for r in usable]
+    open_model = bool((current.metrics.get(ALL) or {}).get("intended_rps"))
     for scenario in sorted(current.metrics):
-        block = current.metrics[scenario]
         for metric in METRICS:
-            raw = block.get(metric)
-            if raw is None or not math.isfinite(float(raw)):
+            if not _judged(current, scenario, metric):
                 continue
-            series = [
-                r
-                for r in usable
-                if r.metrics.get(scenario, {}).get(metric) is not None
-                and math.isfinite(float(r.metrics[scenario][metric]))
-            ][-max(cfg.window, cfg.noise_window) :]
-            factor = common.get(metric, 1.0) if scenario != ALL else 1.0
-            rows.append(_one(scenario, metric, float(raw), current, series[-cfg.window :], cfg, hists, factor,
-                             noise_runs=series[-cfg.noise_window :]))
+            if metric == "rps" and open_model and scenario != ALL:
+                continue
+            series = [r for r in usable if _judged(r, scenario, metric)][-cfg.window:]
+            value = _value(current, scenario, metric)
+            row = _one(scenario, metric, value, current, series, cfg, hists,
+                       improvable=not (metric == "rps" and open_model))
+            if metric == "rps" and open_model:
+                row["judged_as"] = "achieved / intended rate"
+            rows.append(row)
     return rows
-
-
-def common_mode(current: RunPoint, history: Sequence[RunPoint], cfg: GateConfig) -> dict[str, float]:
-    """metric -> the median, across scenarios (not "*"), of this run's value over its baseline median; only for
-    latency metrics with at least `common_mode_min_scenarios` scenarios that have a full baseline."""
-    return run_common_modes([current], list(history)[-cfg.window :], cfg).get(current.run_id, {})
-
-
-def run_common_modes(
-    runs: Sequence[RunPoint], baseline: Sequence[RunPoint], cfg: GateConfig
-) -> dict[str, dict[str, float]]:
-    """run_id -> metric -> common mode of that run against the baseline's per-scenario medians."""
-    medians: dict[tuple[str, str], float] = {}
-    for metric in LATENCY_PERCENTILES:
-        for scenario in {s for r in baseline for s in r.metrics if s != ALL}:
-            past = [float(r.metrics[scenario][metric]) for r in baseline
-                    if r.metrics.get(scenario, {}).get(metric) is not None]
-            if len(past) >= cfg.min_history:
-                med = float(np.median(past))
-                if med > 0:
-                    medians[(scenario, metric)] = med
-    out: dict[str, dict[str, float]] = {}
-    for run in runs:
-        for metric in LATENCY_PERCENTILES:
-            ratios = [float(block[metric]) / medians[(s, metric)] for s, block in run.metrics.items()
-                      if (s, metric) in medians and block.get(metric) is not None]
-            if len(ratios) >= cfg.common_mode_min_scenarios:
-                out.setdefault(run.run_id, {})[metric] = float(np.median(ratios))
-    return out
-
-
-def _adjusted(run: RunPoint, factors: dict[str, float]) -> RunPoint:
-    if not factors:
-        return run
-    metrics = {
-        s: {m: (v / factors[m] if s != ALL and m in factors and v is not None else v) for m, v in block.items()}
-        for s, block in run.metrics.items()
-    }
-    return RunPoint(run_id=run.run_id, started_at=run.started_at, metrics=metrics, histograms=run.histograms,
-                    excluded=run.excluded)

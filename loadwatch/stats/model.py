@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loadwatch.vocabulary import ALL, METRICS
+
 __all__ = [
     "ALL",
     "DIRECTION",
@@ -16,18 +18,18 @@ __all__ = [
     "FLOORS",
     "LATENCY_PERCENTILES",
     "METRICS",
+    "PROBE_KEY",
     "GateConfig",
     "RunPoint",
 ]
 
-ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
 
 # +1: a higher value is worse; -1: a higher value is better.
 DIRECTION: dict[str, int] = {
     "p50_ms": 1,
     "p95_ms": 1,
     "p99_ms": 1,
+    "p999_ms": 1,
     "rps": -1,
     "error_rate": 1,
     "cpu_percent": 1,
@@ -40,6 +42,7 @@ FLOORS: dict[str, float] = {
     "p50_ms": 0.05,
     "p95_ms": 0.075,
     "p99_ms": 0.10,
+    "p999_ms": 0.15,  # the far tail: fewer requests behind it, so a wider floor than p99
     "rps": 0.05,
     "error_rate": 0.5,  # read as: ratio 1.5 (relative magnitude 0.5); the absolute part is below
     "cpu_percent": 0.10,
@@ -49,20 +52,27 @@ ERROR_RATE_FLOOR_POINTS = 0.5
 ERROR_RATE_FLOOR_RATIO = 1.5
 
 # metric -> percentile read from a latency histogram
-LATENCY_PERCENTILES: dict[str, float] = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+LATENCY_PERCENTILES: dict[str, float] = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0, "p999_ms": 99.9}
+
+# The machine-drift probe value the gate adjusts by (RunPoint.probe): ms of a fixed CPU micro-benchmark timed on
+# the generator host in the same run (loadwatch.probe). The target cannot move it.
+PROBE_KEY = "cpu_ms"
 
 
 @dataclass(frozen=True)
 class RunPoint:
     """One stored run as the store hands it over. metrics: scenario -> metric -> value ("*" = whole run).
     histograms: scenario -> base64 HdrHistogram (values in µs, latency from the intended start); may be empty.
-    An optional "requests" entry next to the metrics enables the two-proportion test on error_rate."""
+    An optional "requests" entry next to the metrics enables the two-proportion test on error_rate; an optional
+    "intended_rps" entry on "*" marks an open-model run (throughput judged as achieved vs intended).
+    probe: the machine-drift probe measured in the same run ({"cpu_ms": ..., "echo_us": ...}), or None."""
 
     run_id: str
     started_at: datetime
     metrics: Mapping[str, Mapping[str, float]]
     histograms: Mapping[str, str] = field(default_factory=dict)
     excluded: bool = False
+    probe: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,9 @@ class GateConfig:
     confidence: float = 0.99
     resamples: int = 10_000
     seed: int = 0
-    noisy_cv_fraction: float = 0.5  # a series whose robust CV exceeds this share of its floor is "noisy"
-    # The noisy rule's CV comes from up to this many comparable runs (since the last accepted change), not only
-    # the 20-run baseline: the spread of a series is a property of the series, and with 20 runs the estimate of
-    # the CV is itself so uncertain that a steady 2.6 % series read above 3.75 % on 6.7 % of nights.
-    noise_window: int = 60
-    # Per-scenario latency is judged after dividing out the run's common mode (the median ratio to baseline across
-    # scenarios): a machine that is 8 % slower tonight moves every scenario, and the scenario that changed is the
-    # one that moved beyond the rest. The "*" (whole run) rows are not adjusted, so a run-wide slowdown still gates.
-    common_mode: bool = True
-    common_mode_min_scenarios: int = 3
+    # Machine drift: a probe fit is used only when it removes at least this share of a series' robust spread, with
+    # a slope (d log metric / d log probe) between 0 and probe_max_slope (docs/METHOD.md §3, "Machine drift").
+    probe_min_gain: float = 0.2
+    probe_min_kendall_z: float = 2.576  # one-sided p < 0.005 that the probe tracks the series by chance
+    probe_max_slope: float = 2.0
     floors: Mapping[str, float] = field(default_factory=lambda: dict(FLOORS))

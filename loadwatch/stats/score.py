@@ -29,7 +29,9 @@ def score(load: Mapping[str, Any]) -> dict[str, Any]:
     err = 100.0 * _num(load.get("errors")) / requests if requests > 0 else 0.0
     rps = _num(load.get("rps"))
 
-    if p95 < 50:
+    if lat.get("p95") is None:  # no answers: no latency points, and no consistency to speak of
+        s_p95 = 0
+    elif p95 < 50:
         s_p95 = 40
     elif p95 < 100:
         s_p95 = int(40 * (100 - p95) / 50)
@@ -47,7 +49,7 @@ def score(load: Mapping[str, Any]) -> dict[str, Any]:
         s_tput = int(20 * rps / 10)
     else:
         s_tput = 0
-    s_cons = 10 if p99 < 2 * p95 else 0
+    s_cons = 10 if lat.get("p95") is not None and p99 < 2 * p95 else 0
     total = s_p95 + s_err + s_tput + s_cons
     band = "EXCELLENT" if total >= 90 else "GOOD" if total >= 70 else "FAIR" if total >= 50 else "POOR"
     return {

@@ -138,7 +138,10 @@ def parse_threshold(expr: str, *, source: str = "plan") -> Threshold:
     return Threshold(expr=expr, scenario=scenario, metric=metric, op=m.group("op"), limit=limit, unit=unit)
 
 
-def _value(t: Threshold, block: Mapping[str, Any], source: str) -> float:
+def _value(t: Threshold, block: Mapping[str, Any], source: str) -> float | None:
+    """The measured value, or None when there is nothing to measure (no answers for a latency, no requests for
+    an error rate): a threshold on no data is breached, never passed (docs/METHOD.md §5)."""
+
     def num(x: Any) -> float:
         if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(float(x)):
             raise InvalidInput(
@@ -150,7 +153,7 @@ def _value(t: Threshold, block: Mapping[str, Any], source: str) -> float:
 
     if t.metric == "error_rate":
         requests = num(block.get("requests"))
-        return 100.0 * num(block.get("errors", 0)) / requests if requests > 0 else 0.0
+        return 100.0 * num(block.get("errors", 0)) / requests if requests > 0 else None
     if t.metric in ("rps", *_COUNTS):
         return num(block.get(t.metric))
     group, key = (
@@ -158,7 +161,10 @@ def _value(t: Threshold, block: Mapping[str, Any], source: str) -> float:
         if t.metric.startswith("service_")
         else ("latency_ms", t.metric)
     )
-    return num((block.get(group) or {}).get(key))
+    stats = block.get(group)
+    if isinstance(stats, Mapping) and key in stats and stats[key] is None:
+        return None  # the scenario had no successful answer: nothing to measure
+    return num((stats or {}).get(key))
 
 
 def evaluate_thresholds(exprs: Sequence[str], load: Mapping[str, Any], *, source: str = "plan") -> list[dict[str, Any]]:
@@ -180,16 +186,17 @@ def evaluate_thresholds(exprs: Sequence[str], load: Mapping[str, Any], *, source
                 field="thresholds",
             )
         value = _value(t, block, source)
-        out.append(
-            {
-                "expr": t.expr,
-                "scenario": t.scenario,
-                "metric": t.metric,
-                "op": t.op,
-                "value": value,
-                "limit": t.limit,
-                "unit": t.unit,
-                "passed": t.passes(value),
-            }
-        )
+        row = {
+            "expr": t.expr,
+            "scenario": t.scenario,
+            "metric": t.metric,
+            "op": t.op,
+            "value": value,
+            "limit": t.limit,
+            "unit": t.unit,
+            "passed": value is not None and t.passes(value),
+        }
+        if value is None:
+            row["reason"] = "no requests to measure" if t.metric == "error_rate" else "no answers to measure"
+        out.append(row)
     return out

@@ -29,6 +29,8 @@ __all__ = [
     "query",
     "recent_runs",
     "run_exists",
+    "run_key",
+    "run_series",
     "save_run",
     "thin_windows",
     "triage",
@@ -336,6 +338,7 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
             "histograms": hists[r.run_id],
             "excluded": bool(r.excluded),
             "verdict": r.verdict,
+            "probe": getattr(r, "probe", None),
         }
         for r in reversed(rows)  # oldest first
     ]
@@ -358,12 +361,44 @@ def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT run_id, started_at, excluded, verdict, status FROM runs WHERE run_id = ANY(:ids)"
+                "SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe FROM runs"
+                " WHERE run_id = ANY(:ids)"
                 " ORDER BY started_at DESC"
             ),
             {"ids": list(run_ids)},
         ).all()
         return _points(conn, rows)
+
+
+def run_key(engine: Engine, run_id: str) -> dict[str, Any]:
+    """What makes a run comparable: {plan_hash, env_hash, started_at}."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT plan_hash, env_hash, started_at FROM runs WHERE run_id = :r"),
+                           {"r": run_id}).one()
+    return {"plan_hash": row.plan_hash, "env_hash": row.env_hash, "started_at": row.started_at}
+
+
+def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
+    """One stored run's per-second timeline, resource samples and histograms, as the report reads them."""
+    with engine.connect() as conn:
+        # mappings(): a column named `t` would otherwise collide with Row.t
+        timeline = [
+            {**r, "t": r["t"].timestamp()}
+            for r in conn.execute(
+                sa.text("SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline"
+                        " WHERE run_id = :r ORDER BY t"), {"r": run_id}).mappings()
+        ]
+        samples = [
+            {"t": r["t"].timestamp(), "group": r["grp"], "cpu_percent": r["cpu_percent"], "rss_mb": r["rss_mb"]}
+            for r in conn.execute(
+                sa.text("SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t"),
+                {"r": run_id}).mappings()
+        ]
+        hists: dict[str, dict[str, str]] = {}
+        for r in conn.execute(sa.text("SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r"),
+                              {"r": run_id}):
+            hists.setdefault(r.scenario, {})[r.kind] = r.encoded
+    return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
 def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[dict[str, Any]]:

@@ -51,3 +51,19 @@ def test_console_script_help():
     assert out.returncode == 0
     for cmd in ("run", "load", "demo-target", "report", "detect", "import", "serve", "triage"):
         assert cmd in out.stdout
+
+
+def test_an_internal_error_exits_70_with_the_log_path_not_1(monkeypatch, capsys, tmp_path):
+    import loadwatch.cli as cli
+
+    monkeypatch.setenv("LOADWATCH_HOME", str(tmp_path))
+
+    def broken(ns):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_detect", broken)
+    assert main(["detect", "x.csv"]) == 70
+    err = capsys.readouterr().err
+    assert "internal error: KeyError" in err and "Traceback" not in err
+    log = tmp_path / "loadwatch-error.log"
+    assert str(log) in err and "KeyError: 'a bug'" in log.read_text()

@@ -132,6 +132,12 @@ def test_load_command_prints_and_writes_json(server: str, tmp_path: Path, capsys
     doc = json.loads(out.read_text())
     assert doc["load"]["requests"] == pytest.approx(200, abs=5)
     assert set(doc["load"]["latency_ms"]) == {"mean", "p50", "p90", "p95", "p99", "p999", "max"}
+    # how every request was counted: printed and in the JSON (issue 14)
+    for key in ("dropped", "censored", "clamped", "protocol_errors"):
+        assert doc["load"][key] == 0, key
+    assert doc["load"]["late"] >= 0 and doc["load"]["late_target"] >= 0  # a busy test machine may delay sends
+    assert doc["load"]["latency_at_least"] == [] and doc["load"]["scenarios"]["request"]["censored"] == 0
+    assert "censored 0" in text and "clamped 0" in text and "protocol errors 0" in text and "late sends" in text
 
 
 def test_load_command_bad_input() -> None:

@@ -207,9 +207,9 @@ def test_markdown_escaping() -> None:
 def test_generator_bound_run_says_so_loudly() -> None:
     data = make_data(3, generator_bound=True, gate=False)
     html = report.render_html(data)
-    assert 'id="generator-bound"' in html and "do not trust comparisons" in html
+    assert 'id="generator-bound"' in html and "never used as a baseline" in html and "--workers" in html
     assert html.index('id="generator-bound"') < html.index('id="incidents"')
-    assert "GENERATOR-BOUND RUN" in report.render_markdown(data)
+    assert "INCONCLUSIVE (generator-bound)" in report.render_markdown(data)
 
 
 def test_datetimes_and_review_mode(step30: dict) -> None:

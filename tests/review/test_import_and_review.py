@@ -102,6 +102,11 @@ def test_thirty_imported_nights_with_a_step_are_reported(fresh_db, tmp_path, cap
     assert cps, summary["change_points"]
     assert any(abs(c["forward_change_percent"] - 40) < 15 for c in cps)
     assert all(c["scenario"] in (changed, "*") for c in summary["change_points"] if c["metric"] == "p95_ms")
+    # the headline names the open regression, never a bare PASS
+    assert summary["verdict"] == "regression"
+    assert summary["verdict_reasons"][0].startswith("1 open regression") or "open regressions" in \
+        summary["verdict_reasons"][0]
+    assert changed in summary["verdict_reasons"][0] and "since" in summary["verdict_reasons"][0]
     html = (out / "report.html").read_text()
     assert "<svg" in html and changed in html
     assert len(html.encode()) <= 2_000_000

@@ -29,7 +29,7 @@ def test_clean_history_is_ok():
     p95 = _row(rows, "p95_ms")
     assert p95["outcome"] == "ok"
     assert p95["n_baseline"] == 20 and p95["baseline_run_ids"] == [f"r{i}" for i in range(20)]
-    assert p95["ci_method"] == "bootstrap_histogram"
+    assert p95["ci_method"] == "bootstrap_histogram+between_nights"
     lo, hi = p95["ci"]
     assert lo < 0 < hi or abs(p95["change_percent"]) < 10
     assert all(r["outcome"] in ("ok", "suspect") for r in rows)
@@ -81,11 +81,15 @@ def test_excluded_runs_are_skipped():
     assert p95["outcome"] == "insufficient_history" and p95["n_baseline"] == 9
 
 
-def test_noisy_series_never_gates():
-    hist = clean_history(cv=0.10, seed=9)
-    p95 = _row(compare_run(make_run(99, 1.5), hist, FAST), "p95_ms")
-    assert p95["outcome"] == "noisy"
-    assert p95["cv"] > 0.0375
+def test_a_noisy_series_raises_the_bar_but_never_silences_a_large_effect():
+    hist = clean_history(cv=0.16, seed=9)
+    small = _row(compare_run(make_run(99, 1.2), hist, FAST), "p95_ms")
+    assert small["outcome"] in ("ok", "suspect")  # +20 % is inside a ±16 % series' band
+    assert small["noise"]["noisy"] and small["noise"]["min_detectable_percent"] > 20
+    assert small["cv"] > 0.1
+    huge = _row(compare_run(make_run(99, 33.0), hist, FAST), "p95_ms")
+    assert huge["outcome"] == "regression"
+    assert huge["checks"] == {"z": True, "floor": True, "ci": True}
 
 
 def test_window_takes_the_last_runs():
@@ -119,9 +123,10 @@ def test_error_rate_two_proportions():
     hist = clean_history()
     rows = compare_run(make_run(99, 1.0, errors=2.0, cpu=50.0), hist, FAST)
     err = _row(rows, "error_rate")
-    assert err["ci_method"] == "newcombe_two_proportions" and err["ci_unit"] == "points"
+    assert err["ci_method"] == "newcombe_two_proportions+between_nights" and err["ci_unit"] == "points"
     assert err["outcome"] == "regression"
     assert err["change_percent"] is None  # baseline 0 %: a ratio is undefined
+    assert err["change"] == pytest.approx(2.0)  # the change is in points
     small = _row(compare_run(make_run(99, 1.0, errors=0.2, cpu=50.0), hist, FAST), "error_rate")
     assert small["outcome"] == "suspect"  # outside the band, under the 0.5-point floor
 
@@ -143,3 +148,79 @@ def test_primitives():
     assert lo < 0 < hi
     lo, hi = newcombe_interval(30, 1000, 10, 20000, 0.99)
     assert lo > 0
+
+
+def test_every_interval_holds_its_own_point_estimate():
+    hist = clean_history(cv=0.05, seed=11)
+    for factor in (0.7, 1.0, 1.3, 25.0):
+        for row in compare_run(make_run(99, factor, errors=3.0, cpu=55.0), hist, FAST):
+            if row["ci"] is None:
+                continue
+            lo, hi = row["ci"]
+            assert lo <= row["change"] <= hi, row
+
+
+def test_constant_history_judges_any_difference_above_the_floor():
+    base = [replace(r, metrics={"*": {"p50_ms": 10.0}}, histograms={}) for r in clean_history(12)]
+    cur = replace(base[0], run_id="new", metrics={"*": {"p50_ms": 11.0}})
+    row = compare_run(cur, base, FAST)[0]
+    assert row["robust_z"] is None and row["outcome"] == "regression"  # no spread: any effect is beyond it
+    cur = replace(cur, metrics={"*": {"p50_ms": 10.2}})
+    assert compare_run(cur, base, FAST)[0]["outcome"] == "suspect"  # +2 % is under the 5 % floor
+    cur = replace(cur, metrics={"*": {"p50_ms": 10.0}})
+    assert compare_run(cur, base, FAST)[0]["outcome"] == "ok"
+
+
+def test_thirty_percent_noise_still_sees_a_tenfold_step_and_not_a_small_one():
+    hist = clean_history(cv=0.30, seed=12)
+    rows = compare_run(make_run(99, 10.0), hist, FAST)
+    assert {r["metric"] for r in rows if r["outcome"] == "regression" and r["scenario"] == "*"} >= {
+        "p50_ms", "p95_ms", "p99_ms"}
+    rows = compare_run(make_run(99, 1.3), hist, FAST)
+    assert all(r["outcome"] != "regression" for r in rows)
+
+
+def test_effects_are_one_sided():
+    hist = clean_history()
+    rows = compare_run(make_run(99, 0.2, cpu=50.0), hist, FAST)
+    p99 = _row(rows, "p99_ms")
+    assert p99["outcome"] == "improvement" and p99["checks"]["z"] and p99["change"] < -50
+    assert all(r["outcome"] != "regression" for r in rows)
+
+
+def test_a_night_with_few_requests_has_a_wider_band():
+    hist = clean_history()
+    many = _row(compare_run(make_run(99, 1.25, n=4000), hist, FAST), "p99_ms")
+    few = _row(compare_run(make_run(99, 1.25, n=30), hist, FAST), "p99_ms")
+    assert few["noise"]["min_detectable_percent"] > many["noise"]["min_detectable_percent"]
+    assert few["ci"][1] - few["ci"][0] > many["ci"][1] - many["ci"][0]
+
+
+def test_a_scenario_without_answers_has_no_latency_rows():
+    hist = clean_history()
+    cur = make_run(99, 1.0)
+    cur = replace(cur, metrics={"*": dict(cur.metrics["*"]), "get_tool": {"requests": 4000.0, "error_rate": 100.0}})
+    rows = compare_run(cur, hist, FAST)
+    assert {r["metric"] for r in rows if r["scenario"] == "get_tool"} == {"error_rate"}
+    err = _row(rows, "error_rate", "get_tool")
+    assert err["outcome"] == "regression" and err["change_unit"] == "points"
+    assert err["change"] == pytest.approx(100.0)
+
+
+def test_error_rate_change_is_in_points():
+    hist = clean_history()
+    err = _row(compare_run(make_run(99, 1.0, errors=17.2, cpu=50.0), hist, FAST), "error_rate")
+    assert err["outcome"] == "regression"
+    assert err["change"] == pytest.approx(17.2) and err["change_unit"] == "points"
+    assert err["ci"][0] > 0
+
+
+def test_open_model_throughput_above_the_schedule_is_not_an_improvement():
+    base = [replace(r, metrics={"*": {"rps": 50.0 * (1 - 0.002 * (i % 3)), "intended_rps": 50.0},
+                                "a": {"rps": 25.0}}, histograms={}) for i, r in enumerate(clean_history())]
+    cur = replace(base[0], run_id="new", metrics={"*": {"rps": 57.0, "intended_rps": 50.0}, "a": {"rps": 30.0}})
+    rows = compare_run(cur, base, FAST)
+    assert [(r["scenario"], r["metric"]) for r in rows] == [("*", "rps")]  # per-scenario rates are the plan's
+    assert rows[0]["outcome"] == "ok" and rows[0]["judged_as"] == "achieved / intended rate"
+    cur = replace(cur, metrics={"*": {"rps": 40.0, "intended_rps": 50.0}})
+    assert compare_run(cur, base, FAST)[0]["outcome"] == "regression"

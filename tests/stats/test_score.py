@@ -29,8 +29,8 @@ def test_edges():
 
 
 def test_never_divides_by_zero():
-    s = score({})
-    assert s["total"] == 30 + 40 and s["consistency"] == 0 and s["band"] == "GOOD"
+    s = score({})  # no answers: no latency points (never the 40 points of a p95 "0 ms")
+    assert s["total"] == 30 and s["p95"] == 0 and s["consistency"] == 0 and s["band"] == "POOR"
     s = score(_load(0.0, 0.0, 0, 0, 0.0))
     assert s["consistency"] == 0
-    assert score({"requests": "x", "latency_ms": {"p95": None}})["total"] == 70
+    assert score({"requests": "x", "latency_ms": {"p95": None}})["total"] == 30

@@ -106,9 +106,16 @@ def test_metric_missing_from_the_run_is_an_error():
         evaluate_thresholds(["get_tool: service_p99 < 1s"], LOAD)
 
 
-def test_zero_requests_error_rate_is_zero():
+def test_zero_requests_is_a_breach_not_a_pass():
     [r] = evaluate_thresholds(["error_rate < 1%"], {"requests": 0, "errors": 0})
-    assert r["value"] == 0.0 and r["passed"]
+    assert r["value"] is None and not r["passed"] and r["reason"] == "no requests to measure"
+
+
+def test_a_latency_threshold_on_a_scenario_without_answers_is_breached():
+    load = {"requests": 250, "errors": 250, "latency_ms": {"p95": None},
+            "scenarios": {"dead": {"requests": 250, "errors": 250, "latency_ms": {"p50": None, "p95": None}}}}
+    [r] = evaluate_thresholds(["dead: p95 < 50ms"], load)
+    assert r["value"] is None and not r["passed"] and r["reason"] == "no answers to measure"
 
 
 def test_parse_result():

@@ -38,8 +38,8 @@ from loadwatch.tasks.stages import (
     spool_after_failure,
     store_task,
 )
+from loadwatch.vocabulary import FAILING_VERDICTS
 
-FAILING_VERDICTS = ("regression", "threshold_breach")
 TARGET_FAILURES = ("connect_refused", "connection_reset", "connect_timeout", "read_timeout")
 MONITOR_GRACE_S = 60.0
 LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
@@ -160,7 +160,7 @@ def run_nightly(params: RunParams) -> State[Any]:
     findings = compare_task(
         run_id=run_id,
         started_at=started_at,
-        summary={"load": load_result.summary, "resources": monitor_result.summary()},
+        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe")},
         histograms=load_result.histograms,
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),
@@ -169,8 +169,6 @@ def run_nightly(params: RunParams) -> State[Any]:
     if aborted:
         findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
     warnings = []
-    if load_result.summary.get("generator_bound"):
-        warnings.append("generator-bound: the load generator could not keep up; latencies describe the generator")
     failures = {k: v for k, v in (load_result.summary.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
     if failures:
         counts = ", ".join(f"{v.get('count', 0)} {k}" for k, v in failures.items())
@@ -199,7 +197,7 @@ def run_nightly(params: RunParams) -> State[Any]:
     verdict = record["summary"]["verdict"]
     message = f"{verdict}: " + "; ".join(record["summary"]["verdict_reasons"][:5]) if record["summary"][
         "verdict_reasons"] else verdict
-    if verdict in FAILING_VERDICTS or verdict == "aborted":
+    if verdict in FAILING_VERDICTS:
         return Failed(message=message, data=record["summary"])
     return Completed(message=message, data=record["summary"])
 

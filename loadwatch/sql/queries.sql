@@ -2,10 +2,11 @@
 
 -- name: comparable_runs
 -- The newest comparable runs (same plan and environment) before a time, newest first.
-SELECT run_id, started_at, excluded, verdict, status
+-- Inconclusive runs (generator-bound: their latencies describe the generator) are never a baseline.
+SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe
 FROM runs
 WHERE plan_hash = :plan_hash AND env_hash = :env_hash AND started_at < :before
-  AND status = 'completed'
+  AND status = 'completed' AND verdict IS DISTINCT FROM 'inconclusive'
   AND started_at >= COALESCE(:since, '-infinity'::timestamptz)
 ORDER BY started_at DESC
 LIMIT :limit;
@@ -27,9 +28,10 @@ SELECT run_id, scenario, encoded FROM histograms WHERE run_id = ANY(:run_ids) AN
 
 -- name: recent_runs
 -- The last N completed runs of one plan (any environment), newest first.
-SELECT run_id, started_at, verdict, plan_hash, env_hash, excluded
+SELECT run_id, started_at, verdict, plan_hash, env_hash, excluded, summary->'probe' AS probe
 FROM runs
-WHERE status = 'completed' AND (CAST(:plan_hash AS text) IS NULL OR plan_hash = :plan_hash)
+WHERE status = 'completed' AND verdict IS DISTINCT FROM 'inconclusive'
+  AND (CAST(:plan_hash AS text) IS NULL OR plan_hash = :plan_hash)
 ORDER BY started_at DESC
 LIMIT :limit;
 
