@@ -264,7 +264,7 @@ def render_gate(res: dict[str, dict[str, Any]], cfg: GateConfig) -> list[str]:
     S = {n: res[n]["summary"] for n in names}
     head = "| | " + " | ".join(names) + " | target |"
     sep = "|---|" + "---|" * len(names) + "---|"
-    lines = ["## Same-night gate (today's compare_run, default GateConfig)", ""]
+    lines = ["## Same-night gate (compare_run of this checkout, default GateConfig)", ""]
     for n in names:
         r = res[n]
         ks = [s["scenarios"] for s in r["services"]]
@@ -308,15 +308,16 @@ def render_gate(res: dict[str, dict[str, Any]], cfg: GateConfig) -> list[str]:
                 cells.append(f"{tn['share_above_20'] * 100:.0f} % ({'/'.join(tn['source'])})")
         lines.append(f"| (v) {m}: share of nights too noisy to see +20 % | " + " | ".join(cells) + " | |")
     for m in METRIC_ORDER:
-        lines.append(f"| today's `noisy` outcome share, {m} | "
+        lines.append(f"| `noisy` outcome share (old gate only), {m} | "
                      + " | ".join(f"{S[n]['clean_outcome_share'].get(m, {}).get('noisy', 0) * 100:.0f} %" for n in names) + " | (outcome going away) |")
     row("spike nights flagged (the spike night itself)", "spike_nights")
     row("drift nights flagged", "drift_nights")
     row("one-scenario steps that moved another scenario's verdict", "bystander_nights", "0 %")
-    lines += ["", "(v): \"gate\" = the row's `noise.min_detectable_percent`; \"harness\" = 4 × the row's `cv` (today's rows have no "
-              "`noise`), so a night is too noisy for +20 % when its CV exceeds 5 %. error_rate's harness figure is relative to a "
+    lines += ["", "(v): \"gate\" = the row's `noise.min_detectable_percent`; \"harness\" = 4 × the row's `cv` (for rows without "
+              "`noise`, as before issue 13), so a night is too noisy for +20 % when its CV exceeds 5 %. error_rate's harness figure is relative to a "
               "rate near zero and means little (the gate judges it in points), so it is not shown.", "",
-              "Hand-written reading of these figures (failure modes of today's gate): stats_gate_notes.md.", ""]
+              "The same benchmark on the gate before issue 13 (outcome `noisy`, common mode): stats_gate_before.md, "
+              "read in stats_gate_notes.md.", ""]
     lines += ["Step detection by size and nominal CV band (first night, any latency row of the scenario):", "",
               "| step | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     keys = sorted({k for n in names for k in S[n]["step_by_mult_band"]}, key=lambda k: (float(k.split()[0][1:]), k))

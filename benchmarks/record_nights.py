@@ -41,14 +41,21 @@ def _probe(summary: dict[str, Any] | None) -> dict[str, float] | None:
 def export(home: Path, name: str, meta: dict[str, Any]) -> Path:
     """Reads every completed run of the store in `home` (oldest first) and writes the JSON export."""
     os.environ["LOADWATCH_HOME"] = str(home)
+    import sqlalchemy as sa
+
     from loadwatch import store
 
     engine = store.connect(None)
     try:
-        points = store.recent_runs(engine, last=10_000)
+        # every completed run, inconclusive (generator-bound) ones included: the store's recent_runs leaves those
+        # out, and the replay judges the nights both with and without them
+        with engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(sa.text("SELECT run_id FROM runs WHERE status = 'completed'"))]
+        points = store.history_points(engine, ids)
         nights = []
         for p in points:
             summary = store.get_summary(engine, p["run_id"])
+            load = (summary or {}).get("load") or {}
             nights.append({
                 "run_id": p["run_id"],
                 "started_at": p["started_at"].isoformat(),
@@ -57,8 +64,7 @@ def export(home: Path, name: str, meta: dict[str, Any]) -> Path:
                 "metrics": p["metrics"],
                 "histograms": p["histograms"],
                 "probe": _probe(summary),
-                "generator_bound": bool((summary or {}).get("generator_bound")
-                                        or ((summary or {}).get("load") or {}).get("generator_bound")),
+                "generator_bound": bool((summary or {}).get("generator_bound") or load.get("generator_bound")),
             })
     finally:
         engine.dispose()

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from loadwatch.stats import GateConfig, RunPoint, compare_run
+from loadwatch.stats.model import METRICS  # whatever metrics the gate of this checkout judges (p99.9 included)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
 HAS_PROBE = "probe" in RunPoint.__dataclass_fields__
 
 
@@ -87,6 +89,29 @@ def replay(export: dict[str, Any], cfg: GateConfig, skip_generator_bound: bool =
     }
 
 
+def _robust_cv(values: list[float]) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    med = float(np.median(arr))
+    return 1.4826 * float(np.median(np.abs(arr - med))) / med if med > 0 else float("nan")
+
+
+def series_stats(export: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per scenario: median requests, median p95, and the robust (MAD) CV of p95 and p99 over all nights."""
+    out: dict[str, dict[str, float]] = {}
+    scenarios = sorted({sc for n in export["nights"] for sc in n["metrics"]})
+    for sc in scenarios:
+        rows = [n["metrics"][sc] for n in export["nights"] if sc in n["metrics"] and "p95_ms" in n["metrics"][sc]]
+        if not rows:
+            continue
+        out[sc] = {
+            "requests": float(np.median([r.get("requests", 0.0) for r in rows])),
+            "p95": float(np.median([r["p95_ms"] for r in rows])),
+            "cv_p95": _robust_cv([r["p95_ms"] for r in rows]),
+            "cv_p99": _robust_cv([r["p99_ms"] for r in rows]),
+        }
+    return out
+
+
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1f}"
 
@@ -116,6 +141,22 @@ def render(name: str, export: dict[str, Any], res: dict[str, Any], alt: dict[str
             continue
         lines.append(f"| {m} | {res['false_per_100_by_metric'][m]:.1f} | "
                      + ", ".join(f"{o} {v * 100:.0f} %" for o, v in sh.items()) + " |")
+    lines += ["", "What the nights look like (why the gate says what it says):", "",
+              "| scenario | requests / night (median) | p95 ms (median) | p95 robust CV | p99 robust CV |",
+              "|---|---|---|---|---|"]
+    for sc, st in series_stats(export).items():
+        lines.append(f"| {sc} | {st['requests']:.0f} | {st['p95']:.1f} | {st['cv_p95'] * 100:.0f} % | "
+                     f"{st['cv_p99'] * 100:.0f} % |")
+    verdicts: dict[str, int] = defaultdict(int)
+    for n in export["nights"]:
+        verdicts[str(n.get("verdict"))] += 1
+    exits: dict[int, int] = defaultdict(int)
+    for n in export.get("night_log", []):
+        exits[int(n["exit_code"])] += 1
+    lines += ["", "Verdicts the pipeline stored: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+              + "; exit codes: " + ", ".join(f"{k}: {v}" for k, v in sorted(exits.items()))
+              + f"; generator-bound nights: {sum(bool(n.get('generator_bound')) for n in export['nights'])} "
+              f"of {len(export['nights'])}."]
     flagged = [j for j in res["judged_nights"] if j["regressions"]]
     if flagged:
         lines += ["", "Nights with a regression row:", ""]
