@@ -78,8 +78,10 @@ def capture_before(
 
 def capture_after(plan: Plan, before: dict[str, Any], *, target_database_url: str | None) -> dict[str, Any]:
     """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database, and
-    `probe`: the machine-drift probe of this run (before and after the load, combined)."""
-    out: dict[str, Any] = {"probe": probe.combine(before.get("probe_before"), probe.measure_probe())}
+    `probe`: the machine-drift probe of this run (measured before the load, when the target is idle)."""
+    # the probe reading from before the load only: after it, a slowed target may still be working through its queue
+    # on the same host, and the target must not move its own adjustment
+    out: dict[str, Any] = {"probe": before.get("probe_before")}
     post = _stats(plan)
     if before.get("stats_pre") is not None and post is not None:
         out.update(bl.counter_deltas(before["stats_pre"], post))

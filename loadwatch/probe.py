@@ -2,7 +2,8 @@
 
 Nights on a shared machine differ: a busier host makes every scenario slower. The gate must not mistake that
 for the target's doing, nor (the mistake this replaces) take a slowdown of every scenario for "the machine".
-So each run times, on the generator host, just before and just after the load:
+So each run times, on the generator host, just before the load (while the target is idle: the baseline stage
+checks; after the load a slowed target may still be busy on the same host):
 
 - `cpu_ms`: a fixed pure-Python micro-benchmark (integer and float arithmetic, dict and list work: what an
   interpreted service spends its time on), the median of several repetitions;
@@ -10,17 +11,17 @@ So each run times, on the generator host, just before and just after the load:
   kernel's network path and the scheduler's wake-up latency).
 
 Neither touches the target, so a slower target cannot move them; the gate adjusts a series by the probe only
-where, over the series' own history, the probe explains its spread (docs/METHOD.md §3, "Machine drift")."""
+where, over the series' own history, the probe explains its spread, and never beyond the range of readings that
+history holds (docs/METHOD.md §3.5)."""
 
 from __future__ import annotations
 
-import math
 import socket
 import statistics
 import threading
 import time
 
-__all__ = ["combine", "measure_probe"]
+__all__ = ["measure_probe"]
 
 CPU_REPS = 9
 CPU_LOOPS = 1_500  # a few ms per repetition on this project's 2-core VM
@@ -99,17 +100,3 @@ def measure_probe() -> dict[str, float]:
     if echo is not None:
         out["echo_us"] = round(echo, 2)
     return out
-
-
-def combine(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:
-    """One reading for the run: the geometric mean of the readings before and after the load, key by key."""
-    parts = [p for p in (before, after) if p]
-    if not parts:
-        return None
-    keys = set().union(*parts)
-    out: dict[str, float] = {}
-    for key in sorted(keys):
-        vals = [float(p[key]) for p in parts if p.get(key) and float(p[key]) > 0]
-        if vals:
-            out[key] = round(math.exp(sum(math.log(v) for v in vals) / len(vals)), 4)
-    return out or None

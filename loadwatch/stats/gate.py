@@ -77,8 +77,10 @@ def _sigma(values: np.ndarray, centre: float) -> float:
     s = qn_scale(values)
     if s > 0:
         return s
-    dev = np.abs(values - centre)  # more than half the values equal: fall back to the mean absolute deviation
-    return MEAN_AD_SCALE * float(dev.mean())
+    # More than half the values equal: the mean absolute deviation of the closest 75 % (one or two outage nights
+    # in the baseline must not widen the band); 0 when they are all equal, and then any difference counts.
+    dev = np.sort(np.abs(values - centre))
+    return MEAN_AD_SCALE * float(dev[: max(int(np.ceil(0.75 * len(dev))), 1)].mean())
 
 
 def robust_z(value: float, baseline: Sequence[float] | np.ndarray) -> float | None:
@@ -155,8 +157,7 @@ def probe_fit(log_values: np.ndarray, log_probe: np.ndarray, cfg: GateConfig) ->
     if s_stat / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0) < cfg.probe_min_kendall_z:
         return None
     slope = float(np.median((log_values[j] - log_values[i])[keep] / dx[keep]))
-    slope = min(max(slope, 0.0), cfg.probe_max_slope)
-    if slope == 0.0:
+    if not 0.0 < slope <= cfg.probe_max_slope:
         return None
     centre = float(np.median(log_probe))
     adjusted = log_values - slope * (log_probe - centre)
@@ -220,11 +221,22 @@ def _base_row(scenario: str, metric: str, value: float, runs: Sequence[RunPoint]
     }
 
 
+def _novelty(tonight: float, baseline: np.ndarray, d: int) -> tuple[bool, bool]:
+    """(beyond the second-worst baseline night, beyond the second-best): a value two baseline nights already
+    reached is not new, however narrow the robust band is (a series with two modes, a repeated excursion)."""
+    if len(baseline) < 2:
+        return True, True
+    ordered = np.sort(baseline)
+    worst2, best2 = (ordered[-2], ordered[1]) if d > 0 else (ordered[1], ordered[-2])
+    return d * (tonight - worst2) > 0, d * (tonight - best2) < 0
+
+
 def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_bad: bool, floor_good: bool,
-            ci: list[float] | None, cfg: GateConfig) -> None:
-    """Fill checks and outcome from the three tests, in the bad direction d (+1: higher is worse)."""
-    z_bad = (d * effect > 0) if z is None else d * z >= cfg.z
-    z_good = (d * effect < 0) if z is None else -d * z >= cfg.z
+            ci: list[float] | None, cfg: GateConfig, novel: tuple[bool, bool] = (True, True)) -> None:
+    """Fill checks and outcome from the three tests, in the bad direction d (+1: higher is worse). The z check
+    also needs the value to be new to the baseline (`_novelty`)."""
+    z_bad = ((d * effect > 0) if z is None else d * z >= cfg.z) and novel[0]
+    z_good = ((d * effect < 0) if z is None else -d * z >= cfg.z) and novel[1]
     ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
     ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
     row["robust_z"] = z
@@ -282,13 +294,18 @@ def _ratio_row(
     probes = [_probe(r) for r in runs]
     p_now = _probe(current)
     if metric in PROBED_METRICS and p_now is not None and all(p is not None for p in probes):
-        fit = probe_fit(logs, np.log(np.asarray(probes, dtype=np.float64)), cfg)
+        log_probes = np.log(np.asarray(probes, dtype=np.float64))
+        fit = probe_fit(logs, log_probes, cfg)
         if fit is not None:
-            logs = logs - fit.slope * (np.log(np.asarray(probes, dtype=np.float64)) - fit.centre)
-            y = y - fit.slope * (math.log(p_now) - fit.centre)
+            # never extrapolate: a reading outside the baseline's own range explains at most what its edge does,
+            # so a misread probe (or a target that slowed its host) cannot explain a regression away
+            x_now = min(max(math.log(p_now), float(log_probes.min())), float(log_probes.max()))
+            logs = logs - fit.slope * (log_probes - fit.centre)
+            shift = fit.slope * (x_now - fit.centre)
+            y = y - shift
             row["probe"] = {"slope": round(fit.slope, 4), "spread_raw": round(fit.spread_raw, 5),
-                            "spread_adjusted": round(fit.spread_adjusted, 5), "factor": round(math.exp(
-                                fit.slope * (math.log(p_now) - fit.centre)), 5)}
+                            "spread_adjusted": round(fit.spread_adjusted, 5), "factor": round(math.exp(shift), 5),
+                            "clamped": x_now != math.log(p_now)}
     n = len(logs)
     centre = float(np.median(logs))
     spread = _sigma(logs, centre)
@@ -318,7 +335,8 @@ def _ratio_row(
     change = math.expm1(effect) * 100
     rel = math.expm1(effect)
     floor_bad, floor_good = d * rel >= floor, -d * rel >= floor
-    row["baseline"] = math.exp(centre) if "probe" not in row else float(np.median(values))
+    # the baseline as it would read at tonight's probe (so baseline, value and change agree)
+    row["baseline"] = math.exp(centre + (math.log(row["probe"]["factor"]) if "probe" in row else 0.0))
     row["change"] = row["change_percent"] = change
     if "probe" in row:
         row["raw_change_percent"] = (value / float(np.median(values)) - 1) * 100
@@ -326,7 +344,7 @@ def _ratio_row(
     row["cv"] = math.expm1(spread)
     row["within"] = round(within, 6)
     row["noise"] = _noise(spread, extra, floor, n, cfg, log_scale=True)
-    _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg)
+    _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg, _novelty(y, logs, d))
 
 
 def _linear_row(metric: str, value: float, values: np.ndarray, cfg: GateConfig, row: dict[str, Any]) -> None:
@@ -366,36 +384,40 @@ def _error_rate_row(
     within = 0.0
     t = float(stdtrit(max(n - 1, 1), 0.5 + cfg.confidence / 2))
     between_half = t * spread * math.sqrt(1 + 1 / n)
+    # One centre for the change, the floor and z: the baseline nights' median (a pooled rate would be dominated by
+    # one outage night's requests).
+    base = med
+    point = value - med
     if n1 and all(ns):
         n0 = float(sum(x for x in ns if x))
         k0 = float(sum(v / 100 * x for v, x in zip(values, ns, strict=True) if x))
-        base = 100 * k0 / n0  # the pooled baseline rate: the quantity the interval is about
         lo, hi = newcombe_interval(value / 100 * n1, n1, k0, n0, cfg.confidence)
-        point = value - base
-        # Newcombe's half-widths (within the runs) joined with the nights' spread (between them)
-        lo_w, hi_w = point - lo * 100, hi * 100 - point
+        # Newcombe's half-widths (within the runs, sound with zero counts) joined with the nights' spread
+        d_pooled = value / 100 - k0 / n0
+        lo_w, hi_w = (d_pooled - lo) * 100, (hi - d_pooled) * 100
         ci = [point - math.hypot(lo_w, between_half), point + math.hypot(hi_w, between_half)]
-        p = value / 100
-        within = 100 * math.sqrt(max(p * (1 - p), 1e-12) / n1)  # tonight's binomial error, as for percentiles
+        # tonight's sampling error under "no change": the binomial error of the difference at the pooled rate
+        # (at tonight's own rate a 0 -> 10 % jump on 100 requests would widen its own band)
+        pbar = (value / 100 * n1 + k0) / (n1 + n0)
+        n_typ = float(np.median([x for x in ns if x]))
+        within = 100 * math.sqrt(max(pbar * (1 - pbar), 1e-12) * (1 / n1 + 1 / n_typ))
         method = "newcombe_two_proportions+between_nights"
     else:
-        base = med
-        point = value - med
         ci = [point - between_half, point + between_half]
         method = "prediction_interval"
     sd = math.sqrt(spread * spread + within * within)
-    z = None if sd == 0 else (value - med) / sd
-    if sd == 0 and value == med:
+    z = None if sd == 0 else point / sd
+    if sd == 0 and point == 0:
         z = 0.0
-    worse = value - base >= ERROR_RATE_FLOOR_POINTS and value >= ERROR_RATE_FLOOR_RATIO * base
-    better = base - value >= ERROR_RATE_FLOOR_POINTS and value * ERROR_RATE_FLOOR_RATIO <= base
+    worse = point >= ERROR_RATE_FLOOR_POINTS and value >= ERROR_RATE_FLOOR_RATIO * base
+    better = -point >= ERROR_RATE_FLOOR_POINTS and value * ERROR_RATE_FLOOR_RATIO <= base
     row["baseline"] = base
     row["change"] = point
     row["change_percent"] = (value / base - 1) * 100 if base > 0 else None
     row["ci"], row["ci_method"] = ci, method
     row["cv"] = spread / med if med > 0 else None
     row["noise"] = _noise(spread, within, 0.0, n, cfg, log_scale=False)
-    _decide(row, 1, z, value - med, worse, better, ci, cfg)
+    _decide(row, 1, z, point, worse, better, ci, cfg, _novelty(value, values, 1))
 
 
 def _one(
@@ -438,9 +460,13 @@ def _value(run: RunPoint, scenario: str, metric: str) -> float:
 
 
 def _judged(run: RunPoint, scenario: str, metric: str) -> bool:
+    """A value the gate may use: present, finite, and for a latency positive (a stored 0 ms is an old run's
+    "no answers", never a latency)."""
     block = run.metrics.get(scenario) or {}
     v = block.get(metric)
-    return v is not None and math.isfinite(float(v))
+    if v is None or not math.isfinite(float(v)):
+        return False
+    return float(v) > 0 or metric not in LATENCY_PERCENTILES
 
 
 def compare_run(

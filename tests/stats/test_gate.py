@@ -140,7 +140,8 @@ def test_deterministic():
 def test_primitives():
     assert robust_z(10.0, [10.0] * 5) == 0.0
     assert robust_z(11.0, [10.0] * 5) is None
-    assert robust_z(14.0, [9.0, 10.0, 11.0, 10.0, 10.0]) == pytest.approx(4 / (1.2533 * 0.4))
+    # Qn is 0 (most values equal): the mean absolute deviation of the closest 75 % (one outlier cannot widen it)
+    assert robust_z(14.0, [9.0, 10.0, 11.0, 10.0, 10.0]) == pytest.approx(4 / (1.2533 * 0.25))
     lo, hi = prediction_interval(10.0, [10.0, 10.0, 10.0], 0.99)
     assert lo == hi == 0.0
     assert prediction_interval(1.0, [1.0], 0.99) is None
@@ -224,3 +225,46 @@ def test_open_model_throughput_above_the_schedule_is_not_an_improvement():
     assert rows[0]["outcome"] == "ok" and rows[0]["judged_as"] == "achieved / intended rate"
     cur = replace(cur, metrics={"*": {"rps": 40.0, "intended_rps": 50.0}})
     assert compare_run(cur, base, FAST)[0]["outcome"] == "regression"
+
+
+def _series(values, metric="p50_ms", requests=4000.0, errors=None):
+    return [replace(make_run(i, 1.0), metrics={"*": {metric: v, "requests": requests}}, histograms={})
+            for i, v in enumerate(values)]
+
+
+def test_one_outage_night_in_the_history_does_not_hide_a_jump_in_errors():
+    hist = [replace(make_run(i, 1.0), metrics={"*": {"error_rate": 100.0 if i == 7 else 0.0, "requests": 4000.0}},
+                    histograms={}) for i in range(20)]
+    cur = replace(hist[0], run_id="new", metrics={"*": {"error_rate": 10.0, "requests": 4000.0}})
+    row = compare_run(cur, hist, FAST)[0]
+    assert row["outcome"] == "regression" and row["baseline"] == 0.0 and row["change"] == pytest.approx(10.0)
+
+
+def test_errors_jumping_on_a_small_scenario_are_a_regression():
+    hist = [replace(make_run(i, 1.0), metrics={"*": {"error_rate": 0.0, "requests": 100.0}}, histograms={})
+            for i in range(20)]
+    cur = replace(hist[0], run_id="new", metrics={"*": {"error_rate": 10.0, "requests": 100.0}})
+    assert compare_run(cur, hist, FAST)[0]["outcome"] == "regression"
+
+
+def test_old_zero_latencies_are_not_a_series():
+    hist = _series([0.0 if i in (3, 9, 15) else 10.0 * (1 + 0.01 * (i % 4)) for i in range(20)])
+    cur = replace(hist[0], run_id="new", metrics={"*": {"p50_ms": 20.0, "requests": 4000.0}})
+    row = compare_run(cur, hist, FAST)[0]
+    assert row["n_baseline"] == 17 and row["outcome"] == "regression"
+
+
+def test_a_value_two_baseline_nights_reached_is_not_new():
+    # two modes (a cache that is sometimes cold): 10 ms has been seen on 8 of 20 nights
+    hist = _series([10.0 if i % 5 in (0, 2) else 5.0 * (1 + 0.005 * (i % 3)) for i in range(20)])
+    cur = replace(hist[0], run_id="new", metrics={"*": {"p50_ms": 10.0, "requests": 4000.0}})
+    assert compare_run(cur, hist, FAST)[0]["outcome"] != "regression"
+    cur = replace(cur, metrics={"*": {"p50_ms": 30.0, "requests": 4000.0}})
+    assert compare_run(cur, hist, FAST)[0]["outcome"] == "regression"
+
+
+def test_a_corrupt_stored_histogram_is_no_histogram():
+    hist = clean_history()
+    broken = [replace(r, histograms={"*": "HISTFAAAACx4nJNpmSzMwMDAxgABzFCaEUzOmNZg"}) for r in hist]
+    cur = replace(make_run(99, 1.0), histograms={"*": "HISTFAAAACx4nJNpmSzMwMDAxgABzFCaEUzOmNZg"})
+    assert compare_run(cur, broken, FAST)  # no crash
