@@ -81,7 +81,9 @@ def test_ci_workflow_structure() -> None:
     assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
     main = jobs["deploy-and-run"]
     main_runs = "\n".join(s.get("run", "") for s in main["steps"])
-    assert "prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml" in main_runs
+    # deployed from the installed package (module entrypoint), so the worker needs no checkout
+    assert "loadwatch deploy" in main_runs and "prefect.yaml" not in main_runs
+    assert "pip install ." in main_runs and "-e ." not in main_runs
     assert "prefect deployment run 'loadwatch-nightly/nightly'" in main_runs and "--watch" in main_runs
     assert "--watch-timeout" in main_runs
     for secret in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"):
