@@ -426,7 +426,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
     dp.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
     dp.add_argument("--name", default="nightly", help="deployment name (default nightly)")
-    dp.add_argument("--plan", help="plan of its runs: a path on the worker or plans/NAME.yaml (default: the bundled plan)")
+    dp.add_argument("--plan", help="plan of its runs: a path on the worker or plans/NAME.yaml")
     dp.add_argument("--duration", type=positive(float), help="seconds of load of its runs (default: the plan's)")
     dp.set_defaults(func=cmd_deploy)
 
