@@ -154,7 +154,10 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         raise InvalidInput("no Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api; "
                            "`loadwatch server` starts one)", source="environment", field="PREFECT_API_URL")
 
+    import httpx
     from prefect.client.orchestration import get_client
+    from prefect.deployments.runner import DeploymentApplyError
+    from prefect.exceptions import PrefectHTTPStatusError
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
@@ -169,11 +172,17 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         raise InvalidInput(f"invalid cron expression {cron!r} ({_first_line(exc)})", source="command line",
                            field="--cron") from None
 
+    # what the server or the network can answer (refused, unauthorised, rejected); anything else is a bug of ours
+    server_errors = (DeploymentApplyError, PrefectHTTPStatusError, httpx.HTTPError)
     with get_client(sync_client=True) as client:
         unreachable = client.api_healthcheck()
         if unreachable is not None:
             raise InfrastructureError(f"the Prefect API at {api} cannot be reached: {_first_line(unreachable)}")
-        created_pool = _ensure_process_pool(client, pool)
+        try:
+            created_pool = _ensure_process_pool(client, pool)
+        except server_errors as exc:
+            raise InfrastructureError(f"the Prefect API at {api} refused the work pool {pool!r}: "
+                                      f"{_first_line(exc)}") from exc
 
     deployment = nightly.to_deployment(
         name=name,
@@ -184,7 +193,8 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         # the installed package's version, not the flow file's hash: what a worker must have installed
         version=f"loadwatch {__version__}",
         schedule=schedule,
-        # runs by hand take the flow's defaults (trigger "ui") plus the overrides given here
+        # every run takes the flow's defaults plus these; scheduled runs also say trigger "schedule", runs by
+        # hand keep the default "ui"
         parameters=overrides,
         enforce_parameter_schema=True,
         concurrency_limit=1,  # two runs never overlap their load: further runs wait until the running one ends
@@ -195,7 +205,7 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
     deployment.entrypoint = NIGHTLY_ENTRYPOINT
     try:
         deployment_id = deployment.apply(work_pool_name=pool)
-    except Exception as exc:  # DeploymentApplyError, HTTP errors: the server's message is the useful part
+    except server_errors as exc:  # the server's message is the useful part
         raise InfrastructureError(f"the Prefect API at {api} refused the deployment: {_first_line(exc)}") from exc
     print(f"deployment {nightly.name}/{name} ({deployment_id}): entrypoint {NIGHTLY_ENTRYPOINT}, "
           f"work pool {pool}{' (created, type process)' if created_pool else ''}, "
