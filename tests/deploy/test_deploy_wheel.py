@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +30,14 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 def _install_wheel(tmp: Path) -> Path:
     """Build the wheel (no deps) and install it with its dependencies into a new venv; returns the venv."""
-    wheels, venv = tmp / "wheels", tmp / "venv"
+    wheels, venv, src = tmp / "wheels", tmp / "venv", tmp / "src"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV")}
+    # Built from a clean copy: setuptools builds in the source tree, and a `build/` left by an earlier build would
+    # carry modules that have since moved or gone into the wheel (and the checkout stays untouched).
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "out"))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "-w", str(wheels), "--no-deps", "-q"],
+        [sys.executable, "-m", "pip", "wheel", str(src), "-w", str(wheels), "--no-deps", "-q"],
         env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
     )
     assert built.returncode == 0, built.stdout + built.stderr
