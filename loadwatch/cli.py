@@ -362,6 +362,15 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(ns: argparse.Namespace) -> int:
+    _prefect_env(ns.verbose)
+    from loadwatch.serve import deploy_nightly
+
+    deploy_nightly(pool=ns.pool, cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
+        k: v for k, v in {"plan": ns.plan, "duration": ns.duration}.items() if v is not None})
+    return EXIT_OK
+
+
 def cmd_server(ns: argparse.Namespace) -> int:
     from loadwatch.serve import prefect_server
 
@@ -482,6 +491,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sv.add_argument("--duration", type=positive(float))
     sv.add_argument("--out")
     sv.set_defaults(func=cmd_serve)
+
+    dp = sub.add_parser("deploy", help="register the nightly deployment from this install (module entrypoint; "
+                        "a process worker needs no checkout)")
+    dp.add_argument("--pool", default="loadwatch-process", help="work pool, created as a process pool if missing")
+    dp.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
+    dp.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
+    dp.add_argument("--name", default="nightly", help="deployment name (default nightly)")
+    dp.add_argument("--plan", help="plan of its runs: a path on the worker or plans/NAME.yaml")
+    dp.add_argument("--duration", type=positive(float), help="seconds of load of its runs (default: the plan's)")
+    dp.set_defaults(func=cmd_deploy)
 
     srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
     srv.add_argument("--host", default="127.0.0.1")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import configparser
 import importlib
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +83,9 @@ def test_ci_workflow_structure() -> None:
     assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
     main = jobs["deploy-and-run"]
     main_runs = "\n".join(s.get("run", "") for s in main["steps"])
-    assert "prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml" in main_runs
+    # deployed from the installed package (module entrypoint), so the worker needs no checkout
+    assert "loadwatch deploy" in main_runs and "prefect.yaml" not in main_runs
+    assert "pip install ." in main_runs and "-e ." not in main_runs
     assert "prefect deployment run 'loadwatch-nightly/nightly'" in main_runs and "--watch" in main_runs
     assert "--watch-timeout" in main_runs
     for secret in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"):
@@ -129,3 +133,37 @@ def test_systemd_analyze_verify(unit: str) -> None:
         line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and "is not executable" not in line
     ]  # /opt/loadwatch is not installed here
     assert not problems, problems
+
+
+def test_deploy_module_entrypoint_loads_the_installed_flow() -> None:
+    """`loadwatch deploy`'s entrypoint is a module path in Prefect's sense (no colon: no storage, no sys.path
+    change on the worker) and names the flow object itself."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    from loadwatch.serve import NIGHTLY_ENTRYPOINT
+
+    assert ":" not in NIGHTLY_ENTRYPOINT
+    flow = load_flow_from_entrypoint(NIGHTLY_ENTRYPOINT, use_placeholder_flow=False)
+    assert flow is importlib.import_module("loadwatch.flows.nightly").nightly
+    assert flow.name == "loadwatch-nightly"
+
+
+@pytest.mark.parametrize(
+    ("args", "api", "message"),
+    [
+        ([], None, "PREFECT_API_URL"),  # Prefect's temporary API would vanish with the command
+        (["--timezone", "Mars/Olympus"], "http://127.0.0.1:9/api", "--timezone"),
+        (["--cron", "61 * * * *"], "http://127.0.0.1:9/api", "--cron"),
+    ],
+)
+def test_deploy_refuses_without_a_server_or_with_bad_input(
+    args: list[str], api: str | None, message: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path)  # no profile with an API URL
+    if api:
+        env["PREFECT_API_URL"] = api  # never contacted: the input is checked first
+    proc = subprocess.run([sys.executable, "-m", "loadwatch", "deploy", *args], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
