@@ -7,6 +7,7 @@ never the reverse."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import subprocess
@@ -202,6 +203,8 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         work_queue_name="default",
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    # to_deployment and apply are sync-compatible: called outside an event loop they return their results
+    assert not inspect.isawaitable(deployment)
     deployment.entrypoint = NIGHTLY_ENTRYPOINT
     try:
         deployment_id = deployment.apply(work_pool_name=pool)
