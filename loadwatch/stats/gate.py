@@ -309,29 +309,36 @@ def _ratio_row(
     n = len(logs)
     centre = float(np.median(logs))
     spread = _sigma(logs, centre)
-    # within tonight: the bootstrap spread of log(percentile) from this run's own histogram
-    within = 0.0
+    # Within tonight: how far below (and above) its point estimate tonight's percentile could plausibly be, from the
+    # exact bootstrap of this run's own histogram: the distance from the median draw to the 15.9th (84.1th) percentile
+    # draw, a one-sigma equivalent on each side. One-sided on purpose: a p95 that sits where a slow minority of
+    # requests begins has a bimodal bootstrap (most draws slow, a few fast), and a symmetric spread of it would hide
+    # a 30x regression behind its own few fast draws.
+    below = above = 0.0
     ci_method = "prediction_interval"
     cur_hist = hists.get(current, scenario) if metric in LATENCY_PERCENTILES else None
     if cur_hist is not None:
-        draws = histboot.percentile_draws(cur_hist, LATENCY_PERCENTILES[metric], cfg.resamples,
-                                          np.random.default_rng(cfg.seed))
-        within = float(np.std(np.log(np.maximum(draws, 1.0))))
+        draws = np.log(np.maximum(histboot.percentile_draws(
+            cur_hist, LATENCY_PERCENTILES[metric], cfg.resamples, np.random.default_rng(cfg.seed)), 1.0))
+        lo_q, mid, hi_q = np.quantile(draws, [0.158655, 0.5, 0.841345])
+        below, above = float(mid - lo_q), float(hi_q - mid)
         ci_method = "bootstrap_histogram+between_nights"
     # Tonight's sampling error counts in full beside the nights' robust spread. The nights' values hold their own
     # sampling error too, but Qn sees only the core of it: a high percentile from a few hundred requests is skewed
     # to the right (an order statistic near the top), and that tail is what a robust scale is built to ignore.
     # Counting only the excess over a typical night raised false regressions from 0.6-3.7 to 5.6-7.5 per 100
     # clean nights on the synthetic suites (benchmarks/results/stats_gate.md).
-    extra = within
     effect = y - centre
-    band_sd = math.sqrt(spread * spread * (1 + 1 / n) + extra * extra)
-    z = None if band_sd == 0 else effect / math.sqrt(spread * spread + extra * extra)
-    if band_sd == 0 and effect == 0:
+    # a rise is judged against how much lower tonight could be, a fall against how much higher
+    toward_zero = below if effect > 0 else above
+    sd = math.sqrt(spread * spread + toward_zero * toward_zero)
+    z = None if sd == 0 else effect / sd
+    if sd == 0 and effect == 0:
         z = 0.0
     t = float(stdtrit(max(n - 1, 1), 0.5 + cfg.confidence / 2))
-    half = t * band_sd
-    ci = [math.expm1(effect - half) * 100, math.expm1(effect + half) * 100]
+    between = spread * spread * (1 + 1 / n)
+    ci = [math.expm1(effect - t * math.sqrt(between + below * below)) * 100,
+          math.expm1(effect + t * math.sqrt(between + above * above)) * 100]
     change = math.expm1(effect) * 100
     rel = math.expm1(effect)
     floor_bad, floor_good = d * rel >= floor, -d * rel >= floor
@@ -342,8 +349,9 @@ def _ratio_row(
         row["raw_change_percent"] = (value / float(np.median(values)) - 1) * 100
     row["ci"], row["ci_method"] = ci, ci_method
     row["cv"] = math.expm1(spread)
-    row["within"] = round(within, 6)
-    row["noise"] = _noise(spread, extra, floor, n, cfg, log_scale=True)
+    row["within"] = [round(below, 6), round(above, 6)]
+    # the smallest regression this row can show: judged against tonight's downward uncertainty
+    row["noise"] = _noise(spread, below if d > 0 else above, floor, n, cfg, log_scale=True)
     _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg, _novelty(y, logs, d))
 
 
