@@ -394,7 +394,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--rate", type=positive(float), help="open model: requests per second (overrides the plan)")
     r.add_argument("--users", type=positive(int), help="closed model: virtual users (overrides the plan)")
     r.add_argument("--warmup", type=float, help="seconds excluded from the statistics")
-    r.add_argument("--workers", type=positive(int), help="generator processes (default: one per core)")
+    r.add_argument("--workers", type=positive(int),
+                   help="generator processes (default: one per 5,000 req/s of the rate, at most one per core)")
     r.add_argument("--shards", type=positive(int), default=1, help="split the load over N Dask-run Prefect tasks")
     r.add_argument("--target", help="target URL (overrides the plan's; `demo` = the bundled service)")
     r.add_argument("--threshold", action="append", metavar="EXPR",

@@ -50,7 +50,8 @@ class RunParams(BaseModel):
         json_schema_extra={"position": 6},
     )
     workers: int | None = Field(
-        None, title="Generator processes", description="Default: one per core", ge=1, le=256,
+        None, title="Generator processes", description="Default: one per 5,000 req/s of the rate, at most one per core",
+        ge=1, le=256,
         json_schema_extra={"position": 7},
     )
     shards: int = Field(

@@ -4,6 +4,7 @@ timing, late/dropped), client.py (the HTTP/1.1 hot path) and result.py (summary,
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import queue as queue_mod
@@ -32,6 +33,22 @@ def _max_users(plan: Plan) -> int:
     if load.stages:
         return int(max(s.target for s in load.stages))
     return int(load.users or 0)
+
+
+# One generator process sends tens of thousands of requests a second (BENCHMARKS.md); at a fixed rate its CPU
+# grows with the rate. Below this share of the rate per process, more processes only add wake-ups and contention
+# with the target on a small machine (two processes on two cores beside the target made runs generator-bound).
+AUTO_RATE_PER_WORKER = 5000.0
+
+
+def _default_workers(plan: Plan, shards: int) -> int:
+    """As many processes as the load needs, at most one per core: open model ceil(peak rate / 5,000 per process)."""
+    cores = os.cpu_count() or 1
+    load = plan.load
+    if load.model != "open":
+        return cores  # clamped to the number of users below
+    peak = max([load.rate or 0.0, *(s.target for s in load.stages or [])]) / max(shards, 1)
+    return max(1, min(cores, math.ceil(peak / AUTO_RATE_PER_WORKER)))
 
 
 def _check_reachable(plan: Plan) -> None:
@@ -67,7 +84,7 @@ def run_load(
     s_i, s_n = share
     if not (s_n >= 1 and 0 <= s_i < s_n):
         raise InvalidInput("share must be (i, n) with 0 <= i < n", source="run_load", field="share")
-    n = workers or plan.load.workers or os.cpu_count() or 1
+    n = workers or plan.load.workers or _default_workers(plan, s_n)
     if n < 1:
         raise InvalidInput("workers must be at least 1", source="run_load", field="workers")
     _check_reachable(plan)
