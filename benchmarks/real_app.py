@@ -18,6 +18,7 @@ Every process started here (Datasette) is stopped in a `finally`; loadwatch stop
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -260,7 +261,68 @@ def tables(path: Path) -> str:
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for r in n.get("comparison") or []:
             ch = r.get("change")
-            out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | {_fmt(r.get('baseline'), 3)} | "
+            out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | "
+                       f"{_fmt(r.get('baseline'), 3)} | "
+                       f"{'–' if ch is None else f'{ch:+.1f} ' + (r.get('change_unit') or '')} | {_ci(r)} | "
+                       f"{_fmt(r.get('robust_z'), 1)} | {r.get('checks')} | {r.get('noise') or '–'} | "
+                       f"**{r['outcome']}** |")
+        out.append("")
+    return "\n".join(out)
+
+
+def rejudge(result_json: Path, home: Path) -> dict[str, Any]:
+    """Counterfactual: every stored night re-judged with the gate (stats.compare_run, the same GateConfig) against
+    all nights before it, *ignoring* the generator-bound flag (which made the pipeline call them inconclusive and
+    never use them as baselines). Shows what the gate itself would have said about these measurements."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from record_nights import export  # reads the dedicated store (starts and stops its embedded Postgres)
+    from replay_nights import point
+
+    from loadwatch.stats import GateConfig, compare_run
+
+    exp_path = export(home, "real_app_store", {"source": str(result_json)})
+    exp = json.loads(exp_path.read_text())
+    cfg = GateConfig()
+    d = json.loads(result_json.read_text())
+    kinds = {n["label"]: n["kind"] for n in d["nights"]}
+    pts = [point({**n, "excluded": False}) for n in exp["nights"]]
+    out = []
+    for i, n in enumerate(exp["nights"]):
+        rows = compare_run(pts[i], pts[:i], cfg) if i else []
+        out.append({"index": i + 1, "run_id": n["run_id"], "verdict_stored": n.get("verdict"),
+                    "generator_bound": n.get("generator_bound"), "rows": rows})
+    label_by_night = [n["kind"] for n in d["nights"]]
+    for j, o in enumerate(out):
+        o["kind"] = label_by_night[j] if j < len(label_by_night) else "?"
+    res = {"min_history": cfg.min_history, "nights": out, "kinds": kinds}
+    (RESULTS / f"{result_json.stem}_rejudged.json").write_text(json.dumps(res, indent=1, default=str))
+    return res
+
+
+def rejudged_tables(path: Path) -> str:
+    d = json.loads(path.read_text())
+    mh = d["min_history"]
+    out = [f"Source: `{path.relative_to(ROOT)}` (counterfactual: generator-bound flag ignored; each night judged by "
+           f"stats.compare_run against every stored night before it; the gate needs {mh})", "",
+           "| night | kind | stored verdict | by_category | row_by_id | first_page | versions | `*` rows |",
+           "|---|---|---|---|---|---|---|---|"]
+    for n in d["nights"]:
+        out.append(f"| {n['index']} | {n['kind']} | {n['verdict_stored']} | " +
+                   " | ".join(_outcomes({"comparison": n["rows"]}, sc) for sc in (*SCENARIOS, "*")) + " |")
+    clean = [n for n in d["nights"] if n["kind"] == "clean" and n["index"] > mh]
+    false = [n for n in clean if any(r["outcome"] == "regression" for r in n["rows"])]
+    out += ["", f"Judgeable clean nights (index > {mh}): {len(clean)}; with any `regression` row: {len(false)} "
+            f"({', '.join(str(n['index']) for n in false) or 'none'}).", ""]
+    for n in d["nights"]:
+        if n["kind"] == "clean" and n not in false:
+            continue
+        out += [f"#### Re-judged night {n['index']} ({n['kind']})", "",
+                "| scenario | metric | value | baseline | change | interval | z | checks | noise | outcome |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in n["rows"]:
+            ch = r.get("change")
+            out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | "
+                       f"{_fmt(r.get('baseline'), 3)} | "
                        f"{'–' if ch is None else f'{ch:+.1f} ' + (r.get('change_unit') or '')} | {_ci(r)} | "
                        f"{_fmt(r.get('robust_z'), 1)} | {r.get('checks')} | {r.get('noise') or '–'} | "
                        f"**{r['outcome']}** |")
@@ -284,16 +346,21 @@ def main() -> int:
     ap.add_argument("--datasette", default="/work/datasette-venv/bin/datasette")
     ap.add_argument("--work", default=None, help="scratch directory (default: a new temp dir, removed at the end)")
     ap.add_argument("--name", default="real_app")
+    ap.add_argument("--rejudge", nargs=2, metavar=("RESULT_JSON", "LOADWATCH_HOME"),
+                    help="re-judge a finished run's stored nights ignoring the generator-bound flag, and exit")
     ap.add_argument("--tables", nargs="*", help="print the markdown tables of existing result JSONs and exit")
     args = ap.parse_args()
+    if args.rejudge:
+        res = rejudge(Path(args.rejudge[0]).resolve(), Path(args.rejudge[1]))
+        print(f"re-judged {len(res['nights'])} nights -> {RESULTS}/{Path(args.rejudge[0]).stem}_rejudged.json")
+        return 0
     if args.tables is not None:
-        print("\n\n".join(tables(Path(p).resolve()) for p in args.tables))
+        print("\n\n".join((rejudged_tables if p.endswith("_rejudged.json") else tables)(Path(p).resolve())
+                           for p in args.tables))
         return 0
 
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {0})  # the generator (our child) on core 0, Datasette on core 1
-    except (AttributeError, OSError):
-        pass
     work = Path(args.work or tempfile.mkdtemp(prefix="lw-realapp-"))
     work.mkdir(parents=True, exist_ok=True)
     home, outs, db = work / "home", work / "out", work / "items.db"
@@ -325,7 +392,8 @@ def main() -> int:
     ids = [str(rng.randrange(1, args.rows + 1)) for _ in range(200)]
     port = free_port()
     plan = work / "plan.yaml"
-    plan.write_text(PLAN.format(port=port, rate=args.rate, cats=", ".join(f'"{c}"' for c in cats[:200]), ids=", ".join(f'"{i}"' for i in ids)))
+    plan.write_text(PLAN.format(port=port, rate=args.rate, cats=", ".join(f'"{c}"' for c in cats[:200]),
+                                ids=", ".join(f'"{i}"' for i in ids)))
     meta["plan"] = plan.read_text()
     nights: list[dict[str, Any]] = []
     ds = Datasette(args.datasette, db, port, work / "datasette.log")
