@@ -274,18 +274,31 @@ def rejudge(result_json: Path, home: Path) -> dict[str, Any]:
     """Counterfactual: every stored night re-judged with the gate (stats.compare_run, the same GateConfig) against
     all nights before it, *ignoring* the generator-bound flag (which made the pipeline call them inconclusive and
     never use them as baselines). Shows what the gate itself would have said about these measurements."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from record_nights import export  # reads the dedicated store (starts and stops its embedded Postgres)
-    from replay_nights import point
+    os.environ["LOADWATCH_HOME"] = str(home)
+    os.environ.pop("LOADWATCH_DATABASE_URL", None)
+    import sqlalchemy as sa
 
-    from loadwatch.stats import GateConfig, compare_run
+    from loadwatch import store
+    from loadwatch.stats import GateConfig, RunPoint, compare_run
 
-    exp_path = export(home, "real_app_store", {"source": str(result_json)})
-    exp = json.loads(exp_path.read_text())
+    engine = store.connect(None)  # the dedicated embedded store of that run; stopped when this process exits
+    try:
+        with engine.connect() as conn:  # every completed run, inconclusive ones included (recent_runs drops them)
+            ids = [r.run_id for r in conn.execute(sa.text(
+                "SELECT run_id FROM runs WHERE status = 'completed' ORDER BY started_at"))]
+        stored = store.history_points(engine, ids)
+    finally:
+        engine.dispose()
+    exp = {"nights": stored}
+
+    def point(n: dict[str, Any]) -> RunPoint:
+        return RunPoint(n["run_id"], n["started_at"], n["metrics"], n.get("histograms") or {}, False,
+                        n.get("probe") if isinstance(n.get("probe"), dict) else None)
+
     cfg = GateConfig()
     d = json.loads(result_json.read_text())
     kinds = {n["label"]: n["kind"] for n in d["nights"]}
-    pts = [point({**n, "excluded": False}) for n in exp["nights"]]
+    pts = [point(n) for n in exp["nights"]]
     out = []
     for i, n in enumerate(exp["nights"]):
         rows = compare_run(pts[i], pts[:i], cfg) if i else []
