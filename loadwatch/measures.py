@@ -2,7 +2,8 @@
 
 Scenario "*" is the whole run; `requests` rides along (not gated) for the tests that need counts.
 Latency percentiles are from the intended send time (coordinated-omission correct);
-error_rate is in percent; cpu_percent and rss_mb are the target's process group."""
+error_rate is in percent; cpu_percent and rss_mb are the target's process group; capacity_rps is the capacity
+stage's answer (the highest rate meeting the plan's capacity SLOs, loadwatch.capacity), when the run had one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 __all__ = ["ALL", "METRICS", "run_metrics"]
 
 ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb", "capacity_rps")
 _LATENCY = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99"}
 
 
@@ -45,4 +46,7 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             metrics[ALL]["cpu_percent"] = float(cpu)
         if rss is not None:
             metrics[ALL]["rss_mb"] = float(rss)
+    capacity = (summary.get("capacity") or {}).get("capacity_rps")
+    if capacity is not None:
+        metrics[ALL]["capacity_rps"] = float(capacity)
     return {k: v for k, v in metrics.items() if v}

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 ALL = "*"
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb")
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "rps", "error_rate", "cpu_percent", "rss_mb", "capacity_rps")
 
 # +1: a higher value is worse; -1: a higher value is better.
 DIRECTION: dict[str, int] = {
@@ -32,6 +32,7 @@ DIRECTION: dict[str, int] = {
     "error_rate": 1,
     "cpu_percent": 1,
     "rss_mb": 1,
+    "capacity_rps": -1,
 }
 
 # Smallest effect worth a verdict, relative to the baseline median (fractions). error_rate is special:
@@ -44,6 +45,9 @@ FLOORS: dict[str, float] = {
     "error_rate": 0.5,  # read as: ratio 1.5 (relative magnitude 0.5); the absolute part is below
     "cpu_percent": 0.10,
     "rss_mb": 0.10,
+    # Twice the search's resolution (3 %): one bisection bracket of quantisation plus the repeatability measured
+    # on an unchanged server (benchmarks/results/capacity.md); a 20 % capacity loss is four floors away.
+    "capacity_rps": 0.06,
 }
 ERROR_RATE_FLOOR_POINTS = 0.5
 ERROR_RATE_FLOOR_RATIO = 1.5
