@@ -9,8 +9,9 @@ Each step is one `engine.run_load` at a constant rate: a settle period (excluded
 about `min_requests` requests measured, latency from the intended send time. The whole search stays inside
 `budget` seconds: a step starts only if it (and the confirmation) is expected to fit, and a watchdog stops a step
 that overruns (its numbers are then discarded). A generator-bound step that breaks an SLO ends the search without
-a number (a generator-bound step that meets every SLO at the offered rate is a valid, conservative pass); errors
-above the SLO at the first step end it with none either.
+a number unless the breach is plainly the target's (errors, drops, or the SLO broken on service time as well); a
+generator-bound step that meets every SLO at the offered rate is a valid, conservative pass. Errors above the SLO
+at the first step end the search with no number either.
 
 `search` is the decision logic alone, over any step function (unit-tested with a fake one); `find_capacity` runs
 it against a real target. No Prefect here: the nightly stage (tasks/stages.py) and `loadwatch capacity`
@@ -47,10 +48,13 @@ DEFAULT_ERROR_SLO = "error_rate < 1%"
 # from the intended send time, so the generator's own delays only add to it (the pass is conservative). A step that
 # broke an SLO while generator-bound cannot be blamed on the target, and ends the search.
 OFFERED_MIN_FRACTION = 0.95
+GENERATOR_CPU_SATURATED = 90.0  # % of a core: the engine's own generator-bound CPU rule (engine/result.py)
+GENERATOR_LAG_MS = 50.0  # event-loop lag p99: the engine's own rule; beyond it no timestamp of the step is sound
 MIN_RATE = 1.0  # req/s: the descent after a failing first step stops here
 MAX_STEPS = 40  # every loop of the search is bounded in steps as well as in time
 MAX_CONFIRMATIONS = 3
 INITIAL_OVERHEAD_S = 2.0  # a step's cost beyond settle + measure (spawning generator processes, drain) until seen
+OVERHEAD_MARGIN = 1.25  # ... then the worst seen, times this
 WATCHDOG_MARGIN_S = 1.0  # a step still running this long before the budget ends is stopped (its stop takes ~1 s)
 STEP_TIMEOUT_MIN_S = 2.0  # per-request timeout of a step: at least this, ...
 STEP_TIMEOUT_SLO_FACTOR = 20.0  # ... or this many times the largest latency limit, at most the plan's timeout
@@ -79,6 +83,7 @@ class Step:
     dropped: int = 0
     generator_bound: bool = False
     generator_reasons: list[str] = field(default_factory=list)
+    generator_blamed: bool = False  # generator-bound and the breach cannot be put on the target: ends the search
     stopped: bool = False  # cut short by the watchdog or a stop request: not a measurement
     measured_s: float = 0.0
     wall_s: float = 0.0
@@ -193,7 +198,36 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
         step.breaches.append({"slo": None, "kind": "generator", "value": step.offered, "limit": rate,
                               "note": f"the generator offered {step.offered:.1f} of {rate:g} req/s"})
     step.passed = not step.breaches
+    if step.generator_bound and not step.passed:
+        step.generator_blamed = not _target_breach(step, summary, slos)
     return step
+
+
+def _target_breach(step: Step, summary: Mapping[str, Any], slos: list[str]) -> bool:
+    """Whether a generator-bound step's breach is the target's own: errors or drops, or a latency SLO that breaks
+    on service time too (from the actual send, so without the generator's late sends), while the generator still
+    had CPU to spare, its event loop did not stall and it offered the rate. Otherwise the breach may be the
+    generator's and cannot be judged."""
+    gen = summary.get("generator") or {}
+    lag = float((gen.get("loop_lag_ms") or {}).get("p99") or 0.0)
+    if (float(gen.get("cpu_percent") or 0.0) >= GENERATOR_CPU_SATURATED or lag > GENERATOR_LAG_MS
+            or any(b["kind"] == "generator" for b in step.breaches)):
+        return False  # a saturated or stalled generator reads responses late too: service time is no alibi
+    if any(b["kind"] in ("errors", "dropped") for b in step.breaches):
+        return True
+    if not summary.get("service_time_ms"):
+        return False
+
+    def service(block: Mapping[str, Any]) -> dict[str, Any]:
+        return {**block, "latency_ms": block.get("service_time_ms") or {}}
+
+    svc = {**service(summary), "scenarios": {k: service(v) for k, v in (summary.get("scenarios") or {}).items()}}
+    latency = [b["slo"] for b in step.breaches if b["kind"] == "latency" and not
+               parse_threshold(b["slo"]).metric.startswith("service_")]
+    try:
+        return any(not r["passed"] for r in evaluate_thresholds(latency, svc, source="slo"))
+    except InvalidInput:  # no service time for a scenario: nothing proves the target slow
+        return False
 
 
 def _binding(step: Step | None) -> str | None:
@@ -225,8 +259,11 @@ def search(
     first_bad: Step | None = None
 
     def cost(rate: float) -> float:
-        # what a step at `rate` takes, from the worst overhead seen so far (a step that does not fit is not started)
-        return spec.settle + spec.measure_seconds(rate) + (max(overheads) if overheads else INITIAL_OVERHEAD_S)
+        # what a step at `rate` takes, from the worst overhead seen so far with a margin (on a busy machine the
+        # overhead, mostly starting the generator processes, varies by a second or more); a step that does not fit
+        # is not started
+        overhead = OVERHEAD_MARGIN * max(overheads) if overheads else INITIAL_OVERHEAD_S
+        return spec.settle + spec.measure_seconds(rate) + overhead
 
     def remaining() -> float:
         return spec.budget - (clock() - t0)
@@ -292,7 +329,7 @@ def search(
         step = run(rate, "ramp")
         if step is None:
             return cut_short(rate)
-        if step.generator_bound and not step.passed:
+        if step.generator_blamed:
             return generator_bound(step)
         if step.passed:
             last_good = rate
@@ -315,7 +352,7 @@ def search(
         step = run(rate, "descend")
         if step is None:
             return cut_short(rate)
-        if step.generator_bound and not step.passed:
+        if step.generator_blamed:
             return generator_bound(step)
         if step.passed:
             last_good = rate
@@ -334,7 +371,7 @@ def search(
             step = run(mid, "bisect")
             if step is None:
                 return cut_short(mid)
-            if step.generator_bound and not step.passed:
+            if step.generator_blamed:
                 return generator_bound(step)
             if step.passed:
                 last_good = mid
@@ -347,7 +384,7 @@ def search(
         step = run(last_good, "confirm")
         if step is None:
             return cut_short(last_good)
-        if step.generator_bound and not step.passed:
+        if step.generator_blamed:
             return generator_bound(step)
         if step.passed:
             return _answer(done, last_good, first_bad, spec)

@@ -368,7 +368,8 @@ def capacity_chart(capacity: Mapping[str, Any]) -> str | None:
         ys = [as_float(s.get(key)) for s in rows]
         _plot_gappy(ax, xs, ys, color=color, label=name, linewidth=0.8)
         for passed, face in ((True, color), (False, "white")):
-            pts = [(x, y) for x, y, s in zip(xs, ys, rows, strict=True) if y is not None and bool(s.get("passed")) == passed]
+            pts = [(x, y) for x, y, s in zip(xs, ys, rows, strict=True)
+                   if y is not None and bool(s.get("passed")) == passed]
             if pts:
                 ax.scatter(*zip(*pts, strict=True), s=14, facecolors=face, edgecolors=color, zorder=3)
     for slo in capacity.get("slos") or []:

@@ -556,7 +556,7 @@ def _capacity(c: Mapping[str, Any]) -> dict[str, Any] | None:
     """The capacity stage's answer, formatted; None when the run had no capacity stage."""
     if not c:
         return None
-    bracket = _list(c.get("bracket")) + [None, None]
+    bracket = [*_list(c.get("bracket")), None, None]
     return {
         "value": fmt_value("capacity_rps", c.get("capacity_rps")),
         "found": as_float(c.get("capacity_rps")) is not None,

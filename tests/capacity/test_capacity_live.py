@@ -11,20 +11,20 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psutil
 import pytest
 
 from loadwatch.capacity import DEFAULT_ERROR_SLO, find_capacity, process_cpu_probe
 from loadwatch.cli import main
-from loadwatch.config import CapacitySpec, plan_from_url
+from loadwatch.config import CapacitySpec, Plan, plan_from_url
 
-# quick steps: 0.5 s settle + 1.5 s measured (up to 3 s at low rates for 150 requests), one generator process
+# quick steps: 1 s settle + 1.5 s measured (up to 3 s at low rates for 150 requests), one generator process
 QUICK = {"settle": 1.0, "step": 1.5, "max_step": 3.0, "min_requests": 150}
 
 
-def _plan(url: str):  # noqa: ANN202 (a Plan)
+def _plan(url: str) -> Plan:
     return plan_from_url(url + "/", rate=1.0, users=None, duration=5.0, warmup=0.0)
 
 
@@ -32,7 +32,7 @@ def test_pool_server_bracket_invariants(server):
     # 2 slots x 20 ms: the server serves at most 100 req/s whatever the CPU does
     url = server("--mode", "pool", "--workers", "2", "--service-ms", "20")
     proc = psutil.Process(int(_pid_by_port(url)))
-    spec = CapacitySpec(slos=["p99 < 100ms"], start_rate=20, max_rate=1000, budget=90, resolution=0.05, **QUICK)
+    spec = CapacitySpec(slos=["p99 < 100ms"], start_rate=40, max_rate=1000, budget=100, resolution=0.1, **QUICK)
     events: list[dict] = []
     result = find_capacity(_plan(url), spec, workers=1, progress=events.append,
                            cpu_probe=process_cpu_probe(lambda: {proc.pid}))
@@ -116,10 +116,8 @@ def _starved_generator() -> Iterator[None]:
 
 
 def _signal(p: psutil.Process, sig: int) -> None:
-    try:
+    with suppress(psutil.Error):  # it may have exited between the listing and the signal
         p.send_signal(sig)
-    except psutil.Error:
-        pass
 
 
 def test_generator_bound_stops_without_a_number(server, tmp_path, capsys):

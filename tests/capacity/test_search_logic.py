@@ -102,7 +102,8 @@ def test_generator_bound_stops_without_a_number():
     result, _ = run(target, start_rate=100, budget=300)
     assert result.outcome == "generator_bound"
     assert result.capacity_rps is None
-    assert result.reason.startswith("generator-bound at 1600 req/s: the capacity is above what this generator can offer")
+    assert result.reason.startswith(
+        "generator-bound at 1600 req/s: the capacity is above what this generator can offer")
     assert target.calls[-1] == (1600, "ramp")
 
 
@@ -128,7 +129,7 @@ def test_errors_at_the_first_step_end_the_search():
 
 def test_latency_breach_at_the_first_step_descends():
     target = FakeTarget(30.0)
-    result, spec = run(target, start_rate=200, budget=600)
+    result, _ = run(target, start_rate=200, budget=600)
     assert [k for _, k in target.calls][:3] == ["ramp", "descend", "descend"]
     assert result.outcome == "found"
     lo, hi = result.bracket
