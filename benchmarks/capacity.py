@@ -7,7 +7,8 @@ event loop: capacity = 1 / CPU time per request) and `pool` (4 slots x 10 ms: ca
 CPU). Every client pinned to core 0: wrk (`taskset -c 0 wrk -t1 -c16 -d6s URL`, the saturation throughput) and
 `taskset -c 0 loadwatch capacity URL --slo "p99 < 50ms" --workers 1` with its default settings.
 
-1. accuracy: capacity / wrk for both servers (wrk measured before and after the search; their mean is the peer);
+1. accuracy: capacity / wrk for both servers (wrk runs before the first search and after each one; a search is
+   compared with the mean of the wrk runs either side of it);
 2. repeatability: `--repeats` searches on the unchanged cpu server, spread = max/min - 1;
 3. sensitivity: the cpu server with 25 % more work per request (a 20 % capacity loss), capacity drop against the
    repeat median, and wrk's drop for reference;
@@ -18,6 +19,7 @@ Writes capacity.md and capacity.json to --out."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -35,7 +37,6 @@ HERE = Path(__file__).resolve().parent
 SERVER = HERE / "capacity_server.py"
 PY = sys.executable
 LOADWATCH = str(Path(PY).with_name("loadwatch"))
-SLO = "p99 < 50ms"
 WRK_S = 6
 
 
@@ -67,11 +68,11 @@ def wrk(url: str) -> float:
     return float(m.group(1))
 
 
-def search(url: str, budget: float) -> dict[str, Any]:
+def search(url: str, budget: float, slo: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cap.json"
         t0 = time.monotonic()
-        proc = subprocess.run(["taskset", "-c", "0", LOADWATCH, "capacity", url, "--slo", SLO, "--workers", "1",
+        proc = subprocess.run(["taskset", "-c", "0", LOADWATCH, "capacity", url, "--slo", slo, "--workers", "1",
                                "--budget", str(budget), "--json", str(out), "--quiet"],
                               capture_output=True, text=True, timeout=budget + 60)
         wall = time.monotonic() - t0
@@ -83,42 +84,48 @@ def search(url: str, budget: float) -> dict[str, Any]:
     return doc
 
 
-def measure(label: str, server_args: list[str], budget: float, repeats: int = 1) -> dict[str, Any]:
+def measure(label: str, server_args: list[str], budget: float, slo: str, repeats: int = 1) -> dict[str, Any]:
+    """wrk, then for each search: the search and wrk again; each search is compared with the mean of the wrk runs
+    just before and just after it (the machine's load drifts within minutes)."""
     proc, url = start(*server_args)
     try:
         time.sleep(0.5)
-        before = wrk(url)
+        wrks = [wrk(url)]
         runs = []
         for i in range(repeats):
-            runs.append(search(url, budget))
+            runs.append(search(url, budget, slo))
+            wrks.append(wrk(url))
             r = runs[-1]
             print(f"{label} search {i + 1}/{repeats}: {r['capacity_rps']} req/s ({r['outcome']}), bracket "
-                  f"{r['bracket']}, {len(r['steps'])} steps, {r['elapsed_s']} s", file=sys.stderr, flush=True)
-        after = wrk(url)
+                  f"{r['bracket']}, {len(r['steps'])} steps, {r['elapsed_s']} s; wrk {wrks[-2]:.0f} / {wrks[-1]:.0f}",
+                  file=sys.stderr, flush=True)
     finally:
         stop(proc)
-    peer = (before + after) / 2
+    peers = [(a + b) / 2 for a, b in itertools.pairwise(wrks)]
     caps = [r["capacity_rps"] for r in runs if r["capacity_rps"] is not None]
     row: dict[str, Any] = {
         "label": label,
         "server": " ".join(server_args),
-        "wrk_before": round(before, 1),
-        "wrk_after": round(after, 1),
-        "wrk": round(peer, 1),
+        "wrk_runs": [round(w, 1) for w in wrks],
+        "wrk_before": round(wrks[0], 1),
+        "wrk_after": round(wrks[-1], 1),
+        "wrk": round(statistics.mean(peers), 1),
         "capacities": caps,
         "outcomes": [r["outcome"] for r in runs],
+        "reasons": [r["reason"] for r in runs],
         "elapsed_s": [r["elapsed_s"] for r in runs],
         "steps": [len(r["steps"]) for r in runs],
         "bracket_width_percent": [r.get("bracket_width_percent") for r in runs],
+        "ratios_to_wrk": [round(r["capacity_rps"] / p, 3) for r, p in zip(runs, peers, strict=True)
+                          if r["capacity_rps"] is not None],
         "runs": runs,
     }
     if caps:
         med = statistics.median(caps)
         row["capacity_median"] = med
-        row["ratio_to_wrk"] = round(med / peer, 3)
-        row["ratios_to_wrk"] = [round(c / peer, 3) for c in caps]
+        row["ratio_to_wrk"] = round(statistics.median(row["ratios_to_wrk"]), 3)
         row["spread"] = round(max(caps) / min(caps) - 1, 4)
-    print(f"{label}: wrk {before:.0f}/{after:.0f} req/s, capacity {caps}", file=sys.stderr, flush=True)
+    print(f"{label}: wrk {[round(w) for w in wrks]} req/s, capacity {caps}", file=sys.stderr, flush=True)
     return row
 
 
@@ -148,26 +155,30 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--budget", type=float, default=120.0)
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--slo", default="p99 < 50ms", help="the SLO of every search (issue 16: p99 < 50ms)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["pool", "heavier"], help="parts not to run")
     ns = p.parse_args()
     started = datetime.now(UTC)
     load_before = os.getloadavg()
-    cpu = measure("cpu", ["--mode", "cpu", "--work", str(ns.work)], ns.budget, ns.repeats)
-    pool = measure("pool", ["--mode", "pool", "--workers", "4", "--service-ms", "10"], ns.budget)
-    heavier = measure("cpu+25%", ["--mode", "cpu", "--work", str(round(ns.work * 1.25))], ns.budget)
+    cpu = measure("cpu", ["--mode", "cpu", "--work", str(ns.work)], ns.budget, ns.slo, ns.repeats)
+    pool = (None if "pool" in ns.skip else
+            measure("pool", ["--mode", "pool", "--workers", "4", "--service-ms", "10"], ns.budget, ns.slo))
+    heavier = (None if "heavier" in ns.skip else
+               measure("cpu+25%", ["--mode", "cpu", "--work", str(round(ns.work * 1.25))], ns.budget, ns.slo))
     base = cpu.get("capacity_median")
-    drop = heavier.get("capacity_median")
+    drop = heavier.get("capacity_median") if heavier else None
     result: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
         "command": " ".join(["benchmarks/capacity.py", *sys.argv[1:]]),
         "machine": {"cores": os.cpu_count(), "model": _cpu_model(), "python": platform.python_version(),
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "slo": SLO,
+        "slo": ns.slo,
         "cpu": cpu,
         "pool": pool,
         "cpu_plus_25": heavier,
     }
-    if base and drop:
+    if base and drop and heavier:
         result["drop_percent"] = round(100 * (1 - drop / base), 1)
         result["wrk_drop_percent"] = round(100 * (1 - heavier["wrk"] / cpu["wrk"]), 1)
         result["detection"] = detection(base, cpu.get("spread", 0.0), drop)
@@ -191,8 +202,9 @@ def _cpu_model() -> str:
 
 def _row(r: dict[str, Any]) -> str:
     caps = ", ".join(f"{c:.0f}" for c in r["capacities"]) or "none"
-    ratio = f"{r['ratio_to_wrk']:.3f}" if "ratio_to_wrk" in r else "–"
-    return (f"| {r['label']} (`{r['server']}`) | {r['wrk_before']:.0f} / {r['wrk_after']:.0f} | {caps} | {ratio} | "
+    ratio = ", ".join(f"{x:.3f}" for x in r["ratios_to_wrk"]) or "–"
+    wrks = " / ".join(f"{w:.0f}" for w in r["wrk_runs"])
+    return (f"| {r['label']} (`{r['server']}`) | {wrks} | {caps} | {ratio} | "
             f"{', '.join(r['outcomes'])} | {', '.join(str(s) for s in r['steps'])} | "
             f"{', '.join(f'{e:.0f}' for e in r['elapsed_s'])} |")
 
@@ -209,15 +221,18 @@ def report(res: dict[str, Any]) -> str:
         "",
         f"Command: `.venv/bin/python {res['command']}`. SLO `{res['slo']}`; `loadwatch capacity` with its defaults "
         "(start 25 req/s, x2 ramp, 3 % resolution, 1 s settle + 3 s steps, 120 s budget), one generator process; "
-        "servers pinned to core 1, every client to core 0; wrk `taskset -c 0 wrk -t1 -c16 -d6s URL` before and "
-        "after the searches on the same server, their mean is the peer.",
+        "servers pinned to core 1, every client to core 0; wrk `taskset -c 0 wrk -t1 -c16 -d6s URL` before the "
+        "first search and after each, on the same server; each search is compared with the mean of the wrk runs "
+        "either side of it.",
         "",
-        "| server | wrk req/s (before / after) | capacity req/s | capacity / wrk (median) | outcome | steps | "
-        "search s |",
+        "| server | wrk req/s (before, between and after the searches) | capacity req/s | capacity / wrk (each search "
+        "against the wrk runs either side) | outcome | steps | search s |",
         "|---|--:|--:|--:|---|--:|--:|",
-        _row(cpu),
-        _row(res["pool"]),
-        _row(res["cpu_plus_25"]),
+        *[_row(r) for r in (cpu, res["pool"], res["cpu_plus_25"]) if r],
+        "",
+        "Why searches gave no number: " + "; ".join(sorted({x for r in (cpu, res["pool"], res["cpu_plus_25"]) if r
+                                                              for x, c in zip(r["reasons"], r["outcomes"], strict=True)
+                                                              if c not in ("found", "max_rate")})) or "-",
         "",
     ]
     if "spread" in cpu:

@@ -56,8 +56,8 @@ async def serve(mode: str, host: str, port: int, work: int, workers: int, servic
                 else:
                     writer.write(FAIL)
                 await writer.drain()
-        except ConnectionError:
-            return
+        except (ConnectionError, asyncio.CancelledError):
+            return  # the client went away, or the server is shutting down: nothing left to answer
         finally:
             writer.close()
 

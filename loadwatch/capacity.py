@@ -181,9 +181,9 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
             continue  # that scenario drew no request in this step (a tiny weight at a low rate): nothing to judge
         r = evaluate_thresholds([expr], summary, source="slo")[0]
         if not r["passed"]:
-            kind = "errors" if t.metric in ERROR_METRICS else "latency" if r["unit"] == "ms" else "other"
+            what = "errors" if t.metric in ERROR_METRICS else "latency" if r["unit"] == "ms" else "other"
             breaches.append((_severity(r["value"], r["limit"], r["op"]),
-                             {"slo": expr, "kind": kind, "value": round(r["value"], 4), "limit": r["limit"]}))
+                             {"slo": expr, "kind": what, "value": round(r["value"], 4), "limit": r["limit"]}))
     breaches.sort(key=lambda b: -b[0])
     step.breaches = [b for _, b in breaches]
     if requests == 0:
@@ -199,11 +199,11 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
                               "note": f"the generator offered {step.offered:.1f} of {rate:g} req/s"})
     step.passed = not step.breaches
     if step.generator_bound and not step.passed:
-        step.generator_blamed = not _target_breach(step, summary, slos)
+        step.generator_blamed = not _target_breach(step, summary)
     return step
 
 
-def _target_breach(step: Step, summary: Mapping[str, Any], slos: list[str]) -> bool:
+def _target_breach(step: Step, summary: Mapping[str, Any]) -> bool:
     """Whether a generator-bound step's breach is the target's own: errors or drops, or a latency SLO that breaks
     on service time too (from the actual send, so without the generator's late sends), while the generator still
     had CPU to spare, its event loop did not stall and it offered the rate. Otherwise the breach may be the

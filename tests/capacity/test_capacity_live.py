@@ -40,11 +40,16 @@ def test_pool_server_bracket_invariants(server):
     lo, hi = result.bracket
     assert lo is not None and hi is not None
     assert result.capacity_rps == lo < hi
-    assert all(s.rate <= lo for s in result.steps if s.passed)
-    assert all(not s.passed for s in result.steps if s.rate >= hi)
-    assert result.steps[-1].kind == "confirm" and result.steps[-1].passed
-    # open model: above 100 req/s the queue grows without bound, so the answer cannot be far above it
-    assert 50 <= lo <= 110
+    assert result.steps[-1].kind == "confirm" and result.steps[-1].rate == lo and result.steps[-1].passed
+    assert any(s.rate == hi and not s.passed for s in result.steps)
+    for i, s in enumerate(result.steps):
+        if s.passed and s.rate > lo:
+            # only a pass that a later step at the same rate or below contradicted (a failed confirmation) may lie
+            # above the answer
+            assert any(not t.passed and t.rate <= s.rate for t in result.steps[i + 1 :]), (s, result.steps)
+    # open model: above 100 req/s the queue grows without bound, so the answer cannot be far above it (a busy
+    # machine can push it below, never above)
+    assert lo <= 110
     assert result.binding_slo in ("p99 < 100ms", DEFAULT_ERROR_SLO)
     assert result.elapsed_s <= spec.budget
     assert all(s.target_cpu is not None and s.target_cpu >= 0 for s in result.steps)
