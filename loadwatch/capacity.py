@@ -9,7 +9,8 @@ Each step is one `engine.run_load` at a constant rate: a settle period (excluded
 about `min_requests` requests measured, latency from the intended send time. The whole search stays inside
 `budget` seconds: a step starts only if it (and the confirmation) is expected to fit, and a watchdog stops a step
 that overruns (its numbers are then discarded). A generator-bound step that breaks an SLO ends the search without
-a number unless the breach is plainly the target's (errors, drops, or the SLO broken on service time as well); a
+a number unless the breach is plainly the target's (errors, drops, or the SLO broken on service time by more than
+the generator's own event-loop lag); a
 generator-bound step that meets every SLO at the offered rate is a valid, conservative pass. Errors above the SLO
 at the first step end the search with no number either.
 
@@ -48,8 +49,6 @@ DEFAULT_ERROR_SLO = "error_rate < 1%"
 # from the intended send time, so the generator's own delays only add to it (the pass is conservative). A step that
 # broke an SLO while generator-bound cannot be blamed on the target, and ends the search.
 OFFERED_MIN_FRACTION = 0.95
-GENERATOR_CPU_SATURATED = 90.0  # % of a core: the engine's own generator-bound CPU rule (engine/result.py)
-GENERATOR_LAG_MS = 50.0  # event-loop lag p99: the engine's own rule; beyond it no timestamp of the step is sound
 MIN_RATE = 1.0  # req/s: the descent after a failing first step stops here
 MAX_STEPS = 40  # every loop of the search is bounded in steps as well as in time
 MAX_CONFIRMATIONS = 3
@@ -204,23 +203,21 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
 
 
 def _target_breach(step: Step, summary: Mapping[str, Any]) -> bool:
-    """Whether a generator-bound step's breach is the target's own: errors or drops, or a latency SLO that breaks
-    on service time too (from the actual send, so without the generator's late sends), while the generator still
-    had CPU to spare, its event loop did not stall and it offered the rate. Otherwise the breach may be the
-    generator's and cannot be judged."""
-    gen = summary.get("generator") or {}
-    lag = float((gen.get("loop_lag_ms") or {}).get("p99") or 0.0)
-    if (float(gen.get("cpu_percent") or 0.0) >= GENERATOR_CPU_SATURATED or lag > GENERATOR_LAG_MS
-            or any(b["kind"] == "generator" for b in step.breaches)):
-        return False  # a saturated or stalled generator reads responses late too: service time is no alibi
+    """Whether a generator-bound step's breach is the target's own: errors or drops, or a latency SLO that still
+    breaks on service time (from the actual send, so without the generator's late sends) after taking off the
+    generator's event-loop lag (p99 of its worst process: how late a stalled or saturated generator may have read a
+    response). Otherwise the breach may be the generator's and cannot be judged."""
     if any(b["kind"] in ("errors", "dropped") for b in step.breaches):
         return True
-    if not summary.get("service_time_ms"):
-        return False
+    gen = summary.get("generator") or {}
+    lag = float((gen.get("loop_lag_ms") or {}).get("p99") or 0.0)
 
     def service(block: Mapping[str, Any]) -> dict[str, Any]:
-        return {**block, "latency_ms": block.get("service_time_ms") or {}}
+        svc = block.get("service_time_ms") or {}
+        return {**block, "latency_ms": {k: max(float(v) - lag, 0.0) for k, v in svc.items()}}
 
+    if not summary.get("service_time_ms"):
+        return False
     svc = {**service(summary), "scenarios": {k: service(v) for k, v in (summary.get("scenarios") or {}).items()}}
     latency = [b["slo"] for b in step.breaches if b["kind"] == "latency" and not
                parse_threshold(b["slo"]).metric.startswith("service_")]

@@ -389,8 +389,13 @@ def capacity_chart(capacity: Mapping[str, Any]) -> str | None:
         ax.annotate(f"capacity {cap:.4g} req/s", (cap, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                     color=C_IMPROVEMENT, ha="right", va="top", rotation=90)
     ys_all = [v for s in rows for v in (as_float(s.get(k)) for k in ("p50", "p95", "p99")) if v is not None]
+    ticker = _mpl("matplotlib.ticker")
+    plain = ticker.FuncFormatter(lambda v, _pos: f"{v:g}")  # math text is off: log axes' default labels read "$10^{2}$"
     if ys_all and min(ys_all) > 0 and max(ys_all) / min(ys_all) > 30:
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     else:
         ax.set_ylim(bottom=0)
     ax.set_ylabel("latency ms")
@@ -404,6 +409,9 @@ def capacity_chart(capacity: Mapping[str, Any]) -> str | None:
     low.set_xlabel("offered rate, req/s (open model; latency from the intended send time)")
     if max(xs) / max(min(xs), 1e-9) > 20:
         ax.set_xscale("log")
+        low.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        low.xaxis.set_major_formatter(plain)
+        low.xaxis.set_minor_formatter(ticker.NullFormatter())
     _legend(low, loc="upper left", ncols=2, frameon=False)
     return _render(fig)
 

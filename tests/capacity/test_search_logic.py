@@ -208,8 +208,8 @@ def test_dropped_sends_fail_a_step_and_the_worst_breach_binds():
     assert not step.failed_on_errors
 
 
-def _bound_summary(*, service_p99: float, lag_p99: float = 2.0, cpu: float = 40.0) -> dict:
-    return {"requests": 900, "errors": 0, "rps": 300, "achieved_rate": 300, "dropped": 0, "generator_bound": True,
+def _bound_summary(*, service_p99: float, lag_p99: float = 2.0, cpu: float = 40.0, offered: float = 300) -> dict:
+    return {"requests": 900, "errors": 0, "rps": 300, "achieved_rate": offered, "dropped": 0, "generator_bound": True,
             "generator": {"cpu_percent": cpu, "loop_lag_ms": {"p99": lag_p99}, "reasons": ["worker 0: 60 late"]},
             "latency_ms": {"p50": 20.0, "p95": 90.0, "p99": 400.0},
             "service_time_ms": {"p50": 10.0, "p95": 40.0, "p99": service_p99}, "scenarios": {}}
@@ -221,6 +221,10 @@ def test_a_generator_bound_breach_is_the_targets_when_service_time_breaks_too():
     assert not evaluate_step(300, "ramp", _bound_summary(service_p99=350.0), slos).generator_blamed
     # only the late sends made the latency: the generator's doing, the search must stop
     assert evaluate_step(300, "ramp", _bound_summary(service_p99=30.0), slos).generator_blamed
-    # a stalled or saturated generator reads responses late too: service time proves nothing
+    # a stalled or saturated generator reads responses late too, by up to its loop lag: only the service time
+    # beyond that is the target's
     assert evaluate_step(300, "ramp", _bound_summary(service_p99=350.0, lag_p99=300.0), slos).generator_blamed
-    assert evaluate_step(300, "ramp", _bound_summary(service_p99=350.0, cpu=97.0), slos).generator_blamed
+    assert not evaluate_step(300, "ramp", _bound_summary(service_p99=2000.0, lag_p99=60.0, cpu=97.0),
+                             slos).generator_blamed
+    # the target failed below the rate it was asked for: it fails at that rate too
+    assert not evaluate_step(300, "ramp", _bound_summary(service_p99=2000.0, offered=200), slos).generator_blamed
