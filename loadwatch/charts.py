@@ -399,7 +399,7 @@ def capacity_chart(capacity: Mapping[str, Any]) -> str | None:
     else:
         ax.set_ylim(bottom=0)
     ax.set_ylabel("latency ms")
-    _legend(ax, loc="upper left", ncols=3, frameon=False)
+    _legend(ax, loc="best", ncols=3, frameon=False)  # the capacity line may sit anywhere along x
     low.plot(xs, [as_float(s.get("error_rate")) or 0.0 for s in rows], color=C_REGRESSION, marker="o", markersize=2.5,
              label="errors %")
     if any(c is not None for c in cpu):
