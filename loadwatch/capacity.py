@@ -9,10 +9,10 @@ Each step is one `engine.run_load` at a constant rate: a settle period (excluded
 about `min_requests` requests measured, latency from the intended send time. The whole search stays inside
 `budget` seconds: a step starts only if it (and the confirmation) is expected to fit, and a watchdog stops a step
 that overruns (its numbers are then discarded). A generator-bound step that breaks an SLO ends the search without
-a number unless the breach is plainly the target's (errors, drops, or the SLO broken on service time by more than
-the generator's own event-loop lag); a
-generator-bound step that meets every SLO at the offered rate is a valid, conservative pass. Errors above the SLO
-at the first step end the search with no number either.
+a number (after one retry at the same rate) unless the breach is plainly the target's (errors, drops, or the SLO
+broken on service time by more than the generator's own event-loop lag); a generator-bound step that meets every
+SLO at the offered rate is a valid, conservative pass. Errors above the SLO at the first step end the search with
+no number either.
 
 `search` is the decision logic alone, over any step function (unit-tested with a fake one); `find_capacity` runs
 it against a real target. No Prefect here: the nightly stage (tasks/stages.py) and `loadwatch capacity`
@@ -83,6 +83,7 @@ class Step:
     generator_bound: bool = False
     generator_reasons: list[str] = field(default_factory=list)
     generator_blamed: bool = False  # generator-bound and the breach cannot be put on the target: ends the search
+    retry: bool = False  # the second measurement at this rate, after one whose breach was put on the generator
     stopped: bool = False  # cut short by the watchdog or a stop request: not a measurement
     measured_s: float = 0.0
     wall_s: float = 0.0
@@ -282,8 +283,7 @@ def search(
             resolution=spec.resolution,
         )
 
-    def run(rate: float, kind: str) -> Step | None:
-        """One step, or None when it cannot run or was cut short (the caller reads `halted()`)."""
+    def run_once(rate: float, kind: str) -> Step | None:
         if halted() or len(steps) >= MAX_STEPS:
             return None
         start = clock()
@@ -296,6 +296,18 @@ def search(
         if on_step is not None:
             on_step(step, bracket())
         return step
+
+    def run(rate: float, kind: str) -> Step | None:
+        """One step, or None when it cannot run or was cut short (the caller reads `halted()`). A step whose breach
+        is put on the generator is measured once more when the budget allows: on a shared machine a stall of a few
+        hundred milliseconds is common, and one should not end the search."""
+        step = run_once(rate, kind)
+        if step is None or not step.generator_blamed or remaining() < cost(rate):
+            return step
+        again = run_once(rate, kind)
+        if again is not None:
+            again.retry = True
+        return again
 
     def cut_short(at: float) -> CapacityResult:
         why = halted()

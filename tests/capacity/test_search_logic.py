@@ -104,7 +104,7 @@ def test_generator_bound_stops_without_a_number():
     assert result.capacity_rps is None
     assert result.reason.startswith(
         "generator-bound at 1600 req/s: the capacity is above what this generator can offer")
-    assert target.calls[-1] == (1600, "ramp")
+    assert target.calls[-2:] == [(1600, "ramp"), (1600, "ramp")]  # one retry
 
 
 def test_a_generator_bound_step_that_holds_the_slo_is_a_pass():
@@ -112,10 +112,30 @@ def test_a_generator_bound_step_that_holds_the_slo_is_a_pass():
     # first generator-bound step that breaks it cannot be blamed on the target and ends the search
     target = FakeTarget(3000.0, bound_from=100, bound_but_offered=True)
     result, _ = run(target, start_rate=100, budget=300)
-    assert [s.passed for s in result.steps] == [True] * 5 + [False]
+    assert [s.passed for s in result.steps] == [True] * 5 + [False, False]
     assert all(s.generator_bound for s in result.steps)
     assert result.outcome == "generator_bound" and result.capacity_rps is None
     assert result.reason.startswith("generator-bound at 3200 req/s")
+    assert [(s.rate, s.retry) for s in result.steps[-2:]] == [(3200, False), (3200, True)]  # measured twice
+
+
+def test_one_generator_stall_does_not_end_the_search():
+    target = FakeTarget(1000.0)
+    stalled = {"n": 0}
+    real = target.step
+
+    def step(rate: float, kind: str) -> Step:
+        s = real(rate, kind)
+        if rate == 200 and not stalled["n"]:  # one stall: late sends, p99 broken, service time fine
+            stalled["n"] += 1
+            s.passed, s.generator_bound, s.generator_blamed = False, True, True
+        return s
+
+    spec = CapacitySpec(slos=[SLO], start_rate=100, budget=300)
+    target.spec = spec
+    result = search(step, spec, clock=target.clock, slos=effective_slos([SLO]))
+    assert result.outcome == "found"
+    assert [(s.rate, s.passed, s.retry) for s in result.steps[1:3]] == [(200, False, False), (200, True, True)]
 
 
 def test_errors_at_the_first_step_end_the_search():
