@@ -55,6 +55,10 @@ MAX_CONFIRMATIONS = 3
 INITIAL_OVERHEAD_S = 2.0  # a step's cost beyond settle + measure (spawning generator processes, drain) until seen
 OVERHEAD_MARGIN = 1.25  # ... then the worst seen, times this
 WATCHDOG_MARGIN_S = 1.0  # a step still running this long before the budget ends is stopped (its stop takes ~1 s)
+# After a failing step the target may still be working off requests the generator gave up on (a server keeps
+# serving what it has read); the next step waits about as long as the slowest request took, at most this long,
+# so one overloaded step does not make the next one fail.
+COOLDOWN_MAX_S = 5.0
 STEP_TIMEOUT_MIN_S = 2.0  # per-request timeout of a step: at least this, ...
 STEP_TIMEOUT_SLO_FACTOR = 20.0  # ... or this many times the largest latency limit, at most the plan's timeout
 
@@ -87,6 +91,7 @@ class Step:
     stopped: bool = False  # cut short by the watchdog or a stop request: not a measurement
     measured_s: float = 0.0
     wall_s: float = 0.0
+    cooldown_s: float = 0.0  # waited after the step for the target to work off its backlog
 
     @property
     def failed_on_errors(self) -> bool:
@@ -289,7 +294,7 @@ def search(
         start = clock()
         step = step_fn(rate, kind)
         step.wall_s = round(clock() - start, 3)
-        overheads.append(max(step.wall_s - spec.settle - spec.measure_seconds(rate), 0.0))
+        overheads.append(max(step.wall_s - spec.settle - spec.measure_seconds(rate) - step.cooldown_s, 0.0))
         if step.stopped or halted():
             return None
         steps.append(step)
@@ -519,6 +524,12 @@ def find_capacity(
             start_cpu, start_t = (cpu["measure"], cpu["measure_t"]) if "measure_t" in cpu else (cpu["before"], cpu["t"])
             if after is not None and start_cpu is not None and start_t is not None and now > start_t:
                 step.target_cpu = round(100.0 * (after - start_cpu) / (now - start_t), 1)
+        if not step.passed:
+            slowest = float((result.summary.get("latency_ms") or {}).get("max") or 0.0) / 1000.0
+            wait = min(max(slowest, timeout if step.error_rate else 0.0), COOLDOWN_MAX_S,
+                       max(deadline - time.monotonic(), 0.0))
+            if wait > 0 and not halt.wait(wait):  # the watchdog (budget, stop) cuts the wait short too
+                step.cooldown_s = round(wait, 3)
         return step
 
     def on_step(step: Step, bracket: list[float | None]) -> None:

@@ -88,8 +88,9 @@ def test_immediate_failure_cli(server, tmp_path, capsys):
 
 @contextmanager
 def _starved_generator() -> Iterator[None]:
-    """Take the CPU away from the load generator's processes in bursts (SIGSTOP 300 ms out of every 400 ms), as an
-    overloaded machine does: its sends go out late and it must say so."""
+    """Take the CPU away from the load generator's processes in bursts (SIGSTOP 150 ms out of every 600 ms), as an
+    overloaded machine does: its sends go out late (and the p99 from the intended send breaks) while the target
+    answers at once; the generator must say so."""
     done = threading.Event()
     me = psutil.Process()
 
@@ -106,10 +107,10 @@ def _starved_generator() -> Iterator[None]:
                     gens.append(child)
             for g in gens:
                 _signal(g, signal.SIGSTOP)
-            done.wait(0.3)
+            done.wait(0.15)
             for g in gens:
                 _signal(g, signal.SIGCONT)
-            done.wait(0.1)
+            done.wait(0.45)
 
     t = threading.Thread(target=starve, daemon=True)
     t.start()
@@ -129,7 +130,7 @@ def test_generator_bound_stops_without_a_number(server, tmp_path, capsys):
     url = server("--mode", "pool", "--workers", "64", "--service-ms", "1")
     out = tmp_path / "cap.json"
     with _starved_generator():
-        code = main(["capacity", url + "/", "--slo", "p99 < 100ms", "--start-rate", "200", "--budget", "30",
+        code = main(["capacity", url + "/", "--slo", "p99 < 100ms", "--start-rate", "200", "--budget", "45",
                      "--step", "1.5", "--workers", "1", "--json", str(out), "--quiet"])
     assert code == 3
     doc = json.loads(out.read_text())["capacity"]
