@@ -22,6 +22,7 @@ from loadwatch.vocabulary import ALL
 __all__ = [
     "ALL",
     "as_float",
+    "capacity_chart",
     "order_scenarios",
     "parse_time",
     "run_timeline_chart",
@@ -259,7 +260,8 @@ def throughput_chart(
     history: Sequence[Mapping[str, Any]],
     change_points: Sequence[Mapping[str, Any]],
 ) -> str | None:
-    """Throughput, error rate and target CPU of the whole run over the runs, on one shared axis."""
+    """Throughput, error rate, target CPU and capacity (when the plan has a capacity stage) of the whole run over
+    the runs, on one shared axis."""
     if len(history) < 2:
         return None
     xs, dated = _history_x(history)
@@ -267,6 +269,7 @@ def throughput_chart(
         ("rps", "requests/s", C_P95),
         ("error_rate", "errors %", C_REGRESSION),
         ("cpu_percent", "target CPU %", C_CURRENT),
+        ("capacity_rps", "capacity req/s", C_P99),
     ]
     panels = [p for p in panels if any(v is not None for v in _series(history, ALL, p[0]))]
     if not panels:
@@ -345,6 +348,85 @@ def run_timeline_chart(
             ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color=C_WARMUP, zorder=0, lw=0)
     axs[-1].set_xlabel("seconds since the start of the run" + (" (warm-up shaded)" if warm else ""))
     return _render(fig)
+
+
+def capacity_chart(capacity: Mapping[str, Any]) -> str | None:
+    """The capacity search's steps as latency against offered rate: p50/p95/p99 per step (hollow markers where a
+    step broke an SLO), the latency SLO limits, the capacity and the first bad rate as vertical lines; below, the
+    error rate and the target's CPU per step."""
+    rows = []
+    for s in capacity.get("steps") or []:
+        if isinstance(s, Mapping) and as_float(s.get("rate")) is not None:
+            rows.append(s)
+    if not rows:
+        return None
+    rows.sort(key=lambda s: float(s["rate"]))
+    xs = [float(s["rate"]) for s in rows]
+    cpu = [as_float(s.get("target_cpu")) for s in rows]
+    fig, axes = _figure(10.5, 4.6, 2, 1, sharex=True, gap=0.25, height_ratios=[2.2, 1])
+    ax, low = axes[0][0], axes[1][0]
+    for key, color, name in (("p99", C_P99, "p99"), ("p95", C_P95, "p95"), ("p50", C_P50, "p50")):
+        ys = [as_float(s.get(key)) for s in rows]
+        _plot_gappy(ax, xs, ys, color=color, label=name, linewidth=0.8)
+        for passed, face in ((True, color), (False, "white")):
+            pts = [(x, y) for x, y, s in zip(xs, ys, rows, strict=True)
+                   if y is not None and bool(s.get("passed")) == passed]
+            if pts:
+                ax.scatter(*zip(*pts, strict=True), s=14, facecolors=face, edgecolors=color, zorder=3)
+    for slo in capacity.get("slos") or []:
+        limit = _latency_limit(slo)
+        if limit is not None:
+            ax.axhline(limit, color=C_REGRESSION, linestyle=":", linewidth=0.9)
+            ax.annotate(_short(str(slo), 32), (0.01, limit), xycoords=("axes fraction", "data"), fontsize=7,
+                        color=C_REGRESSION, va="bottom")
+    bracket = capacity.get("bracket") or [None, None]
+    cap, bad = as_float(capacity.get("capacity_rps")), as_float(bracket[1] if len(bracket) > 1 else None)
+    for axis in (ax, low):
+        if cap is not None:
+            axis.axvline(cap, color=C_IMPROVEMENT, linestyle="--", linewidth=1.0)
+        if bad is not None:
+            axis.axvline(bad, color=C_REGRESSION, linestyle="--", linewidth=0.8, alpha=0.7)
+    if cap is not None:
+        ax.annotate(f"capacity {cap:.4g} req/s", (cap, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                    color=C_IMPROVEMENT, ha="right", va="top", rotation=90)
+    ys_all = [v for s in rows for v in (as_float(s.get(k)) for k in ("p50", "p95", "p99")) if v is not None]
+    ticker = _mpl("matplotlib.ticker")
+    plain = ticker.FuncFormatter(lambda v, _pos: f"{v:g}")  # math text is off: log axes' default labels read "$10^{2}$"
+    if ys_all and min(ys_all) > 0 and max(ys_all) / min(ys_all) > 30:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel("latency ms")
+    _legend(ax, loc="best", ncols=3, frameon=False)  # the capacity line may sit anywhere along x
+    low.plot(xs, [as_float(s.get("error_rate")) or 0.0 for s in rows], color=C_REGRESSION, marker="o", markersize=2.5,
+             label="errors %")
+    if any(c is not None for c in cpu):
+        _plot_gappy(low, xs, cpu, color=C_CURRENT, label="target CPU %")
+    low.set_ylim(bottom=0)
+    low.set_ylabel("%")
+    low.set_xlabel("offered rate, req/s (open model; latency from the intended send time)")
+    if max(xs) / max(min(xs), 1e-9) > 20:
+        ax.set_xscale("log")
+        low.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        low.xaxis.set_major_formatter(plain)
+        low.xaxis.set_minor_formatter(ticker.NullFormatter())
+    _legend(low, loc="upper left", ncols=2, frameon=False)
+    return _render(fig)
+
+
+def _latency_limit(slo: Any) -> float | None:
+    """The limit in ms of a whole-run latency SLO ("p99 < 50ms"), else None."""
+    from loadwatch.errors import InvalidInput
+    from loadwatch.stats.thresholds import parse_threshold
+
+    try:
+        t = parse_threshold(str(slo))
+    except InvalidInput:
+        return None
+    return t.limit if t.unit == "ms" and t.scenario == ALL else None
 
 
 def _spectrum_points(points: Any) -> list[tuple[float, float]]:

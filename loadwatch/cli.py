@@ -175,6 +175,12 @@ def cmd_load(ns: argparse.Namespace) -> int:
     return run_load_command(ns)
 
 
+def cmd_capacity(ns: argparse.Namespace) -> int:
+    from loadwatch.capacitycmd import run_capacity_command
+
+    return run_capacity_command(ns)
+
+
 def cmd_demo_target(ns: argparse.Namespace) -> int:
     from loadwatch.target import server
 
@@ -415,6 +421,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         add_load_arguments(ld)
     ld.set_defaults(func=cmd_load)
+
+    cp = sub.add_parser("capacity", help="the highest rate at which every SLO holds (ramp, bisection, confirmation; "
+                        "exit 0 found, 1 no rate meets the SLO, 2 bad input, 3 generator-bound or no answer in budget)")
+    if command in (None, "capacity"):
+        from loadwatch.capacitycmd import add_capacity_arguments
+
+        add_capacity_arguments(cp)
+    cp.set_defaults(func=cmd_capacity)
 
     dt = sub.add_parser("demo-target", help="serve the bundled Tool Catalog demo service")
     if command in (None, "demo-target"):

@@ -21,9 +21,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadwatch.errors import InvalidInput
+from loadwatch.stats.thresholds import parse_threshold
 
 __all__ = [
     "DEFAULT_PLAN",
+    "CapacitySpec",
     "Check",
     "LoadSpec",
     "MonitorSpec",
@@ -224,6 +226,45 @@ class MonitorSpec(_Model):
     enabled: bool = True
 
 
+class CapacitySpec(_Model):
+    """The capacity stage (loadwatch.capacity, docs/METHOD.md): the highest open-model rate at which every SLO
+    holds, found by a geometric ramp, a bisection and one confirmation step, all inside `budget` seconds."""
+
+    slos: list[str] = Field(min_length=1, description='threshold syntax: "p99 < 50ms", "search: p95 < 20ms"')
+    max_rate: float = Field(100_000.0, gt=0, le=MAX_RATE, description="req/s; the ramp stops here")
+    start_rate: float = Field(25.0, gt=0, le=MAX_RATE, description="req/s of the first step")
+    budget: float = Field(120.0, ge=5, le=MAX_DURATION_S, description="seconds for the whole search")
+    resolution: float = Field(0.03, ge=0.005, le=0.5, description="bisect until first bad / last good - 1 <= this")
+    growth: float = Field(2.0, ge=1.1, le=10.0, description="ramp factor between steps")
+    step: float = Field(3.0, ge=0.5, le=600, description="measured seconds per step (more at low rates)")
+    max_step: float = Field(8.0, ge=0.5, le=600, description="measured seconds per step at most")
+    settle: float = Field(1.0, ge=0, le=60, description="seconds at the step's rate before measuring")
+    min_requests: int = Field(300, ge=1, le=10_000_000, description="requests a step should measure")
+
+    @field_validator("slos")
+    @classmethod
+    def _slos(cls, v: list[str]) -> list[str]:
+        for expr in v:
+            try:
+                parse_threshold(expr, source="")
+            except InvalidInput as exc:
+                raise ValueError(exc.message.removeprefix("thresholds: ")) from None
+        return v
+
+    @model_validator(mode="after")
+    def _rates(self) -> CapacitySpec:
+        if self.start_rate > self.max_rate:
+            raise ValueError(f"start_rate ({self.start_rate:g}) is above max_rate ({self.max_rate:g})")
+        if self.max_step < self.step:
+            raise ValueError(f"max_step ({self.max_step:g} s) is shorter than step ({self.step:g} s)")
+        return self
+
+    def measure_seconds(self, rate: float) -> float:
+        """Measured seconds of a step at `rate`: `step`, longer at low rates to reach `min_requests`, at most
+        `max_step`."""
+        return min(max(self.step, self.min_requests / rate), self.max_step)
+
+
 class Plan(_Model):
     name: str = "plan"
     target: TargetSpec = TargetSpec()
@@ -232,6 +273,7 @@ class Plan(_Model):
     pools: dict[str, Pool] = {}
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
+    capacity: CapacitySpec | None = None
     tags: list[str] = []
 
     @model_validator(mode="after")
@@ -247,6 +289,10 @@ class Plan(_Model):
                     f"scenario {s.name!r} uses {{{'}, {'.join(sorted(missing))}}} but `pools` defines "
                     f"{', '.join(sorted(self.pools)) or 'nothing'}"
                 )
+        for expr in self.capacity.slos if self.capacity is not None else []:
+            scenario = parse_threshold(expr).scenario
+            if scenario != "*" and scenario not in names:
+                raise ValueError(f"capacity SLO {expr!r} names scenario {scenario!r}; scenarios: {', '.join(names)}")
         return self
 
     def plan_hash(self) -> str:

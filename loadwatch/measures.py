@@ -6,7 +6,9 @@ latency here at all (never 0), and one with no requests no error rate.
 Latency percentiles are from the intended send time (coordinated-omission correct);
 error_rate is in percent; cpu_percent and rss_mb are the target's process group. The attribution figures
 (database time, calls, blocks and rows per request, target CPU per request, cache hit rate; per statement under
-`stmt:<queryid>`) come from loadwatch.attribution and are judged like the rest (docs/METHOD.md §9)."""
+`stmt:<queryid>`) come from loadwatch.attribution and are judged like the rest (docs/METHOD.md §9). capacity_rps
+is the capacity stage's answer (the highest rate meeting the plan's capacity SLOs, loadwatch.capacity), when the
+run had one."""
 
 from __future__ import annotations
 
@@ -55,4 +57,7 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             metrics[ALL]["rss_mb"] = float(rss)
     for scenario, block in attribution_metrics(summary).items():
         metrics.setdefault(scenario, {}).update(block)
+    capacity = (summary.get("capacity") or {}).get("capacity_rps")
+    if capacity is not None:
+        metrics[ALL]["capacity_rps"] = float(capacity)
     return {k: v for k, v in metrics.items() if v}

@@ -38,6 +38,7 @@ METRIC_LABELS = {
     "error_rate": "error rate",
     "cpu_percent": "target CPU",
     "rss_mb": "target RSS",
+    "capacity_rps": "capacity",
 }
 VERDICTS = {
     "pass": ("PASS", "pass"),
@@ -95,7 +96,7 @@ def fmt_value(metric: str, v: Any, missing: str = "–") -> str:
         return missing
     if metric.endswith("_ms"):
         return f"{fmt_num(f)} ms"
-    if metric == "rps":
+    if metric in ("rps", "capacity_rps"):
         return f"{fmt_num(f)} req/s"
     if metric in ("error_rate", "cpu_percent"):
         return f"{fmt_num(f)}%"
@@ -525,6 +526,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
             [_map(r) for r in _list(data.get("timeline"))], [_map(s) for s in _list(data.get("resource_samples"))]
         )),
         "spectrum": (charts.spectrum_chart, (_map(data.get("spectrum")),)),
+        "capacity": (charts.capacity_chart, (_map(summary.get("capacity")),)),
     })
     mode = _text(data.get("mode")) or "run"
     first_run = mode == "run" and len(history) <= 1 and not any(c.get("n_baseline") for c in comparison)
@@ -600,6 +602,28 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "score": _map(summary.get("score")),
         "has_timeline": bool(_list(data.get("timeline"))),
         "attribution": _attribution(summary),
+        "capacity": _capacity(_map(summary.get("capacity"))),
+    }
+
+
+def _capacity(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The capacity stage's answer, formatted; None when the run had no capacity stage."""
+    if not c:
+        return None
+    bracket = [*_list(c.get("bracket")), None, None]
+    return {
+        "value": fmt_value("capacity_rps", c.get("capacity_rps")),
+        "found": as_float(c.get("capacity_rps")) is not None,
+        "last_good": fmt_value("capacity_rps", bracket[0]),
+        "first_bad": fmt_value("capacity_rps", bracket[1]),
+        "width": fmt_pct(c.get("bracket_width_percent")),
+        "binding_slo": _text(c.get("binding_slo")),
+        "outcome": _text(c.get("outcome")).replace("_", " "),
+        "reason": _text(c.get("reason")),
+        "slos": [_text(x) for x in _list(c.get("slos"))],
+        "steps": len(_list(c.get("steps"))),
+        "elapsed": fmt_num(c.get("elapsed_s")),
+        "budget": fmt_num(c.get("budget_s")),
     }
 
 

@@ -35,7 +35,7 @@ RUN_ATTRIBUTION_METRICS = (
 )
 STATEMENT_METRICS = ("stmt_mean_ms", "stmt_calls_per_req")
 ATTRIBUTION_METRICS = RUN_ATTRIBUTION_METRICS + STATEMENT_METRICS
-METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb",
+METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb", "capacity_rps",
            *ATTRIBUTION_METRICS)
 
 # verdict -> exit code of `loadwatch run`

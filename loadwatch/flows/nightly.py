@@ -27,6 +27,7 @@ from loadwatch.summary import RecordContext, build_record, new_run_id, report_in
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
+    capacity_task,
     capture_after_task,
     capture_before_task,
     compare_task,
@@ -135,6 +136,7 @@ def run_nightly(params: RunParams) -> State[Any]:
             raise spool_after_failure(record, store_exc) from exc
         raise
     lap("target")
+    capacity: dict[str, Any] | None = None
     try:
         before = capture_before_task(run, store_url, started_at)
         lap("baseline")
@@ -156,6 +158,12 @@ def run_nightly(params: RunParams) -> State[Any]:
             monitor_result = mon_f.result()
         lap("load")
         after = capture_after_task(run, before)
+        # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
+        # the same target under the same lock; not after an interrupt
+        if run.plan.capacity is not None and not interrupts.requested():
+            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+                capacity = capacity_task(run, interrupts.STOP, params.workers)
+            lap("capacity")
     finally:
         run.stop()
     aborted = interrupts.requested()
@@ -164,7 +172,8 @@ def run_nightly(params: RunParams) -> State[Any]:
         started_at=started_at,
         # target_stats and environment too: the attribution normalises their counters per request
         summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                 "target_stats": after, "environment": before["environment"]},
+                 "target_stats": after, "environment": before["environment"],
+                 **({"capacity": capacity} if capacity is not None else {})},
         histograms=load_result.histograms,
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),
@@ -186,6 +195,8 @@ def run_nightly(params: RunParams) -> State[Any]:
         load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=timings,
         warnings=warnings, context=common,
     )
+    if capacity is not None:
+        record["summary"]["capacity"] = capacity  # measures.run_metrics makes capacity_rps a metric of the run
     store_error: LoadwatchError | None = None
     try:
         store_task(record, store_url)

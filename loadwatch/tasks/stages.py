@@ -12,7 +12,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from loadwatch import capture, engine, preflight, prometheus, store, targets
+from loadwatch import capacity, capture, engine, preflight, prometheus, store, targets
 from loadwatch import monitor as mon
 from loadwatch.compare import compare_stage
 from loadwatch.config import Plan
@@ -20,6 +20,7 @@ from loadwatch.errors import StoreUnavailable
 from loadwatch.pg import redact_url
 
 __all__ = [
+    "capacity_task",
     "capture_after_task",
     "capture_before_task",
     "compare_task",
@@ -98,6 +99,26 @@ def monitor_task(
     result = monitor.run(stop, max_duration=max_duration)
     get_run_logger().info("monitor: %d samples", len(result.samples))
     return result
+
+
+@task(name="capacity", cache_policy=NO_CACHE, retries=0)
+def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> dict[str, Any]:
+    """The capacity search of the plan's `capacity:` section (bounded by its budget); never fails the run: a search
+    that ends without a number says why in its `outcome` and `reason`."""
+    log = get_run_logger()
+    spec = run.plan.capacity
+    assert spec is not None  # the flow calls this only for a plan with a capacity section
+
+    def progress(p: dict[str, Any]) -> None:
+        if p["event"] == "step":
+            s = p["step"]
+            log.info("capacity step %s %.1f req/s: p99 %s ms, errors %.2f%%, %s", s.kind, s.rate, s.p99, s.error_rate,
+                     "ok" if s.passed else "breach")
+
+    result = capacity.find_capacity(run.plan, spec, workers=workers, stop=stop, progress=progress,
+                                    cpu_probe=capacity.process_cpu_probe(run.target_pids))
+    log.info("capacity %s: %s", result.outcome, result.reason)
+    return result.to_dict()
 
 
 @task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)
