@@ -67,6 +67,10 @@ class RunParams(BaseModel):
     trigger: Literal["cli", "schedule", "ui", "ci", "serve"] = Field(
         "ui", title="Trigger", description="Who started the run (recorded with it)", json_schema_extra={"position": 12}
     )
+    capacity: bool = Field(
+        True, title="Capacity stage", description="Run the plan's capacity: section after the load (false skips it)",
+        json_schema_extra={"position": 13},
+    )
 
 
 def resolve_plan(params: RunParams) -> Plan:
@@ -82,6 +86,8 @@ def resolve_plan(params: RunParams) -> Plan:
             warmup=params.warmup,
             workers=params.workers,
         )
+    if not params.capacity and plan.capacity is not None:
+        plan = plan.model_copy(update={"capacity": None})
     if params.target_url:
         try:
             target = TargetSpec.model_validate({**plan.target.model_dump(), "url": params.target_url})

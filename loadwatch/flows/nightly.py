@@ -84,11 +84,12 @@ def _nightly(
     notes: _p("notes") = None,  # type: ignore[valid-type]
     tags: _p("tags", nullable=True) = None,  # type: ignore[valid-type]
     trigger: _p("trigger") = "ui",  # type: ignore[valid-type]
+    capacity: _p("capacity") = True,  # type: ignore[valid-type]
 ) -> State[Any]:
     params = RunParams(
         plan=plan, duration=duration, rate=rate, users=users, warmup=warmup, target_url=target_url,
         thresholds=thresholds, workers=workers, shards=shards, out_dir=out_dir, notes=notes, tags=tags or [],
-        trigger=trigger,
+        trigger=trigger, capacity=capacity,
     )
     return run_nightly(params)
 

@@ -83,7 +83,7 @@ def _night(plan: str, demo: Any, out: Path) -> tuple[Any, dict[str, Any]]:
 
     _warm_cache(demo.url)
     params = RunParams(plan=plan, duration=NIGHT_S, warmup=1, rate=RATE, out_dir=str(out), trigger="ci",
-                       thresholds=[])
+                       thresholds=[], capacity=False)
     state = nightly(**params.model_dump(), return_state=True)
     return state, json.loads((out / "summary.json").read_text())
 

@@ -33,7 +33,7 @@ def _servers(procs: list[psutil.Process]) -> list[psutil.Process]:
 def test_run_on_the_ephemeral_api_completes_and_stops_its_server(fresh_db, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadwatch", "run", "--duration", "3", "--warmup", "0", "--rate", "30",
+        [sys.executable, "-m", "loadwatch", "run", "--no-capacity", "--duration", "3", "--warmup", "0", "--rate", "30",
          "--out", str(out)],
         env=_env(tmp_path, fresh_db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -85,7 +85,7 @@ def test_killed_run_takes_its_server_with_it(tmp_path):
 
 def test_interrupted_run_leaves_no_server(fresh_db, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadwatch", "run", "--duration", "60", "--warmup", "0", "--rate", "40",
+        [sys.executable, "-m", "loadwatch", "run", "--no-capacity", "--duration", "60", "--warmup", "0", "--rate", "40",
          "--out", str(tmp_path / "out")],
         env=_env(tmp_path, fresh_db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,

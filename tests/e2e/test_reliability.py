@@ -38,7 +38,8 @@ def _rows(url: str, sql: str) -> list[tuple]:
 def test_unreachable_target_fails_preflight_fast(prefect_harness, fresh_db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     started = time.monotonic()
-    code = main(["run", "--target", f"http://127.0.0.1:{_free_port()}", "--duration", "5", "--out", str(tmp_path)])
+    code = main(["run", "--no-capacity", "--target", f"http://127.0.0.1:{_free_port()}", "--duration", "5",
+                 "--out", str(tmp_path)])
     elapsed = time.monotonic() - started
     err = capsys.readouterr().err
     assert code == 3, err
@@ -59,7 +60,7 @@ def test_failing_store_spools_then_next_run_stores_it(prefect_harness, fresh_db,
         conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
                      " $$ LANGUAGE plpgsql")
         conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
-    code = main(["run", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "a")])
+    code = main(["run", "--no-capacity", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err
     assert code == 3, err
     spooled = list(spool.glob("*.json"))
@@ -69,7 +70,7 @@ def test_failing_store_spools_then_next_run_stores_it(prefect_harness, fresh_db,
 
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("DROP TRIGGER lw_fail ON runs")
-    code = main(["run", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
+    code = main(["run", "--no-capacity", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
     assert code in (0, 1), capsys.readouterr().err
     rows = _rows(fresh_db, "SELECT run_id, started_at FROM runs ORDER BY started_at")
     assert rows[0][0] == first["run_id"]  # stored with its original time, first
@@ -83,7 +84,7 @@ def test_sigint_stops_stores_aborted_and_leaves_no_orphans(prefect_harness, fres
 
     env = {**os.environ, "LOADWATCH_DATABASE_URL": fresh_db, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadwatch", "run", "--duration", "60", "--warmup", "0", "--rate", "40",
+        [sys.executable, "-m", "loadwatch", "run", "--no-capacity", "--duration", "60", "--warmup", "0", "--rate", "40",
          "--out", str(tmp_path)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
@@ -108,7 +109,8 @@ def test_credentials_never_leak(prefect_harness, fresh_db, tmp_path, monkeypatch
     # trust auth ignores the password, so the run works while the URL carries a secret
     secret_url = fresh_db.replace("postgresql://postgres:@", "postgresql://postgres:hunter2secret@")
     assert "hunter2secret" in secret_url
-    code = main(["-v", "run", "--duration", "3", "--rate", "30", "--out", str(tmp_path), "--database-url", secret_url])
+    code = main(["-v", "run", "--no-capacity", "--duration", "3", "--rate", "30", "--out", str(tmp_path),
+                 "--database-url", secret_url])
     captured = capsys.readouterr()
     assert code in (0, 1), captured.err
     for f in ("summary.json", "report.html", "report.md"):

@@ -17,7 +17,7 @@ def test_two_shards_on_a_local_dask_cluster(prefect_harness, fresh_db, tmp_path,
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     out = tmp_path / "sharded"
-    params = RunParams(duration=4, warmup=1, rate=60, workers=1, shards=2, out_dir=str(out))
+    params = RunParams(duration=4, warmup=1, rate=60, workers=1, shards=2, out_dir=str(out), capacity=False)
     state = nightly(**params.model_dump(), return_state=True)
     assert state.is_completed(), state.message
     load = json.loads((out / "summary.json").read_text())["load"]
