@@ -507,11 +507,9 @@ def find_capacity(
             source="capacity", rate=rate, duration=spec.settle + spec.measure_seconds(rate), warmup=spec.settle,
             timeout={"connect": min(plan.load.timeout.connect, timeout), "total": timeout},
         )
-        cpu: dict[str, float | None] = {"before": cpu_probe() if cpu_probe else None, "t": time.monotonic()}
+        before = cpu_probe() if cpu_probe else None
 
         def tick(p: dict[str, Any]) -> None:
-            if cpu_probe is not None and p.get("phase") == "measure" and "measure_t" not in cpu:
-                cpu["measure"], cpu["measure_t"] = cpu_probe(), time.monotonic()  # CPU over the measured part
             if progress is not None:
                 progress({**p, "event": "tick", "step": state["n"], "kind": kind, "rate": rate,
                           "elapsed": time.monotonic() - t0, "step_elapsed": p.get("elapsed"),
@@ -520,10 +518,11 @@ def find_capacity(
         result = engine.run_load(step_plan, workers=workers, stop=halt, progress=tick)
         step = evaluate_step(rate, kind, result.summary, slos)
         if cpu_probe is not None:
-            after, now = cpu_probe(), time.monotonic()
-            start_cpu, start_t = (cpu["measure"], cpu["measure_t"]) if "measure_t" in cpu else (cpu["before"], cpu["t"])
-            if after is not None and start_cpu is not None and start_t is not None and now > start_t:
-                step.target_cpu = round(100.0 * (after - start_cpu) / (now - start_t), 1)
+            # the target's CPU over the step's load (settle included), not over the generator's start-up: the
+            # target is idle before the first send and after the last answer
+            after, window = cpu_probe(), result.finished_at - result.started_at
+            if after is not None and before is not None and window > 0:
+                step.target_cpu = round(100.0 * (after - before) / window, 1)
         if not step.passed:
             slowest = float((result.summary.get("latency_ms") or {}).get("max") or 0.0) / 1000.0
             wait = min(max(slowest, timeout if step.error_rate else 0.0), COOLDOWN_MAX_S,
