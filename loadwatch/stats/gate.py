@@ -467,6 +467,20 @@ def _value(run: RunPoint, scenario: str, metric: str) -> float:
     return v
 
 
+# A tail percentile is judged only when tonight has at least this many requests above it (p95: 100 requests,
+# p99: 500, p99.9: 5,000): below that the "p99.9" is the maximum of a handful, one scheduler hiccup moves it, and
+# it is no estimate of a tail (on the project's loaded box such rows were most of the false regressions).
+MIN_TAIL_COUNT = 5
+
+
+def _tail_estimable(run: RunPoint, scenario: str, metric: str, hists: _Hists) -> bool:
+    q = LATENCY_PERCENTILES.get(metric)
+    if q is None or q <= 50.0:
+        return True
+    n = _requests(run, scenario, hists.get(run, scenario)) or 0.0
+    return n * (1.0 - q / 100.0) >= MIN_TAIL_COUNT
+
+
 def _judged(run: RunPoint, scenario: str, metric: str) -> bool:
     """A value the gate may use: present, finite, and for a latency positive (a stored 0 ms is an old run's
     "no answers", never a latency)."""
@@ -495,6 +509,8 @@ def compare_run(
             if not _judged(current, scenario, metric):
                 continue
             if metric == "rps" and open_model and scenario != ALL:
+                continue
+            if not _tail_estimable(current, scenario, metric, hists):
                 continue
             series = [r for r in usable if _judged(r, scenario, metric)][-cfg.window:]
             value = _value(current, scenario, metric)

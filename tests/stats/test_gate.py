@@ -291,3 +291,12 @@ def test_a_tail_where_a_slow_minority_begins_is_still_a_regression():
     rows = compare_run(night(99, True), hist, FAST)
     p95 = _row(rows, "p95_ms")
     assert p95["change"] > 1000 and p95["outcome"] == "regression", p95
+
+
+def test_a_tail_percentile_is_judged_only_with_requests_above_it():
+    hist = clean_history()
+    few = compare_run(make_run(99, 1.0, n=300), hist, FAST)
+    assert {r["metric"] for r in few if r["scenario"] == "*"} >= {"p50_ms", "p95_ms"}
+    assert not {r["metric"] for r in few} & {"p99_ms", "p999_ms"}  # 300 requests: 3 above p99, 0.3 above p99.9
+    many = compare_run(make_run(99, 1.0, n=4000), hist, FAST)
+    assert "p99_ms" in {r["metric"] for r in many}
