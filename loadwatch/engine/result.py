@@ -7,8 +7,8 @@ these, per worker/shard):
   * event-loop lag p99 > 50 ms (timers, and so send times and timeouts, were unreliable);
   * open model: more than 5 % of measured sends were `late` (> 1 ms after their intended time) *while a
     connection was free* (an idle one, or fewer open than the cap): only the generator delayed them; and their
-    delay adds up to at least 5 % of all the latency the process measured (it is part of those latencies, since
-    they run from the intended time: below that share it cannot move a verdict);
+    delay adds up to at least 10 % of all the latency the process measured (it is part of those latencies, since
+    they run from the intended time: below that share it cannot carry a verdict by itself);
   * open model: sends + dropped < 95 % of intended (the pacer could not even attempt the schedule).
 Sends late because every connection was busy (`late_target`) and drops at the in-flight cap (`dropped`, an
 error of kind `dropped` in its scenario) are the target's doing and never mark the run by themselves; when the
@@ -32,8 +32,10 @@ __all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", 
 CPU_BOUND_PERCENT = 90.0
 LATE_BOUND_FRACTION = 0.05
 # Late sends mark the run only when their delay is a material share of the latency the generator reported: a loaded
-# host makes some sends a millisecond late, which a 30 ms service does not notice and a 1 ms service does.
-LATE_BOUND_SHARE = 0.05
+# host makes some sends a millisecond late, which a 30 ms service does not notice and a 1 ms service does. 10 %:
+# twice the smallest latency floor (p50, 5 %), so the generator's own delay alone cannot carry a verdict; the nights
+# it is compared with carry a similar delay (the end-to-end proof's pinned core: 6 % on a night of a real slowdown).
+LATE_BOUND_SHARE = 0.10
 ACHIEVED_MIN_FRACTION = 0.95
 LAG_BOUND_MS = 50.0
 
