@@ -1,6 +1,11 @@
-"""The end-to-end proof: twelve clean nights, then a 30 % slowdown injected into one endpoint of the demo
-target; the thirteenth run's verdict is a regression for that scenario only, the flow ends Failed, the CLI
-exits 1, and the report says so."""
+"""The end-to-end proof: twelve clean nights, then one endpoint of the demo target made twice as slow; the
+thirteenth run's verdict is a regression for that scenario only, the flow ends Failed, the CLI exits 1, and the
+report says so.
+
+Twice, not +30 % as before: the gate no longer divides each scenario by the run's common mode (a slowdown of every
+scenario must stay a regression of every scenario, issue 13), so a scenario is judged against its own night-to-
+night spread, which on this test's shared core is about ±10 % for p50 (the row says so: effects below about 45 %
+cannot be seen). A doubling is well beyond that band; +30 % is not, and claiming otherwise would be the lie."""
 
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ def _plan_without_stats_scenario(folder: Path) -> str:
     return str(path)
 
 
-def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_db, tmp_path, monkeypatch):
+def test_thirteenth_night_catches_an_endpoint_twice_as_slow(prefect_harness, fresh_db, tmp_path, monkeypatch):
     from loadwatch.flows.nightly import nightly
     from loadwatch.target import DemoTarget
 
@@ -74,7 +79,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
         assert len(summaries[-1]["baseline_run_ids"]) == NIGHTS - 1
 
         base_p50 = statistics.median(s["load"]["scenarios"][SLOW_SCENARIO]["latency_ms"]["p50"] for s in summaries)
-        demo.set_faults({"endpoints": {SLOW_ENDPOINT: {"delay_ms": round(0.3 * base_p50, 3)}}})
+        demo.set_faults({"endpoints": {SLOW_ENDPOINT: {"delay_ms": round(1.0 * base_p50, 3)}}})
 
         out = tmp_path / "night12"
         code = main(["run", "--plan", plan, "--target", demo.url, "--duration", str(NIGHT_S), "--warmup", "1",
@@ -89,7 +94,7 @@ def test_thirteenth_night_catches_a_30_percent_slowdown(prefect_harness, fresh_d
     # the aggregate "*" contains the slowed scenario; no other scenario may be blamed
     assert regressed - {"*"} == {SLOW_SCENARIO}, s13["comparison"]
     latency = [c for c in s13["comparison"] if c["scenario"] == SLOW_SCENARIO and c["outcome"] == "regression"]
-    assert any(c["change_percent"] > 15 for c in latency)
+    assert any(c["change_percent"] > 50 for c in latency)
     md = (out / "report.md").read_text()
     assert SLOW_SCENARIO in md and "regression" in md.lower()
     assert SLOW_SCENARIO in (out / "report.html").read_text()
