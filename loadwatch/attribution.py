@@ -383,7 +383,10 @@ def _candidates(
         found.append({"kind": "version", "tier": 4, "scenario": ALL, "metric": "target_version", "baseline": good,
                       "value": version, "score": 0.0,
                       "text": f"target version {good} → {version} between the last good run ({good_run}) and this one"})
-    found.sort(key=lambda c: (c["tier"], -c["score"]))
+    # within a tier by the rise in database time per request; an N+1 pattern (a statement's calls per request
+    # multiplied) goes before the other statements whose calls rose, which are usually its companions in the same
+    # loop (an id lookup, a count), whatever their share of the time
+    found.sort(key=lambda c: (c["tier"], not c.get("n_plus_one"), -c["score"]))
     for i, c in enumerate(found[:MAX_CANDIDATES], 1):
         c["rank"] = i
     return found[:MAX_CANDIDATES]
