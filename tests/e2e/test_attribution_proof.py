@@ -91,11 +91,18 @@ def _night(plan: str, demo: Any, out: Path) -> tuple[Any, dict[str, Any]]:
 def _explained(s: dict[str, Any], scenario: str) -> dict[str, Any]:
     regressed = {c["scenario"] for c in s["comparison"] if c["outcome"] == "regression"} - {"*"}
     outcomes = {(c["scenario"], c["metric"]): c["outcome"] for c in s["comparison"] if c["scenario"] != "*"}
-    assert regressed == {scenario}, (s["verdict_reasons"], outcomes)
-    ex = s["attribution"]["explanations"]
-    assert [e["scenario"] for e in ex] == [scenario], ex  # nothing named for the untouched scenarios
-    assert ex[0]["candidates"], ex[0]
-    return dict(ex[0])
+    assert scenario in regressed, (s["verdict_reasons"], outcomes)
+    by_scenario = {e["scenario"]: e for e in s["attribution"]["explanations"]}
+    assert set(by_scenario) == regressed  # an explanation for every regressed scenario, none for the others
+    own = by_scenario[scenario]
+    assert own["candidates"], own
+    # On two cores the faulted endpoint's work can slow a neighbour too (its table scans hold the CPU the other
+    # endpoint needs: a real slowdown, seen on some runs of this test). Such a victim must be explained by the
+    # same first cause, never by one of its own.
+    for other in regressed - {scenario}:
+        first, own_first = by_scenario[other]["candidates"][0], own["candidates"][0]
+        assert (first["kind"], first.get("queryid")) == (own_first["kind"], own_first.get("queryid")), by_scenario
+    return dict(own)
 
 
 def test_each_fault_is_explained_by_its_own_cause(prefect_harness, fresh_db, tmp_path, monkeypatch):
