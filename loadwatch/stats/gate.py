@@ -477,7 +477,9 @@ def _tail_estimable(run: RunPoint, scenario: str, metric: str, hists: _Hists) ->
     q = LATENCY_PERCENTILES.get(metric)
     if q is None or q <= 50.0:
         return True
-    n = _requests(run, scenario, hists.get(run, scenario)) or 0.0
+    n = _requests(run, scenario, hists.get(run, scenario))
+    if n is None:
+        return True  # no request count and no histogram (an imported or hand-made series): judged as given
     return n * (1.0 - q / 100.0) >= MIN_TAIL_COUNT
 
 
