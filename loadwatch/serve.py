@@ -228,9 +228,12 @@ def _ensure_process_pool(client: Any, pool: str) -> bool:
 
     try:
         client.read_work_pool(pool)
+    except ObjectNotFound:  # missing: created below
+        exists = False
+    else:
+        exists = True
+    if exists:
         return False
-    except ObjectNotFound:
-        pass
     try:
         # the process worker's own default job template, as `prefect work-pool create --type process` uses
         client.create_work_pool(work_pool=WorkPoolCreate(
