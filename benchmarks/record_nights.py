@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--name", default=f"demo_{datetime.now(UTC):%Y%m%d}")
     ap.add_argument("--home", default=None, help="LOADWATCH_HOME (default /tmp/loadwatch_nights_<name>)")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--capacity", action="store_true", help="also run the plan's capacity search each night (slow)")
     ns = ap.parse_args()
     home = Path(ns.home or f"/tmp/loadwatch_nights_{ns.name}")
     home.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,8 @@ def main() -> None:
     env.pop("LOADWATCH_DATABASE_URL", None)  # the dedicated embedded store, never a shared one
     exe = Path(sys.executable).with_name("loadwatch")
     cmd_base = [str(exe), "run", "--duration", str(ns.duration)]
+    if not ns.capacity:
+        cmd_base.append("--no-capacity")
     log: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     if not ns.export_only:
