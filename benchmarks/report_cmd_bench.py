@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from loadwatch import pg
-from loadwatch.store import db, repo
+from loadwatch.store import db, embedded, repo
 
 
 def _hist(rng: np.random.Generator, median_ms: float, n: int) -> tuple[str, dict[str, float]]:
@@ -72,7 +71,7 @@ def record(rng: np.random.Generator, night: int, started: datetime, names: list[
 
 def populate(home: str, nights: int, scenarios: int) -> None:
     os.environ["LOADWATCH_HOME"] = home
-    url = pg.ensure_database(pg.embedded_admin_url(), pg.DEFAULT_DATABASE)
+    url = embedded.ensure_database(embedded.embedded_admin_url(), embedded.DEFAULT_DATABASE)
     engine = db.make_engine(url)
     db.migrate(engine)
     rng = np.random.default_rng(2026)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import psutil
 
-from loadwatch import monitor as mon
 from loadwatch.config import load_plan
+from loadwatch.demo import DemoTarget
 from loadwatch.engine import run_load
-from loadwatch.target import DemoTarget
-from loadwatch.targets import RunTarget, monitor_groups
+from loadwatch.pipeline import monitor as mon
+from loadwatch.pipeline.targets import RunTarget, monitor_groups
 
 
 def main() -> None:

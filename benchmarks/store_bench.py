@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from hdrh.histogram import HdrHistogram
 
-from loadwatch import pg
-from loadwatch.store import db, repo
+from loadwatch.store import db, embedded, repo
 
 
 def record(run_id: str, started: datetime, seconds: int, scenarios: int) -> dict:
@@ -62,7 +61,7 @@ def main() -> None:
         import os
 
         os.environ["LOADWATCH_HOME"] = home
-        url = pg.ensure_database(pg.embedded_admin_url(), "bench_" + uuid.uuid4().hex[:8])
+        url = embedded.ensure_database(embedded.embedded_admin_url(), "bench_" + uuid.uuid4().hex[:8])
         engine = db.make_engine(url)
         db.migrate(engine)
         t0 = datetime(2026, 1, 1, 2, tzinfo=UTC)

@@ -59,7 +59,7 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 LW_SNIPPET = """
 import argparse, sys
-from loadwatch.loadcmd import add_load_arguments, run_load_command
+from loadwatch.commands.load import add_load_arguments, run_load_command
 p = argparse.ArgumentParser(); add_load_arguments(p); sys.exit(run_load_command(p.parse_args(sys.argv[1:])))
 """
 

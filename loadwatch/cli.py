@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from loadwatch import __version__
-from loadwatch.argtypes import positive
+from loadwatch.commands.args import positive
 from loadwatch.errors import (
     EXIT_INFRA,
     EXIT_INTERNAL,
@@ -76,9 +76,9 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    from loadwatch import interrupts
+    from loadwatch.infra import interrupts
     from loadwatch.params import RunParams, resolve_plan
-    from loadwatch.preflight import preflight_static
+    from loadwatch.pipeline.preflight import preflight_static
 
     params = RunParams(
         plan=ns.plan,
@@ -106,10 +106,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
           f"against {plan.target.url} (Prefect {'API ' + api if api else 'ephemeral API'})", file=sys.stderr)
     server = None
     if not api and "prefect" not in sys.modules:
-        from loadwatch import pg
-        from loadwatch.ephemeral import EphemeralServer
+        from loadwatch.infra.ephemeral import EphemeralServer
+        from loadwatch.store import embedded
 
-        server = EphemeralServer.start(pg.data_dir() / "prefect-ephemeral.log")  # boots while we import
+        server = EphemeralServer.start(embedded.data_dir() / "prefect-ephemeral.log")  # boots while we import
     from loadwatch.flows.nightly import nightly
 
     if server is not None:
@@ -171,19 +171,19 @@ def _print_run(s: dict[str, Any]) -> None:
 
 
 def cmd_load(ns: argparse.Namespace) -> int:
-    from loadwatch.loadcmd import run_load_command
+    from loadwatch.commands.load import run_load_command
 
     return run_load_command(ns)
 
 
 def cmd_capacity(ns: argparse.Namespace) -> int:
-    from loadwatch.capacitycmd import run_capacity_command
+    from loadwatch.commands.capacity import run_capacity_command
 
     return run_capacity_command(ns)
 
 
 def cmd_demo_target(ns: argparse.Namespace) -> int:
-    from loadwatch.target import server
+    from loadwatch.demo import server
 
     server.serve(
         host=ns.host,
@@ -246,17 +246,17 @@ def _store(ns: argparse.Namespace) -> Iterator[Any]:
 
 
 def _warm_report_worker() -> None:
-    from loadwatch import charts
+    from loadwatch.pipeline import charts
     from loadwatch.stats import edivisive, history  # noqa: F401  (imported for the work that follows)
 
     charts.warm()
 
 
 def _start_embedded_quietly() -> None:
-    from loadwatch import pg
+    from loadwatch.store import embedded
 
     with contextlib.suppress(Exception):  # a failure is reported by the store connection that follows
-        pg.embedded_admin_url()
+        embedded.embedded_admin_url()
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
@@ -264,7 +264,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    from loadwatch import charts
+    from loadwatch.pipeline import charts
 
     # One worker process is forked now, before this one connects to anything, and imports matplotlib and the
     # change-point detector while this one imports the rest and reads the store; it then finds the change points
@@ -279,7 +279,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
         if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
             threading.Thread(target=_start_embedded_quietly, daemon=True).start()
-        from loadwatch.review import review_report
+        from loadwatch.pipeline.review import review_report
 
         with _store(ns) as engine:
             paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out),
@@ -290,7 +290,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 
 def cmd_import(ns: argparse.Namespace) -> int:
-    from loadwatch.importer import import_files
+    from loadwatch.commands.importer import import_files
 
     with _store(ns) as engine:
         outcome = import_files(engine, [Path(f) for f in ns.files])
@@ -343,7 +343,7 @@ def cmd_store(ns: argparse.Namespace) -> int:
 
 def cmd_explain(ns: argparse.Namespace) -> int:
     from loadwatch import store
-    from loadwatch.attribution import format_text
+    from loadwatch.pipeline.attribution import format_text
 
     with _store(ns) as engine:
         summary = store.get_summary(engine, ns.run_id)
@@ -362,7 +362,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 
 def cmd_serve(ns: argparse.Namespace) -> int:
     _prefect_env(ns.verbose)
-    from loadwatch.serve import serve_nightly
+    from loadwatch.prefect_adapter import serve_nightly
 
     serve_nightly(cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}.items() if v is not None})
@@ -371,7 +371,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
 def cmd_deploy(ns: argparse.Namespace) -> int:
     _prefect_env(ns.verbose)
-    from loadwatch.serve import deploy_nightly
+    from loadwatch.prefect_adapter import deploy_nightly
 
     deploy_nightly(pool=ns.pool, cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration}.items() if v is not None})
@@ -379,7 +379,7 @@ def cmd_deploy(ns: argparse.Namespace) -> int:
 
 
 def cmd_server(ns: argparse.Namespace) -> int:
-    from loadwatch.serve import prefect_server
+    from loadwatch.prefect_adapter import prefect_server
 
     return prefect_server(host=ns.host, port=ns.port)
 
@@ -419,7 +419,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     ld = sub.add_parser("load", help="ad-hoc load test (no Prefect, no database)")
     if command in (None, "load"):
-        from loadwatch.loadcmd import add_load_arguments
+        from loadwatch.commands.load import add_load_arguments
 
         add_load_arguments(ld)
     ld.set_defaults(func=cmd_load)
@@ -427,14 +427,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     cp = sub.add_parser("capacity", help="the highest rate at which every SLO holds (ramp, bisection, confirmation; "
                         "exit 0 found, 1 no rate meets the SLO, 2 bad input, 3 generator-bound or no answer in budget)")
     if command in (None, "capacity"):
-        from loadwatch.capacitycmd import add_capacity_arguments
+        from loadwatch.commands.capacity import add_capacity_arguments
 
         add_capacity_arguments(cp)
     cp.set_defaults(func=cmd_capacity)
 
     dt = sub.add_parser("demo-target", help="serve the bundled Tool Catalog demo service")
     if command in (None, "demo-target"):
-        from loadwatch.target.server import add_target_arguments
+        from loadwatch.demo.server import add_target_arguments
 
         add_target_arguments(dt)
     dt.set_defaults(func=cmd_demo_target)
@@ -562,9 +562,9 @@ def _internal_error(exc: BaseException) -> int:
 
     where = "the traceback could not be written"
     try:
-        from loadwatch import pg
+        from loadwatch.store import embedded
 
-        path = pg.data_dir() / "loadwatch-error.log"
+        path = embedded.data_dir() / "loadwatch-error.log"
         with path.open("a") as f:
             f.write(f"--- {datetime.now(UTC).isoformat()} loadwatch {__version__} {' '.join(sys.argv)}\n")
             f.write("".join(traceback.format_exception(exc)))

@@ -20,10 +20,10 @@ __all__ = [
 ALL = "*"  # the scenario name of the whole run
 STMT_PREFIX = "stmt:"  # pseudo-scenarios of the target's SQL statements: "stmt:<queryid>"
 
-# The values a run contributes to its trend series, per scenario (loadwatch.measures derives them; the gate and
-# the change-point detector judge each one; their directions and floors are in loadwatch.stats.model).
-# Attribution series (loadwatch.attribution, docs/METHOD.md §9): judged by the same gate and change-point detector,
-# they explain a regression and never fail a run by themselves.
+# The values a run contributes to its trend series, per scenario (loadwatch.pipeline.measures derives them; the gate
+# and the change-point detector judge each one; their directions and floors are in loadwatch.stats.model).
+# Attribution series (loadwatch.pipeline.attribution, docs/METHOD.md §9): judged by the same gate and change-point
+# detector; they explain a regression and never fail a run by themselves.
 RUN_ATTRIBUTION_METRICS = (
     "db_ms_per_req",
     "db_calls_per_req",

@@ -25,9 +25,9 @@ def pg_admin_url() -> str:
     override = os.environ.get("LOADWATCH_TEST_DATABASE_URL")
     if override:
         return override
-    from loadwatch import pg
+    from loadwatch.store import embedded
 
-    return pg.embedded_admin_url()
+    return embedded.embedded_admin_url()
 
 
 @pytest.fixture
@@ -36,10 +36,10 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from loadwatch import pg
+    from loadwatch.store import embedded
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    url = pg.ensure_database(pg_admin_url, name)
+    url = embedded.ensure_database(pg_admin_url, name)
     yield url
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -18,12 +18,12 @@ from prefect.futures import wait
 from prefect.states import Completed, Failed
 from pydantic import Field
 
-from loadwatch import interrupts, pg
 from loadwatch.errors import LoadwatchError, TargetUnavailable
+from loadwatch.infra import interrupts
 from loadwatch.params import RunParams, resolve_plan
-from loadwatch.store import resolve_database_url
+from loadwatch.pipeline.record import RecordContext, build_record, new_run_id, report_input, write_summary
+from loadwatch.store import embedded, resolve_database_url
 from loadwatch.store.lock import target_lock
-from loadwatch.summary import RecordContext, build_record, new_run_id, report_input, write_summary
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
@@ -49,7 +49,7 @@ LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly
 
 
 def default_out_dir(run_id: str) -> Path:
-    return pg.data_dir() / "reports" / run_id
+    return embedded.data_dir() / "reports" / run_id
 
 
 def _p(name: str, *, nullable: bool = False) -> Any:

@@ -11,8 +11,8 @@ from importlib import resources
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from loadwatch import pg
 from loadwatch.errors import StoreUnavailable
+from loadwatch.store import embedded
 
 __all__ = [
     "DATABASE_ENV",
@@ -35,14 +35,14 @@ def resolve_database_url(explicit: str | None = None) -> str:
     url = explicit or os.environ.get(DATABASE_ENV)
     if url:
         return url
-    return pg.ensure_database(pg.embedded_admin_url(), pg.DEFAULT_DATABASE)
+    return embedded.ensure_database(embedded.embedded_admin_url(), embedded.DEFAULT_DATABASE)
 
 
 def _sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
-    raise StoreUnavailable(f"not a PostgreSQL URL: {pg.redact_url(url)} (expected postgresql://...)")
+    raise StoreUnavailable(f"not a PostgreSQL URL: {embedded.redact_url(url)} (expected postgresql://...)")
 
 
 def make_engine(url: str) -> Engine:
@@ -61,7 +61,7 @@ def map_db_errors(url: str | None = None) -> Iterator[None]:
     try:
         yield
     except sa.exc.SQLAlchemyError as exc:
-        where = f" ({pg.redact_url(url)})" if url else ""
+        where = f" ({embedded.redact_url(url)})" if url else ""
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreUnavailable(f"trend store{where}: {detail}") from exc
 

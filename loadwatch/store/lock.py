@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import psycopg
 
 from loadwatch.errors import InfrastructureError, StoreUnavailable
-from loadwatch.pg import redact_url
+from loadwatch.store.embedded import redact_url
 
 __all__ = ["DEFAULT_WAIT_S", "lock_key", "target_lock"]
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loadwatch.errors import InvalidInput
-from loadwatch.measures import run_metrics
+from loadwatch.pipeline.measures import run_metrics
 
 __all__ = [
     "TRIAGE_STATES",

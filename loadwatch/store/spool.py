@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from loadwatch import pg
 from loadwatch.errors import StoreUnavailable
+from loadwatch.store import embedded
 from loadwatch.store.db import map_db_errors
 from loadwatch.store.repo import save_run
 
@@ -26,7 +26,7 @@ log = logging.getLogger("loadwatch.store")
 
 
 def spool_dir() -> Path:
-    path = Path(os.environ.get("LOADWATCH_SPOOL_DIR") or pg.data_dir() / "spool")
+    path = Path(os.environ.get("LOADWATCH_SPOOL_DIR") or embedded.data_dir() / "spool")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -12,12 +12,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from loadwatch import capacity, capture, engine, preflight, prometheus, store, targets
-from loadwatch import monitor as mon
-from loadwatch.compare import compare_stage
+from loadwatch import engine, store
 from loadwatch.config import Plan
 from loadwatch.errors import StoreUnavailable
-from loadwatch.pg import redact_url
+from loadwatch.pipeline import capacity, capture, preflight, prometheus, targets
+from loadwatch.pipeline import monitor as mon
+from loadwatch.pipeline.compare import compare_stage
+from loadwatch.store.embedded import redact_url
 
 __all__ = [
     "capacity_task",

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from loadwatch import stats
-from loadwatch.capacity import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
-from loadwatch.measures import ALL, run_metrics
-from loadwatch.report import build_view, render_markdown, write_report
+from loadwatch.pipeline.capacity import find_capacity
+from loadwatch.pipeline.measures import ALL, run_metrics
+from loadwatch.pipeline.report import build_view, render_markdown, write_report
 
 PLAN = {
     "name": "cap",

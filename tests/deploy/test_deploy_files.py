@@ -140,7 +140,7 @@ def test_deploy_module_entrypoint_loads_the_installed_flow() -> None:
     change on the worker) and names the flow object itself."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from loadwatch.serve import NIGHTLY_ENTRYPOINT
+    from loadwatch.prefect_adapter import NIGHTLY_ENTRYPOINT
 
     assert ":" not in NIGHTLY_ENTRYPOINT
     flow = load_flow_from_entrypoint(NIGHTLY_ENTRYPOINT, use_placeholder_flow=False)

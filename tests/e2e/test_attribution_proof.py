@@ -107,7 +107,7 @@ def _explained(s: dict[str, Any], scenario: str) -> dict[str, Any]:
 
 def test_each_fault_is_explained_by_its_own_cause(prefect_harness, fresh_db, tmp_path, monkeypatch):
     from loadwatch import store
-    from loadwatch.target import DemoTarget
+    from loadwatch.demo import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     demo = DemoTarget.start()

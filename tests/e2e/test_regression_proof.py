@@ -51,8 +51,8 @@ def _plan_without_stats_scenario(folder: Path) -> str:
 
 
 def test_thirteenth_night_catches_an_endpoint_twice_as_slow(prefect_harness, fresh_db, tmp_path, monkeypatch):
+    from loadwatch.demo import DemoTarget
     from loadwatch.flows.nightly import nightly
-    from loadwatch.target import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     plan = _plan_without_stats_scenario(tmp_path)

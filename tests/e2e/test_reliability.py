@@ -127,9 +127,9 @@ def test_target_dies_mid_run_errors_are_classified_and_the_run_is_stored(prefect
                                                                         monkeypatch):
     import threading
 
+    from loadwatch.demo import DemoTarget
     from loadwatch.flows.nightly import nightly
     from loadwatch.params import RunParams
-    from loadwatch.target import DemoTarget
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     demo = DemoTarget.start()

@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 import uvloop
 
+from loadwatch.commands.load import format_summary
 from loadwatch.config import parse_plan
 from loadwatch.engine import hist
 from loadwatch.engine.client import ends_at_eof
 from loadwatch.engine.result import combine_parts
 from loadwatch.engine.schedule import intended_offsets
 from loadwatch.engine.worker import Runner, WorkerConfig
-from loadwatch.loadcmd import format_summary
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

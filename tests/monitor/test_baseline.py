@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from loadwatch import baseline as bl
 from loadwatch.errors import TargetUnavailable
+from loadwatch.pipeline import counters as bl
 
 from .conftest import SLEEP, SPIN
 

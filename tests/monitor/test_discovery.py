@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadwatch import monitor as mon
 from loadwatch.errors import InvalidInput
+from loadwatch.pipeline import monitor as mon
 
 LISTENER = """
 import socket, sys, time

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from loadwatch import monitor as mon
 from loadwatch.errors import InvalidInput
+from loadwatch.pipeline import monitor as mon
 
 from .conftest import SLEEP, SPIN
 

@@ -10,9 +10,9 @@ import psutil
 import psycopg
 import pytest
 
-from loadwatch import baseline as bl
-from loadwatch import monitor as mon
 from loadwatch.errors import InfrastructureError
+from loadwatch.pipeline import counters as bl
+from loadwatch.pipeline import monitor as mon
 
 
 def _work(url: str, rows: int = 200) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loadwatch import stats
-from loadwatch.compare import decide_verdict
+from loadwatch.pipeline.compare import decide_verdict
 
 __all__ = ["HOSTILE", "SCENARIOS", "make_data"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadwatch import report
+from loadwatch.pipeline import report
 
 from .synthetic import make_data
 

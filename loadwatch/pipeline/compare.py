@@ -1,0 +1,211 @@
+"""The compare stage: this run against its own history, its thresholds, and the seed's score.
+
+Pure: takes the run's summary parts and the comparable history (oldest first), returns the findings and
+the verdict. `judge` is the one comparison: the nightly run (`compare_stage`) and the trend review
+(`loadwatch report`) both call it, on history chosen the same way (store.comparable_history: plan hash +
+environment fingerprint, since the last `expected` change, excluded and inconclusive runs left out). The
+statistics themselves live in loadwatch.stats (method: docs/METHOD.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from loadwatch import stats
+from loadwatch.pipeline import attribution
+from loadwatch.pipeline.measures import run_metrics
+
+__all__ = [
+    "CONFIRM_AFTER",
+    "GATING_OUTCOMES",
+    "compare_stage",
+    "decide_verdict",
+    "format_change",
+    "judge",
+    "newly_confirmed",
+    "to_point",
+]
+
+GATING_OUTCOMES = ("regression",)
+CONFIRM_AFTER = 3
+ERROR_REASON_MIN_PERCENT = 1.0  # errors above this share are named in the reasons even with nothing to compare
+GENERATOR_BOUND_ADVICE = (
+    "the load generator could not keep up, so tonight's latencies describe the generator, not the target; "
+    "the run is stored but never used as a baseline. Give the generator room: fewer target workers on the "
+    "generator's cores (taskset), more generator processes (--workers), or a lower rate"
+)
+
+
+def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
+    """A stored (or just measured) run as the statistics see it."""
+    probe = p.get("probe")
+    return stats.RunPoint(
+        run_id=p["run_id"],
+        started_at=p["started_at"],
+        metrics=p.get("metrics") or {},
+        histograms=p.get("histograms") or {},
+        excluded=bool(p.get("excluded")),
+        probe=dict(probe) if isinstance(probe, Mapping) else None,
+    )
+
+
+def format_change(row: Mapping[str, Any]) -> str:
+    """"+41.7 %" for ratios, "+17.2 pts" for the error rate (a change from 0 % has no ratio)."""
+    change = row.get("change", row.get("change_percent"))
+    if change is None:
+        return "n/a"
+    if row.get("change_unit") == "points" or row.get("metric") == "error_rate":
+        return f"{change:+.1f} pts"
+    return f"{change:+.1f} %"
+
+
+def newly_confirmed(
+    change_points: Sequence[Mapping[str, Any]],
+    comparison: Sequence[Mapping[str, Any]] = (),
+    confirm_after: int = CONFIRM_AFTER,
+) -> list[Mapping[str, Any]]:
+    """Regression change points that this run confirms (exactly `confirm_after` runs after the change):
+    a slow drift the same-night gate missed fails one run, the one that confirms it, not every run after.
+    A series without enough history for the gate is reported, never failing; nor is an attribution series (it
+    explains a regression, it is not one)."""
+    change_points = [c for c in change_points if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
+    judged = {(c["scenario"], c["metric"]) for c in comparison if c.get("outcome") != "insufficient_history"}
+    return [
+        c for c in change_points
+        if c.get("direction") == "regression" and c.get("state") == "confirmed"
+        and c.get("runs_after") == confirm_after and (c.get("scenario"), c.get("metric")) in judged
+    ]
+
+
+def _error_reasons(load: Mapping[str, Any]) -> list[str]:
+    """Errors worth naming whatever else is known: a run with 25 % errors never says only "insufficient history"."""
+    out: list[str] = []
+    blocks = [("the run", load), *((f"scenario {n}", b) for n, b in (load.get("scenarios") or {}).items())]
+    for who, block in blocks:
+        requests = float(block.get("requests") or 0)
+        errors = float(block.get("errors") or 0)
+        if requests <= 0 or errors <= 0:
+            continue
+        rate = 100.0 * errors / requests
+        if rate < ERROR_REASON_MIN_PERCENT:
+            continue
+        kinds = ", ".join(f"{v.get('count', 0)} {k}" for k, v in sorted((block.get("errors_by_kind") or {}).items()))
+        answered = (block.get("latency_ms") or {}).get("p50") is not None
+        out.append(f"errors: {who} {rate:.1f} % of {int(requests)} requests failed ({kinds})"
+                   + ("" if answered else "; no answers to measure"))
+    return out
+
+
+def decide_verdict(
+    comparison: Sequence[Mapping[str, Any]],
+    thresholds: Sequence[Mapping[str, Any]],
+    *,
+    n_baseline: int,
+    min_history: int,
+    change_points: Sequence[Mapping[str, Any]] = (),
+    load: Mapping[str, Any] | None = None,
+    generator_bound: bool = False,
+) -> tuple[str, list[str]]:
+    """pass · regression · threshold_breach · insufficient_history · inconclusive (generator-bound), with reasons.
+
+    A generator-bound run is inconclusive whatever it measured: its latencies describe the generator."""
+    reasons: list[str] = []
+    if generator_bound:
+        gen = ((load or {}).get("generator") or {}).get("reasons") or []
+        reasons.append(GENERATOR_BOUND_ADVICE + (f" ({'; '.join(gen)})" if gen else ""))
+        return "inconclusive", reasons
+    comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
+    breached = [t for t in thresholds if not t.get("passed")]
+    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
+    confirmed = newly_confirmed(change_points, comparison)
+    for t in breached:
+        why = t.get("reason") or f"value {t.get('value')}"
+        reasons.append(f"threshold breached: {t['expr']} ({why})")
+    for c in regressions:
+        reasons.append(f"regression: {c['scenario']} {c['metric']} {format_change(c)}")
+    for c in confirmed:
+        reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
+                       f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    reasons.extend(r for r in _error_reasons(load or {}) if not any(r in x for x in reasons))
+    if regressions or confirmed:
+        return "regression", reasons
+    if breached:
+        return "threshold_breach", reasons
+    if n_baseline < min_history:
+        reasons.append(f"insufficient history: {n_baseline} comparable run(s), the gate needs {min_history}")
+        return "insufficient_history", reasons
+    return "pass", reasons
+
+
+def judge(
+    current: stats.RunPoint,
+    history: Sequence[stats.RunPoint],
+    *,
+    thresholds: Sequence[Mapping[str, Any]],
+    load: Mapping[str, Any] | None,
+    generator_bound: bool = False,
+    config: stats.GateConfig | None = None,
+    change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
+    comparable runs only). `change_points` may be given when already computed, or as a function that collects
+    them (the report finds them in a worker process while the gate runs here); a generator-bound run is never a
+    point of them."""
+    cfg = config or stats.GateConfig()
+    usable = [p for p in history if not p.excluded]
+    comparison = stats.compare_run(current, history, cfg)
+    if callable(change_points):
+        change_points = change_points()
+    if change_points is None:
+        change_points = stats.history_change_points([*history] if generator_bound else [*history, current],
+                                                    confirm_after=CONFIRM_AFTER)
+    # attribution series are judged like the rest but kept apart: they explain a regression, never are one
+    attributing = attribution.ATTRIBUTION_METRICS
+    own_points = [c for c in change_points if c.get("metric") not in attributing]
+    verdict, reasons = decide_verdict(
+        comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
+        change_points=own_points, load=load, generator_bound=generator_bound,
+    )
+    return {
+        "verdict": verdict,
+        "verdict_reasons": reasons,
+        "baseline_run_ids": [p.run_id for p in usable[-cfg.window:]],
+        "comparison": [r for r in comparison if r["metric"] not in attributing],
+        "change_points": own_points,
+        "incidents": stats.group_incidents([dict(c) for c in own_points]),
+        "attribution_rows": [r for r in comparison if r["metric"] in attributing],
+        "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
+    }
+
+
+def compare_stage(
+    *,
+    run_id: str,
+    started_at: datetime,
+    summary: Mapping[str, Any],
+    histograms: Mapping[str, Mapping[str, str]],
+    history: Sequence[Mapping[str, Any]],
+    threshold_exprs: Sequence[str],
+    plan_source: str,
+    config: stats.GateConfig | None = None,
+) -> dict[str, Any]:
+    load = summary.get("load") or {}
+    current = stats.RunPoint(
+        run_id=run_id,
+        started_at=started_at,
+        metrics=run_metrics(summary),
+        histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
+        probe=summary.get("probe"),
+    )
+    thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
+    findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
+                     generator_bound=bool(load.get("generator_bound")), config=config)
+    rows = findings.pop("attribution_rows")
+    explained = attribution.explain(
+        summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
+        history=history, baseline_run_ids=findings["baseline_run_ids"],
+        min_history=(config or stats.GateConfig()).min_history,
+    )
+    explained["change_points"] = findings.pop("attribution_change_points")
+    return {**findings, "thresholds": thresholds, "score": stats.score(load), "attribution": explained}

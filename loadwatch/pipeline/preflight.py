@@ -1,0 +1,77 @@
+"""Preflight: everything the run needs is there, checked in seconds, with a message that says what to do."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from loadwatch.config import Plan, check_target_allowed
+from loadwatch.errors import InfrastructureError, TargetUnavailable
+from loadwatch.store import embedded
+
+__all__ = ["REQUIRED_MODULES", "check_disk", "check_modules", "preflight_static", "wait_for_target"]
+
+REQUIRED_MODULES = (
+    "aiohttp", "httptools", "hdrh", "psutil", "psycopg", "sqlalchemy", "jinja2", "matplotlib", "scipy", "yaml",
+)
+MIN_FREE_MB = 200
+
+
+def check_modules(names: tuple[str, ...] = REQUIRED_MODULES) -> list[str]:
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        raise InfrastructureError(
+            f"missing Python packages: {', '.join(missing)}; reinstall loadwatch (pip install loadwatch)"
+        )
+    return list(names)
+
+
+def check_disk(*paths: Path, min_free_mb: int = MIN_FREE_MB) -> dict[str, float]:
+    free: dict[str, float] = {}
+    for path in paths:
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        mb = shutil.disk_usage(probe).free / 1e6
+        free[str(path)] = round(mb, 1)
+        if mb < min_free_mb:
+            raise InfrastructureError(f"only {mb:.0f} MB free under {probe}; loadwatch needs {min_free_mb} MB")
+    return free
+
+
+def wait_for_target(url: str, *, timeout: float = 5.0, interval: float = 0.25) -> dict[str, Any]:
+    """GET `url` until it answers (any HTTP status counts as reachable), bounded by `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=min(2.0, max(0.1, deadline - time.monotonic()))) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(getattr(exc, "reason", exc))
+            if time.monotonic() + interval >= deadline:
+                raise TargetUnavailable(
+                    f"target {url} is not reachable after {timeout:g} s ({last}); is it running? "
+                    "Use `target.url: demo` to start the bundled demo service"
+                ) from None
+            time.sleep(interval)
+            continue
+        return {"url": url, "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def preflight_static(plan: Plan, *, out_dir: Path | None) -> dict[str, Any]:
+    """The checks that need no running target or database: packages, host allow-list, disk."""
+    if plan.target.url != "demo":
+        check_target_allowed(plan.target.url, plan.target.allowed_hosts)
+    return {
+        "modules": check_modules(),
+        "disk_free_mb": check_disk(embedded.data_dir(), *([out_dir] if out_dir else [])),
+    }

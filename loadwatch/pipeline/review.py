@@ -1,0 +1,127 @@
+"""`loadwatch report`: the same report over the stored history, without a new run.
+
+The newest run of the series is judged again with the nightly run's own comparison (`compare.judge`) against the
+runs chosen the nightly way (same plan hash and environment fingerprint, since the last `expected` change,
+excluded and inconclusive runs left out), change points are detected over the whole window, and the headline
+names the open regressions (confirmed by the history, not dismissed or marked expected by a person)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from loadwatch import stats, store
+from loadwatch.errors import InvalidInput
+from loadwatch.pipeline import report
+from loadwatch.pipeline.compare import format_change, judge, to_point
+from loadwatch.pipeline.record import report_input, write_summary
+from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
+
+__all__ = ["review_data", "review_report"]
+
+
+def _start_change_points(points: list[stats.RunPoint],
+                         pool: Executor | None) -> Callable[[], list[dict[str, Any]]]:
+    """history_change_points, started in `pool` when given (the caller runs the gate meanwhile) and collected by
+    the returned function; the points go without their histograms, which it does not read."""
+    if pool is None:
+        return lambda: stats.history_change_points(points)
+    future = pool.submit(stats.history_change_points, [
+        stats.RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded, metrics=p.metrics)
+        for p in points
+    ])
+
+    def collect() -> list[dict[str, Any]]:
+        try:
+            return list(future.result())
+        except Exception:  # a broken worker costs time, never the answer
+            return stats.history_change_points(points)
+
+    return collect
+
+
+def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> list[str]:
+    """Confirmed regression change points a person has not dismissed or marked expected, as headline lines."""
+    stored = {(c["run_id"], c["scenario"], c["metric"]): c
+              for c in store.list_change_points(engine, sorted({cp["run_id"] for cp in change_points}))}
+    out: list[str] = []
+    for cp in change_points:
+        if cp.get("direction") != "regression" or cp.get("state") != "confirmed":
+            continue
+        triaged = (stored.get((cp["run_id"], cp["scenario"], cp["metric"])) or {}).get("state")
+        if triaged in ("dismissed", "expected"):
+            continue
+        when = cp.get("time")
+        day = when.date().isoformat() if isinstance(when, datetime) else str(when or "")[:10]
+        change = format_change({"metric": cp["metric"], "change": cp.get("forward_change_percent"),
+                                "change_unit": "points" if cp["metric"] == "error_rate" else "percent"})
+        out.append(f"{cp['scenario']} {cp['metric']} {change} since {day} (run {cp['run_id']})")
+    return out
+
+
+def review_data(engine: Engine, *, last: int, scenario: str | None = None,
+                plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Any]:
+    newest = store.recent_runs(engine, last=1, plan_hash=plan_hash)
+    if not newest:
+        raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
+                           if plan_hash is None else f"no completed runs of plan {plan_hash}",
+                           source="store", field=None if plan_hash is None else "--plan-hash")
+    head = newest[-1]
+    key = store.run_key(engine, head["run_id"])
+    # the nightly run's own choice of comparable runs: plan + environment, since the last expected change
+    past_runs = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                         before=key["started_at"], limit=max(last - 1, 1))
+    runs = [*past_runs, head]
+    points = [to_point(p) for p in runs]
+    if scenario is not None:
+        known = {sc for p in points for sc in p.metrics}
+        if scenario not in known:
+            raise InvalidInput(f"unknown scenario; the stored runs have: {', '.join(sorted(known))}",
+                               source="command line", field="--scenario")
+        points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at,
+                                 metrics={k: v for k, v in p.metrics.items() if k == scenario},
+                                 histograms={k: v for k, v in p.histograms.items() if k == scenario},
+                                 excluded=p.excluded, probe=p.probe) for p in points]
+    # attribution series explain a stored run's regression (its `attribution`); a review neither judges them again
+    # nor scans them for change points, which would double the detector's work
+    points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at, histograms=p.histograms, excluded=p.excluded,
+                             probe=p.probe,
+                             metrics={sc: {m: v for m, v in block.items() if m not in ATTRIBUTION_METRICS}
+                                      for sc, block in p.metrics.items() if not sc.startswith(STMT_PREFIX)})
+              for p in points]
+    current, past = points[-1], points[:-1]
+    summary = dict(store.get_summary(engine, current.run_id) or {})
+    change_points_of = _start_change_points(points, pool)
+    load = summary.get("load") or {}
+    findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
+                     generator_bound=bool(load.get("generator_bound")), change_points=change_points_of)
+    open_regressions = _open_regressions(engine, findings["change_points"])
+    reasons = list(findings["verdict_reasons"])
+    if open_regressions:
+        n = len(open_regressions)
+        reasons.insert(0, f"{n} open regression{'s' if n > 1 else ''}: " + "; ".join(open_regressions))
+        if findings["verdict"] in ("pass", "insufficient_history"):
+            findings["verdict"] = "regression"
+    for name in ("attribution_rows", "attribution_change_points"):
+        findings.pop(name, None)  # empty here: the review leaves the attribution series out
+    summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
+    series = store.run_series(engine, current.run_id)
+    record = {"summary": summary, **series}
+    history = [dict(r) for r in runs[:-1]]
+    data = report_input(record, history, mode="review")
+    data["history"].append({"run_id": current.run_id, "started_at": summary.get("started_at"),
+                            "verdict": summary.get("verdict"), "metrics": dict(current.metrics)})
+    return data
+
+
+def review_report(engine: Engine, *, last: int, out_dir: Path, scenario: str | None = None,
+                  plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Path]:
+    data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool)
+    paths = dict(report.write_report(data, out_dir, pool))
+    paths["summary"] = write_summary(data["summary"], out_dir)
+    return paths
