@@ -2,7 +2,8 @@
 
 Before: the environment fingerprint, an idle check, the target's stats endpoint and database counters,
 and the comparable history this run will be judged against. After: the same counters again and their
-deltas over the load window (so a cache hit rate is this run's, not the process lifetime's)."""
+deltas over the load window (so a cache hit rate is this run's, not the process lifetime's), and whether other
+work on the machine made the target wait for a CPU during it (loadwatch.pipeline.contention)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 from loadwatch import store
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
+from loadwatch.pipeline import contention, probe
 from loadwatch.pipeline import counters as bl
-from loadwatch.pipeline import probe
+from loadwatch.pipeline.monitor import postgres_pids
 
 __all__ = ["capture_after", "capture_before"]
 
@@ -66,20 +68,36 @@ def capture_before(
         )
     finally:
         engine.dispose()
+    probe_before = probe.measure_probe()
     return {
         "environment": environment,
-        "probe_before": probe.measure_probe(),
+        "probe_before": probe_before,
         "target_version": version,
         "idle": idle,
         "stats_pre": _stats(plan),
         "db_pre": _db_counters(target_database_url),
         "history": history,
+        # last, right before the load: the window it opens should hold the load and little else
+        "contention_before": contention.snapshot(_measured_pids(target_pids, target_database_url)),
     }
 
 
-def capture_after(plan: Plan, before: dict[str, Any], *, target_database_url: str | None) -> dict[str, Any]:
-    """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database, and
-    `probe`: the machine-drift probe of this run (measured before the load, when the target is idle)."""
+def _measured_pids(target_pids: set[int], database_url: str | None) -> set[int]:
+    """The target's processes and, when it runs here, its database server's (both serve the requests)."""
+    return set(target_pids) | (postgres_pids(database_url) if database_url else set())
+
+
+def capture_after(
+    plan: Plan, before: dict[str, Any], *, target_database_url: str | None, target_pids: set[int] | None = None,
+) -> dict[str, Any]:
+    """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database,
+    `probe`: the machine-drift probe of this run (measured before the load, when the target is idle), and
+    `contention`: whether other work on the machine made the target wait for a CPU over the load window."""
+    # first, before the counters' requests: the window should end with the load
+    snap = before.get("contention_before")
+    contended = (contention.assess(snap, contention.snapshot(_measured_pids(target_pids or set(),
+                                                                             target_database_url)))
+                 if isinstance(snap, contention.Snapshot) else None)
     # the probe reading from before the load only: after it, a slowed target may still be working through its queue
     # on the same host, and the target must not move its own adjustment
     out: dict[str, Any] = {"probe": before.get("probe_before")}
@@ -90,4 +108,6 @@ def capture_after(plan: Plan, before: dict[str, Any], *, target_database_url: st
     if before.get("db_pre") and db_post:
         d = bl.counter_deltas(before["db_pre"]["database"], db_post["database"])
         out["database"] = d
+    if contended is not None:
+        out["contention"] = contended
     return out

@@ -23,6 +23,7 @@ __all__ = [
     "decide_verdict",
     "format_change",
     "judge",
+    "machine_busy",
     "newly_confirmed",
     "to_point",
 ]
@@ -35,6 +36,12 @@ GENERATOR_BOUND_ADVICE = (
     "the run is stored but never used as a baseline. Give the generator room: fewer target workers on the "
     "generator's cores (taskset), more generator processes (--workers), or a lower rate"
 )
+
+
+def machine_busy(summary: Mapping[str, Any]) -> str | None:
+    """The reason a run was measured on a busy machine (loadwatch.pipeline.contention), or None."""
+    c = (summary.get("target_stats") or {}).get("contention") or {}
+    return str(c.get("reason")) if c.get("busy") else None
 
 
 def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
@@ -106,14 +113,19 @@ def decide_verdict(
     change_points: Sequence[Mapping[str, Any]] = (),
     load: Mapping[str, Any] | None = None,
     generator_bound: bool = False,
+    machine_busy: str | None = None,
 ) -> tuple[str, list[str]]:
-    """pass · regression · threshold_breach · insufficient_history · inconclusive (generator-bound), with reasons.
+    """pass · regression · threshold_breach · insufficient_history · inconclusive, with reasons.
 
-    A generator-bound run is inconclusive whatever it measured: its latencies describe the generator."""
+    A generator-bound run is inconclusive whatever it measured: its latencies describe the generator; so is a run
+    during which other work on the machine made the target wait for a CPU (`machine_busy`, the reason why)."""
     reasons: list[str] = []
     if generator_bound:
         gen = ((load or {}).get("generator") or {}).get("reasons") or []
         reasons.append(GENERATOR_BOUND_ADVICE + (f" ({'; '.join(gen)})" if gen else ""))
+    if machine_busy:
+        reasons.append(machine_busy)
+    if reasons:
         return "inconclusive", reasons
     comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
@@ -145,27 +157,29 @@ def judge(
     thresholds: Sequence[Mapping[str, Any]],
     load: Mapping[str, Any] | None,
     generator_bound: bool = False,
+    machine_busy: str | None = None,
     config: stats.GateConfig | None = None,
     change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
-    them (the report finds them in a worker process while the gate runs here); a generator-bound run is never a
-    point of them."""
+    them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
+    or measured on a busy machine) is never a point of them."""
     cfg = config or stats.GateConfig()
     usable = [p for p in history if not p.excluded]
     comparison = stats.compare_run(current, history, cfg)
     if callable(change_points):
         change_points = change_points()
     if change_points is None:
-        change_points = stats.history_change_points([*history] if generator_bound else [*history, current],
+        inconclusive = generator_bound or bool(machine_busy)
+        change_points = stats.history_change_points([*history] if inconclusive else [*history, current],
                                                     confirm_after=CONFIRM_AFTER)
     # attribution series are judged like the rest but kept apart: they explain a regression, never are one
     attributing = attribution.ATTRIBUTION_METRICS
     own_points = [c for c in change_points if c.get("metric") not in attributing]
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
-        change_points=own_points, load=load, generator_bound=generator_bound,
+        change_points=own_points, load=load, generator_bound=generator_bound, machine_busy=machine_busy,
     )
     return {
         "verdict": verdict,
@@ -200,7 +214,8 @@ def compare_stage(
     )
     thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
-                     generator_bound=bool(load.get("generator_bound")), config=config)
+                     generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
+                     config=config)
     rows = findings.pop("attribution_rows")
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,

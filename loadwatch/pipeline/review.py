@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from loadwatch import stats, store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline import report
-from loadwatch.pipeline.compare import format_change, judge, to_point
+from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
 from loadwatch.pipeline.record import report_input, write_summary
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
@@ -99,7 +99,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     change_points_of = _start_change_points(points, pool)
     load = summary.get("load") or {}
     findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
-                     generator_bound=bool(load.get("generator_bound")), change_points=change_points_of)
+                     generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
+                     change_points=change_points_of)
     open_regressions = _open_regressions(engine, findings["change_points"])
     reasons = list(findings["verdict_reasons"])
     if open_regressions:

@@ -124,7 +124,8 @@ def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | 
 
 @task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)
 def capture_after_task(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
-    return capture.capture_after(run.plan, before, target_database_url=run.database_url)
+    return capture.capture_after(run.plan, before, target_database_url=run.database_url,
+                                 target_pids=run.target_pids())
 
 
 @task(name="compare", cache_policy=NO_CACHE)
