@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from loadwatch.pipeline import charts
 from loadwatch.pipeline.charts import ALL, as_float, parse_time
+from loadwatch.pipeline.compare import machine_busy
 
 __all__ = ["build_view", "render_html", "render_markdown", "scenario_table", "write_report"]
 
@@ -45,7 +46,7 @@ VERDICTS = {
     "regression": ("REGRESSION", "bad"),
     "threshold_breach": ("THRESHOLD BREACHED", "bad"),
     "insufficient_history": ("NOT ENOUGH HISTORY YET", "info"),
-    "inconclusive": ("INCONCLUSIVE: GENERATOR-BOUND", "dark"),
+    "inconclusive": ("INCONCLUSIVE", "dark"),
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
 }
@@ -555,6 +556,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "reasons": [_text(r) for r in _list(summary.get("verdict_reasons"))],
         "warnings": [_text(w) for w in _list(summary.get("warnings"))],
         "generator_bound": bool(load.get("generator_bound")),
+        "machine_busy": _text(machine_busy(summary)),
         "generator_reasons": [_text(r) for r in _list(_map(load.get("generator")).get("reasons"))],
         "dropped": fmt_num(load.get("dropped")) if as_float(load.get("dropped")) else "",
         "censored": fmt_num(load.get("censored")) if as_float(load.get("censored")) else "",

@@ -3,6 +3,7 @@ against real processes on this host (a CPU burner outside our process tree, and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -110,10 +111,8 @@ def test_real_readings_a_neighbour_burning_every_core_makes_a_busy_process_wait(
         target.kill()
         target.wait()
         for pid in burners:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
     # cores + 1 processes want `cores` CPUs: the target waits about 1/(cores+1) of the time or more
     assert out["target_wait_share"] > 0.1 and out["target_wait_to_cpu"] > 0.2
     assert out["others_cores"] > 0.5 * cores
