@@ -19,9 +19,7 @@ busy while the target did not wait (a neighbour at low priority, or on other cor
 both hold, the run is `inconclusive` (exit 3): stored, explained, never a baseline; the reason names the busiest
 outside processes that were alive at both ends of the window (short-lived ones are in the total, not the list).
 
-Measured on this 2-core box (benchmarks/results/contention.md): quiet nights wait/CPU below 0.1 and others below
-0.1 core; with other jobs at normal priority the demo target waited 1.1–2.0× its CPU time, others 0.8–1.7 cores,
-and its p50 rose 2.4–3.5×."""
+Method and measured readings by situation: docs/METHOD.md §3.6, benchmarks/results/contention*.md."""
 
 from __future__ import annotations
 
