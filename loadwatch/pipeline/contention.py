@@ -97,7 +97,8 @@ def snapshot(target_pids: Iterable[int]) -> Snapshot:
     busy = ct.user + ct.system + getattr(ct, "nice", 0.0) + getattr(ct, "steal", 0.0)
     tree = [p for p in _own_tree() if p.pid not in targets]
     ours = sum(_cpu_s(p, reaped=True) for p in tree)
-    target_cpu = sum(_cpu_s(p, reaped=False) for p in _procs(targets))
+    # reaped too: a database server's backends that ended in the window are in its postmaster's children_* times
+    target_cpu = sum(_cpu_s(p, reaped=True) for p in _procs(targets))
     skip = targets | {p.pid for p in tree}
     others: dict[int, tuple[str, float]] = {}
     for p in psutil.process_iter(["name", "cpu_times"]):
@@ -126,8 +127,10 @@ def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     """The window between two snapshots: how long the target waited for a CPU, how much CPU others used, and
     whether that makes the run inconclusive (`busy`, with a `reason` a person can act on)."""
     wall = max(after.at - before.at, 1e-9)
-    others_s = max((after.host_busy_s - before.host_busy_s) - (after.ours_cpu_s - before.ours_cpu_s)
-                   - (after.target_cpu_s - before.target_cpu_s), 0.0)
+    host_s = after.host_busy_s - before.host_busy_s
+    ours_s = after.ours_cpu_s - before.ours_cpu_s
+    target_s = after.target_cpu_s - before.target_cpu_s
+    others_s = max(host_s - ours_s - target_s, 0.0)
     top = sorted(
         ((name, cpu - before.others[pid][1]) for pid, (name, cpu) in after.others.items() if pid in before.others),
         key=lambda x: -x[1],
@@ -135,6 +138,10 @@ def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {
         "window_s": round(wall, 3),
         "others_cores": round(others_s / wall, 3),
+        # the parts it is the difference of (cores on average): the host, loadwatch's own tree, the target
+        "host_cores": round(host_s / wall, 3),
+        "ours_cores": round(ours_s / wall, 3),
+        "target_cores": round(target_s / wall, 3),
         "top_others": [{"name": n, "cores": round(c / wall, 3)} for n, c in top if c > 0.01 * wall],
         "target_wait_share": None,
         "target_wait_to_cpu": None,
