@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--name", default=f"demo_{datetime.now(UTC):%Y%m%d}")
     ap.add_argument("--home", default=None, help="LOADWATCH_HOME (default /tmp/loadwatch_nights_<name>)")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--first", type=int, default=0, help="number of the first night (to continue a LOADWATCH_HOME)")
     ap.add_argument("--capacity", action="store_true", help="also run the plan's capacity search each night (slow)")
     ns = ap.parse_args()
     home = Path(ns.home or f"/tmp/loadwatch_nights_{ns.name}")
@@ -94,7 +95,7 @@ def main() -> None:
     log: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     if not ns.export_only:
-        for i in range(ns.nights):
+        for i in range(ns.first, ns.first + ns.nights):
             out_dir = home / "out" / f"night{i:03d}"
             t0 = time.perf_counter()
             proc = subprocess.run([*cmd_base, "--out", str(out_dir)], env=env, capture_output=True, text=True,
