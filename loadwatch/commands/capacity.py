@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from loadwatch.commands.args import positive
+from loadwatch.commands.load import LiveLine
 from loadwatch.config import CapacitySpec, Plan, load_plan, plan_from_url
 from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, InvalidInput
 from loadwatch.pipeline.capacity import CapacityResult, Step
 
 __all__ = ["EXIT_CODES", "add_capacity_arguments", "build_capacity", "format_result", "run_capacity_command"]
 
-PROGRESS_EVERY_S = 5.0  # non-TTY stderr: a live line at most this often (the step lines come regardless)
 EXIT_CODES = {
     "found": EXIT_OK,
     "max_rate": EXIT_OK,
@@ -99,8 +98,11 @@ def _step_line(i: int, s: Step) -> str:
     cpu = f"{s.target_cpu:5.0f}%" if s.target_cpu is not None else f"{'-':>6}"
     verdict = "ok" if s.passed else "BREACH " + ", ".join(
         f"{b['slo']} ({b['value']:g})" if b["slo"] else str(b.get("note")) for b in s.breaches[:2])
-    if s.generator_bound:
-        verdict = "ok, though generator-bound" if s.passed else "GENERATOR-BOUND"
+    if s.generator_bound:  # GENERATOR-BOUND only when the breach may be the generator's (it ends the search)
+        verdict = ("ok, though generator-bound" if s.passed else "GENERATOR-BOUND" if s.generator_blamed
+                   else verdict + " (generator-bound too)")
+    if s.retry:  # measured again after a breach: this one decides
+        verdict = "again: " + verdict
     return (f"  {i:>3} {s.kind:<8}{s.rate:>10.1f}{s.achieved:>10.1f}{_ms(s.p50)}{_ms(s.p95)}{_ms(s.p99)}"
             f"{s.error_rate:>8.2f}{cpu}  {verdict}")
 
@@ -125,44 +127,25 @@ def format_result(r: CapacityResult, url: str) -> str:
     return "\n".join(lines)
 
 
-class _Progress:
-    """The live line: the step being measured, its rate, the bracket so far and the budget used."""
+class _Progress(LiveLine):
+    """The live line: the step being measured, its rate, the bracket so far and the budget used; a line per step."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.n = 0
+    n = 0
 
     def __call__(self, p: dict[str, Any]) -> None:
         lo, hi = p.get("bracket") or [None, None]
         bracket = f"[{lo:.0f}, {hi:.0f}]" if lo and hi else f"> {lo:.0f}" if lo else "-"
         if p["event"] == "step":
             self.n += 1
-            line = _step_line(self.n, p["step"])
-            if self.tty:
-                self.stream.write("\r\033[K")
-            elif self.n == 1:
-                self.stream.write(STEP_HEADER + "\n")
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            if self.n == 1 and not self.tty:
+                self.print(STEP_HEADER)
+            self.print(_step_line(self.n, p["step"]))
             return
-        line = (f"[capacity {p['elapsed']:>4.0f}/{p['budget']:.0f} s] step {p['step']} {p['kind']} "
-                f"{p['rate']:.0f} req/s  {p.get('phase', '')} {p.get('step_elapsed') or 0:.0f}/{p['duration']:.0f} s  "
-                f"{p.get('rps', 0):.0f} req/s  p95 {p.get('p95_ms', 0):.1f} ms  errors {p.get('errors', 0)}  "
-                f"bracket {bracket}")
-        if self.tty:
-            self.stream.write("\r\033[K" + line)
-            self.stream.flush()
-        elif time.monotonic() - self.last >= PROGRESS_EVERY_S:
-            self.last = time.monotonic()
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.show(f"[capacity {p['elapsed']:>4.0f}/{p['budget']:.0f} s] step {p['step']} {p['kind']} "
+                  f"{p['rate']:.0f} req/s  {p.get('phase', '')} "
+                  f"{p.get('step_elapsed') or 0:.0f}/{p['duration']:.0f} s  {p.get('rps', 0):.0f} req/s  "
+                  f"p95 {p.get('p95_ms', 0):.1f} ms  errors {p.get('errors', 0)}  "
+                  f"bracket {bracket}")
 
 
 def run_capacity_command(ns: argparse.Namespace) -> int:
@@ -177,7 +160,7 @@ def run_capacity_command(ns: argparse.Namespace) -> int:
     with interrupts.handle_signals() as stop:
         result = find_capacity(plan, spec, workers=ns.workers, stop=stop, progress=progress, cpu_probe=probe)
     if progress is not None:
-        progress.done()
+        progress.done(keep=False)
     print(format_result(result, plan.target.url))
     if ns.json:
         try:

@@ -19,11 +19,45 @@ from loadwatch.commands.args import positive
 from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
 
-__all__ = ["add_load_arguments", "format_summary", "run_load_command"]
+__all__ = ["LiveLine", "add_load_arguments", "format_summary", "run_load_command"]
 
 PROGRESS_EVERY_S = 5.0  # non-TTY stderr: one progress line this often
 
 
+class LiveLine:
+    """A progress line on `stream` (shared by `loadwatch load` and `loadwatch capacity`): rewritten in place in a
+    terminal; elsewhere (a CI log) one line at most every `every` seconds, so a log does not fill with them."""
+
+    def __init__(self, stream: TextIO, every: float = PROGRESS_EVERY_S) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every = every
+        self.last = 0.0
+        self.live = False  # a live line is on the terminal's last row
+
+    def show(self, line: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.live = True
+        elif time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            self.stream.write(line + "\n")
+        else:
+            return
+        self.stream.flush()
+
+    def print(self, line: str) -> None:
+        """A line that stays (it replaces the live one in a terminal, which the next show() redraws)."""
+        self.stream.write(("\r\033[K" if self.live else "") + line + "\n")
+        self.live = False
+        self.stream.flush()
+
+    def done(self, *, keep: bool = True) -> None:
+        """End the live line: kept (ended with a newline) or cleared."""
+        if self.live:
+            self.stream.write("\n" if keep else "\r\033[K")
+            self.stream.flush()
+        self.live = False
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -179,28 +213,12 @@ def format_summary(summary: dict[str, Any], url: str) -> str:
     return "\n".join(lines)
 
 
-class _Progress:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-
+class _Progress(LiveLine):
     def __call__(self, p: dict[str, Any]) -> None:
-        line = (
+        self.show(
             f"[{p['phase']:<7}] {p['elapsed']:>5.0f}/{p['duration']:.0f} s  {p['requests']:>9} req  "
             f"{p['rps']:>8.0f} req/s  p95 {p['p95_ms']:.2f} ms  errors {p['errors']}  in flight {p['in_flight']}"
         )
-        if self.tty:
-            self.stream.write("\r" + line + "  ")
-            self.stream.flush()
-        elif time.monotonic() - self.last >= PROGRESS_EVERY_S:
-            self.last = time.monotonic()
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def run_load_command(ns: argparse.Namespace) -> int:

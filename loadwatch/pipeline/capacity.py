@@ -6,17 +6,19 @@
     confirm  one more step at the last good rate; the capacity is that rate when it holds again
 
 Each step is one `engine.run_load` at a constant rate: a settle period (excluded), then at least `step` seconds and
-about `min_requests` requests measured, latency from the intended send time. The whole search stays inside
-`budget` seconds: a step starts only if it (and the confirmation) is expected to fit, and a watchdog stops a step
-that overruns (its numbers are then discarded). A generator-bound step that breaks an SLO ends the search without
-a number (after one retry at the same rate) unless the breach is plainly the target's (errors, drops, or the SLO
-broken on service time by more than the generator's own event-loop lag); a generator-bound step that meets every
-SLO at the offered rate is a valid, conservative pass. Errors above the SLO at the first step end the search with
+about `min_requests` requests measured, latency from the intended send time. A breach counts only when seen twice:
+a failing step is measured once more at the same rate and the second measurement decides, so one transient (a GC
+pause, a neighbour's burst) does not set the bracket; a pass counts at once (a transient only slows a step). The
+whole search stays inside `budget` seconds: a step starts only if it (and the confirmation) is expected to fit, and
+a watchdog stops a step that overruns (its numbers are then discarded). A generator-bound step that breaks an SLO
+twice ends the search without a number unless the breach is plainly the target's (errors, drops, or the SLO broken
+on service time by more than the generator's own event-loop lag); a generator-bound step that meets every SLO at
+the offered rate is a valid, conservative pass. Errors above the SLO at the first rate, twice, end the search with
 no number either.
 
 `search` is the decision logic alone, over any step function (unit-tested with a fake one); `find_capacity` runs
 it against a real target. No Prefect here: the nightly stage (tasks/stages.py) and `loadwatch capacity`
-(capacitycmd.py) are thin adapters."""
+(commands/capacity.py) are thin adapters."""
 
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ class Step:
     generator_bound: bool = False
     generator_reasons: list[str] = field(default_factory=list)
     generator_blamed: bool = False  # generator-bound and the breach cannot be put on the target: ends the search
-    retry: bool = False  # the second measurement at this rate, after one whose breach was put on the generator
+    retry: bool = False  # the second measurement at this rate, after a failing one: this one decides
     stopped: bool = False  # cut short by the watchdog or a stop request: not a measurement
     measured_s: float = 0.0
     wall_s: float = 0.0
@@ -254,12 +256,16 @@ def search(
     slos: list[str] | None = None,
 ) -> CapacityResult:
     """The search over `step_fn(rate, kind) -> Step`. `halted()` returns "budget" or "interrupted" once the
-    search must stop (a step cut short then is discarded); `on_step(step, bracket)` after every kept step."""
+    search must stop (a step cut short then is discarded); `on_step(step, bracket)` after every kept step.
+
+    A breach counts only when seen twice: every failing step is measured once more at the same rate, and the second
+    measurement decides (RECHECK; docs/METHOD.md §10). A pass counts at once: a transient can only slow a step."""
     t0 = clock()
     steps: list[Step] = []
     overheads: list[float] = []
     last_good: float | None = None
     first_bad: Step | None = None
+    unrechecked: set[float] = set()  # failing rates the budget left no room to measure again
 
     def cost(rate: float) -> float:
         # what a step at `rate` takes, from the worst overhead seen so far with a margin (on a busy machine the
@@ -303,16 +309,42 @@ def search(
         return step
 
     def run(rate: float, kind: str) -> Step | None:
-        """One step, or None when it cannot run or was cut short (the caller reads `halted()`). A step whose breach
-        is put on the generator is measured once more when the budget allows: on a shared machine a stall of a few
-        hundred milliseconds is common, and one should not end the search."""
+        """One verdict at `rate`, or None when a step cannot run or was cut short (the caller reads `halted()`).
+        A failing step is measured once more and the second measurement decides: on a shared machine a stall of a
+        few hundred milliseconds (a GC pause, a neighbour's burst) is common, and one should not set the bracket.
+        The re-measurement is skipped only when it would leave no room for the confirmation."""
         step = run_once(rate, kind)
-        if step is None or not step.generator_blamed or remaining() < cost(rate):
+        if step is None or step.passed:
+            return step
+        reserve = cost(last_good) if last_good is not None and kind != "confirm" else 0.0
+        if remaining() < cost(rate) + reserve:
+            unrechecked.add(rate)
             return step
         again = run_once(rate, kind)
         if again is not None:
             again.retry = True
         return again
+
+    def measure(rate: float, kind: str) -> Step | CapacityResult:
+        """run(), with the two ends every phase shares: cut short, or a breach the generator may have caused."""
+        step = run(rate, kind)
+        if step is None:
+            return cut_short(rate)
+        if step.generator_blamed:
+            return generator_bound(step)
+        return step
+
+    def advance(rate: float, kind: str) -> CapacityResult | None:
+        """A ramp, descent or bisection step: moves the bracket's good or bad end; a result when the search ends."""
+        nonlocal last_good, first_bad
+        step = measure(rate, kind)
+        if isinstance(step, CapacityResult):
+            return step
+        if step.passed:
+            last_good = rate
+        else:
+            first_bad = step
+        return None
 
     def cut_short(at: float) -> CapacityResult:
         why = halted()
@@ -340,40 +372,24 @@ def search(
                 return done("budget", f"the {spec.budget:g} s budget cannot fit two steps")
             return done("budget", f"the {spec.budget:g} s budget ran out at {_fmt(last_good)} req/s before any "
                                   "SLO broke: the capacity is above that; raise the budget or the start rate")
-        step = run(rate, "ramp")
-        if step is None:
-            return cut_short(rate)
-        if step.generator_blamed:
-            return generator_bound(step)
-        if step.passed:
-            last_good = rate
+        if (end := advance(rate, "ramp")) is not None:
+            return end
+        if first_bad is None:
             if rate >= spec.max_rate:
                 break
             rate = min(rate * spec.growth, spec.max_rate)
-            continue
-        first_bad = step
-        if last_good is None and step.failed_on_errors:
-            # failing outright at the first rate tried: nothing below is worth a search
-            return no_capacity(step)
 
-    # --- descend: the first step broke a latency SLO; find a rate that holds
+    # --- descend: the first step broke an SLO; find a rate that holds (none if the target fails outright)
     while last_good is None and first_bad is not None:
+        if first_bad.failed_on_errors:
+            return no_capacity(first_bad)
         rate = first_bad.rate / spec.growth
         if rate < MIN_RATE:
             return no_capacity(first_bad)
         if remaining() < cost(rate) * 2:
             return done("budget", f"the {spec.budget:g} s budget ran out looking below {_fmt(first_bad.rate)} req/s")
-        step = run(rate, "descend")
-        if step is None:
-            return cut_short(rate)
-        if step.generator_blamed:
-            return generator_bound(step)
-        if step.passed:
-            last_good = rate
-        else:
-            first_bad = step
-            if step.failed_on_errors:
-                return no_capacity(step)
+        if (end := advance(rate, "descend")) is not None:
+            return end
 
     assert last_good is not None  # for mypy: both loops above leave only with a good rate or return
     for _ in range(MAX_CONFIRMATIONS):
@@ -382,27 +398,19 @@ def search(
             mid = round(math.sqrt(last_good * first_bad.rate), 2)
             if remaining() < cost(mid) + cost(last_good):  # leave room for the confirmation
                 break
-            step = run(mid, "bisect")
-            if step is None:
-                return cut_short(mid)
-            if step.generator_blamed:
-                return generator_bound(step)
-            if step.passed:
-                last_good = mid
-            else:
-                first_bad = step
-        # --- confirm at the answer
+            if (end := advance(mid, "bisect")) is not None:
+                return end
+        # --- confirm at the answer (a failing confirmation is measured again too: the answer needs two passes of
+        # three measurements at most)
         if remaining() < cost(last_good):
             return done("budget", f"the {spec.budget:g} s budget ran out before the confirmation step at "
                                   f"{_fmt(last_good)} req/s")
-        step = run(last_good, "confirm")
-        if step is None:
-            return cut_short(last_good)
-        if step.generator_blamed:
-            return generator_bound(step)
+        step = measure(last_good, "confirm")
+        if isinstance(step, CapacityResult):
+            return step
         if step.passed:
-            return _answer(done, last_good, first_bad, spec)
-        # the answer did not hold twice: it is the new first bad; continue below it
+            return _answer(done, last_good, first_bad, spec, first_bad is not None and first_bad.rate in unrechecked)
+        # the answer broke twice: it is the new first bad; continue below it
         first_bad = step
         below = [s.rate for s in steps if s.passed and s.rate < step.rate]
         if not below:
@@ -413,15 +421,16 @@ def search(
 
 
 def _answer(done: Callable[..., CapacityResult], last_good: float, first_bad: Step | None,
-            spec: CapacitySpec) -> CapacityResult:
+            spec: CapacitySpec, once: bool) -> CapacityResult:
     if first_bad is None:
         return done("max_rate", f"every SLO held up to the maximum rate, {_fmt(last_good)} req/s: the capacity is "
                                 "at least that", last_good)
     width = first_bad.rate / last_good - 1
     binding = _binding(first_bad) or str(first_bad.breaches[0].get("note") if first_bad.breaches else "an SLO")
     note = "" if width <= spec.resolution + 1e-9 else " (the budget ended the bisection early)"
+    seen = "once: the budget left no room to measure it again" if once else "twice"
     return done("found", f"capacity {_fmt(last_good)} req/s: every SLO held there twice; {binding} broke at "
-                         f"{_fmt(first_bad.rate)} req/s (+{100 * width:.1f} %){note}", last_good)
+                         f"{_fmt(first_bad.rate)} req/s (+{100 * width:.1f} %), {seen}{note}", last_good)
 
 
 # --- against a real target ----------------------------------------------------------------------------------------

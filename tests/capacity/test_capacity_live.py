@@ -81,7 +81,9 @@ def test_immediate_failure_cli(server, tmp_path, capsys):
     doc = json.loads(out.read_text())["capacity"]
     assert doc["capacity_rps"] is None
     assert doc["outcome"] == "no_capacity"
-    assert len(doc["steps"]) == 1 and doc["steps"][0]["error_rate"] == 100.0
+    # failing outright, seen twice (a breach counts only when seen twice), then nothing below is tried
+    seen = [(st["rate"], st["retry"], st["error_rate"]) for st in doc["steps"]]
+    assert seen == [(50, False, 100.0), (50, True, 100.0)]
     assert DEFAULT_ERROR_SLO in doc["reason"]
     assert "no rate meets the SLO" in capsys.readouterr().out
 
@@ -124,6 +126,40 @@ def _starved_generator() -> Iterator[None]:
 def _signal(p: psutil.Process, sig: int) -> None:
     with suppress(psutil.Error):  # it may have exited between the listing and the signal
         p.send_signal(sig)
+
+
+def test_one_server_pause_does_not_decide(server):
+    # 2 slots x 20 ms (100 req/s). During the first step, at 40 req/s, the server is stopped once for 0.4 s (a GC
+    # pause): the step breaks p99 < 100ms far below the capacity. It is measured again, passes, and the search goes
+    # on up; without the second look it would have ended at or below 40 req/s.
+    url = server("--mode", "pool", "--workers", "2", "--service-ms", "20")
+    proc = psutil.Process(int(_pid_by_port(url)))
+    paused = threading.Event()
+
+    def pause() -> None:
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.4)
+        proc.send_signal(signal.SIGCONT)
+
+    def progress(p: dict) -> None:
+        # one pause, inside the first step's measured window (after its 1 s settle)
+        if p["event"] == "tick" and p["step"] == 1 and p.get("phase") == "measure" and not paused.is_set():
+            paused.set()
+            threading.Thread(target=pause, daemon=True).start()
+
+    spec = CapacitySpec(slos=["p99 < 100ms"], start_rate=40, max_rate=1000, budget=100, resolution=0.2, **QUICK)
+    try:
+        result = find_capacity(_plan(url), spec, workers=1, progress=progress)
+    finally:
+        _signal(proc, signal.SIGCONT)
+    assert paused.is_set()
+    first, again = result.steps[:2]
+    assert (first.rate, again.rate) == (40, 40)
+    assert not first.passed and first.p99 is not None and first.p99 >= 100, first
+    assert again.retry and again.passed, again
+    assert result.outcome == "found", result.reason
+    assert result.capacity_rps is not None and result.capacity_rps > 40
+    assert result.elapsed_s <= spec.budget
 
 
 def test_generator_bound_stops_without_a_number(server, tmp_path, capsys):

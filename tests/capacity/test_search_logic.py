@@ -18,13 +18,16 @@ class FakeTarget:
     bound from `bound_from` up. Each step advances the fake clock by its planned cost."""
 
     def __init__(self, capacity: float, *, errors_from: float = math.inf, bound_from: float = math.inf,
-                 overhead: float = 1.0, flaky_at: set[float] | None = None, bound_but_offered: bool = False) -> None:
+                 overhead: float = 1.0, flaky_at: set[float] | None = None, bound_but_offered: bool = False,
+                 transients: dict[float, int] | None = None) -> None:
         self.capacity = capacity
         self.errors_from = errors_from
         self.bound_from = bound_from
         self.overhead = overhead
         self.flaky_at = flaky_at or set()
         self.bound_but_offered = bound_but_offered  # late sends only: every send still went out
+        # rate -> how many of the next measurements at that rate a transient (a stall of the machine) slows
+        self.transients = dict(transients or {})
         self.now = 0.0
         self.calls: list[tuple[float, str]] = []
         self.spec: CapacitySpec | None = None
@@ -38,6 +41,9 @@ class FakeTarget:
         self.now += self.spec.settle + self.spec.measure_seconds(rate) + self.overhead
         errors = rate >= self.errors_from
         slow = rate > self.capacity or (kind == "confirm" and rate in self.flaky_at)
+        if self.transients.get(rate, 0) > 0:
+            self.transients[rate] -= 1
+            slow = True
         bound = rate >= self.bound_from
         summary = {
             "achieved_rate": rate * (0.8 if bound and not self.bound_but_offered else 1.0),
@@ -82,7 +88,7 @@ def test_ramp_is_geometric_then_bisects():
     target = FakeTarget(300.0)
     result, _ = run(target, start_rate=25, growth=2, budget=300)
     ramp = [r for r, k in target.calls if k == "ramp"]
-    assert ramp == [25, 50, 100, 200, 400]
+    assert ramp == [25, 50, 100, 200, 400, 400]  # the breach at 400 is measured twice
     bisect = [r for r, k in target.calls if k == "bisect"]
     assert bisect[0] == pytest.approx(math.sqrt(200 * 400), rel=1e-3)
     assert result.outcome == "found"
@@ -143,14 +149,14 @@ def test_errors_at_the_first_step_end_the_search():
     result, _ = run(target, start_rate=100, budget=300)
     assert result.outcome == "no_capacity"
     assert result.capacity_rps is None
-    assert len(target.calls) == 1
+    assert target.calls == [(100, "ramp"), (100, "ramp")]  # failing outright twice: no rate below is tried
     assert DEFAULT_ERROR_SLO in result.reason
 
 
 def test_latency_breach_at_the_first_step_descends():
     target = FakeTarget(30.0)
     result, _ = run(target, start_rate=200, budget=600)
-    assert [k for _, k in target.calls][:3] == ["ramp", "descend", "descend"]
+    assert target.calls[:5] == [(200, "ramp"), (200, "ramp"), (100, "descend"), (100, "descend"), (50, "descend")]
     assert result.outcome == "found"
     lo, hi = result.bracket
     assert lo is not None and hi is not None and lo <= 30.0 < hi
@@ -195,7 +201,7 @@ def test_failed_confirmation_moves_the_answer_down():
     assert result2.capacity_rps is not None and result2.capacity_rps < first_answer
     assert result2.bracket[1] == first_answer
     kinds = [k for _, k in flaky.calls]
-    assert kinds.count("confirm") == 2
+    assert kinds.count("confirm") == 3  # the answer broke twice (measured again), then the new answer held
 
 
 def test_step_count_is_bounded():
@@ -248,3 +254,85 @@ def test_a_generator_bound_breach_is_the_targets_when_service_time_breaks_too():
                              slos).generator_blamed
     # the target failed below the rate it was asked for: it fails at that rate too
     assert not evaluate_step(300, "ramp", _bound_summary(service_p99=2000.0, offered=200), slos).generator_blamed
+
+
+# --- RECHECK: a breach counts only when seen twice (docs/METHOD.md §10) -------------------------------------------
+
+
+def test_every_breach_is_measured_twice_and_that_is_the_whole_cost():
+    target = FakeTarget(813.0)
+    result, _ = run(target, start_rate=25, budget=300)
+    assert result.outcome == "found"
+    failing = {s.rate for s in result.steps if not s.passed}
+    # each failing rate measured exactly twice, back to back, the second marked; no passing step measured again
+    for rate in failing:
+        at = [(i, s) for i, s in enumerate(result.steps) if s.rate == rate]
+        assert [(s.passed, s.retry) for _, s in at] == [(False, False), (False, True)]
+        assert at[1][0] == at[0][0] + 1
+    assert sum(s.retry for s in result.steps) == len(failing)
+    assert "broke at" in result.reason and "twice" in result.reason
+
+
+@pytest.mark.parametrize("stall_at", [25.0, 50.0, 200.0])
+def test_one_transient_in_the_ramp_does_not_decide(stall_at):
+    # a stall at a rate far below the knee (the case that ended searches at 6-30 % of the truth on a loaded box)
+    clean, _ = run(FakeTarget(813.0), start_rate=25, budget=300)
+    target = FakeTarget(813.0, transients={stall_at: 1})
+    result, _ = run(target, start_rate=25, budget=300)
+    assert result.outcome == "found"
+    assert result.capacity_rps == clean.capacity_rps
+    first, again = [s for s in result.steps if s.rate == stall_at]
+    assert (first.passed, again.passed, again.retry) == (False, True, True)
+
+
+def test_one_transient_at_the_answer_does_not_decide():
+    clean, _ = run(FakeTarget(300.0), start_rate=25, budget=600)
+    answer = clean.capacity_rps
+    assert answer is not None
+    # the bisection step that found the answer is slowed once: without the rule it became the first bad rate
+    target = FakeTarget(300.0, transients={answer: 1})
+    result, _ = run(target, start_rate=25, budget=600)
+    assert result.outcome == "found"
+    assert result.capacity_rps == answer and result.bracket == clean.bracket
+    assert [(s.kind, s.passed) for s in result.steps if s.rate == answer] == [
+        ("bisect", False), ("bisect", True), ("confirm", True)]
+
+
+def test_one_transient_at_the_confirmation_does_not_move_the_answer():
+    clean, _ = run(FakeTarget(300.0), start_rate=25, budget=600)
+    answer = clean.capacity_rps
+    target = FakeTarget(300.0)
+    real = target.step
+    slowed = {"n": 0}
+
+    def step(rate: float, kind: str) -> Step:
+        if kind == "confirm" and not slowed["n"]:
+            slowed["n"] += 1
+            target.transients[rate] = 1
+        return real(rate, kind)
+
+    spec = CapacitySpec(slos=[SLO], start_rate=25, budget=600)
+    target.spec = spec
+    result = search(step, spec, clock=target.clock, slos=effective_slos([SLO]))
+    assert result.outcome == "found" and result.capacity_rps == answer
+    assert [(s.passed, s.retry) for s in result.steps if s.kind == "confirm"] == [(False, False), (True, True)]
+
+
+def test_a_stall_longer_than_a_step_still_decides():
+    # the rule's limit: a stall covering both measurements (back to back, after the cool-down) is taken for the
+    # target's; the answer is then below the stalled rate, and the bracket says so
+    target = FakeTarget(813.0, transients={200.0: 2})
+    result, _ = run(target, start_rate=25, budget=300)
+    assert result.outcome == "found"
+    assert result.capacity_rps is not None and result.capacity_rps < 200.0
+    assert result.bracket[1] == 200.0
+
+
+def test_without_room_the_single_breach_decides_and_says_so():
+    # a budget that fits the ramp and the confirmation but not a second look at the first breach
+    target = FakeTarget(300.0, overhead=1.0)
+    result, _ = run(target, start_rate=100, budget=21, step=3, settle=1)
+    assert result.outcome == "found"
+    assert target.now <= 21
+    assert [(r, k) for r, k in target.calls] == [(100, "ramp"), (200, "ramp"), (400, "ramp"), (200, "confirm")]
+    assert "400 req/s (+100.0 %), once: the budget left no room to measure it again" in result.reason
