@@ -75,7 +75,7 @@ def test_budget_is_respected(server):
 def test_immediate_failure_cli(server, tmp_path, capsys):
     url = server("--mode", "error")
     out = tmp_path / "cap.json"
-    code = main(["capacity", url + "/", "--slo", "p99 < 100ms", "--start-rate", "50", "--budget", "30",
+    code = main(["capacity", url + "/", "--slo", "p99 < 100ms", "--start-rate", "50", "--budget", "60",
                  "--step", "1", "--workers", "1", "--json", str(out), "--quiet"])
     assert code == 1
     doc = json.loads(out.read_text())["capacity"]
@@ -129,10 +129,11 @@ def _signal(p: psutil.Process, sig: int) -> None:
 
 
 def test_one_server_pause_does_not_decide(server):
-    # 2 slots x 20 ms (100 req/s). During the first step, at 40 req/s, the server is stopped once for 0.4 s (a GC
-    # pause): the step breaks p99 < 100ms far below the capacity. It is measured again, passes, and the search goes
-    # on up; without the second look it would have ended at or below 40 req/s.
-    url = server("--mode", "pool", "--workers", "2", "--service-ms", "20")
+    # 4 slots x 10 ms (400 req/s), searched up to 120 req/s (well below the knee, so a loaded machine does not
+    # decide). During the first step, at 40 req/s, the server is stopped once for 0.4 s (a GC pause): the step
+    # breaks p99 < 100ms. It is measured again, passes, and the search goes on up; without the second look it would
+    # have answered below 40 req/s.
+    url = server("--mode", "pool", "--workers", "4", "--service-ms", "10")
     proc = psutil.Process(int(_pid_by_port(url)))
     paused = threading.Event()
 
@@ -147,7 +148,7 @@ def test_one_server_pause_does_not_decide(server):
             paused.set()
             threading.Thread(target=pause, daemon=True).start()
 
-    spec = CapacitySpec(slos=["p99 < 100ms"], start_rate=40, max_rate=1000, budget=100, resolution=0.2, **QUICK)
+    spec = CapacitySpec(slos=["p99 < 100ms"], start_rate=40, max_rate=120, budget=90, **QUICK)
     try:
         result = find_capacity(_plan(url), spec, workers=1, progress=progress)
     finally:
@@ -157,7 +158,7 @@ def test_one_server_pause_does_not_decide(server):
     assert (first.rate, again.rate) == (40, 40)
     assert not first.passed and first.p99 is not None and first.p99 >= 100, first
     assert again.retry and again.passed, again
-    assert result.outcome == "found", result.reason
+    assert result.outcome in ("max_rate", "found"), result.reason
     assert result.capacity_rps is not None and result.capacity_rps > 40
     assert result.elapsed_s <= spec.budget
 
