@@ -22,21 +22,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 
+from loadwatch import hist
 from loadwatch.store import db, embedded, repo
 
 
 def _hist(rng: np.random.Generator, median_ms: float, n: int) -> tuple[str, dict[str, float]]:
     us = np.maximum(1, (rng.lognormal(np.log(median_ms * 1000), 0.5, n)).astype(np.int64))
-    h = HdrHistogram(1, 3_600_000_000, 3)
-    vals, counts = np.unique(us, return_counts=True)
-    for v, c in zip(vals.tolist(), counts.tolist(), strict=True):
-        h.record_value(v, c)
-    lat = {k: h.get_value_at_percentile(p) / 1000 for k, p in
-           (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9))}
-    lat |= {"max": h.get_max_value() / 1000, "mean": h.get_mean_value() / 1000}
-    return h.encode().decode(), lat
+    h = hist.new_hist()
+    hist.record_many(h, us)
+    lat = {k: float(v) for k, v in hist.stats_ms(h).items() if v is not None}
+    return hist.encode(h), lat
 
 
 def record(rng: np.random.Generator, night: int, started: datetime, names: list[str], step_night: int) -> dict:

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stats.synth import HELDOUT, TUNING, Case, SuiteParams, series_suite, suite
 
-from loadwatch.engine.hist import encode, new_hist, record_many, stats_ms
+from loadwatch.hist import encode, new_hist, record_many, stats_ms
 from loadwatch.stats import GateConfig, RunPoint, compare_run, detect_change_points
 
 TOL = 2

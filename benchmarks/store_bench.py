@@ -14,16 +14,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from hdrh.histogram import HdrHistogram
-
+from loadwatch import hist
 from loadwatch.store import db, embedded, repo
 
 
 def record(run_id: str, started: datetime, seconds: int, scenarios: int) -> dict:
-    h = HdrHistogram(1, 3_600_000_000, 3)
-    for v in range(200, 20_000, 7):
-        h.record_value(v)
-    enc = h.encode().decode()
+    h = hist.new_hist()
+    hist.record_many(h, range(200, 20_000, 7))
+    enc = hist.encode(h)
     names = [f"scenario_{i}" for i in range(scenarios)]
     lat = {"p50": 2.0, "p90": 4.0, "p95": 5.0, "p99": 9.0, "p999": 20.0, "max": 30.0, "mean": 2.5}
     summary = {

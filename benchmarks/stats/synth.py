@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from loadwatch.engine.hist import encode, new_hist, record_many, stats_ms
+from loadwatch.hist import encode, new_hist, record_many, stats_ms
 
 __all__ = [
     "HELDOUT",

@@ -32,8 +32,8 @@ from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadwatch import hist
 from loadwatch.config import Plan
-from loadwatch.engine import hist
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, classify_error, open_conn
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
+from loadwatch import hist
 from loadwatch.config import Plan
 from loadwatch.pipeline.measures import ALL, run_metrics
 from loadwatch.store.embedded import redact_url
@@ -130,29 +133,11 @@ def build_record(
     }
 
 
-def spectrum(encoded: str | None) -> list[list[float]]:
-    """[[percentile, ms], ...] of an encoded latency histogram (microseconds)."""
-    if not encoded:
-        return []
-    from hdrh.histogram import HdrHistogram
-
-    h = HdrHistogram.decode(encoded)
+def spectrum(h: HdrHistogram) -> list[list[float]]:
+    """[[percentile, ms], ...] of a latency histogram (microseconds); [] when it is empty."""
     if h.get_total_count() == 0:
         return []
-    return [[q, h.get_value_at_percentile(q) / 1000.0] for q in SPECTRUM_PERCENTILES]
-
-
-def _merged_baseline(encoded: Sequence[str]) -> str | None:
-    from hdrh.histogram import HdrHistogram
-
-    merged: Any = None
-    for enc in encoded:
-        h = HdrHistogram.decode(enc)
-        if merged is None:
-            merged = h
-        else:
-            merged.add(h)
-    return merged.encode().decode() if merged is not None and merged.get_total_count() else None
+    return [[q, hist.percentile_us(h, q) / 1000.0] for q in SPECTRUM_PERCENTILES]
 
 
 def report_input(
@@ -178,8 +163,8 @@ def report_input(
             {"run_id": s["run_id"], "started_at": s["started_at"], "verdict": s["verdict"], "metrics": run_metrics(s)}
         )
     current = (record.get("histograms") or {}).get(ALL, {}).get("latency")
-    base = _merged_baseline([h["histograms"][ALL] for h in history if h["run_id"] in baseline_ids
-                             and (h.get("histograms") or {}).get(ALL)])
+    base = hist.merge_encoded(h["histograms"][ALL] for h in history if h["run_id"] in baseline_ids
+                              and (h.get("histograms") or {}).get(ALL))
     return {
         "mode": mode,
         "summary": s,
@@ -189,7 +174,7 @@ def report_input(
             {k: smp.get(k) for k in ("t", "group", "cpu_percent", "rss_mb")}
             for smp in record.get("resource_samples") or []
         ],
-        "spectrum": {"current": spectrum(current), "baseline": spectrum(base)},
+        "spectrum": {"current": spectrum(hist.decode(current or "")), "baseline": spectrum(base)},
         "incidents": list(s.get("incidents") or []),
     }
 

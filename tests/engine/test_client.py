@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import uvloop
 
+from loadwatch import hist
 from loadwatch.config import check_target_allowed, parse_plan
-from loadwatch.engine import hist
 from loadwatch.engine.client import classify_error
 from loadwatch.engine.worker import Runner, WorkerConfig
 from loadwatch.errors import InvalidInput

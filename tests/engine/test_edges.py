@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 import uvloop
 
+from loadwatch import hist
 from loadwatch.commands.load import format_summary
 from loadwatch.config import parse_plan
-from loadwatch.engine import hist
 from loadwatch.engine.client import ends_at_eof
 from loadwatch.engine.result import combine_parts
 from loadwatch.engine.schedule import intended_offsets

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from loadwatch import hist
 from loadwatch.commands.load import add_load_arguments, run_load_command
 from loadwatch.config import parse_plan, plan_from_url
-from loadwatch.engine import hist, merge_results, run_load
+from loadwatch.engine import merge_results, run_load
 from loadwatch.errors import InvalidInput, TargetUnavailable
 
 

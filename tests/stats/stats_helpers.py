@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from loadwatch.engine.hist import encode, new_hist, record_many, stats_ms
+from loadwatch.hist import encode, new_hist, record_many, stats_ms
 from loadwatch.stats import RunPoint
 
 T0 = datetime(2026, 1, 1, 2, tzinfo=UTC)

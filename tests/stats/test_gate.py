@@ -274,7 +274,7 @@ def test_a_tail_where_a_slow_minority_begins_is_still_a_regression():
     """1 request in 12 held 25 ms (p95 sits where the slow minority begins: its bootstrap is bimodal)."""
     import numpy as np
 
-    from loadwatch.engine.hist import encode, new_hist, record_many, stats_ms
+    from loadwatch.hist import encode, new_hist, record_many, stats_ms
 
     def night(i: int, slow: bool):
         rng = np.random.default_rng(i)

@@ -1,47 +1,9 @@
-"""Histogram helpers: bulk recording equals hdrh's own, merges are exact (percentiles of the union)."""
+"""Combining the generator processes' parts: counts summed, histograms merged exactly."""
 
 from __future__ import annotations
 
-import random
-from array import array
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from loadwatch.engine import hist
+from loadwatch import hist
 from loadwatch.engine.result import combine_parts
-
-PCTS = (0.0, 1.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=5_000_000_000), min_size=1, max_size=300))
-def test_record_many_equals_record_value(values: list[int]) -> None:
-    a = hist.new_hist()
-    for v in values:
-        a.record_value(min(v, hist.HIGHEST_US))
-    b = hist.new_hist()
-    hist.record_many(b, array("q", values))
-    assert a.get_total_count() == b.get_total_count()
-    for p in PCTS:
-        assert a.get_value_at_percentile(p) == b.get_value_at_percentile(p) == hist.percentile_us(b, p)
-    assert a.get_max_value() == b.get_max_value() and a.get_min_value() == b.get_min_value()
-
-
-def test_merged_percentiles_equal_the_union() -> None:
-    rng = random.Random(7)
-    shards = [[int(rng.lognormvariate(7 + i, 1.2)) for _ in range(5000)] for i in range(3)]
-    union = hist.new_hist()
-    hist.record_many(union, [v for s in shards for v in s])
-    blobs = []
-    for s in shards:
-        h = hist.new_hist()
-        hist.record_many(h, s)
-        blobs.append(hist.encode(h))
-    merged = hist.merge_encoded(blobs)
-    assert hist.stats_ms(merged) == hist.stats_ms(union)
-    for p in PCTS:
-        assert hist.percentile_us(merged, p) == union.get_value_at_percentile(p)
 
 
 def _part(index: int, values: list[int], errors: int) -> dict[str, object]:
