@@ -1,7 +1,8 @@
 """CPU cost of the per-response path, without sockets: a canned nginx response fed to `Conn.data_received`
-with a fake transport, through `Runner.on_response` and the closed model's inline next send (the path
-`throughput.py` exercises). Process CPU time per response, best of `--reps`; robust on a shared machine where
-wall-clock throughput is not (other processes take the cores, not this process's CPU time).
+with a fake transport, through `Runner.on_response` (engine/driver.py; the recording is inlined there) and the
+closed model's inline next send (the path `throughput.py` exercises). Process CPU time per response, best of
+`--reps`; robust on a shared machine where wall-clock throughput is not (other processes take the cores, not this
+process's CPU time).
 
     .venv/bin/python benchmarks/hotpath.py [--n 200000] [--reps 5] [--profile]"""
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from loadwatch.config import parse_plan
 from loadwatch.engine.client import Conn
-from loadwatch.engine.worker import Runner, WorkerConfig, _Req, _User
+from loadwatch.engine.driver import Runner, WorkerConfig, _Req, _User
 
 BODY = b'{"tools": [{"tool_name": "net-scan", "version": "1.2.0"}]}'
 RESPONSE = (
@@ -45,7 +46,8 @@ def _setup() -> tuple[Runner, Conn]:
     )
     runner = Runner(WorkerConfig(plan=plan, pools={}, start_at=time.time()))
     runner.t0_ns = time.perf_counter_ns()
-    runner.win_end_ns = 1 << 62  # no window roll inside the measurement
+    runner.rec.start(runner.t0_ns)
+    runner.rec.win_end_ns = 1 << 62  # no window roll inside the measurement
     user = _User(0)
     user.active = True
     conn = Conn(runner)
@@ -67,7 +69,7 @@ def measure(n: int) -> float:
     for _ in range(n):
         feed(data)
     dt = time.process_time() - t0
-    assert runner.cur[0].n == n, "every canned response must be recorded as an answer"
+    assert runner.rec.cur[0].n == n, "every canned response must be recorded as an answer"
     return dt / n * 1e6
 
 

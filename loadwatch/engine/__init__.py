@@ -1,6 +1,7 @@
 """The load generator: `run_load(plan)` spawns N generator processes, starts them together at an agreed time,
-and merges their HdrHistograms exactly into one `LoadResult`. See worker.py (recording), pacer.py (open model
-timing, late/dropped), client.py (the HTTP/1.1 hot path) and result.py (summary, generator_bound rule)."""
+and merges their HdrHistograms exactly into one `LoadResult`. See driver.py (one process's run loop), recording.py
+(its windows, totals and histograms), pacer.py (open model timing, late/dropped), client.py (the HTTP/1.1 hot path)
+and result.py (summary, generator_bound rule); the histogram itself is loadwatch.hist."""
 
 from __future__ import annotations
 
@@ -91,8 +92,8 @@ def run_load(
     pools = resolve_pools(plan)
     if plan.load.model == "closed":  # no process without a user to drive
         n = max(1, min(n, max(local_users(_max_users(plan), s_i, s_n), 1)))
+    from loadwatch.engine.driver import WorkerConfig
     from loadwatch.engine.proc import worker_main
-    from loadwatch.engine.worker import WorkerConfig
 
     ctx = multiprocessing.get_context("spawn")
     q: Any = ctx.Queue()

@@ -7,7 +7,7 @@ import time
 import traceback
 from typing import Any
 
-from loadwatch.engine.worker import Runner, WorkerConfig
+from loadwatch.engine.driver import Runner, WorkerConfig
 
 __all__ = ["READY_TIMEOUT_S", "worker_main"]
 

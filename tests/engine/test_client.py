@@ -18,7 +18,7 @@ import uvloop
 from loadwatch import hist
 from loadwatch.config import check_target_allowed, parse_plan
 from loadwatch.engine.client import classify_error
-from loadwatch.engine.worker import Runner, WorkerConfig
+from loadwatch.engine.driver import Runner, WorkerConfig
 from loadwatch.errors import InvalidInput
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

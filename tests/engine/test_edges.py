@@ -17,9 +17,9 @@ from loadwatch import hist
 from loadwatch.commands.load import format_summary
 from loadwatch.config import parse_plan
 from loadwatch.engine.client import ends_at_eof
+from loadwatch.engine.driver import Runner, WorkerConfig
 from loadwatch.engine.result import combine_parts
 from loadwatch.engine.schedule import intended_offsets
-from loadwatch.engine.worker import Runner, WorkerConfig
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

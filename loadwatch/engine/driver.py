@@ -1,9 +1,6 @@
-"""One generator process's event loop: drives the open or closed model over `Conn`s and records every
-outcome into per-second, per-scenario windows (raw µs arrays, binned into HdrHistograms once a second).
-
-Window of a request = the second (from the agreed start) in which it *completed*; windows starting before
-the end of the warm-up are kept and flagged, and excluded from the totals. Latency = completion − intended
-start; service time = completion − actual send. Responses record latency whatever their status.
+"""One generator process's driver: drives the open or closed model over `Conn`s (the pacer's sends, the users,
+the connections and their queue, timeouts, the run loop and the drain) and tells the recorder (recording.py) what
+became of every request.
 
 Every request that was due is accounted for (docs/METHOD.md, "How requests are counted"):
   * the total timeout runs from the intended send, waiting for a connection included: a request abandoned at
@@ -24,19 +21,18 @@ import math
 import random
 import ssl
 import time
-from array import array
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadwatch import hist
 from loadwatch.config import Plan
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, classify_error, open_conn
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
+from loadwatch.engine.recording import ERROR_SAMPLE_CHARS, Recorder
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
 
 __all__ = ["HOUSEKEEPING_S", "Runner", "WorkerConfig", "make_ssl_context"]
@@ -68,24 +64,6 @@ class WorkerConfig:
     start_at: float = 0.0  # epoch seconds of the agreed start
 
 
-NO_CENSORED = 1 << 62  # "no censored value yet" for the running minimum
-
-
-class _Acc:
-    __slots__ = ("censored", "classes", "cmin_lat", "cmin_svc", "errors", "kinds", "lat", "n", "svc")
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.errors = 0
-        self.lat = array("q")
-        self.svc = array("q")
-        self.kinds: dict[str, list[Any]] = {}
-        self.classes = [0] * 10
-        self.censored = 0  # latencies recorded at abandonment (lower bounds)
-        self.cmin_lat = NO_CENSORED  # smallest censored latency (µs): percentiles at or above it are lower bounds
-        self.cmin_svc = NO_CENSORED
-
-
 class _Req:
     __slots__ = ("data", "intended_ns", "sc", "user")
 
@@ -106,20 +84,6 @@ class _User:
         self.active = False
         self.running = False
         self.handle: asyncio.TimerHandle | None = None
-
-
-@dataclass
-class _Totals:
-    requests: int = 0
-    errors: int = 0
-    lat: Any = field(default_factory=hist.new_hist)
-    svc: Any = field(default_factory=hist.new_hist)
-    kinds: dict[str, list[Any]] = field(default_factory=dict)
-    classes: list[int] = field(default_factory=lambda: [0] * 10)
-    censored: int = 0
-    clamped: int = 0
-    cmin_lat: int = NO_CENSORED
-    cmin_svc: int = NO_CENSORED
 
 
 class Runner:
@@ -163,20 +127,14 @@ class Runner:
         # lean connections (no body/HEAD callbacks) unless a scenario needs them
         self.full_conns = any(s.head or s.want_body for s in self.factory.scenarios)
         self.rng = random.Random(f"think:{self.load.seed}:{cfg.part}")
-        hist.record_many(hist.new_hist(), [1])  # builds the cached geometry now, not inside the first window
+        self.rec = Recorder(
+            self.names, warmup_s=self.warmup, start_epoch=cfg.start_at, tick=self._tick if report is not None else None
+        )
         # state
         self.t0_ns = 0
         self.start_epoch = cfg.start_at
-        self.win = 0
-        self.win_end_ns = 0  # perf_counter_ns at which window `win` ends (set when the run starts)
-        self.cur = [_Acc() for _ in self.names]
-        self.totals = [_Totals() for _ in self.names]
-        self.windows: list[dict[str, Any]] = []
-        self.scratch = hist.new_hist()
         self.in_flight = 0
         self.sent = 0
-        self.completed = 0
-        self.completed_errors = 0
         self.cancelled = 0
         self.conns: set[Conn] = set()
         self.idle: list[Conn] = []
@@ -199,124 +157,38 @@ class Runner:
         self.start_skew_s = 0.0
         self.cpu_s = 0.0
 
-    # ------------------------------------------------------------------ outcome recording (hot path)
-    def _roll(self, w_new: int) -> None:
-        old = self.win
-        warm = old < self.warmup
-        t = round(self.start_epoch + old, 3)
-        n_all = 0
-        e_all = 0
-        lat_all: list[array[int]] = []
-        for i, acc in enumerate(self.cur):
-            if not acc.n:
-                continue
-            n_all += acc.n
-            e_all += acc.errors
-            sc_hist = self.scratch
-            hist._counts(sc_hist)[:] = 0
-            sc_hist.total_count = 0
-            sc_hist.min_value = hist.HIGHEST_US * 2
-            sc_hist.max_value = 0
-            hist.record_many(sc_hist, acc.lat)
-            self.windows.append(
-                {
-                    "t": t,
-                    "scenario": self.names[i],
-                    "requests": acc.n,
-                    "errors": acc.errors,
-                    "warmup": warm,
-                    "latency": hist.encode(sc_hist),
-                }
-            )
-            lat_all.append(acc.lat)
-            if not warm:
-                tot = self.totals[i]
-                tot.requests += acc.n
-                tot.errors += acc.errors
-                # beyond the range: recorded at the edge, counted, and a lower bound like a censored value
-                cl = hist.record_many(tot.lat, acc.lat)
-                cs = hist.record_many(tot.svc, acc.svc)
-                tot.clamped += cl + cs
-                tot.censored += acc.censored
-                tot.cmin_lat = min(tot.cmin_lat, acc.cmin_lat, hist.HIGHEST_US if cl else NO_CENSORED)
-                tot.cmin_svc = min(tot.cmin_svc, acc.cmin_svc, hist.HIGHEST_US if cs else NO_CENSORED)
-                for kind, (count, sample) in acc.kinds.items():
-                    k = tot.kinds.setdefault(kind, [0, sample])
-                    k[0] += count
-                for c in range(10):
-                    tot.classes[c] += acc.classes[c]
-            self.cur[i] = _Acc()
-        self.completed += n_all  # counted per window, not per request
-        self.completed_errors += e_all
-        self.win = w_new
-        self.win_end_ns = self.t0_ns + (w_new + 1) * 1_000_000_000
-        if self.report is not None:
-            p95 = 0.0
-            if lat_all:
-                h = hist.new_hist()
-                for a in lat_all:
-                    hist.record_many(h, a)
-                p95 = hist.percentile_us(h, 95.0) / 1000.0
-            self.report(
-                {
-                    "type": "tick",
-                    "index": self.cfg.index,
-                    "window": old,
-                    "t": t,
-                    "elapsed": (perf_counter_ns() - self.t0_ns) / 1e9,
-                    "requests": self.completed,
-                    "errors": self.completed_errors,
-                    "window_requests": n_all,
-                    "window_errors": e_all,
-                    "p95_ms": p95,
-                    "in_flight": self.in_flight,
-                    "phase": self.phase,
-                }
-            )
-
-    def _record(self, req: _Req, status: int, sent_ns: int, done_ns: int, kind: str | None, msg: str) -> None:
-        if done_ns >= self.win_end_ns:
-            self._roll((done_ns - self.t0_ns) // 1_000_000_000)
-        acc = self.cur[req.sc.index]
-        acc.n += 1
-        if status:
-            start = req.intended_ns if req.intended_ns < sent_ns else sent_ns  # early sends: from the actual send
-            acc.lat.append((done_ns - start) // 1000)
-            acc.svc.append((done_ns - sent_ns) // 1000)
-            acc.classes[status // 100 if status < 1000 else 0] += 1
-        if kind is not None:
-            acc.errors += 1
-            k = acc.kinds.get(kind)
-            if k is None:
-                acc.kinds[kind] = [1, msg[:300]]
-            else:
-                k[0] += 1
-
-    def _record_abandoned(self, req: _Req, sent_ns: int, done_ns: int, kind: str, msg: str) -> None:
-        """A request abandoned after a wait (timeout, end of run): an error and a censored latency."""
-        self._record(req, 0, 0, done_ns, kind, msg)
-        acc = self.cur[req.sc.index]  # the window `_record` rolled to
-        start = req.intended_ns if not sent_ns or req.intended_ns < sent_ns else sent_ns
-        lat = (done_ns - start) // 1000
-        acc.lat.append(lat)
-        acc.censored += 1
-        if lat < acc.cmin_lat:
-            acc.cmin_lat = lat
-        if sent_ns:
-            svc = (done_ns - sent_ns) // 1000
-            acc.svc.append(svc)
-            if svc < acc.cmin_svc:
-                acc.cmin_svc = svc
+    # ------------------------------------------------------------------ progress
+    def _tick(self, window: int, t: float, n: int, errors: int, p95_ms: float) -> None:
+        """The recorder closed a window: tell the parent process (its live progress line)."""
+        assert self.report is not None
+        rec = self.rec
+        self.report(
+            {
+                "type": "tick",
+                "index": self.cfg.index,
+                "window": window,
+                "t": t,
+                "elapsed": (perf_counter_ns() - self.t0_ns) / 1e9,
+                "requests": rec.completed,
+                "errors": rec.completed_errors,
+                "window_requests": n,
+                "window_errors": errors,
+                "p95_ms": p95_ms,
+                "in_flight": self.in_flight,
+                "phase": self.phase,
+            }
+        )
 
     # ------------------------------------------------------------------ ConnOwner callbacks
     def on_response(self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool) -> None:
-        # The hot path: one call per response. The recording of `_record` is inlined here (same rules).
+        # The hot path: one call per response. `Recorder.record` is inlined here for plain answers (same rules).
         req: _Req = token
         sc = req.sc
         if sc.plain and 200 <= status < 400:
-            if done_ns >= self.win_end_ns:
-                self._roll((done_ns - self.t0_ns) // 1_000_000_000)
-            acc = self.cur[sc.index]
+            rec = self.rec
+            if done_ns >= rec.win_end_ns:
+                rec.roll_at(done_ns)
+            acc = rec.cur[sc.index]
             acc.n += 1
             sent = conn.sent_ns
             start = req.intended_ns
@@ -327,7 +199,9 @@ class Runner:
             acc.classes[status // 100] += 1
         else:
             bad = check_response(sc, status, body)
-            self._record(req, status, conn.sent_ns, done_ns, bad[0] if bad else None, bad[1] if bad else "")
+            self.rec.record(
+                sc.index, req.intended_ns, status, conn.sent_ns, done_ns, bad[0] if bad else None, bad[1] if bad else ""
+            )
         user = req.user
         if user is None:
             self.in_flight -= 1
@@ -372,7 +246,7 @@ class Runner:
     def on_protocol_error(self, conn: Conn, message: str) -> None:
         self.protocol_errors += 1
         if not self.protocol_sample:
-            self.protocol_sample = message[:300]
+            self.protocol_sample = message[:ERROR_SAMPLE_CHARS]
 
     def on_closed(self, conn: Conn) -> None:
         if conn in self.conns:
@@ -391,9 +265,9 @@ class Runner:
         if self.finishing and self.stopped:
             self.cancelled += 1
         elif kind in TIMEOUT_KINDS:
-            self._record_abandoned(req, sent_ns, done_ns, kind, message)
+            self.rec.abandoned(req.sc.index, req.intended_ns, sent_ns, done_ns, kind, message)
         else:
-            self._record(req, 0, 0, done_ns, kind, message)
+            self.rec.record(req.sc.index, req.intended_ns, 0, 0, done_ns, kind, message)
         if req.user is not None:
             self._user_next(req.user, done_ns, backoff=CLOSED_ERROR_BACKOFF_S)
 
@@ -506,10 +380,10 @@ class Runner:
         if intended_ns < self.warmup_ns:
             return
         sc = self.factory.pick()
-        req = _Req(sc, intended_ns, None, b"")
         cap = self.load.max_in_flight
-        self._record(
-            req,
+        self.rec.record(
+            sc.index,
+            intended_ns,
             0,
             0,
             perf_counter_ns(),
@@ -524,9 +398,7 @@ class Runner:
     # ------------------------------------------------------------------ closed model
     def _user_next(self, user: _User, done_ns: int, backoff: float = 0.0) -> None:
         if not (user.active and self.scheduling):
-            user.running = False
-            if user.conn is not None and not self.scheduling:
-                pass  # connections are closed at the end of the run
+            user.running = False  # its connection stays open: the end of the run closes them all
             return
         think = self.load.think_time
         if think > 0:
@@ -614,9 +486,8 @@ class Runner:
                 conn.expire(now)
             if self.waiting:
                 self._expire_waiting(now)
-            w = (now - self.t0_ns) // 1_000_000_000
-            if w > self.win:
-                self._roll(w)
+            if now >= self.rec.win_end_ns:
+                self.rec.roll_at(now)
             t = (now - self.t0_ns) / 1e9
             if self.phase == "warmup" and t >= self.warmup:
                 self.phase = "measure"
@@ -637,7 +508,7 @@ class Runner:
         # anchor the schedule at the agreed wall-clock start even if this process woke late
         self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
         self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
-        self.win_end_ns = self.t0_ns + 1_000_000_000
+        self.rec.start(self.t0_ns)
         self.warmup_ns = self.t0_ns + int(self.warmup * 1e9)
         cpu0 = time.process_time()
         self.sched_done = loop.create_future()
@@ -692,7 +563,7 @@ class Runner:
             for conn in list(self.conns):
                 conn.close()
         end_ns = perf_counter_ns()
-        self._roll(self.win + 1)
+        self.rec.close()
         cpu = time.process_time() - cpu0
         wall = max((end_ns - self.t0_ns) / 1e9, 1e-9)
         self.cpu_s = cpu
@@ -704,22 +575,6 @@ class Runner:
             if self.warmup < min(sched_s, self.duration)
             else 1e-9
         )
-        scenarios: dict[str, Any] = {}
-        for name, tot in zip(self.names, self.totals, strict=True):
-            scenarios[name] = {
-                "requests": tot.requests,
-                "errors": tot.errors,
-                "errors_by_kind": {k: {"count": c, "sample": s} for k, (c, s) in sorted(tot.kinds.items())},
-                "status_classes": {f"{c}xx": n for c, n in enumerate(tot.classes) if n},
-                "latency": hist.encode(tot.lat),
-                "service": hist.encode(tot.svc),
-                "censored": tot.censored,
-                "clamped": tot.clamped,
-                "censored_min_us": {
-                    "latency": tot.cmin_lat if tot.cmin_lat != NO_CENSORED else None,
-                    "service": tot.cmin_svc if tot.cmin_svc != NO_CENSORED else None,
-                },
-            }
         lags = sorted(self.lags_ms)
         p = self.pacer
         return {
@@ -732,15 +587,14 @@ class Runner:
             "duration_s": self.duration,
             "warmup_s": self.warmup,
             "measured_s": measured_s,
-            "scenarios": scenarios,
-            "windows": self.windows,
+            "scenarios": self.rec.scenarios(),
+            "windows": self.rec.windows,
             "sends": self.sent,
             "measured_sends": p.measured_sends if p else None,
             "intended": p.intended if p else None,
             "late": p.late if p else 0,
             "late_ms_sum": p.late_ns / 1e6 if p else 0.0,
-            # the latency this process measured, in total (ms): what the generator's own delay is weighed against
-            "latency_ms_sum": sum((hist.stats_ms(t.lat)["mean"] or 0.0) * t.lat.total_count for t in self.totals),
+            "latency_ms_sum": self.rec.latency_ms_sum(),
             "late_target": self.late_target,
             "dropped": p.dropped if p else 0,
             "protocol_errors": self.protocol_errors,
