@@ -1,5 +1,6 @@
 """The words every stage shares, written once: the whole-run scenario, the trend metrics, the verdicts and the
-exit code each one maps to (the CLI, the flow's final state and the Prometheus export all read this table)."""
+exit code each one maps to (the CLI, the flow's final state and the Prometheus export all read this table), and
+the kinds of error a request can end in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESS
 __all__ = [
     "ALL",
     "ATTRIBUTION_METRICS",
+    "ERROR_KINDS",
     "FAILING_VERDICTS",
     "METRICS",
     "RUN_ATTRIBUTION_METRICS",
@@ -51,3 +53,21 @@ VERDICT_EXIT: dict[str, int] = {
 VERDICTS = tuple(VERDICT_EXIT)
 # verdicts that end the flow run Failed in Prefect (the UI, CI's `--watch`)
 FAILING_VERDICTS = tuple(v for v, code in VERDICT_EXIT.items() if code != EXIT_OK)
+
+# The kinds of error a request can end in (summary.json `errors_by_kind`; docs/METHOD.md, "How requests are
+# counted"): the generator's classification (loadwatch.engine.client.classify_error, build.check_response, the
+# pacer's drops) says nothing else.
+ERROR_KINDS = (
+    "http_4xx",
+    "http_5xx",
+    "connect_refused",
+    "connection_reset",
+    "connect_timeout",
+    "read_timeout",
+    "dns",
+    "tls",
+    "check_failed",  # an answer that failed the scenario's expectations (status set, JSON field)
+    "protocol_error",
+    "dropped",  # not sent: the in-flight cap was reached (the target held every request)
+    "other",
+)

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import httptools
 
 __all__ = [
-    "ERROR_KINDS",
     "TIMEOUT_KINDS",
     "Conn",
     "ConnOwner",
@@ -31,21 +30,6 @@ __all__ = [
     "ends_at_eof",
     "open_conn",
 ]
-
-ERROR_KINDS = (
-    "http_4xx",
-    "http_5xx",
-    "connect_refused",
-    "connection_reset",
-    "connect_timeout",
-    "read_timeout",
-    "dns",
-    "tls",
-    "check_failed",
-    "protocol_error",
-    "dropped",
-    "other",
-)
 
 
 class ConnOwner(Protocol):
@@ -72,7 +56,7 @@ TIMEOUT_KINDS = frozenset({"read_timeout", "connect_timeout"})  # abandoned afte
 
 
 def classify_error(exc: BaseException | None, *, connecting: bool = False) -> tuple[str, str]:
-    """Map an exception to the error taxonomy: (kind, short message)."""
+    """Map an exception to its error kind (loadwatch.vocabulary.ERROR_KINDS): (kind, short message)."""
     msg = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the server mid-response"
     if exc is None:
         return "connection_reset", msg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 import struct
@@ -17,9 +18,11 @@ import uvloop
 
 from loadwatch import hist
 from loadwatch.config import check_target_allowed, parse_plan
-from loadwatch.engine.client import classify_error
+from loadwatch.engine.build import RequestFactory, check_response
+from loadwatch.engine.client import TIMEOUT_KINDS, classify_error
 from loadwatch.engine.driver import Runner, WorkerConfig
 from loadwatch.errors import InvalidInput
+from loadwatch.vocabulary import ERROR_KINDS
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -272,6 +275,37 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         capture_output=True,
     )
     return crt, key
+
+
+def test_every_error_kind_the_generator_gives_is_in_the_vocabulary() -> None:
+    failures: list[BaseException | None] = [
+        None,
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+        ssl.SSLError(1, "bad"),
+        TimeoutError(),
+        ConnectionRefusedError(111, "refused"),
+        ConnectionResetError(),
+        BrokenPipeError(),
+        *(OSError(e, "x") for e in (errno.ECONNREFUSED, errno.ETIMEDOUT, errno.ECONNRESET, errno.EHOSTUNREACH)),
+        ValueError("x"),
+    ]
+    kinds = {classify_error(exc, connecting=c)[0] for exc in failures for c in (True, False)}
+    plan = parse_plan(
+        {
+            "target": {"url": "http://127.0.0.1:9"},
+            "load": {"model": "closed", "users": 1, "duration": 1},
+            "scenarios": [
+                {"name": "any", "path": "/"},
+                {"name": "strict", "path": "/j", "expect": {"status": [200], "json_field": "a"}},
+            ],
+        }
+    )
+    for sc in RequestFactory(plan, {}, "127.0.0.1:9", seed=1, part=0).scenarios:
+        for status in (101, 201, 302, 404, 503):
+            bad = check_response(sc, status, b"{}")
+            kinds |= {bad[0]} if bad else set()
+    assert {"http_4xx", "http_5xx", "check_failed", "dns", "tls", "connect_timeout", "read_timeout", "other"} <= kinds
+    assert kinds | TIMEOUT_KINDS <= set(ERROR_KINDS)
 
 
 def test_tls_through_the_same_protocol(cert: tuple[Path, Path]) -> None:
