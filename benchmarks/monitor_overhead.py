@@ -23,6 +23,7 @@ import time
 
 import psutil
 
+from loadwatch.pipeline import discovery as disc
 from loadwatch.pipeline import monitor as mon
 from loadwatch.store import embedded
 
@@ -81,15 +82,15 @@ def one_run(duration: float, interval: float, db_url: str) -> dict[str, object]:
     cache: dict[str, set[int]] = {}
 
     def target_pids() -> set[int]:
-        cache["t"] = mon.with_children(mon.pids_by_port(port))
+        cache["t"] = disc.with_children(disc.pids_by_port(port))
         return cache["t"]
 
     def db_pids() -> set[int]:
-        cache["d"] = mon.postgres_pids(db_url)
+        cache["d"] = disc.postgres_pids(db_url)
         return cache["d"]
 
     def generator_pids() -> set[int]:
-        return mon.with_children({me}) - cache.get("t", set()) - cache.get("d", set())
+        return disc.with_children({me}) - cache.get("t", set()) - cache.get("d", set())
 
     groups = [
         mon.ProcessGroup("target", target_pids),
@@ -136,9 +137,9 @@ def main() -> int:
     me = psutil.Process()
     pieces = {
         "host_reading": _per_call_ms(mon._host_reading),
-        "with_children(self)": _per_call_ms(lambda: mon.with_children({os.getpid()})),
-        "pids_by_port(unused)": _per_call_ms(lambda: mon.pids_by_port(1)),
-        "postgres_pids(cached)": _per_call_ms(lambda: mon.postgres_pids(db_url)),
+        "with_children(self)": _per_call_ms(lambda: disc.with_children({os.getpid()})),
+        "pids_by_port(unused)": _per_call_ms(lambda: disc.pids_by_port(1)),
+        "postgres_pids(cached)": _per_call_ms(lambda: disc.postgres_pids(db_url)),
         "read one process": _per_call_ms(lambda: mon._read(me)),
     }
     report = {

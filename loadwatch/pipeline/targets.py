@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadwatch.config import Plan
+from loadwatch.pipeline import discovery as disc
 from loadwatch.pipeline import monitor as mon
 from loadwatch.pipeline.preflight import wait_for_target
 
@@ -31,19 +32,19 @@ class RunTarget:
         if t.pid:
             pids.add(t.pid)
         if t.pid_file:
-            pids |= mon.pids_from_pidfile(Path(t.pid_file))
+            pids |= disc.pids_from_pidfile(Path(t.pid_file))
         if t.port:
-            pids |= mon.pids_by_port(t.port)
+            pids |= disc.pids_by_port(t.port)
         if t.process_pattern:
-            pids |= mon.pids_by_pattern(t.process_pattern)
+            pids |= disc.pids_by_pattern(t.process_pattern)
         if not pids:
             # No selector given: a loopback target is found by the port it listens on.
             parts = urlsplit(t.url)
             host = parts.hostname or ""
             if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
                 port = parts.port or (443 if parts.scheme == "https" else 80)
-                pids = mon.pids_by_port(port) - {os.getpid()}
-        return mon.with_children(pids) if pids else set()
+                pids = disc.pids_by_port(port) - {os.getpid()}
+        return disc.with_children(pids) if pids else set()
 
     def stop(self) -> None:
         if self.demo is not None:
@@ -78,13 +79,13 @@ def monitor_groups(run: RunTarget) -> list[mon.ProcessGroup]:
         return target_cache["pids"]
 
     def database() -> set[int]:
-        target_cache["db"] = mon.postgres_pids(run.database_url) if run.database_url else set()
+        target_cache["db"] = disc.postgres_pids(run.database_url) if run.database_url else set()
         return target_cache["db"]
 
     def generator() -> set[int]:
         # this process and its load workers, not the demo target or an embedded database it started;
         # groups are sampled in order (target, database, generator), so the caches are fresh here
-        return mon.with_children({me}) - target_cache.get("pids", set()) - target_cache.get("db", set())
+        return disc.with_children({me}) - target_cache.get("pids", set()) - target_cache.get("db", set())
 
     groups = [mon.ProcessGroup("target", target), mon.ProcessGroup("generator", generator)]
     if run.database_url:

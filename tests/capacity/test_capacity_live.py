@@ -211,7 +211,7 @@ def test_missing_slo_and_bad_plan_section_exit_2(tmp_path, capsys):
 
 
 def _pid_by_port(url: str) -> int:
-    from loadwatch.pipeline.monitor import pids_by_port
+    from loadwatch.pipeline.discovery import pids_by_port
 
     port = int(url.rsplit(":", 1)[1])
     pids = pids_by_port(port) - {os.getpid()}

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline import monitor as mon
+from loadwatch.pipeline import discovery as disc
 
 LISTENER = """
 import socket, sys, time
@@ -39,38 +39,38 @@ def test_pids_by_port_finds_the_listener(spawn, family):
     if not line:
         pytest.skip(f"cannot listen on IPv{family} loopback here")
     port = int(line)
-    assert mon.pids_by_port(port) == {proc.pid}
-    assert mon.pids_by_port(port) == {proc.pid}, "the cached answer is the same"
+    assert disc.pids_by_port(port) == {proc.pid}
+    assert disc.pids_by_port(port) == {proc.pid}, "the cached answer is the same"
     proc.kill()
     proc.wait(timeout=10)
-    assert mon.pids_by_port(port) == set(), "a listener that exited is not reported from the cache"
+    assert disc.pids_by_port(port) == set(), "a listener that exited is not reported from the cache"
 
 
 def test_pids_by_port_nobody_listening():
     # port 1 is privileged and unused in the test environment
-    assert mon.pids_by_port(1) == set()
+    assert disc.pids_by_port(1) == set()
 
 
 @pytest.mark.parametrize("bad", [0, 65536, -5, True, "80"])
 def test_pids_by_port_rejects_bad_ports(bad):
     with pytest.raises(InvalidInput, match="port"):
-        mon.pids_by_port(bad)
+        disc.pids_by_port(bad)
 
 
 def test_pids_from_pidfile(spawn, tmp_path: Path):
     proc = spawn("import time; time.sleep(60)")
     pidfile = tmp_path / "target.pid"
     pidfile.write_text(f"{proc.pid}\n")
-    assert mon.pids_from_pidfile(pidfile) == {proc.pid}
+    assert disc.pids_from_pidfile(pidfile) == {proc.pid}
     proc.kill()
     proc.wait(timeout=10)
-    assert mon.pids_from_pidfile(pidfile) == set(), "a PID file of a dead process selects nothing"
+    assert disc.pids_from_pidfile(pidfile) == set(), "a PID file of a dead process selects nothing"
 
 
 def test_pidfile_missing_or_empty_selects_nothing(tmp_path: Path):
-    assert mon.pids_from_pidfile(tmp_path / "absent.pid") == set()
+    assert disc.pids_from_pidfile(tmp_path / "absent.pid") == set()
     (tmp_path / "empty.pid").write_text("")
-    assert mon.pids_from_pidfile(tmp_path / "empty.pid") == set()
+    assert disc.pids_from_pidfile(tmp_path / "empty.pid") == set()
 
 
 @pytest.mark.parametrize("content", ["not-a-pid", "-3", "0", "12abc"])
@@ -78,7 +78,7 @@ def test_pidfile_garbage_is_invalid_input(tmp_path: Path, content: str):
     path = tmp_path / "bad.pid"
     path.write_text(content)
     with pytest.raises(InvalidInput) as info:
-        mon.pids_from_pidfile(path)
+        disc.pids_from_pidfile(path)
     assert str(path) in info.value.message
 
 
@@ -86,7 +86,7 @@ def test_pids_by_pattern_matches_the_command_line(spawn):
     marker = f"lw-pattern-{uuid.uuid4().hex}"
     proc = spawn("import time, sys; time.sleep(60)", marker)
     other = spawn("import time; time.sleep(60)", "something-else")
-    found = mon.pids_by_pattern(rf"lw-pattern-{marker[11:]}$")
+    found = disc.pids_by_pattern(rf"lw-pattern-{marker[11:]}$")
     assert found == {proc.pid}
     assert other.pid not in found
 
@@ -95,20 +95,20 @@ def test_pids_by_pattern_excludes_the_monitor_itself():
     me = psutil.Process()
     own = " ".join(me.cmdline())
     assert own, "this process has a command line"
-    assert os.getpid() not in mon.pids_by_pattern(".")
+    assert os.getpid() not in disc.pids_by_pattern(".")
 
 
 def test_pids_by_pattern_rejects_bad_regex():
     with pytest.raises(InvalidInput, match="regular expression"):
-        mon.pids_by_pattern("(unclosed")
+        disc.pids_by_pattern("(unclosed")
 
 
 def test_with_children_includes_descendants(spawn):
     parent = spawn(PARENT)
     kid_pid = int(parent.stdout.readline())
     try:
-        assert mon.with_children({parent.pid}) == {parent.pid, kid_pid}
-        assert mon.with_children({parent.pid, 999_999_999}) == {parent.pid, kid_pid}, "dead PIDs are dropped"
-        assert mon.with_children([]) == set()
+        assert disc.with_children({parent.pid}) == {parent.pid, kid_pid}
+        assert disc.with_children({parent.pid, 999_999_999}) == {parent.pid, kid_pid}, "dead PIDs are dropped"
+        assert disc.with_children([]) == set()
     finally:
         psutil.Process(kid_pid).kill()

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from loadwatch.errors import InvalidInput
+from loadwatch.pipeline import discovery as disc
 from loadwatch.pipeline import monitor as mon
 
 from .conftest import SLEEP, SPIN
@@ -47,7 +48,7 @@ def _run_in_thread(monitor: mon.Monitor, stop: threading.Event, max_duration: fl
 def test_busy_child_has_cpu_and_rss(spawn):
     busy = spawn(SPIN.format(seconds=20))
     stop = threading.Event()
-    monitor = mon.Monitor([mon.ProcessGroup("target", lambda: mon.with_children({busy.pid}))], interval=0.25)
+    monitor = mon.Monitor([mon.ProcessGroup("target", lambda: disc.with_children({busy.pid}))], interval=0.25)
     th, out = _run_in_thread(monitor, stop, max_duration=30)
     stop.wait(1.6)
     stop.set()
@@ -116,7 +117,7 @@ def test_survives_a_process_that_exits(spawn):
     long_ = spawn(SLEEP.format(seconds=30))
     stop = threading.Event()
     groups = [
-        mon.ProcessGroup("target", lambda: mon.with_children({short.pid})),
+        mon.ProcessGroup("target", lambda: disc.with_children({short.pid})),
         mon.ProcessGroup("other", lambda: {long_.pid}),
     ]
     th, out = _run_in_thread(mon.Monitor(groups, interval=0.2), stop, max_duration=30)
@@ -220,7 +221,7 @@ def test_children_cpu_is_counted_once(spawn, spin, count):
 
     base = used()
     stop = threading.Event()
-    monitor = mon.Monitor([mon.ProcessGroup("target", lambda: mon.with_children({parent.pid}))], interval=0.25)
+    monitor = mon.Monitor([mon.ProcessGroup("target", lambda: disc.with_children({parent.pid}))], interval=0.25)
     th, out = _run_in_thread(monitor, stop, max_duration=60)
     assert parent.stdout.readline().strip() == "done"
     stop.wait(0.6)

@@ -12,6 +12,7 @@ import pytest
 
 from loadwatch.errors import InfrastructureError
 from loadwatch.pipeline import counters as bl
+from loadwatch.pipeline import discovery as disc
 from loadwatch.pipeline import monitor as mon
 
 
@@ -28,18 +29,18 @@ def _work(url: str, rows: int = 200) -> str:
 
 
 def test_postgres_pids_are_the_local_server(fresh_db):
-    pids = mon.postgres_pids(fresh_db)
+    pids = disc.postgres_pids(fresh_db)
     assert len(pids) >= 2, "postmaster and its auxiliary processes"
     names = {psutil.Process(p).name() for p in pids if psutil.pid_exists(p)}
     assert any("postgres" in n for n in names)
     with psycopg.connect(fresh_db) as conn:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        assert backend in mon.postgres_pids(fresh_db), "a new backend is a child and is picked up"
+        assert backend in disc.postgres_pids(fresh_db), "a new backend is a child and is picked up"
 
 
 def test_postgres_pids_of_an_unreachable_server_is_empty():
-    assert mon.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set()
-    assert mon.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set(), "and the retry is deferred"
+    assert disc.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set()
+    assert disc.postgres_pids("postgresql://nobody@127.0.0.1:1/none") == set(), "and the retry is deferred"
 
 
 def test_database_counters_and_deltas(fresh_db):
@@ -84,7 +85,7 @@ def test_top_statements_lifetime_and_window(fresh_db, pg_admin_url):
 
 def test_monitor_database_group_and_window(fresh_db):
     stop = threading.Event()
-    groups = [mon.ProcessGroup("database", lambda: mon.postgres_pids(fresh_db))]
+    groups = [mon.ProcessGroup("database", lambda: disc.postgres_pids(fresh_db))]
     out: dict = {}
     monitor = mon.Monitor(groups, interval=0.25, database_url=fresh_db)
     th = threading.Thread(target=lambda: out.update(r=monitor.run(stop, max_duration=60)), daemon=True)
