@@ -16,7 +16,7 @@ from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 from loadwatch.pipeline import contention, probe
 from loadwatch.pipeline import counters as bl
-from loadwatch.pipeline.monitor import postgres_pids
+from loadwatch.pipeline.discovery import postgres_pids
 
 __all__ = ["capture_after", "capture_before"]
 
