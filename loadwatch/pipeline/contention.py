@@ -34,8 +34,8 @@ import psutil
 
 __all__ = ["MIN_WAIT_SHARE", "OTHERS_MIN_CORES", "WAIT_TO_CPU", "Snapshot", "assess", "snapshot"]
 
-WAIT_TO_CPU = 0.5  # the target waited at least half as long as it ran
-MIN_WAIT_SHARE = 0.02  # ... and at least 2 % of the window (an idle target's few microseconds are no evidence)
+WAIT_TO_CPU = 1.0  # the target waited at least as long as it ran
+MIN_WAIT_SHARE = 0.05  # ... and at least 5 % of the window (an idle target's few microseconds are no evidence)
 OTHERS_MIN_CORES = 0.5  # processes outside the run used half a core or more on average
 TOP_OTHERS = 3
 

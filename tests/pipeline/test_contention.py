@@ -53,6 +53,13 @@ def test_others_busy_while_the_target_did_not_wait_is_not_busy():
     assert out["others_cores"] == pytest.approx(1.5) and not out["busy"]
 
 
+def test_a_target_that_waited_less_than_it_ran_is_not_busy():
+    # a real night beside low-priority neighbours: waited 0.6x its CPU time (8 % of the window), p50 unchanged
+    out = assess(_snap(0, 100, 0, 0), _snap(10, 115, 1300, 800))
+    assert out["others_cores"] == pytest.approx(1.5) and out["target_wait_share"] == pytest.approx(0.08)
+    assert not out["busy"]
+
+
 def test_an_idle_target_with_a_few_waits_is_not_busy():
     # wait/CPU is high but the wait is 0.5 % of the window: no latency can carry that
     out = assess(_snap(0, 100, 0, 0), _snap(10, 115, 10, 50))
