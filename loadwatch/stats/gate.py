@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri, stdtrit  # the t and normal quantiles without importing scipy.stats
+from scipy.special import ndtri, stdtr, stdtrit  # t and normal functions without importing scipy.stats
 
 from loadwatch.stats import histboot
 from loadwatch.stats.model import (
@@ -136,6 +136,7 @@ class ProbeFit:
     centre: float  # median log(probe) of the baseline: values are moved to this probe reading
     spread_raw: float
     spread_adjusted: float
+    slope_se: float = 0.0  # standard error of the slope (the adjusted spread over the probe readings' spread)
 
 
 def probe_fit(log_values: np.ndarray, log_probe: np.ndarray, cfg: GateConfig) -> ProbeFit | None:
@@ -165,7 +166,11 @@ def probe_fit(log_values: np.ndarray, log_probe: np.ndarray, cfg: GateConfig) ->
     adj_s = _sigma(adjusted, float(np.median(adjusted)))
     if raw_s <= 0 or adj_s > (1.0 - cfg.probe_min_gain) * raw_s:
         return None
-    return ProbeFit(slope=slope, centre=centre, spread_raw=raw_s, spread_adjusted=adj_s)
+    # the least-squares standard error with the robust residual spread (Theil-Sen is about as efficient on normal
+    # data): a slope from ten nights is uncertain, and tonight's adjustment carries that uncertainty
+    sxx = float(np.sum((log_probe - log_probe.mean()) ** 2))
+    slope_se = adj_s / math.sqrt(sxx) if sxx > 0 else 0.0
+    return ProbeFit(slope=slope, centre=centre, spread_raw=raw_s, spread_adjusted=adj_s, slope_se=slope_se)
 
 
 def _probe(run: RunPoint) -> float | None:
@@ -195,6 +200,23 @@ def _requests(run: RunPoint, scenario: str, hist: histboot.BucketCounts | None) 
     if n is not None and n > 0:
         return float(n)
     return float(hist.total) if hist is not None else None
+
+
+def _count(run: RunPoint, scenario: str) -> float | None:
+    n = (run.metrics.get(scenario) or {}).get("requests")
+    return float(n) if n is not None and n > 0 else None
+
+
+def _excess_share(current: RunPoint, runs: Sequence[RunPoint], scenario: str,
+                  cur_hist: histboot.BucketCounts) -> float:
+    """sqrt(max(0, 1 - N / N_typ)): the share of tonight's sampling sigma beyond a typical baseline night's, from
+    the request counts (1 when they are unknown: then tonight's error counts in full)."""
+    n_now = _count(current, scenario) or float(cur_hist.total)
+    counts = [_count(r, scenario) for r in runs]
+    if not counts or any(c is None for c in counts):
+        return 1.0
+    n_typ = float(np.median(np.asarray(counts, dtype=np.float64)))
+    return math.sqrt(max(0.0, 1.0 - n_now / n_typ))
 
 
 def _base_row(scenario: str, metric: str, value: float, runs: Sequence[RunPoint], floor: float) -> dict[str, Any]:
@@ -231,12 +253,28 @@ def _novelty(tonight: float, baseline: np.ndarray, d: int) -> tuple[bool, bool]:
     return d * (tonight - worst2) > 0, d * (tonight - best2) < 0
 
 
+QN_EFFICIENCY = 0.82  # Qn's Gaussian efficiency: a spread from n nights is worth about 0.82 (n - 1) degrees of freedom
+
+
+def critical_z(n: int, cfg: GateConfig) -> float:
+    """The z a row must reach with a baseline of n nights: `cfg.z` at a full window, and the same one-sided
+    false-alarm probability (Student t with Qn's effective degrees of freedom) with fewer nights, whose spread is
+    itself less certain. At window 20 / z 4: p = 5.1e-4 per row; 10 nights need z 5.4, 15 nights 4.5."""
+    full = max(QN_EFFICIENCY * (cfg.window - 1), 1.0)
+    df = max(QN_EFFICIENCY * (min(n, cfg.window) - 1), 1.0)
+    if df >= full:
+        return cfg.z
+    return float(stdtrit(df, float(stdtr(full, cfg.z))))
+
+
 def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_bad: bool, floor_good: bool,
             ci: list[float] | None, cfg: GateConfig, novel: tuple[bool, bool] = (True, True)) -> None:
     """Fill checks and outcome from the three tests, in the bad direction d (+1: higher is worse). The z check
-    also needs the value to be new to the baseline (`_novelty`)."""
-    z_bad = ((d * effect > 0) if z is None else d * z >= cfg.z) and novel[0]
-    z_good = ((d * effect < 0) if z is None else -d * z >= cfg.z) and novel[1]
+    needs `critical_z` for the row's baseline size and the value to be new to the baseline (`_novelty`)."""
+    crit = critical_z(int(row["n_baseline"]), cfg)
+    row["z_critical"] = round(crit, 3)
+    z_bad = ((d * effect > 0) if z is None else d * z >= crit) and novel[0]
+    z_good = ((d * effect < 0) if z is None else -d * z >= crit) and novel[1]
     ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
     ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
     row["robust_z"] = z
@@ -257,7 +295,7 @@ def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_b
 
 def _noise(spread: float, within: float, floor: float, n: int, cfg: GateConfig, *, log_scale: bool) -> dict[str, Any]:
     """How much this series moves, and the smallest effect the rule can show on it (the floor, or the z band)."""
-    band = cfg.z * math.sqrt(spread * spread + within * within)
+    band = critical_z(n, cfg) * math.sqrt(spread * spread + within * within)
     if log_scale:
         cv = math.expm1(spread) * 100
         detectable = max(floor * 100, math.expm1(band) * 100)
@@ -293,6 +331,7 @@ def _ratio_row(
     # machine drift, through the probe (same-run covariate the target cannot move)
     probes = [_probe(r) for r in runs]
     p_now = _probe(current)
+    slope_err = 0.0
     if metric in PROBED_METRICS and p_now is not None and all(p is not None for p in probes):
         log_probes = np.log(np.asarray(probes, dtype=np.float64))
         fit = probe_fit(logs, log_probes, cfg)
@@ -303,12 +342,16 @@ def _ratio_row(
             logs = logs - fit.slope * (log_probes - fit.centre)
             shift = fit.slope * (x_now - fit.centre)
             y = y - shift
-            row["probe"] = {"slope": round(fit.slope, 4), "spread_raw": round(fit.spread_raw, 5),
+            # tonight's adjustment is only as sure as the slope: its error grows with tonight's distance from the
+            # baseline's centre reading (a regression's prediction variance), and joins the band below
+            slope_err = fit.slope_se * abs(x_now - fit.centre)
+            row["probe"] = {"slope": round(fit.slope, 4), "slope_se": round(fit.slope_se, 4),
+                            "spread_raw": round(fit.spread_raw, 5),
                             "spread_adjusted": round(fit.spread_adjusted, 5), "factor": round(math.exp(shift), 5),
                             "clamped": x_now != math.log(p_now)}
     n = len(logs)
     centre = float(np.median(logs))
-    spread = _sigma(logs, centre)
+    spread = math.hypot(_sigma(logs, centre), slope_err)
     # Within tonight: how far below (and above) its point estimate tonight's percentile could plausibly be, from the
     # exact bootstrap of this run's own histogram: the distance from the median draw to the 15.9th (84.1th) percentile
     # draw, a one-sigma equivalent on each side. One-sided on purpose: a p95 that sits where a slow minority of
@@ -323,6 +366,13 @@ def _ratio_row(
         lo_q, mid, hi_q = np.quantile(draws, [0.158655, 0.5, 0.841345])
         below, above = float(mid - lo_q), float(hi_q - mid)
         ci_method = "bootstrap_histogram+between_nights"
+        if LATENCY_PERCENTILES[metric] <= 50.0:
+            # The median's sampling error is symmetric and near-normal, so the nights' Qn already holds a typical
+            # night's share of it in full: only tonight's excess over a typical night is added (sampling variance
+            # goes as 1/N, so the excess is s_w^2 (1 - N/N_typ), 0 when tonight has the usual request count).
+            # Counting it twice hid +20 % steps at CV <= 5 % (z 3.2-3.9). Not so for the tails (below).
+            share = _excess_share(current, runs, scenario, cur_hist)
+            below, above = below * share, above * share
     # Tonight's sampling error counts in full beside the nights' robust spread. The nights' values hold their own
     # sampling error too, but Qn sees only the core of it: a high percentile from a few hundred requests is skewed
     # to the right (an order statistic near the top), and that tail is what a robust scale is built to ignore.
@@ -467,10 +517,13 @@ def _value(run: RunPoint, scenario: str, metric: str) -> float:
     return v
 
 
-# A tail percentile is judged only when tonight has at least this many requests above it (p95: 100 requests,
-# p99: 500, p99.9: 5,000): below that the "p99.9" is the maximum of a handful, one scheduler hiccup moves it, and
-# it is no estimate of a tail (on the project's loaded box such rows were most of the false regressions).
-MIN_TAIL_COUNT = 5
+# A tail percentile is judged only when tonight has at least this many requests above it (p95: 60 requests, p99:
+# 300, p99.9: 3,000): below that the "p99.9" is the maximum of one or two requests, one scheduler hiccup moves it,
+# and it is no estimate of a tail (on the project's loaded box such rows were most of the false regressions). 5 (the
+# first choice) cost the tails of 300-500-request scenarios their p99, and a p95 where a slow minority of 5-8 %
+# begins cannot be told from the body on one night: tail-only steps were found 95 % instead of 100 % on the tuning
+# suite, with the same false regressions at 3 (docs/METHOD.md §3.4).
+MIN_TAIL_COUNT = 3
 
 
 def _tail_estimable(run: RunPoint, scenario: str, metric: str, hists: _Hists) -> bool:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from loadwatch.stats import detect_change_points
-from loadwatch.stats.edivisive import segment_stats
+from loadwatch.stats.edivisive import rank_p, segment_stats
 
 GOLDEN = Path(__file__).parent / "golden" / "tigerbeetle_nightly.csv"
 
@@ -70,6 +70,32 @@ def test_a_change_two_runs_ago_is_found_at_its_run_but_not_one_run_ago():
     v = _noise(4, 40)
     v[39:] = [x * 1.5 for x in v[39:]]
     assert detect_change_points(v) == []
+
+
+def test_two_spikes_a_few_nights_apart_are_not_a_segment():
+    # the t-test alone makes a 4-run "segment" of two one-night spikes (its variance is all in the spikes); the
+    # rank test of the same two segments sees two high nights among normal ones and keeps no point
+    for seed in (0, 1, 4):
+        for gap in (3, 4):
+            v = _noise(seed, 80)
+            v[40] *= 2.0
+            v[40 + gap] *= 2.0
+            assert [c.index for c in detect_change_points(v, rank_check=False)] == [40, 40 + gap + 1]
+            assert detect_change_points(v) == []
+
+
+def test_rank_p_is_the_exact_mann_whitney_test():
+    # fully separated segments: p = 2 / C(m + n, m), the smallest a rank test can give
+    assert rank_p(np.array([50.0, 60.0]), np.arange(28.0)) == pytest.approx(2 / 435)
+    assert rank_p(np.arange(5.0) + 10, np.arange(5.0)) == pytest.approx(2 / 252)
+    # no difference at all (all ties) is no evidence; an empty side is none either
+    assert rank_p(np.ones(30), np.ones(40)) == 1.0
+    assert rank_p(np.array([]), np.ones(3)) == 1.0
+    # large segments: the tie-corrected normal approximation, symmetric in the two sides
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(0, 1, 40), rng.normal(0.5, 1, 50)
+    assert rank_p(a, b) == pytest.approx(rank_p(b, a))
+    assert rank_p(a, b) == pytest.approx(3.758e-06, rel=1e-3)  # scipy.stats.mannwhitneyu, asymptotic
 
 
 def test_spike_next_to_a_step_does_not_split_it():

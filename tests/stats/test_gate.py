@@ -295,8 +295,62 @@ def test_a_tail_where_a_slow_minority_begins_is_still_a_regression():
 
 def test_a_tail_percentile_is_judged_only_with_requests_above_it():
     hist = clean_history()
-    few = compare_run(make_run(99, 1.0, n=300), hist, FAST)
+    few = compare_run(make_run(99, 1.0, n=250), hist, FAST)
     assert {r["metric"] for r in few if r["scenario"] == "*"} >= {"p50_ms", "p95_ms"}
-    assert not {r["metric"] for r in few} & {"p99_ms", "p999_ms"}  # 300 requests: 3 above p99, 0.3 above p99.9
+    assert not {r["metric"] for r in few} & {"p99_ms", "p999_ms"}  # 250 requests: 2.5 above p99, 0.25 above p99.9
+    # at least 3 requests above it: 300 requests have a p99, 60 a p95
+    assert "p99_ms" in {r["metric"] for r in compare_run(make_run(99, 1.0, n=300), hist, FAST)}
+    assert "p95_ms" in {r["metric"] for r in compare_run(make_run(99, 1.0, n=60), hist, FAST)}
+    assert "p95_ms" not in {r["metric"] for r in compare_run(make_run(99, 1.0, n=50), hist, FAST)}
     many = compare_run(make_run(99, 1.0, n=4000), hist, FAST)
     assert "p99_ms" in {r["metric"] for r in many}
+
+
+def test_fewer_baseline_nights_need_a_larger_z():
+    from loadwatch.stats.gate import critical_z
+
+    cfg = GateConfig()
+    # the configured z at a full window; the same one-sided false-alarm rate (Student t on Qn's effective degrees
+    # of freedom) with fewer nights, whose spread is itself less certain
+    assert critical_z(cfg.window, cfg) == cfg.z == critical_z(cfg.window + 5, cfg)
+    zs = [critical_z(n, cfg) for n in range(cfg.min_history, cfg.window + 1)]
+    assert zs == sorted(zs, reverse=True) and 5.0 < zs[0] < 5.5
+    # a row says which bar it had to clear
+    rows = compare_run(make_run(99, 1.0, cpu=50.0), clean_history(12), FAST)
+    assert _row(rows, "p95_ms")["z_critical"] == pytest.approx(critical_z(12, cfg), abs=1e-3)
+
+
+def test_a_large_effect_clears_the_bar_of_a_short_baseline():
+    # ten nights at 30 % noise: the bar is z 5.2, and a tenfold step is still far beyond it
+    hist = clean_history(n=10, cv=0.30, seed=12)
+    rows = compare_run(make_run(99, 10.0), hist, FAST)
+    assert {r["metric"] for r in rows if r["outcome"] == "regression" and r["scenario"] == "*"} >= {
+        "p50_ms", "p95_ms", "p99_ms"}
+
+
+def test_a_median_step_of_20_percent_at_low_noise_is_a_regression():
+    # the nights' spread of p50 already holds a typical night's sampling error: a night with the usual request
+    # count adds nothing to it, so +20 % at a night-to-night CV of 3 % is judged on that spread alone
+    hist = clean_history(cv=0.03, seed=21)
+    row = _row(compare_run(make_run(99, 1.2, n=4000), hist, FAST), "p50_ms")
+    assert row["within"] == [0.0, 0.0]
+    assert row["outcome"] == "regression"
+    # a night with a quarter of the requests: three quarters of its sampling variance are new, and count
+    few = _row(compare_run(make_run(99, 1.2, n=1000), hist, FAST), "p50_ms")
+    assert few["within"][0] > 0
+    assert few["noise"]["min_detectable_percent"] > row["noise"]["min_detectable_percent"]
+    # the tails keep tonight's sampling error in full (their bootstrap is right-skewed, Qn does not hold it)
+    assert _row(compare_run(make_run(99, 1.2, n=4000), hist, FAST), "p95_ms")["within"][0] > 0
+
+
+def test_the_median_rule_with_zero_noise_and_without_request_counts():
+    # CV 0: a constant series of medians judges any difference above the floor, with or without request counts
+    base = [make_run(i, 1.0, seed=3) for i in range(12)]
+    same = make_run(99, 1.0, seed=3)
+    assert _row(compare_run(same, base, FAST), "p50_ms")["outcome"] == "ok"
+    assert _row(compare_run(make_run(99, 1.1, seed=3), base, FAST), "p50_ms")["outcome"] == "regression"
+    # request counts unknown (an imported series): tonight's sampling error counts in full
+    strip = [replace(r, metrics={k: {m: v for m, v in b.items() if m != "requests"} for k, b in r.metrics.items()})
+             for r in [*base, make_run(99, 1.0, seed=4)]]
+    row = _row(compare_run(strip[-1], strip[:-1], FAST), "p50_ms")
+    assert row["within"][0] > 0
