@@ -2,8 +2,9 @@
 
 Per scenario x metric, in the metric's bad (or good) direction, on the log scale for ratio metrics (latency,
 throughput, CPU, RSS) and in percentage points for the error rate:
-  z      effect / band >= z, where the band joins the spread *between* nights (Qn of the baseline) and the
-         sampling error *within* tonight's run (from its histogram, or the binomial error of its error rate)
+  z      effect / band >= z*(n) (`critical_z`: z at a full window, more with fewer nights), where the band joins
+         the spread *between* nights (Qn of the baseline) and the sampling error *within* tonight's run (from its
+         histogram, or the binomial error of its error rate; for p50 only tonight's excess over a typical night)
   floor  the effect exceeds the metric's floor (p95 7.5 %, ...; error rate +0.5 points and x1.5)
   ci     a 99 % interval of the effect excludes "no change"; the interval is of the very quantity reported
          beside it (`change`), built from both sources of variation
