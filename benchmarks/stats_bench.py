@@ -252,7 +252,7 @@ def gate_bench(quick: bool, seed: int = 7) -> dict[str, Any]:
     judged = 0
     for i in range(cfg.window, nights):
         base = runs[i - cfg.window : i]
-        history = runs[max(0, i - cfg.noise_window) : i]  # what the flow passes: the comparable runs before tonight
+        history = runs[max(0, i - cfg.window) : i]  # the comparable runs before tonight (the gate uses the last `window`)
         cv_p95.append(
             float(
                 np.std([r.metrics["*"]["p95_ms"] for r in base], ddof=1)
