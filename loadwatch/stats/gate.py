@@ -260,7 +260,7 @@ QN_EFFICIENCY = 0.82  # Qn's Gaussian efficiency: a spread from n nights is wort
 def critical_z(n: int, cfg: GateConfig) -> float:
     """The z a row must reach with a baseline of n nights: `cfg.z` at a full window, and the same one-sided
     false-alarm probability (Student t with Qn's effective degrees of freedom) with fewer nights, whose spread is
-    itself less certain. At window 20 / z 4: p = 5.1e-4 per row; 10 nights need z 5.4, 15 nights 4.5."""
+    itself less certain. At window 20 / z 4: p = 5.1e-4 per row; 10 nights need z 5.18, 15 nights 4.33."""
     full = max(QN_EFFICIENCY * (cfg.window - 1), 1.0)
     df = max(QN_EFFICIENCY * (min(n, cfg.window) - 1), 1.0)
     if df >= full:
