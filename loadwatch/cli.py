@@ -1,5 +1,7 @@
-"""The `loadwatch` command line. Errors become exit codes in one place (`main`):
-0 pass · 1 regression or threshold breach · 2 invalid input · 3 infrastructure · 130 interrupted.
+"""The `loadwatch` command line. Errors become exit codes in one place (`main`), each error class carrying its
+own (loadwatch.errors): 0 pass · 1 regression or threshold breach · 2 invalid input · 3 infrastructure (and an
+inconclusive run) · 70 an internal error (the traceback to a log file) · 130 interrupted. A run's verdict raises
+the error it maps to (loadwatch.vocabulary.VERDICT_ERROR).
 
 Prefect is imported only by the commands that run a flow (it costs a second to import), after its
 environment (analytics off, console noise off) has been set."""
@@ -15,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from loadwatch import __version__
 from loadwatch.commands.args import positive
@@ -27,9 +29,13 @@ from loadwatch.errors import (
     EXIT_OK,
     EXIT_REGRESSION,
     InternalError,
+    Interrupted,
     InvalidInput,
     LoadwatchError,
 )
+
+if TYPE_CHECKING:
+    from loadwatch.pipeline.record import RunSummary
 
 __all__ = ["build_parser", "main"]
 
@@ -117,54 +123,57 @@ def cmd_run(ns: argparse.Namespace) -> int:
     _quiet_prefect_console(ns.verbose)
     with interrupts.handle_signals():
         state = nightly(**params.model_dump(), return_state=True)
-    return _finish_run(state)
+    return _finish_run(state, params.out_dir)
 
 
-def _finish_run(state: Any) -> int:
+def _finish_run(state: Any, out_dir: str | None = None) -> int:
+    """The flow's final state -> the printout and the exit code: a failing verdict raises its error
+    (loadwatch.vocabulary.VERDICT_ERROR, translated in `main`), a crash is an InternalError (70), never 1."""
+    from loadwatch.pipeline.record import RunSummary
+
     result = state.result(raise_on_failure=False)
     if isinstance(result, LoadwatchError):
         raise result
+    if isinstance(result, KeyboardInterrupt):
+        raise Interrupted("interrupted")
     if isinstance(result, BaseException):
-        if isinstance(result, KeyboardInterrupt):
-            return EXIT_INTERRUPTED
-        raise InternalError(f"the run failed: {type(result).__name__}: {result}")
-    summary = result if isinstance(result, dict) else getattr(state, "data", None)
-    if not isinstance(summary, dict):
+        raise InternalError(f"the run failed: {type(result).__name__}: {result}") from result
+    if isinstance(result, dict):  # a state whose result came back through Prefect's JSON serializer
+        result = RunSummary.model_validate(result)
+    if not isinstance(result, RunSummary):
         raise InternalError(f"the run ended {state.name}: {state.message}")
-    _print_run(summary)
-    from loadwatch.vocabulary import VERDICT_EXIT
+    _print_run(result, out_dir)
+    result.raise_for_verdict()
+    return EXIT_OK
 
-    return VERDICT_EXIT.get(str(summary.get("verdict", "")), EXIT_INTERNAL)
 
-
-def _ms(value: Any) -> str:
+def _ms(value: float | None) -> str:
     """A latency for the terminal: "no answers" when there is none (never 0)."""
     return "no answers" if value is None else f"{float(value):.2f} ms"
 
 
-def _print_run(s: dict[str, Any]) -> None:
-    load = s.get("load") or {}
-    lat = load.get("latency_ms") or {}
-    print(f"run {s['run_id']}: verdict {s['verdict'].upper()}", file=sys.stderr)
-    if load:
-        print(f"  {load.get('requests', 0)} requests, {load.get('errors', 0)} errors, {load.get('rps', 0):.1f} req/s, "
-              + ", ".join(f"{k} {_ms(lat.get(k))}" for k in ("p50", "p95", "p99")), file=sys.stderr)
-    counts = [f"{load[k]} {label}" for k, label in (("dropped", "dropped at the in-flight cap"),
-                                                    ("censored", "timed out (recorded as at least)"),
-                                                    ("protocol_errors", "protocol errors"),
-                                                    ("clamped", "clamped at the histogram's edge"))
-              if load.get(k)]
+def _print_run(s: RunSummary, out_dir: str | None = None) -> None:
+    t = s.totals
+    print(f"run {s.run_id}: verdict {s.verdict.upper()}", file=sys.stderr)
+    if s.load:
+        lat = t.latency_ms
+        print(f"  {t.requests} requests, {t.errors} errors, {t.rps:.1f} req/s, "
+              + ", ".join(f"{k} {_ms(getattr(lat, k))}" for k in ("p50", "p95", "p99")), file=sys.stderr)
+    counts = [f"{n} {label}" for n, label in ((t.dropped, "dropped at the in-flight cap"),
+                                              (t.censored, "timed out (recorded as at least)"),
+                                              (t.protocol_errors, "protocol errors"),
+                                              (t.clamped, "clamped at the histogram's edge"))
+              if n]
     if counts:
         print("  " + ", ".join(counts), file=sys.stderr)
-    for reason in s.get("verdict_reasons") or []:
+    for reason in s.verdict_reasons:
         print(f"  - {reason}", file=sys.stderr)
-    for w in s.get("warnings") or []:
+    for w in s.warnings:
         print(f"  ! {w}", file=sys.stderr)
-    if s.get("baseline_run_ids"):
-        print(f"  compared with {len(s['baseline_run_ids'])} earlier run(s)", file=sys.stderr)
-    out = (s.get("outputs") or {}).get("dir")
-    if out:
-        print(f"  report: {out}/report.html", file=sys.stderr)
+    if s.baseline_run_ids:
+        print(f"  compared with {len(s.baseline_run_ids)} earlier run(s)", file=sys.stderr)
+    if out_dir:
+        print(f"  report: {out_dir}/report.html", file=sys.stderr)
 
 
 # --- load, demo-target, detect -------------------------------------------------------------------
@@ -537,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(ns, "command", None) == "triage":
             ns.decision = {"confirm": "confirmed", "dismiss": "dismissed"}.get(ns.decision, ns.decision)
         code = int(ns.func(ns))
+    except InternalError as exc:  # raised by us around a crash (the run's): its cause's traceback to the log too
+        code = _internal_error(exc)
     except LoadwatchError as exc:
         print(f"loadwatch: error: {exc.message}", file=sys.stderr)
         code = exc.exit_code
@@ -571,7 +582,8 @@ def _internal_error(exc: BaseException) -> int:
         where = f"traceback in {path}"
     except Exception:  # the error report must not fail in its turn
         log.debug("could not write the error log", exc_info=True)
-    print(f"loadwatch: internal error: {type(exc).__name__}: {exc} ({where}; please report it)", file=sys.stderr)
+    what = exc.message if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
+    print(f"loadwatch: internal error: {what} ({where}; please report it)", file=sys.stderr)
     return EXIT_INTERNAL
 
 

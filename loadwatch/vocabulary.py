@@ -1,10 +1,20 @@
-"""The words every stage shares, written once: the whole-run scenario, the trend metrics, the verdicts and the
-exit code each one maps to (the CLI, the flow's final state and the Prometheus export all read this table), and
-the kinds of error a request can end in."""
+"""The words every stage shares, written once: the whole-run scenario, the trend metrics, the verdicts, the error
+each failing verdict ends `loadwatch run` with and so its exit code (the CLI, the flow's final state and the
+Prometheus export all read these tables; the error classes and their codes are loadwatch.errors), and the kinds of
+error a request can end in."""
 
 from __future__ import annotations
 
-from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
+from typing import Literal, get_args
+
+from loadwatch.errors import (
+    EXIT_OK,
+    InfrastructureError,
+    Interrupted,
+    LoadwatchError,
+    RegressionDetected,
+    TargetUnavailable,
+)
 
 __all__ = [
     "ALL",
@@ -16,7 +26,9 @@ __all__ = [
     "STATEMENT_METRICS",
     "STMT_PREFIX",
     "VERDICTS",
+    "VERDICT_ERROR",
     "VERDICT_EXIT",
+    "Verdict",
 ]
 
 ALL = "*"  # the scenario name of the whole run
@@ -40,17 +52,22 @@ ATTRIBUTION_METRICS = RUN_ATTRIBUTION_METRICS + STATEMENT_METRICS
 METRICS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "rps", "error_rate", "cpu_percent", "rss_mb", "capacity_rps",
            *ATTRIBUTION_METRICS)
 
-# verdict -> exit code of `loadwatch run`
-VERDICT_EXIT: dict[str, int] = {
-    "pass": EXIT_OK,
-    "insufficient_history": EXIT_OK,  # a warning while the history grows, never a failure
-    "regression": EXIT_REGRESSION,
-    "threshold_breach": EXIT_REGRESSION,
-    "inconclusive": EXIT_INFRA,  # generator-bound: the measurement itself failed
-    "aborted": EXIT_INTERRUPTED,
-    "failed": EXIT_INFRA,  # failed preflight: the target could not be reached
+# verdict -> the error `loadwatch run` ends with (None: it passes, exit 0); each error class carries its exit code
+VERDICT_ERROR: dict[str, type[LoadwatchError] | None] = {
+    "pass": None,
+    "insufficient_history": None,  # a warning while the history grows, never a failure
+    "regression": RegressionDetected,  # 1
+    "threshold_breach": RegressionDetected,  # 1
+    "inconclusive": InfrastructureError,  # 3: generator-bound, the measurement itself failed
+    "aborted": Interrupted,  # 130
+    "failed": TargetUnavailable,  # 3: failed preflight, the target could not be reached
 }
+# verdict -> exit code of `loadwatch run`
+VERDICT_EXIT: dict[str, int] = {v: error.exit_code if error else EXIT_OK for v, error in VERDICT_ERROR.items()}
 VERDICTS = tuple(VERDICT_EXIT)
+# the same set as a type (the run record's `verdict`); written out because a Literal cannot be computed
+Verdict = Literal["pass", "insufficient_history", "regression", "threshold_breach", "inconclusive", "aborted", "failed"]
+assert set(get_args(Verdict)) == set(VERDICTS)
 # verdicts that end the flow run Failed in Prefect (the UI, CI's `--watch`)
 FAILING_VERDICTS = tuple(v for v, code in VERDICT_EXIT.items() if code != EXIT_OK)
 

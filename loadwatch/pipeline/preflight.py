@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import time
 import urllib.error
@@ -14,7 +15,9 @@ from loadwatch.config import Plan, check_target_allowed
 from loadwatch.errors import InfrastructureError, TargetUnavailable
 from loadwatch.store import embedded
 
-__all__ = ["REQUIRED_MODULES", "check_disk", "check_modules", "preflight_static", "wait_for_target"]
+__all__ = [
+    "REQUIRED_MODULES", "check_disk", "check_modules", "preflight_stage", "preflight_static", "wait_for_target",
+]
 
 REQUIRED_MODULES = (
     "aiohttp", "httptools", "hdrh", "psutil", "psycopg", "sqlalchemy", "jinja2", "matplotlib", "scipy", "yaml",
@@ -75,3 +78,18 @@ def preflight_static(plan: Plan, *, out_dir: Path | None) -> dict[str, Any]:
         "modules": check_modules(),
         "disk_free_mb": check_disk(embedded.data_dir(), *([out_dir] if out_dir else [])),
     }
+
+
+def preflight_stage(
+    plan: Plan, store_url: str, out_dir: Path | None, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> dict[str, Any]:
+    """The chain's first stage: the static checks, then the trend store reachable and migrated, and the runs spooled
+    while it was away stored first (so tonight's history includes them)."""
+    from loadwatch.pipeline.save import flush_spool  # the store's imports cost the CLI's fast checks nothing
+
+    info = preflight_static(plan, out_dir=out_dir)
+    flushed = flush_spool(store_url)
+    if flushed:
+        log.info("stored %d spooled run(s) first: %s", len(flushed), ", ".join(flushed))
+    log.info("preflight ok; store %s", embedded.redact_url(store_url))
+    return {**info, "flushed": flushed}

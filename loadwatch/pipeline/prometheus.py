@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loadwatch.pipeline.record import RunSummary
 from loadwatch.vocabulary import VERDICTS
 
 __all__ = [
@@ -153,8 +154,11 @@ def _load_block(fam: _Families, base: Mapping[str, str], scenario: str, block: M
     fam.add("loadwatch_throughput_rps", "Completed requests per second of the latest run", labels, block.get("rps"))
 
 
-def render_metrics(summary: Mapping[str, Any]) -> str:
-    """The Prometheus text exposition (format 0.0.4) of one run's summary.json."""
+def render_metrics(summary: RunSummary | Mapping[str, Any]) -> str:
+    """The Prometheus text exposition (format 0.0.4) of one run's summary (the run record, or a summary.json read
+    back, which may be of any version: every value is checked before it is exported)."""
+    if isinstance(summary, RunSummary):
+        summary = summary.to_json()
     plan_info = _plan_info(summary)
     plan = _plan_name(summary)
     base = {"plan": plan}
@@ -339,7 +343,7 @@ def _redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def publish(summary: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
+def publish(summary: RunSummary | Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
     """Publish a run's metrics where the environment asks; returns the file paths/URLs that succeeded.
 
     LOADWATCH_PROM_TEXTFILE_DIR: write <dir>/loadwatch_<plan>.prom for node_exporter's textfile collector.
@@ -349,6 +353,8 @@ def publish(summary: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
     gateway = env.get(PUSHGATEWAY_ENV, "").strip()
     if not textfile_dir and not gateway:
         return []
+    if isinstance(summary, RunSummary):
+        summary = summary.to_json()
     plan = _plan_name(summary)
     try:
         text = render_metrics(summary)

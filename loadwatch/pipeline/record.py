@@ -1,4 +1,12 @@
-"""Assembling a run's summary.json, its stored record and the report's input, and writing the outputs."""
+"""The run record: one typed model of a run's summary (summary.json) and of its stored record, built once by the
+chain (loadwatch.pipeline.chain) and read by every consumer: the CLI's printout, the report, the Prometheus export,
+the store, the spool and the flow's final state.
+
+`RunSummary.to_json()` is summary.json's contract (docs/ARCHITECTURE.md, "Command line"): exactly the dict earlier
+versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The blocks whose
+keys are data (the load's scenarios, the target's counters, the attribution) stay `dict[str, Any]`; what consumers
+read of them has typed accessors (`RunSummary.totals`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from hdrh.histogram import HdrHistogram
 
@@ -16,10 +26,16 @@ from loadwatch import hist
 from loadwatch.config import Plan
 from loadwatch.pipeline.measures import ALL, run_metrics
 from loadwatch.store.embedded import redact_url
+from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Latency",
+    "LoadTotals",
     "RecordContext",
+    "RunRecord",
+    "RunStatus",
+    "RunSummary",
     "build_record",
     "new_run_id",
     "plan_info",
@@ -30,6 +46,128 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0)
+
+
+RunStatus = Literal["completed", "aborted", "failed_preflight"]
+
+
+class Latency(BaseModel):
+    """A latency distribution of summary.json (`latency_ms`, `service_time_ms`): None where nothing answered."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    max: float | None = None
+
+
+class LoadTotals(BaseModel):
+    """The totals of a run's `load` block that consumers read (a typed view; the block itself is the engine's)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    requests: int = 0
+    errors: int = 0
+    rps: float = 0.0
+    dropped: int = 0
+    censored: int = 0
+    protocol_errors: int = 0
+    clamped: int = 0
+    generator_bound: bool = False
+    latency_ms: Latency = Field(default_factory=Latency)
+    service_time_ms: Latency = Field(default_factory=Latency)
+    errors_by_kind: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class RunSummary(BaseModel):
+    """One run's summary.json. Field order is the JSON's key order; `capacity` is written only when the run had a
+    capacity stage (as before)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    run_id: str
+    status: RunStatus
+    started_at: str | None
+    finished_at: str | None
+    verdict: Verdict
+    verdict_reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    baseline_run_ids: list[str] = Field(default_factory=list)
+    trigger: str
+    flow_run_id: str | None = None
+    plan: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
+    resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
+    target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
+    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.pipeline.probe)
+    comparison: list[dict[str, Any]] = Field(default_factory=list)
+    change_points: list[dict[str, Any]] = Field(default_factory=list)
+    incidents: list[dict[str, Any]] = Field(default_factory=list)
+    thresholds: list[dict[str, Any]] = Field(default_factory=list)
+    score: dict[str, Any] = Field(default_factory=dict)
+    attribution: dict[str, Any] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    notes: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+
+    def to_json(self) -> dict[str, Any]:
+        """summary.json as a dict (what is written, stored, spooled and rendered)."""
+        return self.model_dump(exclude={"capacity"} if self.capacity is None else None)
+
+    @property
+    def totals(self) -> LoadTotals:
+        return LoadTotals.model_validate(self.load)
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of `loadwatch run` for this verdict (loadwatch.vocabulary.VERDICT_EXIT)."""
+        return VERDICT_EXIT[self.verdict]
+
+    @property
+    def failing(self) -> bool:
+        """Whether the flow run ends Failed (a regression, a breach, an inconclusive or aborted run, a failed
+        preflight)."""
+        return self.verdict in FAILING_VERDICTS
+
+    def raise_for_verdict(self) -> None:
+        """Raise the error a failing verdict ends `loadwatch run` with (loadwatch.vocabulary.VERDICT_ERROR); its
+        class carries the exit code."""
+        error = VERDICT_ERROR[self.verdict]
+        if error is not None:
+            raise error(f"the run's verdict is {self.verdict}")
+
+    @property
+    def message(self) -> str:
+        """The verdict and its first five reasons: the flow state's message."""
+        return f"{self.verdict}: " + "; ".join(self.verdict_reasons[:5]) if self.verdict_reasons else self.verdict
+
+
+class RunRecord(BaseModel):
+    """Everything a run keeps: the summary plus the bulk data the store and the report read (histograms, per-second
+    windows, the timeline, the resource samples). `to_json()` is what the store and the spool take."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: RunSummary
+    status: RunStatus
+    trigger: str
+    flow_run_id: str | None = None
+    notes: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    histograms: dict[str, dict[str, str]] = Field(default_factory=dict)
+    windows: list[dict[str, Any]] = Field(default_factory=list)
+    timeline: list[dict[str, Any]] = Field(default_factory=list)
+    resource_samples: list[dict[str, Any]] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary.to_json(), **self.model_dump(exclude={"summary"})}
 
 
 @dataclass(frozen=True)
@@ -88,10 +226,11 @@ def build_record(
     context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The complete, JSON-able result of one run: what is stored, spooled, and rendered."""
+    capacity: Mapping[str, Any] | None = None,
+) -> RunRecord:
+    """The complete result of one run: what is stored, spooled, and rendered."""
     trigger, flow_run_id, notes, tags = context.trigger, context.flow_run_id, context.notes, context.tags
-    summary: dict[str, Any] = {
+    summary = RunSummary.model_validate({
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "status": status,
@@ -118,19 +257,21 @@ def build_record(
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "notes": notes,
         "tags": list(tags),
-    }
-    return {
-        "summary": summary,
-        "status": status,
-        "trigger": trigger,
-        "flow_run_id": flow_run_id,
-        "notes": notes,
-        "tags": list(tags),
-        "histograms": dict(load.histograms) if load is not None else {},
-        "windows": list(load.windows) if load is not None else [],
-        "timeline": list(load.timeline) if load is not None else [],
-        "resource_samples": list(monitor.samples) if monitor is not None else [],
-    }
+        # measures.run_metrics makes capacity_rps a metric of the run
+        "capacity": dict(capacity) if capacity is not None else None,
+    })
+    return RunRecord(
+        summary=summary,
+        status=summary.status,
+        trigger=trigger,
+        flow_run_id=flow_run_id,
+        notes=notes,
+        tags=list(tags),
+        histograms=dict(load.histograms) if load is not None else {},
+        windows=list(load.windows) if load is not None else [],
+        timeline=list(load.timeline) if load is not None else [],
+        resource_samples=list(monitor.samples) if monitor is not None else [],
+    )
 
 
 def spectrum(h: HdrHistogram) -> list[list[float]]:
@@ -141,12 +282,15 @@ def spectrum(h: HdrHistogram) -> list[list[float]]:
 
 
 def report_input(
-    record: Mapping[str, Any],
+    record: RunRecord | Mapping[str, Any],
     history: Sequence[Mapping[str, Any]],
     *,
     mode: str = "run",
 ) -> dict[str, Any]:
-    """The data the report renders: this run plus its comparable history (oldest first)."""
+    """The data the report renders: this run plus its comparable history (oldest first). A run's record is the typed
+    one; the trend review (pipeline.review) passes a stored summary of any version as a mapping."""
+    if isinstance(record, RunRecord):
+        record = record.to_json()
     s = record["summary"]
     baseline_ids = set(s.get("baseline_run_ids") or [])
     hist_rows = [
@@ -179,7 +323,10 @@ def report_input(
     }
 
 
-def write_summary(summary: Mapping[str, Any], out_dir: Path) -> Path:
+def write_summary(summary: RunSummary | Mapping[str, Any], out_dir: Path) -> Path:
+    """summary.json in `out_dir` (created), replaced atomically."""
+    if isinstance(summary, RunSummary):
+        summary = summary.to_json()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")

@@ -11,13 +11,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.measures import run_metrics
+
+if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) at import time
+    from loadwatch.pipeline.record import RunRecord
 
 __all__ = [
     "TRIAGE_STATES",
@@ -91,8 +94,11 @@ _CHILDREN = (
 )
 
 
-def save_run(engine: Engine, record: Mapping[str, Any]) -> None:
-    """Store one run atomically. Storing the same run id again replaces it (no duplicates)."""
+def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
+    """Store one run atomically. Storing the same run id again replaces it (no duplicates). A run's typed record is
+    stored as its JSON (summary.json's contract); spooled and imported records arrive as that JSON already."""
+    if not isinstance(record, Mapping):
+        record = record.to_json()
     s = record["summary"]
     run_id = s["run_id"]
     plan = s.get("plan") or {}

@@ -23,7 +23,7 @@ ARTIFACT_TABLE_KEY = "loadwatch-scenarios"
 def report_task(data: dict[str, Any], out_dir: Path) -> dict[str, str]:
     log = get_run_logger()
     paths = report.write_report(data, out_dir)
-    paths["summary"] = write_summary(data["summary"], out_dir)
+    paths["summary"] = write_summary(data["summary"], out_dir)  # the report input's summary: summary.json's dict
     run_id = data["summary"]["run_id"]
     try:
         create_markdown_artifact(

@@ -1,26 +1,30 @@
-"""One task per pipeline stage. Each calls one core function; policy (retries, timeouts, caching) lives
-on the decorator. Measuring tasks use NO_CACHE: a measurement must never come back `Cached`, and their
-inputs (events, handles) are not hashable."""
+"""One task per pipeline stage: thin adapters over the stage's core function (loadwatch.pipeline). Policy
+(retries, timeouts, caching) lives on the decorator, logging goes to the Prefect run logger; every decision between
+the stages is the chain's (loadwatch.pipeline.chain). Measuring tasks use NO_CACHE: a measurement must never come
+back `Cached`, and their inputs (events, handles) are not hashable."""
 
 from __future__ import annotations
 
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, wait
 
-from loadwatch import engine, store
+from loadwatch import engine
 from loadwatch.config import Plan
-from loadwatch.errors import StoreUnavailable
-from loadwatch.pipeline import capacity, capture, preflight, prometheus, targets
+from loadwatch.pipeline import capture, preflight, prometheus, targets
 from loadwatch.pipeline import monitor as mon
 from loadwatch.pipeline.compare import compare_stage
-from loadwatch.store.embedded import redact_url
+from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
+from loadwatch.pipeline.record import RunRecord, RunSummary
+from loadwatch.pipeline.save import store_record
 
 __all__ = [
+    "Submitted",
     "capacity_task",
     "capture_after_task",
     "capture_before_task",
@@ -33,21 +37,26 @@ __all__ = [
     "store_task",
 ]
 
+T = TypeVar("T")
+
+
+class Submitted(Generic[T]):
+    """A submitted task as the chain's `Running` (loadwatch.pipeline.chain)."""
+
+    def __init__(self, future: PrefectFuture[T]) -> None:
+        self._future = future
+
+    def wait(self, timeout: float) -> bool:
+        return not wait([self._future], timeout=timeout).not_done
+
+    def result(self) -> T:
+        return self._future.result()
+
 
 @task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)
 def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> dict[str, Any]:
     """Packages, host allow-list, disk, trend store reachable and migrated (spooled runs stored first)."""
-    log = get_run_logger()
-    info = preflight.preflight_static(plan, out_dir=out_dir)
-    engine_ = store.connect(store_url)
-    try:
-        flushed = store.flush(engine_)
-    finally:
-        engine_.dispose()
-    if flushed:
-        log.info("stored %d spooled run(s) first: %s", len(flushed), ", ".join(flushed))
-    log.info("preflight ok; store %s", redact_url(store_url))
-    return {**info, "flushed": flushed}
+    return preflight.preflight_stage(plan, store_url, out_dir, get_run_logger())
 
 
 @task(name="open-target", cache_policy=NO_CACHE, retries=0)
@@ -75,51 +84,20 @@ def capture_before_task(run: targets.RunTarget, store_url: str, started_at: date
 @task(name="load", cache_policy=NO_CACHE, retries=0)
 def load_task(plan: Plan, stop: threading.Event, workers: int | None) -> engine.LoadResult:
     """Drives the load (spawned generator processes); always releases the monitor when it ends."""
-    log = get_run_logger()
-
-    def progress(p: dict[str, Any]) -> None:
-        if int(p.get("elapsed", 0)) % 5 == 0:
-            log.info("%s %.0f/%.0f s: %d requests, %d errors", p.get("phase"), p.get("elapsed", 0),
-                     p.get("duration", 0), p.get("requests", 0), p.get("errors", 0))
-
-    try:
-        result = engine.run_load(plan, workers=workers, stop=stop, progress=progress)
-    finally:
-        stop.set()
-    s = result.summary
-    log.info("load done: %d requests, %.1f req/s, p95 %.2f ms, %d errors", s["requests"], s["rps"],
-             (s.get("latency_ms") or {}).get("p95") or 0.0, s["errors"])
-    return result
+    return run_load_stage(plan, stop, workers, get_run_logger())
 
 
 @task(name="monitor", cache_policy=NO_CACHE, retries=0)
 def monitor_task(
     run: targets.RunTarget, stop: threading.Event, interval: float, max_duration: float
 ) -> mon.MonitorResult:
-    monitor = mon.Monitor(targets.monitor_groups(run), interval=interval, database_url=run.database_url)
-    result = monitor.run(stop, max_duration=max_duration)
-    get_run_logger().info("monitor: %d samples", len(result.samples))
-    return result
+    return run_monitor_stage(run, stop, interval, max_duration, get_run_logger())
 
 
 @task(name="capacity", cache_policy=NO_CACHE, retries=0)
 def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> dict[str, Any]:
-    """The capacity search of the plan's `capacity:` section (bounded by its budget); never fails the run: a search
-    that ends without a number says why in its `outcome` and `reason`."""
-    log = get_run_logger()
-    spec = run.plan.capacity
-    assert spec is not None  # the flow calls this only for a plan with a capacity section
-
-    def progress(p: dict[str, Any]) -> None:
-        if p["event"] == "step":
-            s = p["step"]
-            log.info("capacity step %s %.1f req/s: p99 %s ms, errors %.2f%%, %s", s.kind, s.rate, s.p99, s.error_rate,
-                     "ok" if s.passed else "breach")
-
-    result = capacity.find_capacity(run.plan, spec, workers=workers, stop=stop, progress=progress,
-                                    cpu_probe=capacity.process_cpu_probe(run.target_pids))
-    log.info("capacity %s: %s", result.outcome, result.reason)
-    return result.to_dict()
+    """The capacity search of the plan's `capacity:` section; never fails the run."""
+    return run_capacity_stage(run, stop, workers, get_run_logger())
 
 
 @task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)
@@ -136,26 +114,12 @@ def compare_task(**kwargs: Any) -> dict[str, Any]:
 
 
 @task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def store_task(record: dict[str, Any], store_url: str) -> str:
+def store_task(record: RunRecord, store_url: str) -> str:
     """One idempotent write; a retry after a partial failure cannot duplicate the run."""
-    engine_ = store.connect(store_url)
-    try:
-        with store.map_db_errors(store_url):
-            store.save_run(engine_, record)
-    finally:
-        engine_.dispose()
-    return str(record["summary"]["run_id"])
+    return store_record(record, store_url)
 
 
 @task(name="publish-metrics", cache_policy=NO_CACHE, timeout_seconds=30)
-def publish_metrics_task(summary: dict[str, Any]) -> list[str]:
+def publish_metrics_task(summary: RunSummary) -> list[str]:
     """Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run."""
     return prometheus.publish(summary)
-
-
-def spool_after_failure(record: dict[str, Any], exc: BaseException) -> StoreUnavailable:
-    path = store.spool_write(record)
-    return StoreUnavailable(
-        f"the trend store failed ({getattr(exc, 'message', exc)}); the complete result is kept in {path} and will "
-        "be stored by the next run or by `loadwatch store flush`"
-    )

@@ -1,0 +1,281 @@
+"""The nightly chain, without Prefect: every decision of a night in one function, `run_chain`.
+
+    preflight → open target → capture before → [target lock: load ∥ monitor] → capture after
+    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
+
+`run_chain` is given one runner per stage (`Stages`): the Prefect flow (loadwatch/flows/nightly.py) passes its
+tasks (retries, timeouts, logging to the Prefect UI; loadwatch/tasks/), `loadwatch.pipeline.plain` passes plain
+calls and threads. Whatever runs the stages, the chain decides the same things here, once:
+
+- a target that cannot be reached is recorded as a failed preflight (`status: failed_preflight`, verdict `failed`),
+  stored (or spooled), and `TargetUnavailable` raised (exit 3);
+- one load at a time per target: the load ∥ monitor and the capacity search hold the target's lock
+  (loadwatch.store.lock);
+- SIGINT/SIGTERM (loadwatch.infra.interrupts) stop the load and the monitor; what was measured is recorded with the
+  verdict `aborted` (exit 130) and no capacity search follows;
+- the warnings of the night (the target failed under load, it was busy before the load);
+- the timings of each stage (`timings_s`), and the default output directory;
+- a store that fails spools the record, the report is still written, then `StoreUnavailable` is raised (exit 3).
+
+It returns the run's typed summary (`RunSummary`): its verdict maps to the exit code and to the flow's final state
+(`RunSummary.exit_code`, `.failing`, `.message`, `.raise_for_verdict()`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from loadwatch.config import Plan
+from loadwatch.engine import LoadResult
+from loadwatch.errors import TargetUnavailable
+from loadwatch.infra import interrupts
+from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.monitor import MonitorResult
+from loadwatch.pipeline.record import (
+    RecordContext,
+    RunRecord,
+    RunSummary,
+    build_record,
+    new_run_id,
+    report_input,
+    write_summary,
+)
+from loadwatch.pipeline.save import store_or_spool
+from loadwatch.pipeline.targets import RunTarget
+from loadwatch.store import embedded, resolve_database_url
+from loadwatch.store.lock import target_lock
+
+__all__ = [
+    "DEFAULT_PLAN_SOURCE",
+    "LOCK_WAIT_S",
+    "MONITOR_GRACE_S",
+    "TARGET_FAILURES",
+    "Done",
+    "Log",
+    "Running",
+    "Stages",
+    "default_out_dir",
+    "night_warnings",
+    "run_chain",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+Log = logging.Logger | logging.LoggerAdapter[Any]
+
+# error kinds of the load (engine.client) that mean the target itself failed: it died, stalled or refused
+TARGET_FAILURES = (
+    "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
+)
+MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
+LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
+DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
+POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
+
+
+class Running(Protocol[T_co]):
+    """A stage started in the background (a Prefect future, a thread)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds; whether it has finished."""
+        ...
+
+    def result(self) -> T_co:
+        """Its value (waiting for it), or its exception raised."""
+        ...
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """A stage that finished before it was handed over (the sharded load returns when every shard has)."""
+
+    value: T
+
+    def wait(self, timeout: float) -> bool:
+        return True
+
+    def result(self) -> T:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Stages:
+    """One runner per stage, in the order the chain calls them. Each wraps one core function; the chain gives
+    them their inputs and keeps every decision between them."""
+
+    # (plan, store_url, out_dir) -> info: pipeline.preflight.preflight_stage
+    preflight: Callable[[Plan, str, Path | None], Mapping[str, Any]]
+    # (plan) -> the started or reached target: pipeline.targets.open_target (raises TargetUnavailable)
+    open_target: Callable[[Plan], RunTarget]
+    # (run, store_url, started_at) -> environment, history, idle, counters: pipeline.capture.capture_before
+    capture_before: Callable[[RunTarget, str, datetime], dict[str, Any]]
+    # (run, stop, interval, max_duration) -> started monitor: pipeline.load.run_monitor_stage
+    start_monitor: Callable[[RunTarget, threading.Event, float, float], Running[MonitorResult]]
+    # (plan, stop, workers, shards) -> started load: pipeline.load.run_load_stage (sets `stop` when it ends)
+    start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
+    # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
+    capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
+    # keyword arguments of pipeline.compare.compare_stage -> findings
+    compare: Callable[..., dict[str, Any]]
+    # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
+    store: Callable[[RunRecord, str], object]
+    # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
+    publish: Callable[[RunSummary], object]
+    # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
+    report: Callable[[dict[str, Any], Path], object]
+    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+
+
+class _Laps:
+    """Seconds per stage, in the order they ran (summary.json's `timings_s`)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._clock
+        self._clock = now
+
+
+def default_out_dir(run_id: str) -> Path:
+    """Where a run's report goes without --out: <data dir>/reports/<run id>."""
+    return embedded.data_dir() / "reports" / run_id
+
+
+def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
+    """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
+    warnings = []
+    failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
+    if failures:
+        counts = ", ".join(f"{v.get('count', 0)} {k}" for k, v in failures.items())
+        warnings.append(f"the target failed during the run ({counts}): it died, stalled or refused connections")
+    if idle.get("busy"):
+        warnings.append(f"the target was busy before load ({idle.get('cpu_percent')} % CPU)")
+    return warnings
+
+
+def _measure(
+    stages: Stages, run: RunTarget, params: RunParams, store_url: str, run_id: str, laps: _Laps, lock_target: str
+) -> tuple[LoadResult, MonitorResult]:
+    """The load ∥ the monitor, under the target's lock (`lock_target`: the plan's target identity, `demo` for the
+    bundled service); an interrupt stops both, keeping what was measured."""
+    stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
+    max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
+    # one load at a time per target; the lock is held by this process's session until the load ends
+    with target_lock(store_url, lock_target, run_id=run_id, wait_s=LOCK_WAIT_S):
+        laps("lock")
+        monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
+        try:
+            load = stages.start_load(run.plan, stop, params.workers, params.shards)
+            while not load.wait(POLL_S):
+                if interrupts.requested():
+                    stop.set()
+            load_result = load.result()
+        finally:
+            stop.set()  # also when the load failed: the monitor must not run on to its bound
+        return load_result, monitor.result()
+
+
+def _failed_preflight(
+    stages: Stages, exc: TargetUnavailable, *, run_id: str, started_at: datetime, plan: Plan, context: RecordContext,
+    timings: Mapping[str, float], out_dir: Path, store_url: str,
+) -> None:
+    """Record an unreachable target as a failed preflight (not as a measurement), then raise its error."""
+    record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
+                          status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
+                          target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                          timings=timings, context=context)
+    write_summary(record.summary, out_dir)
+    store_error = store_or_spool(stages.store, record, store_url)
+    if store_error is not None:
+        raise store_error from exc
+    raise exc
+
+
+def run_chain(
+    params: RunParams,
+    stages: Stages,
+    *,
+    log: Log,
+    flow_run_id: str | None = None,
+    store_url: str | None = None,
+) -> RunSummary:
+    """Run the nightly chain once with these runners; the run's summary (also written to summary.json with the
+    report). Raises TargetUnavailable (recorded as a failed preflight), StoreUnavailable (after spooling and
+    writing the report), InvalidInput and InfrastructureError (preflight, lock) as they happen."""
+    laps = _Laps()
+    plan = resolve_plan(params)
+    started_at = datetime.now(UTC)
+    run_id = new_run_id(started_at)
+    out_dir = Path(params.out_dir) if params.out_dir else default_out_dir(run_id)
+    context = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags)
+    log.info("run %s: plan %s (%s), out %s", run_id, plan.name, plan.plan_hash(), out_dir)
+
+    store_url = store_url or resolve_database_url()
+    stages.preflight(plan, store_url, out_dir)
+    laps("preflight")
+    try:
+        run = stages.open_target(plan)
+    except TargetUnavailable as exc:
+        _failed_preflight(stages, exc, run_id=run_id, started_at=started_at, plan=plan, context=context,
+                          timings=laps.timings, out_dir=out_dir, store_url=store_url)
+        raise  # not reached: _failed_preflight raises
+    laps("target")
+    capacity: dict[str, Any] | None = None
+    try:
+        before = stages.capture_before(run, store_url, started_at)
+        laps("baseline")
+        load_result, monitor_result = _measure(stages, run, params, store_url, run_id, laps, plan.target.url)
+        laps("load")
+        after = stages.capture_after(run, before)
+        # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
+        # the same target under the same lock; not after an interrupt
+        if stages.capacity is not None and run.plan.capacity is not None and not interrupts.requested():
+            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+                capacity = stages.capacity(run, interrupts.STOP, params.workers)
+            laps("capacity")
+    finally:
+        run.stop()
+    aborted = interrupts.requested()
+    findings = stages.compare(
+        run_id=run_id,
+        started_at=started_at,
+        # target_stats and environment too: the attribution normalises their counters per request
+        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
+                 "target_stats": after, "environment": before["environment"],
+                 **({"capacity": capacity} if capacity is not None else {})},
+        histograms=load_result.histograms,
+        history=before["history"],
+        threshold_exprs=list(run.plan.thresholds),
+        plan_source=params.plan or DEFAULT_PLAN_SOURCE,
+    )
+    if aborted:
+        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
+    warnings = night_warnings(load_result.summary, before["idle"])
+    laps("compare")
+    record = build_record(
+        run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
+        status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
+        load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
+        warnings=warnings, context=context, capacity=capacity,
+    )
+    store_error = store_or_spool(stages.store, record, store_url)
+    laps("store")
+    stages.publish(record.summary)
+    laps("publish")
+    # the stored summary carries the timings up to the comparison; summary.json all of them
+    record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
+    stages.report(report_input(record, before["history"]), out_dir)
+    if store_error is not None:
+        raise store_error
+    return record.summary

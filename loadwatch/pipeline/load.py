@@ -1,0 +1,79 @@
+"""The load stage and the monitor beside it: the measurement of the night.
+
+The load (loadwatch.engine, spawned generator processes) and the monitor (loadwatch.pipeline.monitor, sampling the
+target's, the database's, the generator's and the host's processes) run side by side on one `stop` event: the
+load sets it when it ends, which releases the monitor; SIGINT/SIGTERM set it too (the chain polls
+loadwatch.infra.interrupts). Running them side by side is the stage runner's business (Prefect tasks in
+loadwatch/tasks, threads in loadwatch.pipeline.plain); fanning the load out over machines is
+loadwatch/tasks/shards.py (Dask). The capacity search (the plan's `capacity:` section) is a series of such loads
+after the fixed-rate one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from loadwatch import engine
+from loadwatch.config import Plan
+from loadwatch.pipeline import capacity, targets
+from loadwatch.pipeline import monitor as mon
+
+__all__ = ["PROGRESS_EVERY_S", "run_capacity_stage", "run_load_stage", "run_monitor_stage"]
+
+PROGRESS_EVERY_S = 5  # a progress line every this many seconds of load
+
+
+def run_load_stage(
+    plan: Plan, stop: threading.Event, workers: int | None, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> engine.LoadResult:
+    """Drive the plan's load to its end (or until `stop`); always sets `stop` when it ends, releasing the monitor."""
+
+    def progress(p: dict[str, Any]) -> None:
+        if int(p.get("elapsed", 0)) % PROGRESS_EVERY_S == 0:
+            log.info("%s %.0f/%.0f s: %d requests, %d errors", p.get("phase"), p.get("elapsed", 0),
+                     p.get("duration", 0), p.get("requests", 0), p.get("errors", 0))
+
+    try:
+        result = engine.run_load(plan, workers=workers, stop=stop, progress=progress)
+    finally:
+        stop.set()
+    s = result.summary
+    log.info("load done: %d requests, %.1f req/s, p95 %.2f ms, %d errors", s["requests"], s["rps"],
+             (s.get("latency_ms") or {}).get("p95") or 0.0, s["errors"])
+    return result
+
+
+def run_monitor_stage(
+    run: targets.RunTarget,
+    stop: threading.Event,
+    interval: float,
+    max_duration: float,
+    log: logging.Logger | logging.LoggerAdapter[Any],
+) -> mon.MonitorResult:
+    """Sample the run's process groups every `interval` seconds until `stop` (bounded by `max_duration`)."""
+    monitor = mon.Monitor(targets.monitor_groups(run), interval=interval, database_url=run.database_url)
+    result = monitor.run(stop, max_duration=max_duration)
+    log.info("monitor: %d samples", len(result.samples))
+    return result
+
+
+def run_capacity_stage(
+    run: targets.RunTarget, stop: threading.Event, workers: int | None, log: logging.Logger | logging.LoggerAdapter[Any]
+) -> dict[str, Any]:
+    """The capacity search of the plan's `capacity:` section (bounded by its budget); never fails the run: a search
+    that ends without a number says why in its `outcome` and `reason`."""
+    spec = run.plan.capacity
+    if spec is None:
+        raise ValueError("the capacity stage needs a plan with a capacity: section")
+
+    def progress(p: dict[str, Any]) -> None:
+        if p["event"] == "step":
+            s = p["step"]
+            log.info("capacity step %s %.1f req/s: p99 %s ms, errors %.2f%%, %s", s.kind, s.rate, s.p99, s.error_rate,
+                     "ok" if s.passed else "breach")
+
+    result = capacity.find_capacity(run.plan, spec, workers=workers, stop=stop, progress=progress,
+                                    cpu_probe=capacity.process_cpu_probe(run.target_pids))
+    log.info("capacity %s: %s", result.outcome, result.reason)
+    return result.to_dict()

@@ -1,0 +1,140 @@
+"""The nightly chain without Prefect (loadwatch.pipeline.chain with the plain runners of loadwatch.pipeline.plain),
+against the real demo target and a real Postgres: the record it builds, what it stores, spools and writes, the
+failed preflight, the interrupt, and the shape of summary.json (pinned in summary_shape.json)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from record_shape import differences, shape_of
+
+from loadwatch.errors import StoreUnavailable, TargetUnavailable
+from loadwatch.infra import interrupts
+from loadwatch.params import RunParams
+from loadwatch.pipeline.chain import run_chain
+from loadwatch.pipeline.plain import plain_stages
+from loadwatch.pipeline.record import RunSummary
+
+GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())
+STAGES = ["preflight", "target", "baseline", "lock", "load", "compare", "store", "publish"]
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def _params(out: Path, **overrides) -> RunParams:
+    # the capacity stage has its own tests (tests/capacity); here it would add its budget to every run
+    return RunParams(**{"duration": 3, "rate": 40, "warmup": 1, "out_dir": str(out), "trigger": "cli",
+                        "capacity": False, **overrides})
+
+
+def test_two_nights_through_the_chain(fresh_db, tmp_path):
+    first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), plain_stages(), log=_log(),
+                      store_url=fresh_db)
+    written = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert written == json.loads(json.dumps(first.to_json(), default=str))  # the returned record is what was written
+    assert differences(GOLDEN, shape_of(written)) == []
+    assert RunSummary.model_validate(written).to_json() == written  # the model reads back what it wrote
+    assert first.status == "completed" and first.trigger == "cli" and first.notes == "first" and first.tags == ["x"]
+    assert list(first.timings_s) == STAGES
+    assert first.totals.requests > 50 and first.totals.latency_ms.p95 is not None
+    assert first.baseline_run_ids == []
+    assert {t["expr"] for t in first.thresholds} == {"p95 < 50ms", "error_rate < 1%"}
+    for group in ("target", "database", "host", "generator"):
+        assert first.resources[group]["samples"] >= 2, group  # the monitor ran beside the load
+    for f in ("report.html", "report.md"):
+        assert (tmp_path / "a" / f).stat().st_size > 0
+    stored = _rows(fresh_db, "SELECT run_id, status, verdict, notes, summary->'timings_s' FROM runs")
+    # stored before the publish and report stages: the stored timings end at the comparison
+    assert stored == [(first.run_id, "completed", first.verdict, "first", {k: first.timings_s[k] for k in STAGES[:6]})]
+    assert _rows(fresh_db, f"SELECT count(*) FROM histograms WHERE run_id = '{first.run_id}'")[0][0] > 0
+
+    second = run_chain(_params(tmp_path / "b"), plain_stages(), log=_log(), store_url=fresh_db)
+    usable = first.verdict != "inconclusive"  # a generator-bound night (a loaded box) is never a baseline
+    assert second.baseline_run_ids == ([first.run_id] if usable else [])
+    assert differences(GOLDEN, shape_of(json.loads((tmp_path / "b" / "summary.json").read_text()))) == []
+    if usable:
+        assert second.comparison, "the second night is compared with the first"
+    assert second.exit_code == {"pass": 0, "insufficient_history": 0}.get(second.verdict, second.exit_code)
+
+
+def test_an_unreachable_target_is_a_failed_preflight(fresh_db, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TargetUnavailable, match="not reachable"):
+        run_chain(_params(tmp_path, target_url=f"http://127.0.0.1:{port}"), plain_stages(), log=_log(),
+                  store_url=fresh_db)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["status"] == "failed_preflight" and written["verdict"] == "failed"
+    assert written["load"] == {} and "not reachable" in written["verdict_reasons"][0]
+    assert differences(GOLDEN, shape_of(written)) == []
+    assert _rows(fresh_db, "SELECT status, verdict FROM runs") == [("failed_preflight", "failed")]
+
+
+def test_a_failing_store_spools_the_record_and_still_writes_the_report(fresh_db, tmp_path, monkeypatch):
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LOADWATCH_SPOOL_DIR", str(spool))
+    from loadwatch.store import connect
+
+    connect(fresh_db).dispose()  # migrate, then make every run insert fail
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
+                     " $$ LANGUAGE plpgsql")
+        conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
+    with pytest.raises(StoreUnavailable, match="disk full") as err:
+        run_chain(_params(tmp_path / "a"), plain_stages(), log=_log(), store_url=fresh_db)
+    spooled = list(spool.glob("*.json"))
+    assert len(spooled) == 1 and str(spooled[0]) in err.value.message
+    record = json.loads(spooled[0].read_text())
+    assert set(record) == {"summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms", "windows",
+                           "timeline", "resource_samples"}
+    assert record["histograms"] and record["summary"]["run_id"]
+    assert (tmp_path / "a" / "report.html").exists() and (tmp_path / "a" / "summary.json").exists()
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER lw_fail ON runs")
+    second = run_chain(_params(tmp_path / "b"), plain_stages(), log=_log(), store_url=fresh_db)
+    runs = _rows(fresh_db, "SELECT run_id FROM runs ORDER BY started_at")
+    assert [r[0] for r in runs] == [record["summary"]["run_id"], second.run_id]  # the preflight stored it first
+    assert not list(spool.glob("*.json"))
+
+
+def test_an_interrupt_keeps_what_was_measured_as_aborted(fresh_db, tmp_path):
+    done = threading.Event()
+
+    def interrupt_mid_load() -> None:
+        me = psutil.Process()
+        while not done.wait(0.1):  # the load has started once generator processes exist
+            if any("multiprocessing" in " ".join(p.cmdline()) for p in me.children(recursive=True)):
+                break
+        if not done.wait(2.0):
+            interrupts.STOP.set()  # what the SIGINT handler does (loadwatch.infra.interrupts)
+
+    killer = threading.Thread(target=interrupt_mid_load)
+    killer.start()
+    try:
+        summary = run_chain(_params(tmp_path, duration=60, warmup=0), plain_stages(), log=_log(), store_url=fresh_db)
+    finally:
+        done.set()
+        killer.join()
+        interrupts.STOP.clear()
+    assert summary.status == "aborted" and summary.verdict == "aborted"
+    assert summary.verdict_reasons == ["interrupted (SIGINT/SIGTERM)"] and summary.exit_code == 130
+    assert summary.totals.requests > 0  # what was measured is kept
+    assert summary.timings_s["load"] < 30
+    assert _rows(fresh_db, "SELECT status, verdict FROM runs") == [("aborted", "aborted")]
+
+
+def _log():
+    import logging
+
+    return logging.getLogger("loadwatch.test.chain")

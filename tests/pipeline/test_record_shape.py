@@ -1,0 +1,90 @@
+"""summary.json's contract, pinned: the typed run record (loadwatch.pipeline.record.RunSummary) writes exactly what
+the dict-built summary.json of loadwatch before the typed record wrote.
+
+Two pins, both taken from that earlier code (the commit before the record became a model):
+- summaries/*.json.gz: real summary.json files it wrote (a night with a capacity stage, a night with a history of
+  28 earlier nights, change points and incidents, and a failed preflight). The model reads each and writes it back
+  byte for byte (same keys, same order, same types).
+- summary_shape.json: the union of the shapes (keys and JSON types, recursively; data keys such as scenario names
+  folded, see record_shape.py) of 35 summaries it wrote: `loadwatch run --duration 3` four times, once with the
+  capacity stage, once against an unreachable target, and 29 consecutive nights of a benchmark on the demo target.
+  Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
+  tests/pipeline/summary_shape.json <summary.json files>`.
+The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from record_shape import differences, shape_of
+
+from loadwatch.pipeline.record import RunRecord, RunSummary
+
+HERE = Path(__file__).parent
+GOLDEN = json.loads((HERE / "summary_shape.json").read_text())
+FIXTURES = sorted((HERE / "summaries").glob("*.json.gz"))
+
+
+def _load(path: Path) -> dict:
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
+def _text(summary: dict) -> str:
+    return json.dumps(summary, indent=2, default=str)  # as record.write_summary writes it
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name.split(".")[0])
+def test_the_model_writes_back_an_earlier_summary_byte_for_byte(path):
+    earlier = _load(path)
+    model = RunSummary.model_validate(earlier)
+    assert model.to_json() == earlier
+    assert _text(model.to_json()) == _text(earlier)
+    assert differences(GOLDEN, shape_of(earlier)) == []
+
+
+def test_the_fixtures_cover_the_optional_blocks():
+    summaries = {p.name.split(".")[0]: _load(p) for p in FIXTURES}
+    assert summaries["capacity"]["capacity"]["capacity_rps"] is not None or summaries["capacity"]["capacity"]["reason"]
+    assert "capacity" not in summaries["history"]  # written only when the run had a capacity stage
+    assert summaries["history"]["comparison"] and summaries["history"]["change_points"]
+    assert summaries["history"]["incidents"] and summaries["history"]["attribution"]["rows"]
+    assert summaries["failed_preflight"]["status"] == "failed_preflight" and summaries["failed_preflight"]["load"] == {}
+
+
+def test_the_record_serialises_as_the_stored_json():
+    summary = _load(HERE / "summaries" / "history.json.gz")
+    record = RunRecord(summary=RunSummary.model_validate(summary), status="completed", trigger="cli",
+                       histograms={"*": {"latency": "HISTFAAAA"}}, windows=[{"t": 1.0}])
+    doc = record.to_json()
+    assert list(doc) == ["summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms", "windows",
+                         "timeline", "resource_samples"]  # the keys the store and the spool read
+    assert doc["summary"] == summary
+
+
+def test_the_shape_check_sees_a_renamed_key_and_a_changed_type():
+    summary = _load(HERE / "summaries" / "history.json.gz")
+    renamed = copy.deepcopy(summary)
+    renamed["load"]["latency_ms"]["p95_ms"] = renamed["load"]["latency_ms"].pop("p95")
+    assert differences(GOLDEN, shape_of(renamed)) == [".load.latency_ms.p95: missing",
+                                                      ".load.latency_ms.p95_ms: not in the golden shape"]
+    retyped = copy.deepcopy(summary)
+    retyped["baseline_run_ids"] = [1, 2]
+    retyped["score"]["total"] = str(retyped["score"]["total"])
+    assert differences(GOLDEN, shape_of(retyped)) == [
+        ".baseline_run_ids.[]: number is not a kind the golden shape has (string)",
+        ".score.total: string is not a kind the golden shape has (number)",
+    ]
+    extra = copy.deepcopy(summary)
+    extra["outputs"] = {"dir": "/tmp"}
+    assert differences(GOLDEN, shape_of(extra)) == [".outputs: not in the golden shape"]
+
+
+def test_scenario_names_are_data_not_shape():
+    summary = _load(HERE / "summaries" / "history.json.gz")
+    renamed = copy.deepcopy(summary)
+    renamed["load"]["scenarios"] = {f"other_{k}": v for k, v in renamed["load"]["scenarios"].items()}
+    assert shape_of(renamed) == shape_of(summary)
