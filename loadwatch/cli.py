@@ -172,8 +172,10 @@ def _print_run(s: RunSummary, out_dir: str | None = None) -> None:
         print(f"  ! {w}", file=sys.stderr)
     if s.baseline_run_ids:
         print(f"  compared with {len(s.baseline_run_ids)} earlier run(s)", file=sys.stderr)
-    if out_dir:
-        print(f"  report: {out_dir}/report.html", file=sys.stderr)
+    if s.status != "failed_preflight":  # a failed preflight writes summary.json only
+        from loadwatch.pipeline.chain import default_out_dir
+
+        print(f"  report: {out_dir or default_out_dir(s.run_id)}/report.html", file=sys.stderr)
 
 
 # --- load, demo-target, detect -------------------------------------------------------------------

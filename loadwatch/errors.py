@@ -1,4 +1,6 @@
-"""The error hierarchy; each class carries its exit code, translated in one place (cli.main).
+"""The error hierarchy; each class carries its exit code, translated in one place (cli.main). A run's failing
+verdict raises its error too (loadwatch.vocabulary.VERDICT_ERROR: regression and threshold_breach
+RegressionDetected, inconclusive InfrastructureError, aborted Interrupted, failed TargetUnavailable).
 
     LoadwatchError                  1  (base; never raised bare)
     ├── RegressionDetected          1  a confirmed regression or a breached threshold

@@ -92,7 +92,7 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         capture_after=capture_after,
         compare=compare_stage,
         store=store_record,
-        publish=lambda summary: prometheus.publish(summary),
+        publish=prometheus.publish,
         report=write_report,
         capacity=(lambda run, stop, workers: run_capacity_stage(run, stop, workers, log)) if capacity else None,
     )
