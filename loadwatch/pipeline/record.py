@@ -89,7 +89,7 @@ class RunSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = 1
+    schema_version: int = SCHEMA_VERSION
     run_id: str
     status: RunStatus
     started_at: str | None
