@@ -82,9 +82,28 @@ def _summary(verdict: str, **fields):
                       verdict=verdict, trigger="cli", **fields)
 
 
+@pytest.fixture(scope="module", autouse=False)
+def prefect_imported():
+    """Prefect binds its console log handler to sys.stderr when it is first imported: that must not be a test's
+    captured stream (capsys closes it, and every later Prefect log line would fail on it)."""
+    import prefect.states  # noqa: F401
+
+    import loadwatch.flows.nightly  # noqa: F401
+
+
 def _run_ending_in(monkeypatch, tmp_path, state) -> int:
+    import os
+
     import loadwatch.flows.nightly as nightly_module
 
+    # `loadwatch run` sets Prefect's environment with setdefault; put back whatever it was after the test
+    for key in ("PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW",
+                "LOADWATCH_DATABASE_URL"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("LOADWATCH_HOME", str(tmp_path))
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")  # never contacted: the flow is replaced
     calls = []
@@ -104,7 +123,7 @@ def _run_ending_in(monkeypatch, tmp_path, state) -> int:
     [("pass", 0), ("insufficient_history", 0), ("regression", 1), ("threshold_breach", 1), ("inconclusive", 3),
      ("failed", 3), ("aborted", 130)],
 )
-def test_the_verdict_maps_to_its_exit_code(verdict, code, monkeypatch, tmp_path, capsys):
+def test_the_verdict_maps_to_its_exit_code(verdict, code, prefect_imported, monkeypatch, tmp_path, capsys):
     from prefect.states import Completed, Failed
 
     from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_EXIT
@@ -121,14 +140,14 @@ def test_the_verdict_maps_to_its_exit_code(verdict, code, monkeypatch, tmp_path,
     assert "Traceback" not in err
 
 
-def test_a_state_carrying_the_summary_as_json_maps_the_same(monkeypatch, tmp_path):
+def test_a_state_carrying_the_summary_as_json_maps_the_same(prefect_imported, monkeypatch, tmp_path):
     from prefect.states import Failed
 
     summary = _summary("regression")
     assert _run_ending_in(monkeypatch, tmp_path, Failed(message="x", data=summary.to_json())) == 1
 
 
-def test_an_infrastructure_error_of_the_run_exits_3(monkeypatch, tmp_path, capsys):
+def test_an_infrastructure_error_of_the_run_exits_3(prefect_imported, monkeypatch, tmp_path, capsys):
     from prefect.states import Failed
 
     from loadwatch.errors import StoreUnavailable
@@ -138,7 +157,7 @@ def test_an_infrastructure_error_of_the_run_exits_3(monkeypatch, tmp_path, capsy
     assert "error: the trend store failed; kept in /spool/x.json" in capsys.readouterr().err
 
 
-def test_a_crash_inside_the_run_exits_70_with_the_log_path(monkeypatch, tmp_path, capsys):
+def test_a_crash_inside_the_run_exits_70_with_the_log_path(prefect_imported, monkeypatch, tmp_path, capsys):
     from prefect.states import Failed
 
     try:
@@ -152,7 +171,7 @@ def test_a_crash_inside_the_run_exits_70_with_the_log_path(monkeypatch, tmp_path
     assert "KeyError: 'missing'" in log.read_text()  # the crash's own traceback, not only the wrapper's
 
 
-def test_an_interrupt_that_ended_the_flow_exits_130(monkeypatch, tmp_path, capsys):
+def test_an_interrupt_that_ended_the_flow_exits_130(prefect_imported, monkeypatch, tmp_path, capsys):
     from prefect.states import Crashed
 
     assert _run_ending_in(monkeypatch, tmp_path, Crashed(message="interrupted", data=KeyboardInterrupt())) == 130
