@@ -76,7 +76,8 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
                                       target_pids=run.target_pids(), target_database_url=run.database_url)
 
     def capture_after(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
-        return capture.capture_after(run.plan, before, target_database_url=run.database_url)
+        return capture.capture_after(run.plan, before, target_database_url=run.database_url,
+                                     target_pids=run.target_pids())
 
     def write_report(data: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         paths = report.write_report(data, out_dir)

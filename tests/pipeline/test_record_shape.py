@@ -6,8 +6,9 @@ Two pins, both taken from that earlier code (the commit before the record became
   28 earlier nights, change points and incidents, and a failed preflight). The model reads each and writes it back
   byte for byte (same keys, same order, same types).
 - summary_shape.json: the union of the shapes (keys and JSON types, recursively; data keys such as scenario names
-  folded, see record_shape.py) of 35 summaries it wrote: `loadwatch run --duration 3` four times, once with the
-  capacity stage, once against an unreachable target, and 29 consecutive nights of a benchmark on the demo target.
+  folded, see record_shape.py) of 36 summaries it wrote: `loadwatch run --duration 3` four times, once with the
+  capacity stage, once against an unreachable target, 29 consecutive nights of a benchmark on the demo target,
+  and once after the busy-machine check added `target_stats.contention`.
   Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
   tests/pipeline/summary_shape.json <summary.json files>`.
 The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""
