@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from hdrh.histogram import HdrHistogram
+from pydantic import BaseModel, ConfigDict, Field
 
 from loadwatch import hist
 from loadwatch.config import Plan
