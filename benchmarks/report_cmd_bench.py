@@ -67,7 +67,7 @@ def record(rng: np.random.Generator, night: int, started: datetime, names: list[
 
 def populate(home: str, nights: int, scenarios: int) -> None:
     os.environ["LOADWATCH_HOME"] = home
-    url = embedded.ensure_database(embedded.embedded_admin_url(), embedded.DEFAULT_DATABASE)
+    url = embedded.ensure_database(embedded.admin_url(), embedded.DEFAULT_DATABASE)
     engine = db.make_engine(url)
     db.migrate(engine)
     rng = np.random.default_rng(2026)

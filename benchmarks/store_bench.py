@@ -59,7 +59,7 @@ def main() -> None:
         import os
 
         os.environ["LOADWATCH_HOME"] = home
-        url = embedded.ensure_database(embedded.embedded_admin_url(), "bench_" + uuid.uuid4().hex[:8])
+        url = embedded.ensure_database(embedded.admin_url(), "bench_" + uuid.uuid4().hex[:8])
         engine = db.make_engine(url)
         db.migrate(engine)
         t0 = datetime(2026, 1, 1, 2, tzinfo=UTC)

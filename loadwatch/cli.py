@@ -267,7 +267,7 @@ def _start_embedded_quietly() -> None:
     from loadwatch.store import embedded
 
     with contextlib.suppress(Exception):  # a failure is reported by the store connection that follows
-        embedded.embedded_admin_url()
+        embedded.admin_url()
 
 
 def cmd_report(ns: argparse.Namespace) -> int:

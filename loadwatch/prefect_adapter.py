@@ -99,7 +99,7 @@ def _serve(*, cron: str, timezone: str, name: str, params_overrides: dict[str, A
 
 def prefect_database_url() -> str:
     """The embedded server's `prefect` database (pg_trgm enabled), as an asyncpg URL for Prefect."""
-    admin = embedded.embedded_admin_url()
+    admin = embedded.admin_url()
     url = embedded.ensure_database(admin, "prefect", ("pg_trgm",))
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)
 

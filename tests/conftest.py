@@ -27,7 +27,7 @@ def pg_admin_url() -> str:
         return override
     from loadwatch.store import embedded
 
-    return embedded.embedded_admin_url()
+    return embedded.admin_url()
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ _PARENT_POLL_S = 0.5
 
 def demo_database_url() -> str:
     """The embedded server's demo database (created with its extensions if missing)."""
-    return embedded.ensure_database(embedded.embedded_admin_url(), DEMO_DATABASE, ("pg_trgm", "pg_stat_statements"))
+    return embedded.ensure_database(embedded.admin_url(), DEMO_DATABASE, ("pg_trgm", "pg_stat_statements"))
 
 
 def git_sha() -> str | None:

@@ -1,4 +1,5 @@
--- Named trend queries (loaded by loadwatch.store.queries; `-- name: X` starts a query, :param binds).
+-- Named trend-store statements (loaded by loadwatch.store.repo.query; `-- name: X` starts one, :param binds).
+-- save_run builds only its per-table child inserts and deletes in repo.py, from the table and column names.
 
 -- name: comparable_runs
 -- The newest comparable runs (same plan and environment) before a time, newest first.
@@ -38,3 +39,79 @@ LIMIT :limit;
 -- name: thin_windows
 -- Retention: drop per-second data of runs older than a cut-off; totals stay.
 DELETE FROM histogram_windows WHERE run_id IN (SELECT run_id FROM runs WHERE started_at < :before);
+
+-- name: upsert_run
+-- One run's row; storing the same run id again replaces it (stored_at says when).
+INSERT INTO runs (run_id, started_at, finished_at, status, verdict, trigger, flow_run_id, plan_name,
+    plan_hash, plan, env_hash, environment, target_url, target_version, notes, tags, summary)
+VALUES (:run_id, :started_at, :finished_at, :status, :verdict, :trigger, :flow_run_id, :plan_name,
+    :plan_hash, CAST(:plan AS jsonb), :env_hash, CAST(:environment AS jsonb), :target_url,
+    :target_version, :notes, :tags, CAST(:summary AS jsonb))
+ON CONFLICT (run_id) DO UPDATE SET
+    finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, verdict = EXCLUDED.verdict,
+    trigger = EXCLUDED.trigger, flow_run_id = EXCLUDED.flow_run_id, plan = EXCLUDED.plan,
+    environment = EXCLUDED.environment, notes = EXCLUDED.notes, tags = EXCLUDED.tags,
+    summary = EXCLUDED.summary, stored_at = now();
+
+-- name: insert_resource_samples
+INSERT INTO resource_samples (run_id, t, grp, cpu_percent, rss_mb, data)
+VALUES (:run_id, :t, :grp, :cpu_percent, :rss_mb, CAST(:data AS jsonb));
+
+-- name: insert_verdicts
+INSERT INTO verdicts (run_id, scenario, metric, outcome, value, baseline, change_percent,
+    ci_low, ci_high, robust_z, evidence)
+VALUES (:run_id, :scenario, :metric, :outcome, :value, :baseline, :change_percent,
+    :ci_low, :ci_high, :robust_z, CAST(:evidence AS jsonb));
+
+-- name: upsert_change_point
+-- A change point found by run :detected_by at run :run_id (skipped when that run is not stored).
+-- A person's decision is never overwritten; pending may become confirmed.
+INSERT INTO change_points (run_id, scenario, metric, plan_hash, env_hash, detected_by,
+    forward_change_percent, p_value, mean_before, mean_after, direction, state, evidence)
+SELECT :run_id, :scenario, :metric, :plan_hash, :env_hash, :detected_by, :fcp, :p, :mb, :ma,
+    :direction, :state, CAST(:evidence AS jsonb)
+WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id)
+ON CONFLICT (run_id, scenario, metric) DO UPDATE SET
+    forward_change_percent = EXCLUDED.forward_change_percent, p_value = EXCLUDED.p_value,
+    mean_before = EXCLUDED.mean_before, mean_after = EXCLUDED.mean_after,
+    evidence = EXCLUDED.evidence, detected_by = EXCLUDED.detected_by,
+    state = CASE WHEN change_points.state = 'pending' THEN EXCLUDED.state ELSE change_points.state END;
+
+-- name: run_exists
+SELECT 1 FROM runs WHERE run_id = :r;
+
+-- name: run_summary
+SELECT summary FROM runs WHERE run_id = :r;
+
+-- name: run_key
+-- What makes a run comparable.
+SELECT plan_hash, env_hash, started_at FROM runs WHERE run_id = :r;
+
+-- name: runs_by_id
+SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version
+FROM runs
+WHERE run_id = ANY(:ids)
+ORDER BY started_at DESC;
+
+-- name: run_timeline
+SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline WHERE run_id = :r ORDER BY t;
+
+-- name: run_resource_samples
+SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t;
+
+-- name: run_histograms
+SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r;
+
+-- name: change_points_of_runs
+SELECT c.id, c.run_id, c.scenario, c.metric, c.forward_change_percent, c.p_value, c.state,
+    c.direction, c.mean_before, c.mean_after, r.started_at
+FROM change_points c JOIN runs r USING (run_id)
+WHERE c.run_id = ANY(:ids)
+ORDER BY r.started_at, c.scenario, c.metric;
+
+-- name: triage_change_point
+UPDATE change_points SET state = :s, triage_note = :n, triaged_at = now() WHERE id = :i
+RETURNING id, run_id, scenario, metric, state;
+
+-- name: exclude_run
+UPDATE runs SET excluded = true, exclude_reason = :why WHERE run_id = :r;

@@ -1,4 +1,13 @@
-"""The trend store: PostgreSQL through SQLAlchemy Core + psycopg 3; embedded server by default."""
+"""The trend store: PostgreSQL through SQLAlchemy Core + psycopg 3; embedded server by default.
+
+Every statement against the trend store is here: the named queries in loadwatch/sql/queries.sql (read by
+`repo.query`), the schema in the numbered migrations beside them (`db.migrate`), and the one-load-per-target
+advisory lock (`lock`). `embedded` runs the local PostgreSQL server that holds the store (and the demo target's
+database). Other modules reach the store only through these functions.
+
+Not the store, and so not here: the SQL that *measures* the target's own database, i.e. pg_stat_database and
+pg_stat_statements in loadwatch.pipeline.counters and the server discovery in loadwatch.pipeline.monitor (they run
+against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
 from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
 from loadwatch.store.repo import (

@@ -35,7 +35,7 @@ def resolve_database_url(explicit: str | None = None) -> str:
     url = explicit or os.environ.get(DATABASE_ENV)
     if url:
         return url
-    return embedded.ensure_database(embedded.embedded_admin_url(), embedded.DEFAULT_DATABASE)
+    return embedded.ensure_database(embedded.admin_url(), embedded.DEFAULT_DATABASE)
 
 
 def _sqlalchemy_url(url: str) -> str:

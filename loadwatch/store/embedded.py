@@ -20,8 +20,8 @@ from loadwatch.errors import StoreUnavailable
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "admin_url",
     "data_dir",
-    "embedded_admin_url",
     "ensure_database",
     "redact_url",
     "with_database",
@@ -41,7 +41,7 @@ def data_dir() -> Path:
     return path
 
 
-def embedded_admin_url() -> str:
+def admin_url() -> str:
     """Start (or join) the embedded server and return a URL to its `postgres` database."""
     global _server
     with _lock:

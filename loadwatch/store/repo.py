@@ -105,20 +105,7 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
     env = s.get("environment") or {}
     with engine.begin() as conn:
         conn.execute(
-            sa.text(
-                """
-                INSERT INTO runs (run_id, started_at, finished_at, status, verdict, trigger, flow_run_id, plan_name,
-                    plan_hash, plan, env_hash, environment, target_url, target_version, notes, tags, summary)
-                VALUES (:run_id, :started_at, :finished_at, :status, :verdict, :trigger, :flow_run_id, :plan_name,
-                    :plan_hash, CAST(:plan AS jsonb), :env_hash, CAST(:environment AS jsonb), :target_url,
-                    :target_version, :notes, :tags, CAST(:summary AS jsonb))
-                ON CONFLICT (run_id) DO UPDATE SET
-                    finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, verdict = EXCLUDED.verdict,
-                    trigger = EXCLUDED.trigger, flow_run_id = EXCLUDED.flow_run_id, plan = EXCLUDED.plan,
-                    environment = EXCLUDED.environment, notes = EXCLUDED.notes, tags = EXCLUDED.tags,
-                    summary = EXCLUDED.summary, stored_at = now()
-                """
-            ),
+            query("upsert_run"),
             {
                 "run_id": run_id,
                 "started_at": _ts(s["started_at"]),
@@ -228,13 +215,7 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
                 }
             )
         if samples:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO resource_samples (run_id, t, grp, cpu_percent, rss_mb, data)"
-                    " VALUES (:run_id, :t, :grp, :cpu_percent, :rss_mb, CAST(:data AS jsonb))"
-                ),
-                samples,
-            )
+            conn.execute(query("insert_resource_samples"), samples)
         _insert(
             conn,
             "thresholds",
@@ -270,34 +251,12 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
                 }
             )
         if verdicts:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO verdicts (run_id, scenario, metric, outcome, value, baseline, change_percent,"
-                    " ci_low, ci_high, robust_z, evidence) VALUES (:run_id, :scenario, :metric, :outcome, :value,"
-                    " :baseline, :change_percent, :ci_low, :ci_high, :robust_z, CAST(:evidence AS jsonb))"
-                ),
-                verdicts,
-            )
+            conn.execute(query("insert_verdicts"), verdicts)
         for cp in s.get("change_points") or []:
             if not cp.get("run_id"):
                 continue
             conn.execute(
-                sa.text(
-                    """
-                    INSERT INTO change_points (run_id, scenario, metric, plan_hash, env_hash, detected_by,
-                        forward_change_percent, p_value, mean_before, mean_after, direction, state, evidence)
-                    SELECT :run_id, :scenario, :metric, :plan_hash, :env_hash, :detected_by, :fcp, :p, :mb, :ma,
-                        :direction, :state, CAST(:evidence AS jsonb)
-                    WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id)
-                    ON CONFLICT (run_id, scenario, metric) DO UPDATE SET
-                        forward_change_percent = EXCLUDED.forward_change_percent, p_value = EXCLUDED.p_value,
-                        mean_before = EXCLUDED.mean_before, mean_after = EXCLUDED.mean_after,
-                        evidence = EXCLUDED.evidence, detected_by = EXCLUDED.detected_by,
-                        -- a person's decision is never overwritten; pending may become confirmed
-                        state = CASE WHEN change_points.state = 'pending' THEN EXCLUDED.state
-                                     ELSE change_points.state END
-                    """
-                ),
+                query("upsert_change_point"),
                 {
                     "run_id": cp["run_id"],
                     "scenario": cp.get("scenario", "*"),
@@ -318,12 +277,12 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
 
 def run_exists(engine: Engine, run_id: str) -> bool:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT 1 FROM runs WHERE run_id = :r"), {"r": run_id}).first() is not None
+        return conn.execute(query("run_exists"), {"r": run_id}).first() is not None
 
 
 def get_summary(engine: Engine, run_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT summary FROM runs WHERE run_id = :r"), {"r": run_id}).first()
+        row = conn.execute(query("run_summary"), {"r": run_id}).first()
     return dict(row[0]) if row else None
 
 
@@ -367,23 +326,14 @@ def comparable_history(
 
 def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version"
-                " FROM runs"
-                " WHERE run_id = ANY(:ids)"
-                " ORDER BY started_at DESC"
-            ),
-            {"ids": list(run_ids)},
-        ).all()
+        rows = conn.execute(query("runs_by_id"), {"ids": list(run_ids)}).all()
         return _points(conn, rows)
 
 
 def run_key(engine: Engine, run_id: str) -> dict[str, Any]:
     """What makes a run comparable: {plan_hash, env_hash, started_at}."""
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT plan_hash, env_hash, started_at FROM runs WHERE run_id = :r"),
-                           {"r": run_id}).one()
+        row = conn.execute(query("run_key"), {"r": run_id}).one()
     return {"plan_hash": row.plan_hash, "env_hash": row.env_hash, "started_at": row.started_at}
 
 
@@ -393,19 +343,14 @@ def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
         # mappings(): a column named `t` would otherwise collide with Row.t
         timeline = [
             {**r, "t": r["t"].timestamp()}
-            for r in conn.execute(
-                sa.text("SELECT t, requests, errors, rps, p50_ms, p95_ms, p99_ms, max_ms, warmup FROM timeline"
-                        " WHERE run_id = :r ORDER BY t"), {"r": run_id}).mappings()
+            for r in conn.execute(query("run_timeline"), {"r": run_id}).mappings()
         ]
         samples = [
             {"t": r["t"].timestamp(), "group": r["grp"], "cpu_percent": r["cpu_percent"], "rss_mb": r["rss_mb"]}
-            for r in conn.execute(
-                sa.text("SELECT t, grp, cpu_percent, rss_mb FROM resource_samples WHERE run_id = :r ORDER BY t"),
-                {"r": run_id}).mappings()
+            for r in conn.execute(query("run_resource_samples"), {"r": run_id}).mappings()
         ]
         hists: dict[str, dict[str, str]] = {}
-        for r in conn.execute(sa.text("SELECT scenario, kind, encoded FROM histograms WHERE run_id = :r"),
-                              {"r": run_id}):
+        for r in conn.execute(query("run_histograms"), {"r": run_id}):
             hists.setdefault(r.scenario, {})[r.kind] = r.encoded
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
@@ -419,14 +364,7 @@ def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> l
 
 def list_change_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT c.id, c.run_id, c.scenario, c.metric, c.forward_change_percent, c.p_value, c.state,"
-                " c.direction, c.mean_before, c.mean_after, r.started_at FROM change_points c JOIN runs r USING"
-                " (run_id) WHERE c.run_id = ANY(:ids) ORDER BY r.started_at, c.scenario, c.metric"
-            ),
-            {"ids": list(run_ids)},
-        ).all()
+        rows = conn.execute(query("change_points_of_runs"), {"ids": list(run_ids)}).all()
     return [
         {
             "id": r.id,
@@ -454,13 +392,7 @@ def triage(engine: Engine, change_id: str, decision: str, note: str | None = Non
     except ValueError:
         raise InvalidInput("a change-point id is a number (see the report)", source="triage", field=change_id) from None
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.text(
-                "UPDATE change_points SET state = :s, triage_note = :n, triaged_at = now() WHERE id = :i"
-                " RETURNING id, run_id, scenario, metric, state"
-            ),
-            {"s": decision, "n": note, "i": ident},
-        ).first()
+        row = conn.execute(query("triage_change_point"), {"s": decision, "n": note, "i": ident}).first()
     if row is None:
         raise InvalidInput("no change point with this id", source="triage", field=change_id)
     return dict(row._mapping)
@@ -468,10 +400,7 @@ def triage(engine: Engine, change_id: str, decision: str, note: str | None = Non
 
 def exclude_run(engine: Engine, run_id: str, reason: str) -> None:
     with engine.begin() as conn:
-        res = conn.execute(
-            sa.text("UPDATE runs SET excluded = true, exclude_reason = :why WHERE run_id = :r"),
-            {"r": run_id, "why": reason},
-        )
+        res = conn.execute(query("exclude_run"), {"r": run_id, "why": reason})
     if res.rowcount == 0:
         raise InvalidInput("no run with this id", source="exclude", field=run_id)
 
