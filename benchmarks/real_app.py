@@ -229,6 +229,19 @@ def _ci(r: dict[str, Any]) -> str:
     return f"{ci[0]:+.1f} … {ci[1]:+.1f} {r.get('ci_unit') or ''}".strip()
 
 
+def _comparison_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """One Markdown table row per comparison row (the table's header is the caller's)."""
+    out = []
+    for r in rows:
+        ch = r.get("change")
+        out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | "
+                   f"{_fmt(r.get('baseline'), 3)} | "
+                   f"{'–' if ch is None else f'{ch:+.1f} ' + (r.get('change_unit') or '')} | {_ci(r)} | "
+                   f"{_fmt(r.get('robust_z'), 1)} | {r.get('checks')} | {r.get('noise') or '–'} | "
+                   f"**{r['outcome']}** |")
+    return out
+
+
 def tables(path: Path) -> str:
     d = json.loads(path.read_text())
     nights = d["nights"]
@@ -259,13 +272,7 @@ def tables(path: Path) -> str:
             out.append(f"- {r}")
         out += ["", "| scenario | metric | value | baseline | change | interval | z | checks | noise | outcome |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in n.get("comparison") or []:
-            ch = r.get("change")
-            out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | "
-                       f"{_fmt(r.get('baseline'), 3)} | "
-                       f"{'–' if ch is None else f'{ch:+.1f} ' + (r.get('change_unit') or '')} | {_ci(r)} | "
-                       f"{_fmt(r.get('robust_z'), 1)} | {r.get('checks')} | {r.get('noise') or '–'} | "
-                       f"**{r['outcome']}** |")
+        out += _comparison_rows(n.get("comparison") or [])
         out.append("")
     return "\n".join(out)
 
@@ -332,13 +339,7 @@ def rejudged_tables(path: Path) -> str:
         out += [f"#### Re-judged night {n['index']} ({n['kind']})", "",
                 "| scenario | metric | value | baseline | change | interval | z | checks | noise | outcome |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in n["rows"]:
-            ch = r.get("change")
-            out.append(f"| {r['scenario']} | {r['metric']} | {_fmt(r.get('value'), 3)} | "
-                       f"{_fmt(r.get('baseline'), 3)} | "
-                       f"{'–' if ch is None else f'{ch:+.1f} ' + (r.get('change_unit') or '')} | {_ci(r)} | "
-                       f"{_fmt(r.get('robust_z'), 1)} | {r.get('checks')} | {r.get('noise') or '–'} | "
-                       f"**{r['outcome']}** |")
+        out += _comparison_rows(n["rows"])
         out.append("")
     return "\n".join(out)
 

@@ -39,6 +39,7 @@ __all__ = [
     "load_plan",
     "parse_plan",
     "plan_from_url",
+    "safe_name",
 ]
 
 DEFAULT_PLAN = "tool_catalog.yaml"
@@ -46,6 +47,7 @@ MAX_DURATION_S = 24 * 3600.0  # every request loop is bounded in time
 MAX_RATE = 1_000_000.0
 MAX_USERS = 100_000
 SCENARIO_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # `${NAME}` in a header value: filled from the environment when the requests are built, so a credential lives in
 # the environment, never in the plan, its hash or the stored results
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -386,6 +388,12 @@ def load_plan(path: str | Path | None = None) -> Plan:
     except OSError as exc:
         raise InvalidInput(f"cannot read: {exc.strerror}", source=source) from None
     return parse_plan(doc, source=source)
+
+
+def safe_name(text: str, default: str, limit: int = 64) -> str:
+    """`text` made a plan or scenario name (SCENARIO_NAME): other characters become `_`, at most `limit` long,
+    `default` when nothing is left."""
+    return _NOT_IN_NAME.sub("_", text).strip("_")[:limit] or default
 
 
 def plan_from_url(url: str, *, rate: float | None, users: int | None, duration: float, warmup: float) -> Plan:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
+from loadwatch.config import safe_name
 from loadwatch.pipeline.record import SCHEMA_VERSION
 from loadwatch.store import save_run
 from loadwatch.store.db import map_db_errors
@@ -131,7 +132,7 @@ def parse_load_file(path: Path) -> tuple[datetime, dict[str, Any]]:
     rt = f.response_times
     scenarios = {}
     for label, sc in f.scenarios.items():
-        name = SCENARIO_NAMES.get(label) or re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_").lower() or "scenario"
+        name = SCENARIO_NAMES.get(label) or safe_name(label, "scenario").lower()
         scenarios[name] = {
             "requests": sc.total,
             "errors": sc.failed,

@@ -19,7 +19,6 @@ import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from loadwatch.demo.faults import Faults
@@ -108,9 +107,6 @@ class DemoTarget:
         """The exit code once stopped (0 = a clean exit on SIGTERM), None while running."""
         return self._proc.poll()
 
-    def log_tail(self, chars: int = _LOG_TAIL) -> str:
-        return _tail(self._workdir / "target.log", chars)
-
     def faults(self) -> dict[str, Any]:
         return self._admin("GET", None)
 
@@ -145,7 +141,7 @@ class DemoTarget:
     def __enter__(self) -> DemoTarget:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -150,34 +150,27 @@ def _url_host(host: str) -> str:
 # --- command line ----------------------------------------------------------------------------------------
 
 
-def _fraction(text: str) -> float:
+def _number(text: str, kind: type[float] | type[int], ok: Callable[[float], bool], rule: str) -> Any:
+    """An argparse type: `text` as a `kind` for which `ok` holds, else an error naming the `rule`."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        raise argparse.ArgumentTypeError(f"not a {'port ' if kind is int else ''}number: {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
     return value
+
+
+def _fraction(text: str) -> float:
+    return float(_number(text, float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1"))
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return float(_number(text, float, lambda v: v >= 0.0 and v != float("inf"), "a finite number >= 0"))
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535 (0 = any free port), got {text}")
-    return value
+    return int(_number(text, int, lambda v: 0 <= v <= 65535, "0-65535 (0 = any free port)"))
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,7 +29,7 @@ def handle_signals() -> Iterator[threading.Event]:
     STOP.clear()
     _received.clear()
 
-    def _handler(signum: int, frame: FrameType | None) -> None:
+    def _handler(signum: int, _frame: FrameType | None) -> None:
         _received.append(signum)
         if STOP.is_set():
             raise KeyboardInterrupt

@@ -20,13 +20,12 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadwatch.vocabulary import ALL, ATTRIBUTION_METRICS, RUN_ATTRIBUTION_METRICS, STATEMENT_METRICS, STMT_PREFIX
+from loadwatch.vocabulary import ALL, ATTRIBUTION_METRICS, STATEMENT_METRICS, STMT_PREFIX
 
 __all__ = [
     "ATTRIBUTION_METRICS",
     "MAX_CANDIDATES",
     "MIN_STATEMENT_CALLS",
-    "RUN_METRICS",
     "STATEMENT_METRICS",
     "STMT_PREFIX",
     "attribution_metrics",
@@ -40,7 +39,6 @@ __all__ = [
     "window_requests",
 ]
 
-RUN_METRICS = RUN_ATTRIBUTION_METRICS
 # A statement's mean over fewer calls than this is mostly noise (one slow call moves it): not a series.
 MIN_STATEMENT_CALLS = 20
 MAX_CANDIDATES = 5
@@ -324,6 +322,12 @@ def _last_good_version(history: Sequence[Mapping[str, Any]]) -> tuple[str | None
     return None, None
 
 
+def _run_candidate(kind: str, tier: int, metric: str, row: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """A candidate cause from one whole-run attribution series, scored by how far it moved."""
+    return {"kind": kind, "tier": tier, "scenario": ALL, "metric": metric, "baseline": row.get("baseline"),
+            "value": row.get("value"), "score": abs(_num(row.get("change_percent")) or 0.0), "text": text}
+
+
 def _candidates(
     rows: Mapping[tuple[str, str], Mapping[str, Any]],
     current: Mapping[str, Mapping[str, float]],
@@ -338,10 +342,7 @@ def _candidates(
     cache = rows.get((ALL, "cache_hit_rate"))
     if moved(cache):
         assert cache is not None
-        found.append({"kind": "cache", "tier": 0, "scenario": ALL, "metric": "cache_hit_rate",
-                      "baseline": cache.get("baseline"), "value": cache.get("value"),
-                      "score": abs(_num(cache.get("change_percent")) or 0.0),
-                      "text": f"cache hit rate {_from_to(cache)}"})
+        found.append(_run_candidate("cache", 0, "cache_hit_rate", cache, f"cache hit rate {_from_to(cache)}"))
     stmts = sorted(_statement_candidates(rows, current, texts, baseline, share, scenario), key=lambda c: -c["score"])
     db_rows = {m: rows.get((ALL, m)) for m in ("db_ms_per_req", "db_calls_per_req", "blks_hit_per_req",
                                                  "blks_read_per_req", "rows_per_req")}
@@ -367,17 +368,13 @@ def _candidates(
         if m in used or not moved(r):
             continue
         assert r is not None
-        found.append({"kind": "database", "tier": 2, "scenario": ALL, "metric": m, "baseline": r.get("baseline"),
-                      "value": r.get("value"), "score": abs(_num(r.get("change_percent")) or 0.0),
-                      "text": f"{LABELS[m]} {_change(r)} ({_from_to(r)})"
-                      + ("" if stmts else ", no single statement moved beyond its own spread")})
+        found.append(_run_candidate("database", 2, m, r, f"{LABELS[m]} {_change(r)} ({_from_to(r)})"
+                                    + ("" if stmts else ", no single statement moved beyond its own spread")))
     cpu = rows.get((ALL, "cpu_ms_per_req"))
     if moved(cpu):
         assert cpu is not None
-        found.append({"kind": "cpu", "tier": 3, "scenario": ALL, "metric": "cpu_ms_per_req",
-                      "baseline": cpu.get("baseline"), "value": cpu.get("value"),
-                      "score": abs(_num(cpu.get("change_percent")) or 0.0),
-                      "text": f"{LABELS['cpu_ms_per_req']} {_change(cpu)} ({_from_to(cpu)})"})
+        found.append(_run_candidate("cpu", 3, "cpu_ms_per_req", cpu,
+                                    f"{LABELS['cpu_ms_per_req']} {_change(cpu)} ({_from_to(cpu)})"))
     good, good_run = _last_good_version(history)
     if version and good and good != version:
         found.append({"kind": "version", "tier": 4, "scenario": ALL, "metric": "target_version", "baseline": good,

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from apachelogs import COMBINED, COMMON, VHOST_COMBINED, InvalidEntryError, LogParser
 
-from loadwatch.config import HTTP_METHODS
+from loadwatch.config import HTTP_METHODS, safe_name
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import DEFAULT_RATE, Filters, PlanDraft
 from loadwatch.plangen.har import STATIC_SUFFIXES
@@ -175,7 +175,7 @@ def draft_from_access_log(path: Path, *, base_url: str | None, filters: Filters,
     draft = build_draft(
         records,
         source=f"access log {path} ({fmt})",
-        name=re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:64] or "plan",
+        name=safe_name(path.stem, "plan"),
         base_url=base_url or "http://127.0.0.1:8080",
         base_note="--base-url" if base_url else "an access log does not say where the service is: pass --base-url",
         filters=filters,

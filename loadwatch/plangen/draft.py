@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from loadwatch.config import SCENARIO_NAME, Plan, parse_plan
+from loadwatch.config import SCENARIO_NAME, Plan, parse_plan, safe_name
 from loadwatch.errors import InvalidInput
 
 __all__ = [
@@ -65,7 +65,7 @@ def scenario_name(method: str, path: str) -> str:
 
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, sanitised to the plan's rules and made unique among `taken` (which it joins)."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:60] or "scenario"
+    base = safe_name(name, "scenario", limit=60)  # room for a `_N` suffix
     out, n = base, 2
     while out in taken:
         out, n = f"{base}_{n}", n + 1

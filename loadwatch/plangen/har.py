@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from loadwatch.config import safe_name
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import Filters, PlanDraft
 from loadwatch.plangen.traffic import Recorded, build_draft
@@ -195,4 +196,4 @@ def _static(e: _Entry, url: urllib.parse.SplitResult) -> bool:
 
 
 def _plan_name(path: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:64] or "plan"
+    return safe_name(path.stem, "plan")

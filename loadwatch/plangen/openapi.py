@@ -27,7 +27,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from loadwatch.config import check_target_allowed
+from loadwatch.config import check_target_allowed, safe_name
 from loadwatch.errors import InvalidInput, TargetUnavailable
 from loadwatch.plangen.draft import Filters, PlanDraft, PoolDraft, ScenarioDraft, literal, scenario_name, unique_name
 from loadwatch.plangen.values import NoValue, generate, spec_example
@@ -304,7 +304,7 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
     info = doc.get("info") or {}
     title = str(info.get("title") or "api")
     draft = PlanDraft(
-        name=re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("_")[:64] or "api",
+        name=safe_name(title, "api"),
         source=f"OpenAPI {version} {location} ({title} {info.get('version', '')})".replace(" )", ")"),
         base_url=target,
         base_note=base_note,

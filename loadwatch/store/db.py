@@ -51,7 +51,7 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_size=2,
         max_overflow=2,
-        connect_args={"connect_timeout": 5, "application_name": "loadwatch"},
+        connect_args={"connect_timeout": embedded.CONNECT_TIMEOUT_S, "application_name": "loadwatch"},
     )
 
 

@@ -19,6 +19,7 @@ from psycopg import sql
 from loadwatch.errors import StoreUnavailable
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "DEFAULT_DATABASE",
     "admin_url",
     "data_dir",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE = "loadwatch"
+CONNECT_TIMEOUT_S = 5  # every connection to the store's server: a database that is away fails a run in seconds
 _EXTRA_CONF = "shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n"
 _lock = threading.Lock()
 _server: Any = None
@@ -78,14 +80,14 @@ def with_database(url: str, database: str) -> str:
 def ensure_database(admin_url: str, database: str, extensions: tuple[str, ...] = ()) -> str:
     """Create `database` on the server behind `admin_url` if missing; return its URL."""
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
             if not exists:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # created concurrently elsewhere
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
         url = with_database(admin_url, database)
         if extensions:
-            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 for ext in extensions:
                     conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
         return url

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import psycopg
 
 from loadwatch.errors import InfrastructureError, StoreUnavailable
-from loadwatch.store.embedded import redact_url
+from loadwatch.store.embedded import CONNECT_TIMEOUT_S, redact_url
 
 __all__ = ["DEFAULT_WAIT_S", "lock_key", "target_lock"]
 
@@ -30,7 +30,8 @@ def lock_key(target: str) -> int:
 def target_lock(database_url: str, target: str, *, run_id: str, wait_s: float = DEFAULT_WAIT_S) -> Iterator[None]:
     key = lock_key(target)
     try:
-        conn = psycopg.connect(database_url, autocommit=True, connect_timeout=5, application_name=_APP + run_id)
+        conn = psycopg.connect(database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name=_APP + run_id)
     except psycopg.Error as exc:
         raise StoreUnavailable(f"trend store ({redact_url(database_url)}): {exc}") from exc
     try:
