@@ -1,11 +1,14 @@
-"""Real Prefect processes for the deployment tests: a `prefect server start` on a free loopback port, and
-long-running children (worker, serve) that are always torn down with their whole process tree."""
+"""Real Prefect processes for the deployment tests: a `prefect server start` on a free loopback port,
+long-running children (worker, serve) that are always torn down with their whole process tree, and installs of
+loadwatch into fresh virtualenvs outside the checkout."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +22,21 @@ from typing import Any
 
 import psutil
 
-__all__ = ["PREFECT", "api_get", "free_port", "prefect_server", "run", "spawn"]
+__all__ = [
+    "PREFECT",
+    "api_get",
+    "api_post",
+    "checkout_copy",
+    "free_port",
+    "install_into_fresh_venv",
+    "leaves_no_children",
+    "light_run_params",
+    "outside_env",
+    "prefect_server",
+    "run",
+    "run_deployment",
+    "spawn",
+]
 
 PREFECT = [sys.executable, "-m", "prefect"]
 
@@ -125,3 +142,80 @@ def prefect_server(home: Path, startup_timeout: float = 240.0) -> Iterator[tuple
                     ) from None
                 time.sleep(0.5)
         yield api, {**env, "PREFECT_API_URL": api}
+
+
+@contextlib.contextmanager
+def leaves_no_children() -> Iterator[None]:
+    """Asserts that every process the block started (server, worker, flow runs) is gone when it ends."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    leftovers = [p for p in {p.pid for p in psutil.Process().children(recursive=True)} - before if psutil.pid_exists(p)]
+    assert not leftovers, [psutil.Process(p).cmdline() for p in leftovers]
+
+
+def outside_env(base: Mapping[str, str], venv: Path | None = None) -> dict[str, str]:
+    """`base` without anything that points Python at a checkout or at the test session's venv; with `venv`, its
+    bin/ first on PATH (what `. venv/bin/activate` would do)."""
+    env = {k: v for k, v in base.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "LOADWATCH_CHECKOUT")}
+    if venv is not None:
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def checkout_copy(repo: Path, dest: Path) -> Path:
+    """A copy of the checkout's files (no .git, venvs or build leftovers). setuptools builds in the source tree,
+    and a `build/` left by an earlier build would carry modules that have since moved or gone into the install;
+    the copy also keeps the real checkout untouched."""
+    shutil.copytree(repo, dest, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "out"))
+    return dest
+
+
+def install_into_fresh_venv(venv: Path, target: str, cwd: Path) -> Path:
+    """`python -m venv VENV && VENV/bin/pip install TARGET` (run in `cwd`); returns the venv.
+
+    Dependencies come from the index through pip's cache; --no-compile skips byte-compiling every installed module
+    (most of Prefect, SciPy, matplotlib are never imported by a run), which is most of the install time."""
+    env = outside_env(os.environ)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", target],
+        env=env, capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL, cwd=cwd,
+    )
+    assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-4000:]
+    return venv
+
+
+def _flow_run_state(api: str, watch_output: str) -> str:
+    """The flow run's final state and message (its verdict), from the id `prefect deployment run` printed."""
+    match = re.search(r"UUID: ([0-9a-f-]{36})", watch_output)
+    if not match:
+        return "(no flow run id in the output)"
+    state = api_get(api, f"/flow_runs/{match.group(1)}")["state"] or {}
+    return f"{state.get('type')}: {state.get('message')}"
+
+
+def light_run_params(out_dir: Path) -> dict[str, Any]:
+    """A light run with no thresholds: what the deployment tests test is the deployment path, not this shared
+    machine's speed. One closed-model user, because on a busy box even 10 req/s of the open model had 7 of 22 sends
+    late: a generator-bound run is inconclusive and ends Failed, as does a p95 over a threshold."""
+    return {"duration": 3, "users": 1, "workers": 1, "thresholds": [], "out_dir": str(out_dir)}
+
+
+def run_deployment(prefect: Sequence[str], api: str, deployment: str, params: Mapping[str, Any],
+                   env: Mapping[str, str], cwd: Path, worker_log: Path) -> str:
+    """`prefect deployment run DEPLOYMENT --param k=v ... --watch` until the run ends; asserts it Completed (else
+    shows the run's state, the CLI's output and the worker's log) and returns the CLI's output."""
+    triggered = run(
+        [*prefect, "deployment", "run", deployment,
+         *(a for k, v in params.items() for a in ("--param", f"{k}={json.dumps(v)}")),
+         "--watch", "--watch-timeout", "600"],
+        env, cwd=cwd, timeout=700,
+    )
+    assert triggered.returncode == 0 and "Completed" in triggered.stdout, (
+        triggered.stdout[-3000:] + triggered.stderr
+        + "\n--- flow run ---\n" + _flow_run_state(api, triggered.stdout)
+        + "\n--- worker log ---\n" + worker_log.read_text()[-3000:]
+    )
+    return triggered.stdout

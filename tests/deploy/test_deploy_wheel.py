@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
-from procs import api_get, prefect_server, run, spawn
+from procs import (
+    api_get,
+    checkout_copy,
+    install_into_fresh_venv,
+    leaves_no_children,
+    light_run_params,
+    outside_env,
+    prefect_server,
+    run,
+    run_deployment,
+    spawn,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW, DEPLOYMENT, POOL = "loadwatch-nightly", "nightly", "loadwatch-process"
@@ -29,53 +37,31 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 
 def _install_wheel(tmp: Path) -> Path:
-    """Build the wheel (no deps) and install it with its dependencies into a new venv; returns the venv."""
-    wheels, venv, src = tmp / "wheels", tmp / "venv", tmp / "src"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV")}
-    # Built from a clean copy: setuptools builds in the source tree, and a `build/` left by an earlier build would
-    # carry modules that have since moved or gone into the wheel (and the checkout stays untouched).
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "out"))
+    """Build the wheel (no deps) from a copy of the checkout and install it with its dependencies into a new
+    venv; returns the venv."""
+    wheels = tmp / "wheels"
+    src = checkout_copy(REPO, tmp / "src")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(src), "-w", str(wheels), "--no-deps", "-q"],
-        env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        env=outside_env(os.environ), capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = wheels.glob("loadwatch-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
-    # Dependencies come from the index through pip's cache; --no-compile skips byte-compiling every installed
-    # module (most of Prefect, SciPy, matplotlib are never imported by a run), which is most of the install time.
-    installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)],
-        env=env, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL, cwd=tmp,
-    )
-    assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-4000:]
-    return venv
-
-
-def _run_state(api: str, watch_output: str) -> str:
-    """The flow run's final state and message (its verdict), from the id `prefect deployment run` printed."""
-    match = re.search(r"UUID: ([0-9a-f-]{36})", watch_output)
-    if not match:
-        return "(no flow run id in the output)"
-    state = api_get(api, f"/flow_runs/{match.group(1)}")["state"] or {}
-    return f"{state.get('type')}: {state.get('message')}"
+    return install_into_fresh_venv(tmp / "venv", str(wheel), cwd=tmp)
 
 
 def test_wheel_deploy_runs_on_a_worker_without_a_checkout(
     tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str, fresh_db: str
 ) -> None:
     tmp = tmp_path_factory.mktemp("wheel")
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with ThreadPoolExecutor(1) as pool:
+    with leaves_no_children(), ThreadPoolExecutor(1) as pool:
         # the install (minutes) and the server's start (seconds) overlap
         install = pool.submit(_install_wheel, tmp)
         with prefect_server(tmp_path_factory.mktemp("prefect-home")) as (api, server_env):
             venv = install.result(timeout=1800)
             bin_dir = venv / "bin"
             nowhere = tmp_path_factory.mktemp("not-a-checkout")  # every command below runs here
-            env = {k: v for k, v in server_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LOADWATCH_CHECKOUT")}
-            env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+            env = outside_env(server_env, venv)
 
             where = run([str(bin_dir / "python"), "-c", "import loadwatch.flows.nightly as m; print(m.__file__)"],
                         env, cwd=nowhere, timeout=120)
@@ -117,24 +103,8 @@ def test_wheel_deploy_runs_on_a_worker_without_a_checkout(
             with spawn([str(bin_dir / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1"],
                        worker_env, worker_log, cwd=nowhere):
                 out_dir = tmp / "out"
-                # A light run with no thresholds: what is tested is the deployment path, not this shared machine's
-                # speed. One closed-model user, because on a busy box even 10 req/s of the open model had 7 of 22
-                # sends late: a generator-bound run is inconclusive and ends Failed, as does a p95 over a threshold.
-                params = {"duration": 3, "users": 1, "workers": 1, "thresholds": [], "out_dir": str(out_dir)}
-                triggered = run(
-                    [str(bin_dir / "prefect"), "deployment", "run", f"{FLOW}/{DEPLOYMENT}",
-                     *(a for k, v in params.items() for a in ("--param", f"{k}={json.dumps(v)}")),
-                     "--watch", "--watch-timeout", "600"],
-                    env, cwd=nowhere, timeout=700,
-                )
-                assert triggered.returncode == 0, (
-                    triggered.stdout[-3000:] + triggered.stderr
-                    + "\n--- flow run ---\n" + _run_state(api, triggered.stdout)
-                    + "\n--- worker log ---\n" + worker_log.read_text()[-3000:]
-                )
-                assert "Completed" in triggered.stdout
+                run_deployment([str(bin_dir / "prefect")], api, f"{FLOW}/{DEPLOYMENT}", light_run_params(out_dir),
+                               env, nowhere, worker_log)
             summary = json.loads((out_dir / "summary.json").read_text())
             assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
             assert summary["trigger"] == "ui"
-    leftovers = [p for p in {p.pid for p in psutil.Process().children(recursive=True)} - before if psutil.pid_exists(p)]
-    assert not leftovers, [psutil.Process(p).cmdline() for p in leftovers]
