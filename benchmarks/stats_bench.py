@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,21 @@ def score(cases: list[Case], found: list[list[int]]) -> dict[str, Any]:
     return out
 
 
-def recall_by_step(cases: list[Case], found: list[list[int]]) -> dict[str, float]:
+def _step_recall(cases: list[Case], found: list[list[int]], key_of: Callable[[Case], str]) -> dict[str, float]:
+    """Recall of the single-step cases, grouped by `key_of(case)`."""
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c, f in zip(cases, found, strict=True):
         if c.kind != "step":
             continue
         tp, _ = match(f, c.changes)
-        key = f"{abs(c.step) * 100:.0f}% step, CV {c.cv * 100:.0f}%"
+        key = key_of(c)
         acc[key][0] += tp
         acc[key][1] += 1
     return {k: v[0] / v[1] for k, v in acc.items()}
+
+
+def recall_by_step(cases: list[Case], found: list[list[int]]) -> dict[str, float]:
+    return _step_recall(cases, found, lambda c: f"{abs(c.step) * 100:.0f}% step, CV {c.cv * 100:.0f}%")
 
 
 def cpd_bench(otava_python: str | None, quick: bool) -> dict[str, Any]:
@@ -126,15 +132,8 @@ def _band(cv: float) -> str:
 
 def recall_by_size_band(cases: list[Case], found: list[list[int]]) -> dict[str, float]:
     """Recall of single steps by |step| and noise band (held-out CVs are continuous, so banded)."""
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for c, f in zip(cases, found, strict=True):
-        if c.kind != "step":
-            continue
-        tp, _ = match(f, c.changes)
-        key = f"+{abs(c.step) * 100:.0f}% step, {_band(c.cv)}"
-        acc[key][0] += tp
-        acc[key][1] += 1
-    return {k: v[0] / v[1] for k, v in sorted(acc.items(), key=lambda kv: (float(kv[0][1:].split("%")[0]), kv[0]))}
+    acc = _step_recall(cases, found, lambda c: f"+{abs(c.step) * 100:.0f}% step, {_band(c.cv)}")
+    return dict(sorted(acc.items(), key=lambda kv: (float(kv[0][1:].split("%")[0]), kv[0])))
 
 
 def suite_cpd(suites: list[SuiteParams], otava_python: str | None) -> dict[str, Any]:
