@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -263,11 +263,9 @@ def _warm_report_worker() -> None:
     charts.warm()
 
 
-def _start_embedded_quietly() -> None:
-    from loadwatch.store import embedded
-
+def _start_embedded_quietly(admin_url: Callable[[], str]) -> None:
     with contextlib.suppress(Exception):  # a failure is reported by the store connection that follows
-        embedded.admin_url()
+        admin_url()
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
@@ -288,8 +286,12 @@ def cmd_report(ns: argparse.Namespace) -> int:
                              initializer=_warm_report_worker) as pool:
         pool.submit(charts.warm)  # starts the worker now
         if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
+            # Imported before the thread starts: the store package imports SQLAlchemy, and SQLAlchemy imported by two
+            # threads at once (this one's review module below) fails with "partially initialized module".
+            from loadwatch.store import embedded
+
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
-            threading.Thread(target=_start_embedded_quietly, daemon=True).start()
+            threading.Thread(target=_start_embedded_quietly, args=(embedded.admin_url,), daemon=True).start()
         from loadwatch.pipeline.review import review_report
 
         with _store(ns) as engine:
