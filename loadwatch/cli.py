@@ -286,8 +286,8 @@ def cmd_report(ns: argparse.Namespace) -> int:
                              initializer=_warm_report_worker) as pool:
         pool.submit(charts.warm)  # starts the worker now
         if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
-            # Imported before the thread starts: the store package imports SQLAlchemy, and SQLAlchemy imported by two
-            # threads at once (this one's review module below) fails with "partially initialized module".
+            # Imported before the thread starts, so no module is imported by two threads at once (SQLAlchemy imported
+            # by two threads failed with "partially initialized module" when the store package still loaded it eagerly).
             from loadwatch.store import embedded
 
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run

@@ -9,22 +9,47 @@ Not the store, and so not here: the SQL that *measures* the target's own databas
 pg_stat_statements in loadwatch.pipeline.counters and the server discovery in loadwatch.pipeline.discovery (they run
 against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
-from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
-from loadwatch.store.repo import (
-    comparable_history,
-    exclude_run,
-    get_summary,
-    history_points,
-    list_change_points,
-    recent_runs,
-    run_exists,
-    run_key,
-    run_series,
-    save_run,
-    thin_windows,
-    triage,
-)
-from loadwatch.store.spool import flush, pending, spool_dir, spool_write
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
+    from loadwatch.store.repo import (
+        comparable_history,
+        exclude_run,
+        get_summary,
+        history_points,
+        list_change_points,
+        recent_runs,
+        run_exists,
+        run_key,
+        run_series,
+        save_run,
+        thin_windows,
+        triage,
+    )
+    from loadwatch.store.spool import flush, pending, spool_dir, spool_write
+
+# Imported on first use (PEP 562): the demo target imports loadwatch.store.embedded, and importing this package
+# eagerly put SQLAlchemy and the repository into the demo service's process (+12 MB RSS, +23 %: the nightly gate
+# flagged it on the demo's own rss_mb series). tests/store/test_store_imports.py pins it.
+_HOME = {
+    **dict.fromkeys(("connect", "make_engine", "map_db_errors", "migrate", "resolve_database_url"), "db"),
+    **dict.fromkeys(("comparable_history", "exclude_run", "get_summary", "history_points", "list_change_points",
+                     "recent_runs", "run_exists", "run_key", "run_series", "save_run", "thin_windows", "triage"),
+                    "repo"),
+    **dict.fromkeys(("flush", "pending", "spool_dir", "spool_write"), "spool"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadwatch.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"loadwatch.store.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "comparable_history",
