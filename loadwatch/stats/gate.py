@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri, stdtr, stdtrit  # t and normal functions without importing scipy.stats
 
+from loadwatch import hist
 from loadwatch.stats import histboot
 from loadwatch.stats.model import (
     ALL,
@@ -186,17 +187,17 @@ class _Hists:
     """Decodes each run's histogram once per compare_run call."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], histboot.BucketCounts | None] = {}
+        self._cache: dict[tuple[str, str], hist.BucketCounts | None] = {}
 
-    def get(self, run: RunPoint, scenario: str) -> histboot.BucketCounts | None:
+    def get(self, run: RunPoint, scenario: str) -> hist.BucketCounts | None:
         key = (run.run_id, scenario)
         if key not in self._cache:
             blob = run.histograms.get(scenario) if run.histograms else None
-            self._cache[key] = histboot.decode_counts(blob) if blob else None
+            self._cache[key] = hist.decode_counts(blob) if blob else None
         return self._cache[key]
 
 
-def _requests(run: RunPoint, scenario: str, hist: histboot.BucketCounts | None) -> float | None:
+def _requests(run: RunPoint, scenario: str, hist: hist.BucketCounts | None) -> float | None:
     n = (run.metrics.get(scenario) or {}).get("requests")
     if n is not None and n > 0:
         return float(n)
@@ -209,7 +210,7 @@ def _count(run: RunPoint, scenario: str) -> float | None:
 
 
 def _excess_share(current: RunPoint, runs: Sequence[RunPoint], scenario: str,
-                  cur_hist: histboot.BucketCounts) -> float:
+                  cur_hist: hist.BucketCounts) -> float:
     """sqrt(max(0, 1 - N / N_typ)): the share of tonight's sampling sigma beyond a typical baseline night's, from
     the request counts (1 when they are unknown: then tonight's error counts in full)."""
     n_now = _count(current, scenario) or float(cur_hist.total)
@@ -311,17 +312,25 @@ def _noise(spread: float, within: float, floor: float, n: int, cfg: GateConfig, 
     }
 
 
-def _ratio_row(
-    scenario: str,
-    metric: str,
-    value: float,
-    current: RunPoint,
-    runs: list[RunPoint],
-    values: np.ndarray,
-    cfg: GateConfig,
-    hists: _Hists,
-    row: dict[str, Any],
-) -> None:
+@dataclass(frozen=True)
+class _Series:
+    """One row's inputs: tonight's value of a scenario's metric, the baseline runs and their values."""
+
+    scenario: str
+    metric: str
+    value: float
+    current: RunPoint
+    runs: list[RunPoint]
+    values: np.ndarray
+    cfg: GateConfig
+    hists: _Hists
+
+    def parts(self) -> tuple[str, str, float, RunPoint, list[RunPoint], np.ndarray, GateConfig, _Hists]:
+        return self.scenario, self.metric, self.value, self.current, self.runs, self.values, self.cfg, self.hists
+
+
+def _ratio_row(series: _Series, row: dict[str, Any]) -> None:
+    scenario, metric, value, current, runs, values, cfg, hists = series.parts()
     floor = float(row["floor"])
     d = DIRECTION[metric]
     if value <= 0 or np.any(values <= 0):
@@ -425,16 +434,8 @@ def _linear_row(metric: str, value: float, values: np.ndarray, cfg: GateConfig, 
     _decide(row, d, z, value - med, d * rel >= floor, -d * rel >= floor, row["ci"], cfg)
 
 
-def _error_rate_row(
-    scenario: str,
-    value: float,
-    current: RunPoint,
-    runs: list[RunPoint],
-    values: np.ndarray,
-    cfg: GateConfig,
-    hists: _Hists,
-    row: dict[str, Any],
-) -> None:
+def _error_rate_row(series: _Series, row: dict[str, Any]) -> None:
+    scenario, _, value, current, runs, values, cfg, hists = series.parts()
     n = len(values)
     med = float(np.median(values))
     spread = _sigma(values, med)
@@ -499,10 +500,8 @@ def _one(
     if len(values) < cfg.min_history:
         return row
     row["improvable"] = improvable
-    if metric == "error_rate":
-        _error_rate_row(scenario, value, current, runs, values, cfg, hists, row)
-    else:
-        _ratio_row(scenario, metric, value, current, runs, values, cfg, hists, row)
+    series = _Series(scenario, metric, value, current, runs, values, cfg, hists)
+    (_error_rate_row if metric == "error_rate" else _ratio_row)(series, row)
     return row
 
 

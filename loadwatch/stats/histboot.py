@@ -6,17 +6,16 @@ Binomial(N, F_j) >= k, F_j being the histogram's cumulative share up to bucket j
 10 000 multinomials over thousands of buckets we draw 10 000 uniforms and invert that CDF: the same bootstrap
 distribution, in milliseconds. See docs/METHOD.md.
 
-The histogram itself (decoding, bucket arrays, hdrh's percentile rank) is loadwatch.hist's; `BucketCounts` and
-`decode_counts` are named here too because they are this method's input (the gate reads them from here)."""
+The histogram itself (decoding, bucket arrays, hdrh's percentile rank) is loadwatch.hist's."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import bdtrc
 
-from loadwatch.hist import BucketCounts, decode_counts, rank
+from loadwatch.hist import BucketCounts, rank
 
-__all__ = ["BucketCounts", "decode_counts", "percentile_draws"]
+__all__ = ["percentile_draws"]
 
 
 def percentile_draws(b: BucketCounts, q: float, draws: int, rng: np.random.Generator) -> np.ndarray:

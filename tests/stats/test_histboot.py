@@ -14,7 +14,7 @@ def _buckets(seed: int, n: int) -> hist.BucketCounts:
     h = hist.new_hist()
     # whole 100 µs steps: a few dozen buckets, so the two distributions are compared value by value
     hist.record_many(h, (rng.lognormal(8, 0.6, n) / 100).astype(np.int64) * 100)
-    b = histboot.decode_counts(hist.encode(h))
+    b = hist.decode_counts(hist.encode(h))
     assert b is not None and b.total == n
     return b
 
