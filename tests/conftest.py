@@ -45,6 +45,21 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture
+def store_refusing_runs(fresh_db: str) -> str:
+    """`fresh_db`, migrated, where every insert of a run fails (a full disk, in effect): the spool's case."""
+    import psycopg
+
+    from loadwatch.store import connect
+
+    connect(fresh_db).dispose()
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
+                     " $$ LANGUAGE plpgsql")
+        conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
+    return fresh_db
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One Prefect test harness per session (it costs 8-12 s to start)."""

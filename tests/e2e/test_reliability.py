@@ -49,17 +49,12 @@ def test_unreachable_target_fails_preflight_fast(prefect_harness, fresh_db, tmp_
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed_preflight"
 
 
-def test_failing_store_spools_then_next_run_stores_it(prefect_harness, fresh_db, tmp_path, monkeypatch, capsys):
+def test_failing_store_spools_then_next_run_stores_it(prefect_harness, store_refusing_runs, tmp_path, monkeypatch,
+                                                      capsys):
+    fresh_db = store_refusing_runs
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     spool = tmp_path / "spool"
     monkeypatch.setenv("LOADWATCH_SPOOL_DIR", str(spool))
-    from loadwatch.store import connect
-
-    connect(fresh_db).dispose()  # migrate, then make every run insert fail
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
-                     " $$ LANGUAGE plpgsql")
-        conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
     code = main(["run", "--no-capacity", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err
     assert code == 3, err

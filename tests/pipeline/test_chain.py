@@ -80,16 +80,10 @@ def test_an_unreachable_target_is_a_failed_preflight(fresh_db, tmp_path):
     assert _rows(fresh_db, "SELECT status, verdict FROM runs") == [("failed_preflight", "failed")]
 
 
-def test_a_failing_store_spools_the_record_and_still_writes_the_report(fresh_db, tmp_path, monkeypatch):
+def test_a_failing_store_spools_the_record_and_still_writes_the_report(store_refusing_runs, tmp_path, monkeypatch):
+    fresh_db = store_refusing_runs
     spool = tmp_path / "spool"
     monkeypatch.setenv("LOADWATCH_SPOOL_DIR", str(spool))
-    from loadwatch.store import connect
-
-    connect(fresh_db).dispose()  # migrate, then make every run insert fail
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("CREATE FUNCTION lw_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full (test)'; END"
-                     " $$ LANGUAGE plpgsql")
-        conn.execute("CREATE TRIGGER lw_fail BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION lw_fail()")
     with pytest.raises(StoreUnavailable, match="disk full") as err:
         run_chain(_params(tmp_path / "a"), plain_stages(), log=_log(), store_url=fresh_db)
     spooled = list(spool.glob("*.json"))
