@@ -120,7 +120,14 @@ def test_a_tail_regression_fails_the_night_however_noisy_the_history(prefect_har
         state = nightly(**RunParams(plan=plan, out_dir=str(out), trigger="ci").model_dump(), return_state=True)
         s = _summary(out)
         assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]  # type: ignore[index]
-        assert state.is_completed(), s["verdict_reasons"]
+        # the same-night gate never flags a clean night; the change-point detector may confirm a small real drift
+        # of this in-process server (it shares the test process with every flow run so far: CI saw p95 +9.0 % over
+        # a few nights once), which is what it is for, so only that is allowed as a reason to fail a clean night
+        gate_regressions = [c for c in s["comparison"] if c["outcome"] == "regression"]  # type: ignore[union-attr]
+        assert not gate_regressions, s["verdict_reasons"]
+        assert state.is_completed() or all(
+            r.startswith("change point confirmed:") for r in s["verdict_reasons"]  # type: ignore[union-attr]
+        ), s["verdict_reasons"]
     edge.slow_every, edge.slow_ms = 12, 50.0  # a lock, a GC pause: 1 request in 12 waits 50 ms more
     out = tmp_path / "n11"
     code = main(["run", "--plan", plan, "--out", str(out), "--trigger", "ci"])
