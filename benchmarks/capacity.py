@@ -81,11 +81,38 @@ def _wrk_once(url: str, connections: int, seconds: int) -> tuple[float, float | 
     return float(m.group(1)), ms
 
 
+SERVER_PID: list[int] = []  # the server under test (taskset execs it: same pid)
+WRK_CPU_MS: list[float | None] = []  # the server's CPU ms per request during each saturation run of wrk
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds (user + system) the server has used so far, from /proc (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{SERVER_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def answer_cpu_ms(run: dict[str, Any]) -> float | None:
+    """The server's CPU ms per request at the search's answer: its confirmation step's target CPU over its rate."""
+    cap = run.get("capacity_rps")
+    steps = [s for s in run["steps"] if cap is not None and s["passed"] and abs(s["rate"] - cap) < 1e-6
+             and s.get("target_cpu") is not None]
+    if not steps:
+        return None
+    s = steps[-1]
+    return float(s["target_cpu"]) * 10.0 / float(s.get("achieved") or s["rate"])
+
+
 def wrk(url: str, p99_limit_ms: float | None = None) -> float:
     """wrk's saturation throughput (16 connections). With `p99_limit_ms`, first 1, 2, 4 and 8 connections too:
     the highest throughput of any of these runs whose own p99 met the limit goes to SLO_RATES (wrk is closed-loop,
     so its p99 leaves out the sends a stall delayed: the rate it meets the SLO at is an optimistic peer)."""
+    c0 = server_cpu_s()
     sat, p99 = _wrk_once(url, 16, WRK_S)
+    c1 = server_cpu_s()
+    WRK_CPU_MS.append(round((c1 - c0) * 1000 / (sat * WRK_S), 3) if c0 is not None and c1 is not None and sat else None)
     if p99 is not None:
         WRK_P99.append(p99)
     if p99_limit_ms is not None:
@@ -115,8 +142,10 @@ def measure(label: str, server_args: list[str], budget: float, slo: str, repeats
     """wrk, then for each search: the search and wrk again; each search is compared with the mean of the wrk runs
     just before and just after it (the machine's load drifts within minutes)."""
     proc, url = start(*server_args)
+    SERVER_PID[:] = [proc.pid]
     WRK_P99.clear()
     SLO_RATES.clear()
+    WRK_CPU_MS.clear()
     m = re.fullmatch(r"\s*p99\s*<\s*([\d.]+)\s*ms\s*", slo)
     limit = float(m.group(1)) if m else None
     try:
@@ -160,6 +189,19 @@ def measure(label: str, server_args: list[str], budget: float, slo: str, repeats
         "bracket_width_percent": [r.get("bracket_width_percent") for r in runs],
         "ratios_to_wrk": [round(r["capacity_rps"] / p, 3) for r, p in zip(runs, peers, strict=True)
                           if r["capacity_rps"] is not None],
+        # The same comparison with the server's cost per request taken out: on a VM the core's speed moves between
+        # minutes and with how busy the core is (a paced load lets it idle between requests; wrk keeps it busy), so
+        # each answer is compared with what wrk would have reached at the CPU cost per request the server had during
+        # the search: capacity x (CPU ms per request at the answer) / (wrk's req/s x its CPU ms per request)
+        "wrk_cpu_ms_per_request": list(WRK_CPU_MS),
+        "answer_cpu_ms_per_request": [answer_cpu_ms(r) for r in runs],
+        "utilisation_at_answer": [round(r["capacity_rps"] * c / 1000, 3) if r["capacity_rps"] and c else None
+                                  for r, c in zip(runs, (answer_cpu_ms(r) for r in runs), strict=True)],
+        "cost_normalised_ratios": [
+            round((r["capacity_rps"] * c) / ((wa * ca + wb * cb) / 2), 3)
+            for r, c, wa, wb, ca, cb in zip(runs, (answer_cpu_ms(r) for r in runs), wrks, wrks[1:], WRK_CPU_MS,
+                                            WRK_CPU_MS[1:], strict=False)
+            if r["capacity_rps"] and c and ca and cb],
         "runs": runs,
     }
     if caps:
@@ -251,6 +293,10 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
 def _row(r: dict[str, Any]) -> str:
     caps = ", ".join(f"{c:.0f}" for c in r["capacities"]) or "none"
     ratio = ", ".join(f"{x:.3f}" for x in r["ratios_to_wrk"]) or "–"
@@ -292,6 +338,21 @@ def report(res: dict[str, Any]) -> str:
         "connections) | capacity / that rate |",
         "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|",
         *[_row(r) for r in (cpu, res["pool"], res["cpu_plus_25"]) if r],
+        "",
+        "The server's own cost per request (its CPU time from /proc over wrk's saturation runs, and at each "
+        "answer its confirmation step's target CPU over the rate): on this KVM guest a core's speed moves between "
+        "minutes, and a core that idles between paced requests runs them slower than one wrk keeps busy. "
+        "Cost-normalised ratio = capacity x CPU ms per request at the answer / (wrk req/s x its CPU ms per request), "
+        "each against the wrk runs either side: the comparison on a server whose cost per request stays fixed.",
+        "",
+        "| server | server CPU ms / request under wrk | at each answer | share of the server's core at each answer | "
+        "capacity / wrk, cost-normalised |",
+        "|---|--:|--:|--:|--:|",
+        *[f"| {r['label']} | {' / '.join(_ms(x) for x in r.get('wrk_cpu_ms_per_request', []))} | "
+          f"{', '.join(_ms(x) for x in r.get('answer_cpu_ms_per_request', []))} | "
+          f"{', '.join('–' if x is None else f'{100 * x:.1f} %' for x in r.get('utilisation_at_answer', []))} | "
+          f"{', '.join(f'{x:.3f}' for x in r.get('cost_normalised_ratios', [])) or '–'} |"
+          for r in (cpu, res["pool"], res["cpu_plus_25"]) if r],
         "",
         "Why searches gave no number: " + ("; ".join(sorted({x for r in (cpu, res["pool"], res["cpu_plus_25"]) if r
                                                                for x, c in zip(r["reasons"], r["outcomes"], strict=True)
