@@ -26,7 +26,7 @@ PLAN = {
 def test_demo_plan_has_a_modest_capacity_section():
     plan = load_plan()
     assert plan.capacity is not None
-    assert plan.capacity.budget <= 45
+    assert plan.capacity.budget <= 60  # a nightly stays short: one minute of search at most
     assert plan.capacity.slos
 
 

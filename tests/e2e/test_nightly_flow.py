@@ -16,7 +16,7 @@ def _run(tmp_path, name: str, **overrides):
     from loadwatch.flows.nightly import nightly
 
     out = tmp_path / name
-    # the capacity stage has its own tests (tests/capacity); here it would add its 40 s budget to every run
+    # the capacity stage has its own tests (tests/capacity); here it would add its 60 s budget to every run
     params = RunParams(duration=5, rate=80, warmup=1, out_dir=str(out), trigger="cli", capacity=False, **overrides)
     state = nightly(**params.model_dump(), return_state=True)
     summary = json.loads((out / "summary.json").read_text())
