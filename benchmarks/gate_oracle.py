@@ -6,7 +6,10 @@ For every first-night step case of benchmarks/gate_bench.py (its JSON's `cases`)
 its scenario's p50 series, s = log(step) / log(1 + robust CV of that series over the baseline), and the chance that
 a one-sided z test which *knows* sigma finds it at a given false-alarm rate per row: Phi(s - z_p). This is an upper
 bound for any rule that judges one row against its own history (the gate estimates sigma from 10-20 nights, which
-costs it more). Two false-alarm rates: 5.1e-4 per row (z 3.28, the gate's own at a full window) and 2.5e-4 per row
+costs it more). Also, for change points, the recall a detector that knew where each change is could expect: a
+one-sided two-sample z test of the segments either side at p 0.001, Phi(d / sigma * sqrt(n1 n2 / (n1 + n2)) - 3.09)
+per change (an upper bound: no search over positions, no multiple testing). Two false-alarm rates: 5.1e-4 per row
+(z 3.28, the gate's own at a full window) and 2.5e-4 per row
 (z 3.48: <= 1 false night in 100 if a night's ~40 rows were independent). Writes stats_gate_oracle.md."""
 
 from __future__ import annotations
@@ -56,6 +59,27 @@ def groups(cases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def cpd_oracle() -> dict[str, tuple[int, float]]:
+    """Per suite: (number of true changes, mean known-location detection probability) over the scored series."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stats.synth import SUITES, series_suite
+
+    z = float(norm.isf(0.001))
+    out: dict[str, tuple[int, float]] = {}
+    for name, params in SUITES.items():
+        probs = []
+        for c in series_suite(params):
+            if c.kind == "drift":
+                continue
+            bounds = [0, *c.changes, len(c.values)]
+            for i, at in enumerate(c.changes):
+                n1, n2 = at - bounds[i], bounds[i + 2] - at
+                d = math.log1p(abs(c.step)) if c.step > -1 else math.inf
+                probs.append(float(norm.cdf(d / math.log1p(c.cv) * math.sqrt(n1 * n2 / (n1 + n2)) - z)))
+        out[name] = (len(probs), sum(probs) / len(probs) if probs else 0.0)
+    return out
+
+
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS / "stats_gate.json"
     doc = json.loads(path.read_text())
@@ -82,6 +106,11 @@ def main() -> int:
             b1, b2 = bound(sel, Z_GATE), bound(sel, Z_NIGHT)
             lines.append(f"| {suite}: {label} | {len(sel)} | {100 * found / len(sel):.1f} % ({found}) | "
                          f"{_pct(b1)} | {_pct(b2)} |")
+    lines += ["", "Change points: the recall a known-location test could expect (p 0.001 one-sided, segments either "
+              "side of each change; F1 if nothing else were reported):", "",
+              "| suite | changes | oracle recall | oracle F1 |", "|---|---|---|---|"]
+    for name, (n, rec) in cpd_oracle().items():
+        lines.append(f"| {name} | {n} | {100 * rec:.1f} % | {2 * rec / (1 + rec):.3f} |")
     text = "\n".join(lines) + "\n"
     (RESULTS / "stats_gate_oracle.md").write_text(text)
     print(text)
