@@ -231,7 +231,7 @@ def summarise(nights: list[dict[str, Any]], cases: list[dict[str, Any]]) -> dict
                            for n in clean if n["regression_rows"]][:10]
     outcome_share: dict[str, dict[str, float]] = {}
     for m in METRIC_ORDER:
-        tot = defaultdict(int)
+        tot: defaultdict[str, int] = defaultdict(int)
         for n in clean:
             for key, v in n["outcomes"].items():
                 met, out = key.split(":")
