@@ -163,6 +163,7 @@ def measure(label: str, server_args: list[str], budget: float, slo: str, repeats
         stop(proc)
     peers = [(a + b) / 2 for a, b in itertools.pairwise(wrks)]
     caps = [r["capacity_rps"] for r in runs if r["capacity_rps"] is not None]
+    answer_ms = [answer_cpu_ms(r) for r in runs]
     row: dict[str, Any] = {
         "label": label,
         "server": " ".join(server_args),
@@ -194,13 +195,12 @@ def measure(label: str, server_args: list[str], budget: float, slo: str, repeats
         # each answer is compared with what wrk would have reached at the CPU cost per request the server had during
         # the search: capacity x (CPU ms per request at the answer) / (wrk's req/s x its CPU ms per request)
         "wrk_cpu_ms_per_request": list(WRK_CPU_MS),
-        "answer_cpu_ms_per_request": [answer_cpu_ms(r) for r in runs],
+        "answer_cpu_ms_per_request": answer_ms,
         "utilisation_at_answer": [round(r["capacity_rps"] * c / 1000, 3) if r["capacity_rps"] and c else None
-                                  for r, c in zip(runs, (answer_cpu_ms(r) for r in runs), strict=True)],
+                                  for r, c in zip(runs, answer_ms, strict=True)],
         "cost_normalised_ratios": [
             round((r["capacity_rps"] * c) / ((wa * ca + wb * cb) / 2), 3)
-            for r, c, wa, wb, ca, cb in zip(runs, (answer_cpu_ms(r) for r in runs), wrks, wrks[1:], WRK_CPU_MS,
-                                            WRK_CPU_MS[1:], strict=False)
+            for r, c, wa, wb, ca, cb in zip(runs, answer_ms, wrks, wrks[1:], WRK_CPU_MS, WRK_CPU_MS[1:], strict=False)
             if r["capacity_rps"] and c and ca and cb],
         "runs": runs,
     }

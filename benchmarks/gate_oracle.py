@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gate_bench import snr  # this script's directory is on sys.path when it runs
 from scipy.stats import norm
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,15 +28,8 @@ Z_GATE = float(norm.isf(5.1e-4))
 Z_NIGHT = float(norm.isf(2.5e-4))
 
 
-def sigmas(case: dict[str, Any]) -> float | None:
-    cv = case.get("cv_p50_measured")
-    if not cv or cv <= 0 or not case.get("mult"):
-        return None
-    return math.log(case["mult"]) / math.log1p(cv)
-
-
 def bound(cases: list[dict[str, Any]], z: float) -> float | None:
-    ss: list[float] = [s for s in (sigmas(c) for c in cases) if s is not None]
+    ss = [s for s in (snr(c) for c in cases) if math.isfinite(s)]
     return sum(float(norm.cdf(s - z)) for s in ss) / len(ss) if ss else None
 
 
@@ -61,7 +55,6 @@ def groups(cases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def cpd_oracle() -> dict[str, tuple[int, float]]:
     """Per suite: (number of true changes, mean known-location detection probability) over the scored series."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from stats.synth import SUITES, series_suite
 
     z = float(norm.isf(0.001))

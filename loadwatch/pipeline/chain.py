@@ -85,11 +85,9 @@ class Running(Protocol[T_co]):
 
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds; whether it has finished."""
-        ...
 
     def result(self) -> T_co:
         """Its value (waiting for it), or its exception raised."""
-        ...
 
 
 @dataclass(frozen=True)

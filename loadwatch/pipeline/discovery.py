@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,20 +251,16 @@ def _find_postmaster(database_url: str) -> int | None:
         except psycopg.Error:
             data_directory = None
     if data_directory:
-        try:
+        with suppress(OSError, ValueError, IndexError, psutil.Error):
             pid = int(Path(data_directory, "postmaster.pid").read_text().split()[0])
             if psutil.pid_exists(pid) and _is_postgres(psutil.Process(pid)):
                 return pid
-        except (OSError, ValueError, IndexError, psutil.Error):
-            pass
     if backend:
-        try:
+        with suppress(psutil.Error):
             proc = psutil.Process(int(backend[0]))
             parent = proc.parent() if _is_postgres(proc) else None
             if parent is not None and _is_postgres(parent):
                 return parent.pid
-        except psutil.Error:
-            pass
     return None
 
 
@@ -290,11 +286,9 @@ def postgres_pids(database_url: str) -> set[int]:
     with _pg_lock:
         entry = _pg_cache.get(database_url)
     if entry is not None and entry.pid is not None:
-        try:
+        with suppress(psutil.Error):
             if psutil.Process(entry.pid).create_time() == entry.create_time:
                 return with_children([entry.pid])
-        except psutil.Error:
-            pass
         entry = None
     if entry is not None and now - entry.checked < _PG_RETRY_S:
         return set()

@@ -7,8 +7,9 @@ only needs the data model should not pay for."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadwatch.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from loadwatch.stats.edivisive import ChangePoint, detect_change_points
@@ -57,13 +58,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'loadwatch.stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"loadwatch.stats.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOME, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ Not the store, and so not here: the SQL that *measures* the target's own databas
 pg_stat_statements in loadwatch.pipeline.counters and the server discovery in loadwatch.pipeline.discovery (they run
 against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadwatch.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
@@ -42,13 +43,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loadwatch.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"loadwatch.store.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOME, globals())
 
 
 __all__ = [
