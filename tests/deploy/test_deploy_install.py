@@ -58,7 +58,7 @@ def test_pip_install_dot_then_prefect_yaml_deploy_runs_on_a_process_worker(
                            env, cwd=checkout, timeout=300)
             assert deployed.returncode == 0, deployed.stdout + deployed.stderr
             dep = procs.api_get(api, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
-            assert dep["entrypoint"] == "loadwatch/flows/nightly.py:nightly" and dep["work_pool_name"] == POOL
+            assert dep["entrypoint"] == "flows/nightly.py:nightly" and dep["work_pool_name"] == POOL
             # the pull step was recorded as written (resolved on the worker), not as the deploying machine's cwd
             steps = json.dumps(dep["pull_steps"])
             assert "LOADWATCH_CHECKOUT" in steps and str(checkout) not in steps

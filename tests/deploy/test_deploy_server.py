@@ -58,7 +58,7 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
     deployed = run([*PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"], env, cwd=REPO)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     dep = api_get(api, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
-    assert dep["entrypoint"] == "loadwatch/flows/nightly.py:nightly" and dep["work_pool_name"] == "loadwatch-process"
+    assert dep["entrypoint"] == "flows/nightly.py:nightly" and dep["work_pool_name"] == "loadwatch-process"
     (sched,) = dep["schedules"]
     assert sched["schedule"]["cron"] == "0 2 * * *" and sched["schedule"]["timezone"] == "UTC" and sched["active"]
     assert "schedule" in json.dumps(sched["parameters"])  # scheduled runs record trigger=schedule

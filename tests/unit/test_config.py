@@ -29,7 +29,7 @@ def test_bundled_plans_are_valid():
     assert [s.name for s in plan.scenarios] == [
         "list_tools", "search_by_name", "get_tool", "search_enabled", "search_latest", "performance_stats"]
     assert [s.weight for s in plan.scenarios] == [35, 20, 15, 15, 10, 5]
-    seed = load_plan("loadwatch/plans/seed_2users.yaml")
+    seed = load_plan("src/loadwatch/plans/seed_2users.yaml")
     assert seed.load.model == "closed" and seed.load.users == 2 and seed.load.think_time == 0.5
     assert seed.load.ramp == 10
 

@@ -1,13 +1,14 @@
 """One-way layers, checked on the source: flows -> tasks -> core. The core never imports Prefect (only the
-flows, the tasks and the one adapter module for long-running modes, loadwatch/prefect_adapter.py), and never imports the
-flows or the tasks."""
+flows, the tasks and the one adapter module for long-running modes, src/loadwatch/prefect_adapter.py), and never
+imports the flows or the tasks."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2] / "loadwatch"
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO / "src" / "loadwatch"
 PREFECT_ALLOWED = {"prefect_adapter.py"}
 
 
@@ -22,7 +23,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _core_modules() -> list[Path]:
-    return [p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] not in ("flows", "tasks")]
+    return list(ROOT.rglob("*.py"))
 
 
 def test_the_core_never_imports_prefect():
@@ -46,5 +47,5 @@ def test_the_core_never_imports_flows_or_tasks():
 
 
 def test_tasks_never_import_flows():
-    for p in (ROOT / "tasks").glob("*.py"):
+    for p in (REPO / "tasks").glob("*.py"):
         assert not any(n.startswith("loadwatch.flows") for n in _imports(p)), p

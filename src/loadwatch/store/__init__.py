@@ -1,6 +1,6 @@
 """The trend store: PostgreSQL through SQLAlchemy Core + psycopg 3; embedded server by default.
 
-Every statement against the trend store is here: the named queries in loadwatch/sql/queries.sql (read by
+Every statement against the trend store is here: the named queries in sql/queries.sql (read by
 `repo.query`), the schema in the numbered migrations beside them (`db.migrate`), and the one-load-per-target
 advisory lock (`lock`). `embedded` runs the local PostgreSQL server that holds the store (and the demo target's
 database). Other modules reach the store only through these functions.

@@ -2,7 +2,7 @@
 
 What the Prefect tasks add (retries, timeouts, artifacts, the UI's logs) is left out; the decisions are the
 chain's either way (loadwatch.pipeline.chain). Used by the tests of the chain and by anyone who embeds a run
-without an orchestrator. A sharded load needs the Dask runner of the Prefect flow (loadwatch/tasks/shards.py)."""
+without an orchestrator. A sharded load needs the Dask runner of the Prefect flow (tasks/shards.py)."""
 
 from __future__ import annotations
 

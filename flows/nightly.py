@@ -1,7 +1,7 @@
 """loadwatch-nightly: preflight → baseline → load ∥ monitor → capacity → compare → store → publish → report.
 
 Composition only: the parameters (the Prefect UI form, `prefect deployment run --param`), the chain
-(loadwatch.pipeline.chain.run_chain) run with the tasks of loadwatch/tasks as its stage runners, and the final
+(loadwatch.pipeline.chain.run_chain) run with the tasks of tasks/ as its stage runners, and the final
 state from the run's summary: Failed on a failing verdict (regression, threshold breach, inconclusive, aborted),
 Completed otherwise, with the summary (loadwatch.pipeline.record.RunSummary) as the state's data."""
 
@@ -81,7 +81,7 @@ nightly = flow(name="loadwatch-nightly", description=__doc__, log_prints=False)(
 
 
 def prefect_stages() -> Stages:
-    """The chain's runners: the tasks of loadwatch/tasks; the load and the monitor submitted side by side, a
+    """The chain's runners: the tasks of tasks/; the load and the monitor submitted side by side, a
     sharded load on Dask (it returns when every shard has)."""
     return Stages(
         preflight=preflight_task,

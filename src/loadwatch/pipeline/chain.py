@@ -3,8 +3,8 @@
     preflight → open target → capture before → [target lock: load ∥ monitor] → capture after
     → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
 
-`run_chain` is given one runner per stage (`Stages`): the Prefect flow (loadwatch/flows/nightly.py) passes its
-tasks (retries, timeouts, logging to the Prefect UI; loadwatch/tasks/), `loadwatch.pipeline.plain` passes plain
+`run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
+tasks (retries, timeouts, logging to the Prefect UI; tasks/), `loadwatch.pipeline.plain` passes plain
 calls and threads. Whatever runs the stages, the chain decides the same things here, once:
 
 - a target that cannot be reached is recorded as a failed preflight (`status: failed_preflight`, verdict `failed`),

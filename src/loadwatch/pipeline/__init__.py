@@ -6,5 +6,5 @@ preflight → targets (open the system under test) → capture (baseline: enviro
 `review` is the same comparison over the stored history (`loadwatch report`).
 
 `chain.run_chain` runs them in that order given one runner per stage (`chain.Stages`): the Prefect tasks of
-loadwatch/tasks (the flow), or the plain calls and threads of `plain`. `load` is the load stage and the monitor
+tasks (the flow), or the plain calls and threads of `plain`. `load` is the load stage and the monitor
 beside it (and the capacity search), `save` the store stage with its spool."""
