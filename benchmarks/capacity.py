@@ -218,7 +218,7 @@ def detection(base: float, spread: float, dropped: float) -> dict[str, Any]:
     import random
 
     from loadwatch import stats
-    from loadwatch.pipeline.measures import ALL
+    from loadwatch.metrics import ALL
 
     rng = random.Random(16)
     half = max(spread, 0.01) / 2

@@ -1,4 +1,4 @@
-"""The busy-machine check (loadwatch.pipeline.contention) on real nightly runs of the demo target, by situation.
+"""The busy-machine check (loadwatch.observe.contention) on real nightly runs of the demo target, by situation.
 
     .venv/bin/python benchmarks/contention.py --modes quiet,burn,burn19,self --runs 3 --name contention
 

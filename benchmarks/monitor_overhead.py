@@ -23,8 +23,8 @@ import time
 
 import psutil
 
-from loadwatch.pipeline import discovery as disc
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import discovery as disc
+from loadwatch.observe import monitor as mon
 from loadwatch.store import embedded
 
 TARGET = """

@@ -26,7 +26,7 @@ import psutil
 from loadwatch.config import load_plan
 from loadwatch.demo import DemoTarget
 from loadwatch.engine import run_load
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import monitor as mon
 from loadwatch.pipeline.targets import RunTarget, monitor_groups
 
 

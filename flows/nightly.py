@@ -3,7 +3,7 @@
 Composition only: the parameters (the Prefect UI form, `prefect deployment run --param`), the chain
 (loadwatch.pipeline.chain.run_chain) run with the tasks of tasks/ as its stage runners, and the final
 state from the run's summary: Failed on a failing verdict (regression, threshold breach, inconclusive, aborted),
-Completed otherwise, with the summary (loadwatch.pipeline.record.RunSummary) as the state's data."""
+Completed otherwise, with the summary (loadwatch.record.RunSummary) as the state's data."""
 
 # No `from __future__ import annotations` here: `flow.serve` cloudpickles the flow into a spawned process,
 # where string annotations cannot be resolved and Prefect rejects the parameters ("not fully defined").
@@ -16,7 +16,7 @@ from pydantic import Field
 
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import Done, Stages, run_chain
-from loadwatch.pipeline.record import RunSummary
+from loadwatch.record import RunSummary
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (

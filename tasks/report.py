@@ -10,8 +10,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from loadwatch.pipeline import report
-from loadwatch.pipeline.record import write_summary
+from loadwatch.record import write_summary
+from loadwatch.report import view as report
 
 __all__ = ["ARTIFACT_REPORT_KEY", "ARTIFACT_TABLE_KEY", "report_task"]
 

@@ -16,12 +16,13 @@ from prefect.futures import PrefectFuture, wait
 
 from loadwatch import engine
 from loadwatch.config import Plan
-from loadwatch.pipeline import capture, preflight, prometheus, targets
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import monitor as mon
+from loadwatch.pipeline import capture, preflight, targets
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
-from loadwatch.pipeline.record import RunRecord, RunSummary
 from loadwatch.pipeline.save import store_record
+from loadwatch.record import RunRecord, RunSummary
+from loadwatch.report import prometheus
 
 __all__ = [
     "Submitted",

@@ -35,7 +35,7 @@ from loadwatch.errors import (
 )
 
 if TYPE_CHECKING:
-    from loadwatch.pipeline.record import RunSummary
+    from loadwatch.record import RunSummary
 
 __all__ = ["build_parser", "main"]
 
@@ -129,7 +129,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 def _finish_run(state: Any, out_dir: str | None = None) -> int:
     """The flow's final state -> the printout and the exit code: a failing verdict raises its error
     (loadwatch.vocabulary.VERDICT_ERROR, translated in `main`), a crash is an InternalError (70), never 1."""
-    from loadwatch.pipeline.record import RunSummary
+    from loadwatch.record import RunSummary
 
     result = state.result(raise_on_failure=False)
     if isinstance(result, LoadwatchError):
@@ -257,7 +257,7 @@ def _store(ns: argparse.Namespace) -> Iterator[Any]:
 
 
 def _warm_report_worker() -> None:
-    from loadwatch.pipeline import charts
+    from loadwatch.report import charts
     from loadwatch.stats import edivisive, history  # noqa: F401  (imported for the work that follows)
 
     charts.warm()
@@ -273,7 +273,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    from loadwatch.pipeline import charts
+    from loadwatch.report import charts
 
     # One worker process is forked now, before this one connects to anything, and imports matplotlib and the
     # change-point detector while this one imports the rest and reads the store; it then finds the change points
@@ -292,7 +292,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
             threading.Thread(target=_start_embedded_quietly, args=(embedded.admin_url,), daemon=True).start()
-        from loadwatch.pipeline.review import review_report
+        from loadwatch.report.review import review_report
 
         with _store(ns) as engine:
             paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out),

@@ -229,7 +229,7 @@ class MonitorSpec(_Model):
 
 
 class CapacitySpec(_Model):
-    """The capacity stage (loadwatch.pipeline.capacity, docs/METHOD.md): the highest open-model rate at which every SLO
+    """The capacity stage (loadwatch.capacity.search, docs/METHOD.md): the highest open-model rate at which every SLO
     holds, found by a geometric ramp, a bisection and one confirmation step, all inside `budget` seconds."""
 
     slos: list[str] = Field(min_length=1, description='threshold syntax: "p99 < 50ms", "search: p95 < 20ms"')

@@ -34,7 +34,7 @@ __all__ = [
 ALL = "*"  # the scenario name of the whole run
 STMT_PREFIX = "stmt:"  # pseudo-scenarios of the target's SQL statements: "stmt:<queryid>"
 
-# The values a run contributes to its trend series, per scenario (loadwatch.pipeline.measures derives them; the gate
+# The values a run contributes to its trend series, per scenario (loadwatch.metrics derives them; the gate
 # and the change-point detector judge each one; their directions and floors are in loadwatch.stats.model).
 # Attribution series (loadwatch.pipeline.attribution, docs/METHOD.md §9): judged by the same gate and change-point
 # detector; they explain a regression and never fail a run by themselves.

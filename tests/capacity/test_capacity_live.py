@@ -16,9 +16,9 @@ from contextlib import contextmanager, suppress
 import psutil
 import pytest
 
+from loadwatch.capacity.search import DEFAULT_ERROR_SLO, find_capacity, process_cpu_probe
 from loadwatch.cli import main
 from loadwatch.config import CapacitySpec, Plan, plan_from_url
-from loadwatch.pipeline.capacity import DEFAULT_ERROR_SLO, find_capacity, process_cpu_probe
 
 # quick steps: 1 s settle + 1.5 s measured (up to 3 s at low rates for 150 requests), one generator process
 QUICK = {"settle": 1.0, "step": 1.5, "max_step": 3.0, "min_requests": 150}
@@ -211,7 +211,7 @@ def test_missing_slo_and_bad_plan_section_exit_2(tmp_path, capsys):
 
 
 def _pid_by_port(url: str) -> int:
-    from loadwatch.pipeline.discovery import pids_by_port
+    from loadwatch.observe.discovery import pids_by_port
 
     port = int(url.rsplit(":", 1)[1])
     pids = pids_by_port(port) - {os.getpid()}

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from loadwatch import stats
+from loadwatch.capacity.search import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline.capacity import find_capacity
-from loadwatch.pipeline.measures import ALL, run_metrics
-from loadwatch.pipeline.report import build_view, render_markdown, write_report
+from loadwatch.metrics import ALL, run_metrics
+from loadwatch.report.view import build_view, render_markdown, write_report
 
 PLAN = {
     "name": "cap",

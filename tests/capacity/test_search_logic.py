@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from loadwatch.capacity.search import DEFAULT_ERROR_SLO, MAX_STEPS, Step, effective_slos, evaluate_step, search
 from loadwatch.config import CapacitySpec
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline.capacity import DEFAULT_ERROR_SLO, MAX_STEPS, Step, effective_slos, evaluate_step, search
 
 SLO = "p99 < 50ms"
 

@@ -75,7 +75,7 @@ def test_an_internal_error_exits_70_with_the_log_path_not_1(monkeypatch, capsys,
 
 
 def _summary(verdict: str, **fields):
-    from loadwatch.pipeline.record import RunSummary
+    from loadwatch.record import RunSummary
 
     return RunSummary(run_id="20260101T000000Z-abcdef", status="aborted" if verdict == "aborted" else "completed",
                       started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:05+00:00",

@@ -1,4 +1,4 @@
-"""A small parser for the Prometheus text format (0.0.4), enough to validate what loadwatch.pipeline.prometheus
+"""A small parser for the Prometheus text format (0.0.4), enough to validate what loadwatch.report.prometheus
 writes without depending on prometheus_client: HELP/TYPE before samples, one TYPE per family, valid names,
 escaped label values, float values."""
 

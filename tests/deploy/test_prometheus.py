@@ -21,7 +21,7 @@ import pytest
 import yaml
 from promtext import Sample, parse
 
-from loadwatch.pipeline import prometheus
+from loadwatch.report import prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
@@ -246,7 +246,7 @@ def test_publish_failures_are_logged_never_raised(tmp_path: Path, caplog: pytest
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with caplog.at_level(logging.WARNING, logger="loadwatch.pipeline.prometheus"):
+    with caplog.at_level(logging.WARNING, logger="loadwatch.report.prometheus"):
         done = prometheus.publish(
             summary(), env={prometheus.TEXTFILE_DIR_ENV: str(blocker / "sub"), prometheus.PUSHGATEWAY_ENV: dead}
         )
@@ -258,7 +258,7 @@ def test_push_url_password_is_redacted_in_logs(caplog: pytest.LogCaptureFixture)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://user:s3cret@127.0.0.1:{sock.getsockname()[1]}"
-    with caplog.at_level(logging.WARNING, logger="loadwatch.pipeline.prometheus"):
+    with caplog.at_level(logging.WARNING, logger="loadwatch.report.prometheus"):
         prometheus.publish(summary(), env={prometheus.PUSHGATEWAY_ENV: dead})
     assert "s3cret" not in caplog.text and "user:***@127.0.0.1" in caplog.text
 

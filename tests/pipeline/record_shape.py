@@ -38,7 +38,7 @@ VARIABLE_KEYS = {
 DECLARED = {
     "flow_run_id": "null|string",
     "notes": "null|string",
-    # loadwatch.pipeline.contention.assess: unmeasured ratios and the reason of a quiet machine are null
+    # loadwatch.observe.contention.assess: unmeasured ratios and the reason of a quiet machine are null
     "target_stats.contention.target_wait_share": "null|number",
     "target_stats.contention.target_wait_to_cpu": "null|number",
     "target_stats.contention.reason": "null|string",

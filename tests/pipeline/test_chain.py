@@ -19,7 +19,7 @@ from loadwatch.infra import interrupts
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
 from loadwatch.pipeline.plain import plain_stages
-from loadwatch.pipeline.record import RunSummary
+from loadwatch.record import RunSummary
 
 GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())
 STAGES = ["preflight", "target", "baseline", "lock", "load", "compare", "store", "publish"]

@@ -1,4 +1,4 @@
-"""summary.json's contract, pinned: the typed run record (loadwatch.pipeline.record.RunSummary) writes exactly what
+"""summary.json's contract, pinned: the typed run record (loadwatch.record.RunSummary) writes exactly what
 the dict-built summary.json of loadwatch before the typed record wrote.
 
 Two pins, both taken from that earlier code (the commit before the record became a model):
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from record_shape import differences, shape_of
 
-from loadwatch.pipeline.record import RunRecord, RunSummary
+from loadwatch.record import RunRecord, RunSummary
 
 HERE = Path(__file__).parent
 GOLDEN = json.loads((HERE / "summary_shape.json").read_text())

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadwatch.pipeline import report
+from loadwatch.report import view as report
 
 from .synthetic import make_data
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loadwatch.pipeline import report
-from loadwatch.pipeline.report import md_escape
+from loadwatch.report import view as report
+from loadwatch.report.view import md_escape
 
 from .synthetic import HOSTILE, make_data
 
@@ -240,7 +240,7 @@ def test_year_of_history_stays_small(tmp_path: Path) -> None:
 def test_charts_without_labelled_lines_stay_silent(recwarn: pytest.WarningsRecorder) -> None:
     # a timeline whose rows carry no rps (e.g. a stored review run) used to make matplotlib warn about an empty
     # legend on the user's terminal
-    from loadwatch.pipeline import charts
+    from loadwatch.report import charts
 
     rows = [{"t": 1_700_000_000 + i, "requests": 10, "errors": 0, "p95_ms": 5.0} for i in range(30)]
     svg = charts.run_timeline_chart(rows, [])

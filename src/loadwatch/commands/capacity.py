@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadwatch.capacity.search import CapacityResult, Step
 from loadwatch.commands.args import positive
 from loadwatch.commands.load import LiveLine
 from loadwatch.config import CapacitySpec, Plan, load_plan, plan_from_url
 from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, InvalidInput
-from loadwatch.pipeline.capacity import CapacityResult, Step
 
 __all__ = ["EXIT_CODES", "add_capacity_arguments", "build_capacity", "format_result", "run_capacity_command"]
 
@@ -149,8 +149,8 @@ class _Progress(LiveLine):
 
 
 def run_capacity_command(ns: argparse.Namespace) -> int:
+    from loadwatch.capacity.search import find_capacity, process_cpu_probe
     from loadwatch.infra import interrupts
-    from loadwatch.pipeline.capacity import find_capacity, process_cpu_probe
     from loadwatch.pipeline.targets import RunTarget
 
     plan, spec = build_capacity(ns)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from loadwatch.config import safe_name
-from loadwatch.pipeline.record import SCHEMA_VERSION
+from loadwatch.record import SCHEMA_VERSION
 from loadwatch.store import save_run
 from loadwatch.store.db import map_db_errors
 

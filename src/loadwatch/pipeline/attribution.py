@@ -6,7 +6,7 @@ Pure functions over a run's summary and its gate rows (no Prefect, no I/O); meth
    database time, statement calls, shared blocks hit/read and rows per request (pg_stat_statements deltas),
    target CPU per request (the monitor's target group), the cache hit rate over the window (the stats endpoint's
    hit/miss counters), and per statement (pseudo-scenario `stmt:<queryid>`) its mean execution time and calls
-   per request. They become metrics of the run (loadwatch.pipeline.measures.run_metrics), so the gate and the
+   per request. They become metrics of the run (loadwatch.metrics.run_metrics), so the gate and the
    change-point detector judge them with the same history and the same rule as latency.
 2. `explain(...)`: for each regressed scenario, the candidates whose own gate rows moved the same night in the
    direction that would explain it, ranked, each as one sentence; the sources that were missing, named.
@@ -125,7 +125,7 @@ def normalise_query(text: str | None, limit: int = STATEMENT_TEXT_CHARS) -> str:
 def statements(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """queryid -> {query (normalised), calls, total_exec_time_ms, rows, shared_blks_hit, shared_blks_read} over the
     window, the rows of one queryid (several users, top-level or nested) added up."""
-    from loadwatch.pipeline.counters import is_own_statement
+    from loadwatch.observe.counters import is_own_statement
 
     db = (summary.get("resources") or {}).get("database") or {}
     out: dict[str, dict[str, Any]] = {}

@@ -3,7 +3,7 @@
 Before: the environment fingerprint, an idle check, the target's stats endpoint and database counters,
 and the comparable history this run will be judged against. After: the same counters again and their
 deltas over the load window (so a cache hit rate is this run's, not the process lifetime's), and whether other
-work on the machine made the target wait for a CPU during it (loadwatch.pipeline.contention)."""
+work on the machine made the target wait for a CPU during it (loadwatch.observe.contention)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 from loadwatch import store
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
-from loadwatch.pipeline import contention, probe
-from loadwatch.pipeline import counters as bl
-from loadwatch.pipeline.discovery import postgres_pids
+from loadwatch.observe import contention, probe
+from loadwatch.observe import counters as bl
+from loadwatch.observe.discovery import postgres_pids
 
 __all__ = ["capture_after", "capture_before"]
 

@@ -36,9 +36,11 @@ from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import TargetUnavailable
 from loadwatch.infra import interrupts
+from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
-from loadwatch.pipeline.monitor import MonitorResult
-from loadwatch.pipeline.record import (
+from loadwatch.pipeline.save import store_or_spool
+from loadwatch.pipeline.targets import RunTarget
+from loadwatch.record import (
     RecordContext,
     RunRecord,
     RunSummary,
@@ -47,8 +49,6 @@ from loadwatch.pipeline.record import (
     report_input,
     write_summary,
 )
-from loadwatch.pipeline.save import store_or_spool
-from loadwatch.pipeline.targets import RunTarget
 from loadwatch.store import embedded, resolve_database_url
 from loadwatch.store.lock import target_lock
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch import stats
+from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution
-from loadwatch.pipeline.measures import run_metrics
 
 __all__ = [
     "CONFIRM_AFTER",
@@ -39,7 +39,7 @@ GENERATOR_BOUND_ADVICE = (
 
 
 def machine_busy(summary: Mapping[str, Any]) -> str | None:
-    """The reason a run was measured on a busy machine (loadwatch.pipeline.contention), or None."""
+    """The reason a run was measured on a busy machine (loadwatch.observe.contention), or None."""
     c = (summary.get("target_stats") or {}).get("contention") or {}
     return str(c.get("reason")) if c.get("busy") else None
 

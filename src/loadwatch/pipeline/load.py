@@ -1,6 +1,6 @@
 """The load stage and the monitor beside it: the measurement of the night.
 
-The load (loadwatch.engine, spawned generator processes) and the monitor (loadwatch.pipeline.monitor, sampling the
+The load (loadwatch.engine, spawned generator processes) and the monitor (loadwatch.observe.monitor, sampling the
 target's, the database's, the generator's and the host's processes) run side by side on one `stop` event: the
 load sets it when it ends, which releases the monitor; SIGINT/SIGTERM set it too (the chain polls
 loadwatch.infra.interrupts). Running them side by side is the stage runner's business (Prefect tasks in
@@ -15,9 +15,10 @@ import threading
 from typing import Any
 
 from loadwatch import engine
+from loadwatch.capacity import search as capacity
 from loadwatch.config import Plan
-from loadwatch.pipeline import capacity, targets
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import monitor as mon
+from loadwatch.pipeline import targets
 
 __all__ = ["PROGRESS_EVERY_S", "run_capacity_stage", "run_load_stage", "run_monitor_stage"]
 

@@ -16,14 +16,16 @@ from typing import Any, Generic, TypeVar
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline import capture, prometheus, report, targets
+from loadwatch.observe.monitor import MonitorResult
+from loadwatch.pipeline import capture, targets
 from loadwatch.pipeline.chain import Log, Stages
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
-from loadwatch.pipeline.monitor import MonitorResult
 from loadwatch.pipeline.preflight import preflight_stage
-from loadwatch.pipeline.record import write_summary
 from loadwatch.pipeline.save import store_record
+from loadwatch.record import write_summary
+from loadwatch.report import prometheus
+from loadwatch.report import view as report
 
 __all__ = ["Thread", "plain_stages"]
 

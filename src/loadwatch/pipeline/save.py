@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from loadwatch import store
 from loadwatch.errors import StoreUnavailable
-from loadwatch.pipeline.record import RunRecord
+from loadwatch.record import RunRecord
 
 __all__ = ["flush_spool", "spool_after_failure", "store_or_spool", "store_record"]
 

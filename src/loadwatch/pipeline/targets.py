@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadwatch.config import Plan
-from loadwatch.pipeline import discovery as disc
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import discovery as disc
+from loadwatch.observe import monitor as mon
 from loadwatch.pipeline.preflight import wait_for_target
 
 __all__ = ["RunTarget", "monitor_groups", "open_target"]

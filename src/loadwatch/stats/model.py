@@ -84,7 +84,7 @@ ERROR_RATE_FLOOR_RATIO = 1.5
 LATENCY_PERCENTILES: dict[str, float] = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0, "p999_ms": 99.9}
 
 # The machine-drift probe value the gate adjusts by (RunPoint.probe): ms of a fixed CPU micro-benchmark timed on
-# the generator host in the same run (loadwatch.pipeline.probe). The target cannot move it.
+# the generator host in the same run (loadwatch.observe.probe). The target cannot move it.
 PROBE_KEY = "cpu_ms"
 
 

@@ -6,7 +6,7 @@ advisory lock (`lock`). `embedded` runs the local PostgreSQL server that holds t
 database). Other modules reach the store only through these functions.
 
 Not the store, and so not here: the SQL that *measures* the target's own database, i.e. pg_stat_database and
-pg_stat_statements in loadwatch.pipeline.counters and the server discovery in loadwatch.pipeline.discovery (they run
+pg_stat_statements in loadwatch.observe.counters and the server discovery in loadwatch.observe.discovery (they run
 against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
 from typing import TYPE_CHECKING

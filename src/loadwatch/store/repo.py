@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline.measures import run_metrics
+from loadwatch.metrics import run_metrics
 
 if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) at import time
-    from loadwatch.pipeline.record import RunRecord
+    from loadwatch.record import RunRecord
 
 __all__ = [
     "TRIAGE_STATES",

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from loadwatch.errors import InfrastructureError
-from loadwatch.pipeline import counters as bl
-from loadwatch.pipeline import discovery as disc
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import counters as bl
+from loadwatch.observe import discovery as disc
+from loadwatch.observe import monitor as mon
 
 
 def _work(url: str, rows: int = 200) -> str:

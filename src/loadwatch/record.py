@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadwatch import hist
 from loadwatch.config import Plan
-from loadwatch.pipeline.measures import ALL, run_metrics
+from loadwatch.metrics import ALL, run_metrics
 from loadwatch.store.embedded import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -104,7 +104,7 @@ class RunSummary(BaseModel):
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
     resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
     target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
-    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.pipeline.probe)
+    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
     comparison: list[dict[str, Any]] = Field(default_factory=list)
     change_points: list[dict[str, Any]] = Field(default_factory=list)
     incidents: list[dict[str, Any]] = Field(default_factory=list)
@@ -246,7 +246,7 @@ def build_record(
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
         "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
-        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.pipeline.probe)
+        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.observe.probe)
         "comparison": list(findings.get("comparison", [])),
         "change_points": list(findings.get("change_points", [])),
         "incidents": list(findings.get("incidents", [])),

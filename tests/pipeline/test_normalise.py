@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution as at
-from loadwatch.pipeline.measures import run_metrics
 
 
 def _summary(**over: Any) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def _snap(calls: int, ms: float, query: str, qid: str) -> dict[str, Any]:
 
 
 def test_the_monitor_window_totals_all_of_the_targets_statements_and_none_of_loadwatchs() -> None:
-    from loadwatch.pipeline.monitor import Monitor
+    from loadwatch.observe.monitor import Monitor
 
     own = "SELECT s.userid, s.queryid FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
     pre = {"counters": {"xact_commit": 1.0}, "at": 0.0,
@@ -137,6 +137,6 @@ def test_the_monitor_window_totals_all_of_the_targets_statements_and_none_of_loa
     ],
 )
 def test_own_statements(query: str, own: bool) -> None:
-    from loadwatch.pipeline.counters import is_own_statement
+    from loadwatch.observe.counters import is_own_statement
 
     assert is_own_statement(query) is own

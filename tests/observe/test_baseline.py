@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadwatch.errors import TargetUnavailable
-from loadwatch.pipeline import counters as bl
+from loadwatch.observe import counters as bl
 
 from .conftest import SLEEP, SPIN
 

@@ -17,9 +17,9 @@ from sqlalchemy.engine import Engine
 
 from loadwatch import stats, store
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline import report
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
-from loadwatch.pipeline.record import report_input, write_summary
+from loadwatch.record import report_input, write_summary
+from loadwatch.report import view as report
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]

@@ -7,8 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loadwatch.metrics import run_metrics
 from loadwatch.pipeline.compare import compare_stage
-from loadwatch.pipeline.measures import run_metrics
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NIGHTS = 15

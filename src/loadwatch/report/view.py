@@ -19,9 +19,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from loadwatch.pipeline import charts
-from loadwatch.pipeline.charts import ALL, as_float, parse_time
 from loadwatch.pipeline.compare import machine_busy
+from loadwatch.report import charts
+from loadwatch.report.charts import ALL, as_float, parse_time
 
 __all__ = ["build_view", "render_html", "render_markdown", "scenario_table", "write_report"]
 

@@ -36,8 +36,8 @@ import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
-from loadwatch.pipeline import counters
-from loadwatch.pipeline.discovery import one_process_table
+from loadwatch.observe import counters
+from loadwatch.observe.discovery import one_process_table
 
 __all__ = ["Monitor", "MonitorResult", "ProcessGroup"]
 

@@ -1,4 +1,4 @@
-"""The busy-machine rule (loadwatch.pipeline.contention): pure units on readings, and the readings themselves
+"""The busy-machine rule (loadwatch.observe.contention): pure units on readings, and the readings themselves
 against real processes on this host (a CPU burner outside our process tree, and the target's own work)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import time
 import psutil
 import pytest
 
-from loadwatch.pipeline import contention
+from loadwatch.observe import contention
+from loadwatch.observe.contention import Snapshot, assess
 from loadwatch.pipeline.compare import decide_verdict, machine_busy
-from loadwatch.pipeline.contention import Snapshot, assess
 
 LINUX = sys.platform.startswith("linux") and os.path.exists(f"/proc/{os.getpid()}/schedstat")
 

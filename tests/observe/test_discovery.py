@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline import discovery as disc
+from loadwatch.observe import discovery as disc
 
 LISTENER = """
 import socket, sys, time

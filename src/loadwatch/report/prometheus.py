@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from loadwatch.pipeline.record import RunSummary
+from loadwatch.record import RunSummary
 from loadwatch.vocabulary import VERDICTS
 
 __all__ = [
@@ -42,9 +42,9 @@ PUSH_TIMEOUT_S = 5.0
 # every verdict is exported (1 for the current one, 0 for the others) so a rule can match on the label
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
-_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.pipeline.counters.counter_deltas
+_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.counters.counter_deltas
 
-log = logging.getLogger("loadwatch.pipeline.prometheus")
+log = logging.getLogger("loadwatch.report.prometheus")
 
 
 def escape_label_value(value: object) -> str:

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline import discovery as disc
-from loadwatch.pipeline import monitor as mon
+from loadwatch.observe import discovery as disc
+from loadwatch.observe import monitor as mon
 
 from .conftest import SLEEP, SPIN
 

@@ -122,7 +122,7 @@ def test_review_with_worker_processes_equals_the_serial_review(fresh_db, tmp_pat
     from concurrent.futures import ProcessPoolExecutor
 
     from loadwatch import store
-    from loadwatch.pipeline.review import review_data
+    from loadwatch.report.review import review_data
 
     files = write_seed_nights(tmp_path, nights=30)
     assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0

@@ -8,7 +8,7 @@ error_rate is in percent; cpu_percent and rss_mb are the target's process group.
 (database time, calls, blocks and rows per request, target CPU per request, cache hit rate; per statement under
 `stmt:<queryid>`) come from loadwatch.pipeline.attribution and are judged like the rest (docs/METHOD.md §9).
 capacity_rps is the capacity stage's answer (the highest rate meeting the plan's capacity SLOs,
-loadwatch.pipeline.capacity), when the run had one."""
+loadwatch.capacity.search), when the run had one."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Capacity: the highest open-model rate that meets the plan's SLOs."""
