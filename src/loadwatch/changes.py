@@ -1,0 +1,52 @@
+"""Open changes: a regression (a gate row or a confirmed change point) that stays visible until a person triages it.
+
+The typed record every part shares (the verdict, the store, the report, the notifications); the lifecycle rules
+live with the comparison (docs/METHOD.md, "Open changes"). A change is keyed by its plan, scenario and metric and
+the run that opened it; `status` is where it stands tonight."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["ChangeStatus", "OpenChange", "Triage", "TriageDecision"]
+
+TriageDecision = Literal["expected", "dismissed", "confirmed"]
+# open: nobody has decided yet; confirmed: a known regression being worked on (nights at its level pass but stay
+# listed, further worsening fails); expected: accepted, the baseline restarts at it; dismissed: a false alarm, its
+# nights rejoin the baseline; recovered: the series came back to its baseline without a decision.
+ChangeStatus = Literal["open", "confirmed", "expected", "dismissed", "recovered"]
+
+
+class Triage(BaseModel):
+    """A person's decision on a change: what, who, when (ISO 8601, UTC) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: TriageDecision
+    by: str
+    at: str
+    note: str | None = None
+
+
+class OpenChange(BaseModel):
+    """One change as a night sees it: what moved, by how much (with its interval), since when, and whether it fails
+    tonight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    change_id: str
+    scenario: str
+    metric: str
+    status: ChangeStatus
+    change_percent: float | None  # the size against the baseline before it; points for error_rate (see `unit`)
+    unit: Literal["percent", "points"] = "percent"
+    ci: tuple[float, float] | None = None  # the interval of that size, same unit
+    first_run_id: str
+    first_seen_at: str  # ISO 8601 start of the night that opened it
+    nights_open: int  # nights since it opened, that night included
+    version_before: str | None = None  # the target's version/commit on the last baseline night, when known
+    version_after: str | None = None  # ... and on the night that opened it
+    failing: bool  # whether it fails tonight's run (per the plan's `verdict.open_changes`)
+    triage: Triage | None = None
