@@ -43,3 +43,24 @@ def test_second_run_waits_for_the_first(fresh_db):
         order.append("b-start")
     t.join()
     assert order == ["a-start", "a-end", "b-start"]
+
+
+def test_a_lost_session_is_seen_and_the_lock_taken_again(fresh_db):
+    """The lock lives in the store's server: when its session goes (the store restarted, the connection cut), the
+    holder knows it is no longer held, another run may take the target, and `retake` refuses by name meanwhile."""
+    import psycopg
+
+    with target_lock(fresh_db, "demo", run_id="night") as lock:
+        assert lock.held()
+        with psycopg.connect(fresh_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE application_name = 'loadwatch-lock:night'")
+        assert not lock.held()
+        with target_lock(fresh_db, "demo", run_id="intruder", wait_s=0):  # the target is free to another run now
+            with pytest.raises(InfrastructureError, match="intruder"):
+                lock.retake(wait_s=0)
+            assert not lock.held()
+        lock.retake(wait_s=0)
+        assert lock.held()
+        with pytest.raises(InfrastructureError, match="night"), target_lock(fresh_db, "demo", run_id="third", wait_s=0):
+            pass

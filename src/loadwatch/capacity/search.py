@@ -42,6 +42,7 @@ __all__ = [
     "find_capacity",
     "process_cpu_probe",
     "search",
+    "skipped_capacity",
 ]
 
 # A rate at which requests fail does not meet any SLO worth the name: without an error-rate SLO of its own the
@@ -64,7 +65,10 @@ COOLDOWN_MAX_S = 5.0
 STEP_TIMEOUT_MIN_S = 2.0  # per-request timeout of a step: at least this, ...
 STEP_TIMEOUT_SLO_FACTOR = 20.0  # ... or this many times the largest latency limit, at most the plan's timeout
 
-Outcome = Literal["found", "max_rate", "generator_bound", "no_capacity", "budget", "interrupted", "failed"]
+# skipped: the stage did not load at all (its reason says why: the target's lock was lost with the trend store)
+Outcome = Literal[
+    "found", "max_rate", "generator_bound", "no_capacity", "budget", "interrupted", "failed", "skipped",
+]
 ERROR_METRICS = ("error_rate", "errors")
 
 
@@ -571,3 +575,10 @@ def find_capacity(
         result.capacity_rps = None
         result.reason = f"the search failed at step {state['n']}: {failure[0].message}"
     return result
+
+
+def skipped_capacity(spec: CapacitySpec, reason: str) -> CapacityResult:
+    """The stage's answer when it did not load at all: no number, no steps, and why."""
+    return CapacityResult(capacity_rps=None, bracket=[None, None], binding_slo=None, outcome="skipped", reason=reason,
+                          steps=[], slos=effective_slos(list(spec.slos)), budget_s=spec.budget, elapsed_s=0.0,
+                          resolution=spec.resolution)

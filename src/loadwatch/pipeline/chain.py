@@ -1,7 +1,7 @@
 """The nightly chain, without Prefect: every decision of a night in one function, `run_chain`.
 
-    preflight → open target → capture before → [target lock: load ∥ monitor] → capture after
-    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
+    preflight → open target → capture before → [target lock: load ∥ monitor → capture after
+    → capacity (optional, same lock)] → compare → store (or spool) → publish metrics → report
 
 `run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
 tasks (retries, timeouts, logging to the Prefect UI; tasks/), `loadwatch.pipeline.plain` passes plain
@@ -15,7 +15,9 @@ calls and threads. Whatever runs the stages, the chain decides the same things h
   verdict `aborted` (exit 130) and no capacity search follows;
 - the warnings of the night (the target failed under load, it was busy before the load);
 - the timings of each stage (`timings_s`), and the default output directory;
-- a store that fails spools the record, the report is still written, then `StoreUnavailable` is raised (exit 3).
+- a store that fails spools the record, the report is still written, then `StoreUnavailable` is raised (exit 3); a
+  store that went away during the load takes the target's lock with it: the capacity search is then skipped with its
+  reason (`capacity.outcome: skipped`) and every later stage runs without the store.
 
 It returns the run's typed summary (`RunSummary`): its verdict maps to the exit code and to the flow's final state
 (`RunSummary.exit_code`, `.failing`, `.message`, `.raise_for_verdict()`)."""
@@ -32,9 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import skipped_capacity
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
-from loadwatch.errors import TargetUnavailable
+from loadwatch.errors import LoadwatchError, TargetUnavailable
 from loadwatch.infra import interrupts
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
@@ -50,7 +53,7 @@ from loadwatch.record import (
     write_summary,
 )
 from loadwatch.store import embedded, resolve_database_url
-from loadwatch.store.lock import target_lock
+from loadwatch.store.lock import TargetLock, target_lock
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
@@ -163,25 +166,39 @@ def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str
 
 
 def _measure(
-    stages: Stages, run: RunTarget, params: RunParams, store_url: str, run_id: str, laps: _Laps, lock_target: str
+    stages: Stages, run: RunTarget, params: RunParams, laps: _Laps
 ) -> tuple[LoadResult, MonitorResult]:
-    """The load ∥ the monitor, under the target's lock (`lock_target`: the plan's target identity, `demo` for the
-    bundled service); an interrupt stops both, keeping what was measured."""
+    """The load ∥ the monitor (under the target's lock, held by the caller); an interrupt stops both, keeping what
+    was measured."""
     stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
     max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
-    # one load at a time per target; the lock is held by this process's session until the load ends
-    with target_lock(store_url, lock_target, run_id=run_id, wait_s=LOCK_WAIT_S):
-        laps("lock")
-        monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
-        try:
-            load = stages.start_load(run.plan, stop, params.workers, params.shards)
-            while not load.wait(POLL_S):
-                if interrupts.requested():
-                    stop.set()
-            load_result = load.result()
-        finally:
-            stop.set()  # also when the load failed: the monitor must not run on to its bound
-        return load_result, monitor.result()
+    monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
+    try:
+        load = stages.start_load(run.plan, stop, params.workers, params.shards)
+        while not load.wait(POLL_S):
+            if interrupts.requested():
+                stop.set()
+        load_result = load.result()
+    finally:
+        stop.set()  # also when the load failed: the monitor must not run on to its bound
+    return load_result, monitor.result()
+
+
+def _capacity(stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams, log: Log) -> dict[str, Any] | None:
+    """The capacity stage (the plan's `capacity:` section) after the fixed-rate load, on the same target under the
+    same lock; not after an interrupt. The lock lives in the trend store: a store that went away during the load took
+    it along, and a search without it could overlap another run's load, so the stage is skipped, saying why, unless
+    the lock can be taken again at once. The night's measurements never wait for the store."""
+    if stages.capacity is None or run.plan.capacity is None or interrupts.requested():
+        return None
+    try:
+        lock.retake(wait_s=0)
+    except LoadwatchError as exc:  # the store is away (StoreUnavailable), or another run took the target meanwhile
+        reason = (f"capacity search skipped: the target's lock was lost during the load and could not be taken "
+                  f"again ({exc.message}); a search without it could overlap another run's load")
+        log.warning("%s", reason)
+        return skipped_capacity(run.plan.capacity, reason).to_dict()
+    return stages.capacity(run, interrupts.STOP, params.workers)
 
 
 def _failed_preflight(
@@ -233,15 +250,16 @@ def run_chain(
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
-        load_result, monitor_result = _measure(stages, run, params, store_url, run_id, laps, plan.target.url)
-        laps("load")
-        after = stages.capture_after(run, before)
-        # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
-        # the same target under the same lock; not after an interrupt
-        if stages.capacity is not None and run.plan.capacity is not None and not interrupts.requested():
-            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
-                capacity = stages.capacity(run, interrupts.STOP, params.workers)
-            laps("capacity")
+        # one load at a time per target (`demo` for the bundled service): the lock is held from the fixed-rate load
+        # through the capacity search, so no other run's load falls between them
+        with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S) as lock:
+            laps("lock")
+            load_result, monitor_result = _measure(stages, run, params, laps)
+            laps("load")
+            after = stages.capture_after(run, before)
+            capacity = _capacity(stages, run, lock, params, log)
+            if capacity is not None:
+                laps("capacity")
     finally:
         run.stop()
     aborted = interrupts.requested()
