@@ -75,18 +75,25 @@ def main() -> None:
             row = {"mode": mode, "run": i, "exit": proc.returncode, "verdict": s.get("verdict"),
                    "p50_ms": s["load"]["latency_ms"].get("p50"), "p95_ms": s["load"]["latency_ms"].get("p95"),
                    "rps": s["load"].get("rps"), "generator_bound": s["load"].get("generator_bound"),
+                   "mean_ms": s["load"]["latency_ms"].get("mean"),
+                   "schedule_late_share": (s["load"].get("generator") or {}).get("schedule_late_share"),
                    "host_load_before": round(load0, 2), "seconds": round(took, 1),
                    **{k: c.get(k) for k in ("busy", "others_cores", "host_cores", "ours_cores", "target_cores",
-                                            "target_wait_share", "target_wait_to_cpu", "window_s")}}
+                                            "target_wait_share", "target_wait_to_cpu", "window_s", "others_share",
+                                            "queue_ms_per_request", "queue_share")}}
             rows.append(row)
             print(json.dumps(row), flush=True)
     meta = {"command": " ".join([sys.executable, *sys.argv]), "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "cores": cores}
     (RESULTS / f"{ns.name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    cols = ["mode", "run", "exit", "verdict", "busy", "others_cores", "host_cores", "ours_cores", "target_cores",
-            "target_wait_share", "target_wait_to_cpu", "p50_ms", "p95_ms", "generator_bound", "host_load_before"]
+    cols = ["mode", "run", "exit", "verdict", "busy", "others_cores", "others_share", "target_cores",
+            "target_wait_share", "target_wait_to_cpu", "queue_ms_per_request", "queue_share", "p50_ms", "mean_ms",
+            "p95_ms", "generator_bound", "schedule_late_share", "host_load_before"]
     lines = [f"# Busy-machine check on real nightly runs ({meta['date']})", "", f"Command: `{meta['command']}`", "",
-             "Cores are averages over the window; `target_wait_share` is the target's run-queue wait / wall time.", "",
+             "Cores are averages over the window; `target_wait_share` is the target's run-queue wait / wall time; "
+             "`queue_ms_per_request` its wait charged to others (x `others_share`) per request sent, `queue_share` "
+             "that over the mean latency (busy from 5 %); `schedule_late_share` the generator's lateness against its "
+             "schedule over the latency it measured (generator-bound from 10 %).", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows]
     (RESULTS / f"{ns.name}.md").write_text("\n".join(lines) + "\n")

@@ -596,6 +596,8 @@ class Runner:
             "late_ms_sum": p.late_ns / 1e6 if p else 0.0,
             "latency_ms_sum": self.rec.latency_ms_sum(),
             "late_target": self.late_target,
+            "sched_late": p.sched_late if p else 0,
+            "sched_late_ms_sum": p.sched_late_ns / 1e6 if p else 0.0,
             "dropped": p.dropped if p else 0,
             "protocol_errors": self.protocol_errors,
             "protocol_error_sample": self.protocol_sample,

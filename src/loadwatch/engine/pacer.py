@@ -20,6 +20,12 @@ latency; a late send's latency is measured from its intended time, so lateness i
 free for it (`send` returns True; a sender that returns None counts as free): only a loop that fell behind (a
 stall, a slow generator) makes such sends late. A send that had to wait for a busy connection is the target's
 doing; the sender counts it (`late_target`) when it finally goes out.
+`sched_late` = every measured send the pacer reached more than the tolerance after its intended time, whatever
+then happened to it (sent on a free connection, queued for a busy one, or dropped), with their lateness summed in
+`sched_late_ns`: the generator's own lateness against its schedule. Only the pacer's event loop falling behind (a
+saturated or descheduled generator process) makes it late to reach a send; a slow target cannot, so the generator-
+bound rule reads this (engine.result) rather than `late`, which a starved generator turns into drops and queued
+sends blamed on the target (its unread answers keep the connections busy).
 `dropped` = a send whose turn came while `max_in_flight` requests were outstanding (the target held them); it is
 never sent, and `drop(intended_ns)` is called so that the sender can count it as an error of its scenario."""
 
@@ -76,6 +82,8 @@ class OpenPacer:
         self.intended = 0  # measured period: sends + dropped
         self.late = 0
         self.late_ns = 0  # how late those sends were, in total: the delay the generator itself added
+        self.sched_late = 0  # measured sends reached late, however they went out (or were dropped)
+        self.sched_late_ns = 0
         self.dropped = 0
         self.wakeups = 0
         self.done: asyncio.Future[None] = self.loop.create_future()
@@ -127,6 +135,9 @@ class OpenPacer:
             measured = due >= self.warmup_ns
             if measured:
                 self.intended += 1
+                if now - due > self.tolerance_ns:
+                    self.sched_late += 1
+                    self.sched_late_ns += now - due
             if self.full():
                 if measured:
                     self.dropped += 1

@@ -5,13 +5,17 @@ percentiles are those of the union. `generator_bound` rule, from the generator's
 these, per worker/shard):
   * CPU ≥ 90 % of one core over the run (the process was saturated; its latencies include its own queueing);
   * event-loop lag p99 > 50 ms (timers, and so send times and timeouts, were unreliable);
-  * open model: more than 5 % of measured sends were `late` (> 1 ms after their intended time) *while a
-    connection was free* (an idle one, or fewer open than the cap): only the generator delayed them; and their
-    delay adds up to at least 10 % of all the latency the process measured (it is part of those latencies, since
-    they run from the intended time: below that share it cannot carry a verdict by itself);
+  * open model: the pacer reached more than 5 % of the measured sends more than 1 ms after their intended time
+    (`sched_late`, however each then went out: on a free connection, queued for a busy one, or dropped at the
+    in-flight cap; only the generator's own event loop falling behind makes the pacer late), and that lateness
+    adds up to at least 10 % of all the latency the process measured (it is part of those latencies, since they
+    run from the intended time: below that share it cannot carry a verdict by itself). A starved generator leaves
+    its answers unread, so its connections stay busy and its sends queue or drop: counting only the late sends
+    that found a connection free (`late`) blamed those on the target;
   * open model: sends + dropped < 95 % of intended (the pacer could not even attempt the schedule).
-Sends late because every connection was busy (`late_target`) and drops at the in-flight cap (`dropped`, an
-error of kind `dropped` in its scenario) are the target's doing and never mark the run by themselves; when the
+Sends that waited for a busy connection after the pacer reached them on time (`late_target`) and drops decided on
+time at the in-flight cap (`dropped`, an error of kind `dropped` in its scenario) are the target's doing and never
+mark the run by themselves; when the
 generator was saturated or lagging, the run is generator_bound and its drops are the generator's too.
 
 Lower bounds: a request abandoned at its total timeout is recorded at the time it had waited (`censored`), a
@@ -65,6 +69,17 @@ def _min_us(values: Sequence[int | None]) -> int | None:
     return min(present) if present else None
 
 
+def _schedule_lateness(w: dict[str, Any]) -> tuple[int, int, float]:
+    """(sends the pacer reached late, sends intended, their lateness as a share of the latency the process measured):
+    the generator's lateness against its schedule (engine.pacer `sched_late`; a part of an older version has only
+    `late`, the late sends that found a connection free)."""
+    late = w.get("sched_late", w.get("late", 0)) or 0
+    late_ms = float(w.get("sched_late_ms_sum", w.get("late_ms_sum")) or 0.0)
+    total_ms = float(w.get("latency_ms_sum") or 0.0)
+    share = late_ms / total_ms if total_ms > 0 else (1.0 if late_ms > 0 else 0.0)
+    return int(late), int(w.get("intended") or 0), share
+
+
 def _reasons(w: dict[str, Any], model: str) -> list[str]:
     out: list[str] = []
     who = f"worker {w.get('index', 0)}" if "shard" not in w else f"shard {w['shard']}"
@@ -72,11 +87,11 @@ def _reasons(w: dict[str, Any], model: str) -> list[str]:
         out.append(f"{who}: CPU {w['cpu_percent']:.0f}% of a core (≥ {CPU_BOUND_PERCENT:.0f}%)")
     if model == "open" and w.get("intended"):
         sends = w.get("measured_sends") or 0
-        late_ms, total_ms = float(w.get("late_ms_sum") or 0.0), float(w.get("latency_ms_sum") or 0.0)
-        share = late_ms / total_ms if total_ms > 0 else (1.0 if late_ms > 0 else 0.0)
-        if w.get("late", 0) > LATE_BOUND_FRACTION * max(sends, 1) and share >= LATE_BOUND_SHARE:
-            out.append(f"{who}: {w['late']} of {sends} sends late with a connection free (> {LATE_BOUND_FRACTION:.0%}),"
-                       f" adding {share:.0%} to the latency it measured (≥ {LATE_BOUND_SHARE:.0%})")
+        late, intended, share = _schedule_lateness(w)
+        if late > LATE_BOUND_FRACTION * max(intended, 1) and share >= LATE_BOUND_SHARE:
+            out.append(f"{who}: reached {late} of {intended} sends late against its schedule (> "
+                       f"{LATE_BOUND_FRACTION:.0%}), adding {share:.0%} to the latency it measured "
+                       f"(≥ {LATE_BOUND_SHARE:.0%})")
         if sends + w.get("dropped", 0) < ACHIEVED_MIN_FRACTION * w["intended"]:
             out.append(f"{who}: attempted {sends + w.get('dropped', 0)} of {w['intended']} intended sends")
     lag = (w.get("loop_lag_ms") or {}).get("p99", 0.0)
@@ -199,6 +214,9 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
                 "p99": max((lg.get("p99", 0.0) for lg in lags), default=0.0),
                 "max": max((lg.get("max", 0.0) for lg in lags), default=0.0),
             },
+            # the generator's lateness against its schedule, of its latest process (the rule's reading, also when
+            # it stayed below the bound)
+            "schedule_late_share": max((w.get("sched_late_share", 0.0) for w in workers), default=0.0),
             "reasons": reasons,
         },
         "duration_s": max(p["duration_s"] for p in parts),
@@ -220,6 +238,7 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
 
 def _worker_entry(p: dict[str, Any]) -> dict[str, Any]:
     req = sum(s["requests"] for s in p["scenarios"].values())
+    late, _, share = _schedule_lateness(p)
     return {
         "index": p.get("index", 0),
         "requests": req,
@@ -230,6 +249,8 @@ def _worker_entry(p: dict[str, Any]) -> dict[str, Any]:
         "loop_lag_ms": p.get("loop_lag_ms", {}),
         "late": p.get("late", 0),
         "late_target": p.get("late_target", 0),
+        "sched_late": late,
+        "sched_late_share": round(share, 4),
         "dropped": p.get("dropped", 0),
         "start_skew_s": p.get("start_skew_s", 0.0),
     }

@@ -5,19 +5,27 @@ processes take the cores the target needs, the target's latencies grow although 
 nightly comparison would call that a regression. Two readings over the load window separate this from a slower
 target (Linux only; elsewhere the check is skipped and says so):
 
-* **the target waited for a CPU**: the kernel's per-thread scheduler statistics (`/proc/<pid>/task/<tid>/schedstat`,
+* **the target queued for a CPU**: the kernel's per-thread scheduler statistics (`/proc/<pid>/task/<tid>/schedstat`,
   the second field: time spent runnable on a run queue but not running) of the target's and its database's
-  processes. Waiting as long as it ran (wait ≥ WAIT_TO_CPU × CPU) and for a material share of the wall time
-  (≥ MIN_WAIT_SHARE) means its latencies include queueing for a core;
+  processes, summed over the load window;
 * **someone else used the cores**: host CPU time (`/proc/stat` through psutil: user, nice, system, steal) minus
   the CPU of the target, its database and loadwatch's own process tree (this process, its load generators once
-  reaped, its Prefect server) is the CPU of processes outside the run: at least OTHERS_MIN_CORES on average.
+  reaped, its Prefect server) is the CPU of processes outside the run.
 
-Both must hold. A target that saturates the cores by itself (a regression that spawns CPU-heavy threads) makes its
-own threads wait, but uses the CPU itself: nothing is left for "others", and the run is judged as usual. Others
-busy while the target did not wait (a neighbour at low priority, or on other cores) changes nothing either. When
-both hold, the run is `inconclusive` (exit 3): stored, explained, never a baseline; the reason names the busiest
-outside processes that were alive at both ends of the window (short-lived ones are in the total, not the list).
+The rule (`judge`) puts both in the unit of the verdict, the latency. Of the CPU the target competed with (the
+host's minus its own), the share that belonged to processes outside the run (`others_share`) is the share of its
+queueing charged to them; spread over the requests of the window, that is the latency each request waited behind
+someone else's work on average (`queue_ms_per_request`). The run is busy when others were most of the competition
+(`others_share` ≥ MIN_OTHERS_SHARE) **and** that queueing is at least LATENCY_FLOOR of the mean latency the run
+measured: the smallest latency change the gate reports (p50's floor, docs/METHOD.md §2), so below it the
+neighbours cannot carry a verdict, above it they can. Neither bound was read off one machine's runs.
+
+A target that saturates the cores by itself (a regression that spawns CPU-heavy threads) makes its own threads
+wait, but the competition is its own, the generator's and its database's: `others_share` stays small and the run
+is judged as usual. Others busy while the target did not queue (a neighbour at low priority, or on other cores)
+changes nothing either. When both hold, the run is `inconclusive` (exit 3): stored, explained, never a baseline;
+the reason names the busiest outside processes that were alive at both ends of the window (short-lived ones are in
+the total, not the list). The readings are in every run's summary and report, busy or not.
 
 Method and measured readings by situation: docs/METHOD.md §3.6, benchmarks/results/contention*.md."""
 
@@ -32,11 +40,12 @@ from typing import Any
 
 import psutil
 
-__all__ = ["MIN_WAIT_SHARE", "OTHERS_MIN_CORES", "WAIT_TO_CPU", "Snapshot", "assess", "snapshot"]
+__all__ = ["LATENCY_FLOOR", "MIN_OTHERS_SHARE", "Snapshot", "assess", "judge", "snapshot"]
 
-WAIT_TO_CPU = 1.0  # the target waited at least as long as it ran
-MIN_WAIT_SHARE = 0.05  # ... and at least 5 % of the window (an idle target's few microseconds are no evidence)
-OTHERS_MIN_CORES = 0.5  # processes outside the run used half a core or more on average
+# the smallest latency change the gate reports (stats.model: p50's floor): queueing behind others below this share of
+# the mean latency cannot make a verdict; at or above it, it can
+LATENCY_FLOOR = 0.05
+MIN_OTHERS_SHARE = 0.5  # others held most of the CPU the target competed with (else the queueing is the run's own)
 TOP_OTHERS = 3
 
 
@@ -123,9 +132,11 @@ def _procs(pids: Iterable[int]) -> list[psutil.Process]:
     return out
 
 
-def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
-    """The window between two snapshots: how long the target waited for a CPU, how much CPU others used, and
-    whether that makes the run inconclusive (`busy`, with a `reason` a person can act on)."""
+def assess(
+    before: Snapshot, after: Snapshot, *, requests: int | None = None, mean_latency_ms: float | None = None
+) -> dict[str, Any]:
+    """The window between two snapshots: how long the target waited for a CPU, how much CPU others used, and (given
+    the window's requests and the run's mean latency: `judge`) whether that makes the run inconclusive."""
     wall = max(after.at - before.at, 1e-9)
     host_s = after.host_busy_s - before.host_busy_s
     ours_s = after.ours_cpu_s - before.ours_cpu_s
@@ -142,9 +153,13 @@ def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         "host_cores": round(host_s / wall, 3),
         "ours_cores": round(ours_s / wall, 3),
         "target_cores": round(target_s / wall, 3),
+        # others' share of the CPU the target competed with (the host's but its own)
+        "others_share": round(min(others_s / (host_s - target_s), 1.0), 3) if host_s - target_s > 0 else 0.0,
         "top_others": [{"name": n, "cores": round(c / wall, 3)} for n, c in top if c > 0.01 * wall],
         "target_wait_share": None,
         "target_wait_to_cpu": None,
+        "queue_ms_per_request": None,
+        "queue_share": None,
         "busy": False,
         "reason": None,
     }
@@ -153,17 +168,34 @@ def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         return out
     cpu_ns = max(after.target_cpu_ns - before.target_cpu_ns, 0)
     wait_ns = max((after.target_wait_ns or 0) - (before.target_wait_ns or 0), 0)
-    share = wait_ns / 1e9 / wall
-    ratio = wait_ns / cpu_ns if cpu_ns else (float("inf") if wait_ns else 0.0)
-    out["target_wait_share"] = round(share, 4)
-    out["target_wait_to_cpu"] = round(ratio, 3) if ratio != float("inf") else None
-    if share >= MIN_WAIT_SHARE and ratio >= WAIT_TO_CPU and out["others_cores"] >= OTHERS_MIN_CORES:
-        names = ", ".join(f"{o['name']} {100 * o['cores']:.0f} %" for o in out["top_others"])
+    out["target_wait_share"] = round(wait_ns / 1e9 / wall, 4)
+    out["target_wait_to_cpu"] = round(wait_ns / cpu_ns, 3) if cpu_ns else None
+    return judge(out, requests=requests, mean_latency_ms=mean_latency_ms)
+
+
+def judge(c: dict[str, Any], *, requests: int | None, mean_latency_ms: float | None) -> dict[str, Any]:
+    """The rule on an assessment's readings, given the requests sent in its window and the run's mean latency: the
+    queueing charged to others per request, its share of the latency, and `busy` with a reason a person can act on.
+    Without a reading (no scheduler statistics, no requests or no answers) it is left unjudged, never busy."""
+    out = {**c, "queue_ms_per_request": None, "queue_share": None, "busy": False}
+    share = c.get("target_wait_share")
+    if share is None:
+        return out
+    out["reason"] = None
+    if not requests or not mean_latency_ms or mean_latency_ms <= 0:
+        return out
+    queue_ms = 1000.0 * float(share) * float(c["window_s"]) * float(c.get("others_share") or 0.0) / requests
+    out["queue_ms_per_request"] = round(queue_ms, 4)
+    out["queue_share"] = round(queue_ms / mean_latency_ms, 4)
+    if (c.get("others_share") or 0.0) >= MIN_OTHERS_SHARE and queue_ms >= LATENCY_FLOOR * mean_latency_ms:
+        names = ", ".join(f"{o['name']} {100 * o['cores']:.0f} %" for o in c.get("top_others") or [])
         out["busy"] = True
         out["reason"] = (
-            f"the machine was busy with other work: processes outside the run used {out['others_cores']:.2f} "
-            f"cores on average and the target waited for a CPU {100 * share:.0f} % of the time "
-            f"({ratio:.1f}× its own CPU time), so tonight's latencies include queueing for a core"
+            f"the machine was busy with other work: processes outside the run used {c['others_cores']:.2f} cores on"
+            f" average ({100 * c['others_share']:.0f} % of the CPU the target competed with) and the target queued"
+            f" for a CPU behind them about {queue_ms:.2f} ms per request, {100 * queue_ms / mean_latency_ms:.0f} %"
+            f" of its mean latency (the gate reports changes from {100 * LATENCY_FLOOR:.0f} %), so tonight's"
+            " latencies include queueing for a core"
             + (f" (busiest: {names})" if names else "")
             + ". Run it when the host is quiet, or on a host (or cores, taskset) of its own."
         )

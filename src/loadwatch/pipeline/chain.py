@@ -39,6 +39,7 @@ from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import LoadwatchError, TargetUnavailable
 from loadwatch.infra import interrupts
+from loadwatch.observe import contention
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.save import store_or_spool
@@ -184,6 +185,17 @@ def _measure(
     return load_result, monitor.result()
 
 
+def _judge_contention(after: dict[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
+    """The busy-machine rule weighs the target's queueing against the load's requests and latency: judged here,
+    where both are known (loadwatch.observe.contention.judge)."""
+    readings = after.get("contention")
+    if not isinstance(readings, dict):
+        return after
+    requests = int(load.get("sends") or load.get("requests") or 0)  # the window holds the warm-up's sends too
+    mean = (load.get("latency_ms") or {}).get("mean")
+    return {**after, "contention": contention.judge(readings, requests=requests, mean_latency_ms=mean)}
+
+
 def _capacity(stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams, log: Log) -> dict[str, Any] | None:
     """The capacity stage (the plan's `capacity:` section) after the fixed-rate load, on the same target under the
     same lock; not after an interrupt. The lock lives in the trend store: a store that went away during the load took
@@ -256,7 +268,7 @@ def run_chain(
             laps("lock")
             load_result, monitor_result = _measure(stages, run, params, laps)
             laps("load")
-            after = stages.capture_after(run, before)
+            after = _judge_contention(stages.capture_after(run, before), load_result.summary)
             capacity = _capacity(stages, run, lock, params, log)
             if capacity is not None:
                 laps("capacity")
