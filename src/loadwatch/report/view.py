@@ -605,7 +605,27 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "has_timeline": bool(_list(data.get("timeline"))),
         "attribution": _attribution(summary),
         "capacity": _capacity(_map(summary.get("capacity"))),
+        "conditions": _conditions(load, _map(_map(summary.get("target_stats")).get("contention"))),
     }
+
+
+def _conditions(load: Mapping[str, Any], contention: Mapping[str, Any]) -> str:
+    """The readings of the two inconclusive rules, shown whatever they decided: the generator's lateness against its
+    schedule and the target's queueing behind other processes, each beside its bound."""
+    parts = []
+    late = as_float(_map(load.get("generator")).get("schedule_late_share"))
+    if late is not None:
+        parts.append(f"the generator's lateness against its schedule added {100 * late:.1f} % to the latency it "
+                     "measured (generator-bound from 10 %)")
+    queue, share = as_float(contention.get("queue_ms_per_request")), as_float(contention.get("queue_share"))
+    if queue is not None and share is not None:
+        parts.append(f"the target queued for a CPU behind other processes {queue:.3f} ms per request, "
+                     f"{100 * share:.1f} % of its mean latency (busy machine from 5 % when others held most of the "
+                     f"CPU; they held {100 * (as_float(contention.get('others_share')) or 0.0):.0f} %, "
+                     f"{fmt_num(contention.get('others_cores'))} cores)")
+    elif contention.get("reason") and not contention.get("busy"):
+        parts.append(f"busy machine {_text(contention.get('reason'))}")
+    return ("Measurement conditions: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _capacity(c: Mapping[str, Any]) -> dict[str, Any] | None:
