@@ -53,3 +53,24 @@ def test_combine_workers_sums_counts_and_merges_exactly() -> None:
     assert s["latency_ms"] == hist.stats_ms(union)
     assert res.timeline[0]["requests"] == 4000
     assert s["generator_bound"] is False
+
+
+def test_a_generator_late_against_its_schedule_is_bound_even_when_its_late_sends_found_no_connection_free() -> None:
+    # 1000 sends intended; the pacer reached 600 of them more than 1 ms late (queued behind busy connections or
+    # dropped: its answers sat unread), only 10 of those on a free connection; 600 ms of lateness against 3000 ms of
+    # measured latency (20 %)
+    values = [3000] * 1000  # 3 ms each
+    starved = {**_part(0, values, 0), "late": 10, "late_ms_sum": 10.0, "sched_late": 600, "sched_late_ms_sum": 600.0,
+               "latency_ms_sum": 3000.0, "intended": 1000, "dropped": 300, "measured_sends": 700}
+    s = combine_parts([starved]).summary
+    assert s["generator_bound"] is True
+    assert any("600 of 1000 sends late against its schedule" in r for r in s["generator"]["reasons"])
+    assert s["generator"]["schedule_late_share"] == 0.2 and s["workers"][0]["sched_late"] == 600
+
+
+def test_drops_the_pacer_reached_on_time_stay_the_targets() -> None:
+    values = [3000] * 1000
+    slow_target = {**_part(0, values, 0), "late": 0, "late_ms_sum": 0.0, "sched_late": 3, "sched_late_ms_sum": 4.0,
+                   "latency_ms_sum": 3000.0, "intended": 1000, "dropped": 300, "measured_sends": 700}
+    s = combine_parts([slow_target]).summary
+    assert s["generator_bound"] is False and s["generator"]["schedule_late_share"] < 0.01

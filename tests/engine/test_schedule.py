@@ -110,6 +110,17 @@ def test_pacer_counts_dropped_sends_at_the_in_flight_cap() -> None:
     assert p.dropped == 45
 
 
+def test_a_starved_generator_is_late_against_its_schedule_also_for_what_it_drops() -> None:
+    # each send costs the generator 4 ms while one is due every 1 ms, and the target holds every request: the first
+    # 20 go out ever later, then the cap is full and the backlog the generator reaches late is dropped. Those drops
+    # are the generator's lateness too (sched_late), not only the late sends that found a connection free (late)
+    p = _run_pacer(rate=1000, duration=0.3, send_cost_s=0.004, hold_s=1.0, max_in_flight=20)
+    assert p.sends == 20 and p.dropped == p.intended - 20
+    assert p.late <= 20
+    assert p.sched_late >= p.late + 40  # >= 60 sends fell due during the 80 ms of sending and were reached late
+    assert p.sched_late_ns >= p.late_ns
+
+
 @pytest.mark.parametrize("use_uvloop", [False, True])
 def test_pacer_sends_at_most_one_tick_early_and_wakes_once_per_tick(use_uvloop: bool) -> None:
     tick = tick_for_rate(2000)
