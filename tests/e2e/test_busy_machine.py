@@ -36,7 +36,10 @@ def test_a_night_on_a_busy_machine_is_inconclusive_and_never_a_baseline(prefect_
                                                                          monkeypatch):
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
     out = tmp_path / "busy"
-    pids = _neighbours(2 * (psutil.cpu_count() or 1))  # two per core: the target's core is never free
+    # two per core: the target's core is never free. A fresh machine of this kind once judged this night (others at
+    # 1.76 of 2 cores): the demo target uses ~3 % of a core, so its wait never reached the old rule's 5 % of the
+    # window, though it queued ~1 ms per request behind the burners (~30 % of its latency)
+    pids = _neighbours(2 * (psutil.cpu_count() or 1))
     try:
         code = main(["run", "--duration", "6", "--warmup", "1", "--no-capacity", "--out", str(out),
                      "--trigger", "ci"])
@@ -47,7 +50,9 @@ def test_a_night_on_a_busy_machine_is_inconclusive_and_never_a_baseline(prefect_
     s = json.loads((out / "summary.json").read_text())
     c = s["target_stats"]["contention"]
     assert c["busy"] is True, c
-    assert c["others_cores"] > 0.5 and c["target_wait_to_cpu"] >= 1.0
+    # the rule's readings: others held most of the CPU the target competed with, and its queueing behind them is a
+    # share of its latency the gate could call a change (contention.judge)
+    assert c["others_share"] >= 0.5 and c["queue_share"] >= 0.05, c
     assert code == 3 and s["verdict"] == "inconclusive", s["verdict_reasons"]
     assert any("machine was busy" in r for r in s["verdict_reasons"])
     assert "machine was busy" in (out / "report.md").read_text()
