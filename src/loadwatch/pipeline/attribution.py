@@ -35,6 +35,7 @@ __all__ = [
     "missing_sources",
     "moved",
     "normalise_query",
+    "statement_owner",
     "statements",
     "window_requests",
 ]
@@ -48,6 +49,15 @@ STATEMENT_TEXT_CHARS = 110
 # often, as when a cache stops serving it)
 N_PLUS_ONE_RATIO = 2.0
 N_PLUS_ONE_MIN_EXTRA_CALLS = 2.0
+# A candidate's score is the size of its change against its own noise: |robust z| of its own gate row. A baseline
+# without spread makes any change infinitely many sigmas: ranked above every finite z, stored as this.
+Z_NO_SPREAD = 1e6
+# Whose statement is it: a statement run by one scenario only has calls per request = c x that scenario's share of
+# the traffic, night after night, so dividing by the owner's share takes out most of its night-to-night movement
+# (what is left is c's own noise) and dividing by another's adds that one's. Owner: the scenario whose share leaves
+# at most this fraction of the movement, over at least OWNER_MIN_NIGHTS baseline nights; else it cannot be told.
+OWNER_MAX_CV_RATIO = 0.5
+OWNER_MIN_NIGHTS = 5
 
 LABELS = {
     "db_ms_per_req": "database time per request",
@@ -226,6 +236,51 @@ def moved(row: Mapping[str, Any] | None) -> bool:
     return bool(checks.get("z")) and bool(checks.get("floor")) and checks.get("ci") is not False
 
 
+def noise_z(row: Mapping[str, Any] | None) -> float:
+    """How far a candidate's own series moved against its own noise: |robust z| of its gate row (Z_NO_SPREAD when
+    its baseline had no spread and it moved; 0 when it has no judged row)."""
+    if not row:
+        return 0.0
+    z = _num(row.get("robust_z"))
+    if z is None:
+        return Z_NO_SPREAD if moved(row) else 0.0
+    return min(abs(z), Z_NO_SPREAD)
+
+
+def _cv(values: Sequence[float]) -> float | None:
+    mean = statistics.fmean(values)
+    return statistics.pstdev(values) / mean if mean > 0 else None
+
+
+def statement_owner(qid: str, baseline: Sequence[Mapping[str, Any]], scenarios: Sequence[str]) -> str | None:
+    """The one scenario whose share of the traffic the statement's calls per request follow over the baseline
+    nights (OWNER_MAX_CV_RATIO), or None when the data cannot tell (too few nights, no movement, a statement several
+    scenarios run, or one whose calls depend on more than the mix, such as a cache's misses)."""
+    ys: list[float] = []
+    xs: dict[str, list[float]] = {k: [] for k in scenarios}
+    for h in baseline:
+        m = h.get("metrics") or {}
+        y = _num((m.get(STMT_PREFIX + qid) or {}).get("stmt_calls_per_req"))
+        total = _num((m.get(ALL) or {}).get("requests"))
+        shares = {k: _num((m.get(k) or {}).get("requests")) for k in scenarios}
+        if y is None or y <= 0 or not total or any(v is None or v <= 0 for v in shares.values()):
+            continue
+        ys.append(y)
+        for k, v in shares.items():
+            xs[k].append(float(v or 0.0) / total)
+    if len(ys) < OWNER_MIN_NIGHTS or len(scenarios) < 2:
+        return None
+    cv_y = _cv(ys)
+    if not cv_y:
+        return None
+    ratios: dict[str, float] = {}
+    for k in scenarios:
+        cv = _cv([y / x for y, x in zip(ys, xs[k], strict=True)])
+        ratios[k] = math.inf if cv is None else cv
+    best = min(scenarios, key=lambda k: ratios[k])
+    return best if ratios[best] <= OWNER_MAX_CV_RATIO * cv_y else None
+
+
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "–"
@@ -284,8 +339,12 @@ def _statement_candidates(
         # A statement with too little history for its own rows (new tonight, or rarely run) is judged through the
         # run's database calls/time per request, which do have history, when it rose at least twofold.
         new = not (calls_row and calls_row.get("n_baseline")) or calls_row.get("outcome") == "insufficient_history"
+        z = max(noise_z(mean_row) if t_moved else 0.0, noise_z(calls_row) if c_moved else 0.0)
         if new and (db_calls_moved or db_time_moved) and cpr_v >= N_PLUS_ONE_RATIO * cpr_b and cpr_v > 0:
             c_moved = True
+            # no noise of its own yet: as far as the run's database figures that carried it moved
+            z = max(z, *(noise_z(rows.get((ALL, m))) for m in ("db_calls_per_req", "db_ms_per_req")
+                         if moved(rows.get((ALL, m)))))
         if not (t_moved or c_moved):
             continue
         mean_base = mean_b if mean_b is not None else mean_v
@@ -309,7 +368,7 @@ def _statement_candidates(
                     and "(N+1" in text,
                     "metric": "stmt_mean_ms" if t_moved else "stmt_calls_per_req",
                     "baseline": mean_base if t_moved else cpr_b, "value": mean_v if t_moved else cpr_v,
-                    "share_ms_per_req": round(rise_ms, 6), "score": rise_ms, "text": text})
+                    "share_ms_per_req": round(rise_ms, 6), "score": round(z, 3), "text": text})
     return out
 
 
@@ -325,30 +384,53 @@ def _last_good_version(history: Sequence[Mapping[str, Any]]) -> tuple[str | None
 def _run_candidate(kind: str, tier: int, metric: str, row: Mapping[str, Any], text: str) -> dict[str, Any]:
     """A candidate cause from one whole-run attribution series, scored by how far it moved."""
     return {"kind": kind, "tier": tier, "scenario": ALL, "metric": metric, "baseline": row.get("baseline"),
-            "value": row.get("value"), "score": abs(_num(row.get("change_percent")) or 0.0), "text": text}
+            "value": row.get("value"), "score": round(noise_z(row), 3), "text": text}
+
+
+def _own_statements(
+    stmts: list[dict[str, Any]], owners: Mapping[str, str | None], scenario: str, texts: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The statement candidates that can be `scenario`'s (its own, or whose owner the data cannot tell, said in
+    their text), and a note for each that is another scenario's."""
+    own: list[dict[str, Any]] = []
+    others: list[str] = []
+    for c in stmts:
+        owner = owners.get(str(c.get("queryid")))
+        if scenario == ALL or owner == scenario:
+            own.append(c)
+        elif owner is None:
+            own.append({**c, "text": c["text"] + " (which scenario runs it cannot be told from the nights' traffic "
+                                                  "mix)"})
+        else:
+            query = texts.get(str(c["queryid"]), str(c["queryid"]))
+            others.append(f"statement `{query}` moved too, but it is {owner}'s (its calls per request follow "
+                          f"{owner}'s share of the traffic)")
+    return own, others
 
 
 def _candidates(
     rows: Mapping[tuple[str, str], Mapping[str, Any]],
-    current: Mapping[str, Mapping[str, float]],
-    texts: Mapping[str, str],
-    baseline: Sequence[Mapping[str, Any]],
+    stmts: Sequence[dict[str, Any]],
     history: Sequence[Mapping[str, Any]],
     version: str | None,
-    share: float,
-    scenario: str,
 ) -> list[dict[str, Any]]:
+    """`stmts`: the statement candidates of this scenario (_own_statements). Every candidate is scored by how far its
+    own series moved against its own noise (noise_z); ranked by that, whatever its kind."""
     found: list[dict[str, Any]] = []
     cache = rows.get((ALL, "cache_hit_rate"))
     if moved(cache):
         assert cache is not None
         found.append(_run_candidate("cache", 0, "cache_hit_rate", cache, f"cache hit rate {_from_to(cache)}"))
-    stmts = sorted(_statement_candidates(rows, current, texts, baseline, share, scenario), key=lambda c: -c["score"])
+    # within the statements an N+1 pattern (a statement's calls per request multiplied) goes first: the statements
+    # whose calls rose with it are usually its companions in the same loop (an id lookup, a count)
+    stmts = sorted((dict(c) for c in stmts), key=lambda c: (not c.get("n_plus_one"), -c["score"],
+                                                            -c["share_ms_per_req"]))
     db_rows = {m: rows.get((ALL, m)) for m in ("db_ms_per_req", "db_calls_per_req", "blks_hit_per_req",
                                                  "blks_read_per_req", "rows_per_req")}
     used: set[str] = set()
     if stmts:
         # the database-wide figures that moved lead the first statement's sentence (they say how much it matters)
+        # and lend it their distance from their noise when that is the larger
         top = stmts[0]
         lead = "db_ms_per_req" if moved(db_rows["db_ms_per_req"]) else \
             "db_calls_per_req" if moved(db_rows["db_calls_per_req"]) else None
@@ -356,20 +438,21 @@ def _candidates(
             r = db_rows[lead]
             assert r is not None
             top["text"] = f"{LABELS[lead]} {_change(r)} ({_from_to(r)}) — {top['text']}"
+            top["score"] = max(top["score"], round(noise_z(r), 3))
             used.add(lead)
-        blocks = [m for m in ("blks_hit_per_req", "blks_read_per_req") if moved(db_rows[m])]
-        for m in blocks:
+        for m in ("blks_hit_per_req", "blks_read_per_req"):
             r = db_rows[m]
-            assert r is not None
-            top["text"] += f"; {LABELS[m]} {_from_to(r)}"
-            used.add(m)
+            if moved(r):
+                assert r is not None
+                top["text"] += f"; {LABELS[m]} {_from_to(r)}"
+                used.add(m)
     found.extend(stmts)
     for m, r in db_rows.items():
         if m in used or not moved(r):
             continue
         assert r is not None
         found.append(_run_candidate("database", 2, m, r, f"{LABELS[m]} {_change(r)} ({_from_to(r)})"
-                                    + ("" if stmts else ", no single statement moved beyond its own spread")))
+                                    + ("" if stmts else ", no single statement of its own moved beyond its spread")))
     cpu = rows.get((ALL, "cpu_ms_per_req"))
     if moved(cpu):
         assert cpu is not None
@@ -377,13 +460,11 @@ def _candidates(
                                     f"{LABELS['cpu_ms_per_req']} {_change(cpu)} ({_from_to(cpu)})"))
     good, good_run = _last_good_version(history)
     if version and good and good != version:
+        # no noise to measure a version against: context, after every measured candidate
         found.append({"kind": "version", "tier": 4, "scenario": ALL, "metric": "target_version", "baseline": good,
                       "value": version, "score": 0.0,
                       "text": f"target version {good} → {version} between the last good run ({good_run}) and this one"})
-    # within a tier by the rise in database time per request; an N+1 pattern (a statement's calls per request
-    # multiplied) goes before the other statements whose calls rose, which are usually its companions in the same
-    # loop (an id lookup, a count), whatever their share of the time
-    found.sort(key=lambda c: (c["tier"], not c.get("n_plus_one"), -c["score"]))
+    found.sort(key=lambda c: -c["score"])  # stable: equal scores keep the order above
     for i, c in enumerate(found[:MAX_CANDIDATES], 1):
         c["rank"] = i
     return found[:MAX_CANDIDATES]
@@ -426,15 +507,25 @@ def explain(
         notes.append(f"the attribution series have {n} comparable run(s); they are judged from {min_history}")
     load = summary.get("load") or {}
     total = _num(load.get("requests")) or 0.0
+    scenario_names = [str(k) for k in (load.get("scenarios") or {})]
+    owners: dict[str, str | None] = {}
     explanations = []
     for sc in targets:
         sc_requests = _num(((load.get("scenarios") or {}).get(sc) or {}).get("requests"))
         share = sc_requests / total if sc != ALL and sc_requests and total else 1.0
-        candidates = _candidates(by_key, current, texts, baseline, history, version, share, sc)
+        stmts = _statement_candidates(by_key, current, texts, baseline, share, sc)
+        for c in stmts:
+            qid = str(c["queryid"])
+            if qid not in owners:
+                owners[qid] = statement_owner(qid, baseline, scenario_names)
+        own, others = _own_statements(stmts, owners, sc, texts)
+        candidates = _candidates(by_key, own, history, version)
         text = "; ".join(c["text"] for c in candidates) if candidates else (
             "nothing loadwatch measures moved with it (database time and calls per request, statements, cache hit "
             "rate, target CPU per request, version): look outside the target's own work (network, host, a "
             "dependency)")
+        if others:
+            text += "; " + "; ".join(others)
         explanations.append({"scenario": sc, "metrics": sorted(regressed[sc]), "candidates": candidates,
                              "nothing_moved": not candidates, "text": text})
     return {
