@@ -24,10 +24,12 @@ CLEAN_NIGHTS = 10  # the gate's min_history: the first fault night is judged aga
 RATE = 150  # as the regression proof: enough samples per scenario that p50 is steady night to night
 NIGHT_S = 6
 API = "/api/v1/tools"
-# list_tools' page: under the N+1 fault, 7 statements per request instead of one. Each fault must cost its own
+# list_tools' page: under the N+1 fault, 12 statements per request instead of one. Each fault must cost its own
 # scenario a lot and the service as a whole little (on a shared 2-core runner): a 20-tool page, or a 100k-row
-# downloads table, saturated the target's pool and every scenario slowed with it.
-PAGE = 5
+# downloads table, saturated the target's pool and every scenario slowed with it; a 5-tool page (7 statements,
+# list_tools about 1.7x) was judged only `suspect` on a fresh machine of this kind (issue 23.7): twice the
+# extra statements make the effect unambiguous without saturating anything.
+PAGE = 10
 
 
 def _plan(folder: Path, url: str, database_url: str) -> str:
@@ -97,11 +99,16 @@ def _explained(s: dict[str, Any], scenario: str) -> dict[str, Any]:
     own = by_scenario[scenario]
     assert own["candidates"], own
     # On two cores the faulted endpoint's work can slow a neighbour too (its table scans hold the CPU the other
-    # endpoint needs: a real slowdown, seen on some runs of this test). Such a victim must be explained by the
-    # same first cause, never by one of its own.
+    # endpoint needs: a real slowdown, seen on some runs of this test). Such a victim is never explained by a cause
+    # of its own: it leads with the same first cause, or, when that cause is a statement the nights' traffic mix
+    # shows to be the faulted scenario's (METHOD §9), with the database figure and that statement named as the
+    # faulted scenario's.
+    own_first = own["candidates"][0]
     for other in regressed - {scenario}:
-        first, own_first = by_scenario[other]["candidates"][0], own["candidates"][0]
-        assert (first["kind"], first.get("queryid")) == (own_first["kind"], own_first.get("queryid")), by_scenario
+        first = by_scenario[other]["candidates"][0]
+        same = (first["kind"], first.get("queryid")) == (own_first["kind"], own_first.get("queryid"))
+        named = first["kind"] == "database" and f"but it is {scenario}'s" in by_scenario[other]["text"]
+        assert same or named, by_scenario
     return dict(own)
 
 
