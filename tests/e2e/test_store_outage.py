@@ -118,9 +118,11 @@ def test_store_stopped_mid_load_keeps_the_night(prefect_harness, external_store,
     # the next night, the store back: the spooled run is stored first, with its skipped capacity stage
     url = external_store.start()
     assert url == external_store.url
-    code = main(["run", "--no-capacity", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
-    assert code in (0, 1), capsys.readouterr().err
+    main(["run", "--no-capacity", "--duration", "3", "--rate", "40", "--out", str(tmp_path / "b")])
+    # its verdict is beside the point (a busy shared machine makes it inconclusive): it ran, and stored both
+    second = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert second["status"] == "completed", capsys.readouterr().err
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT run_id, summary->'capacity'->>'outcome' FROM runs ORDER BY started_at").fetchall()
-    assert rows[0] == (summary["run_id"], "skipped")
-    assert len(rows) == 2 and not list(spool.glob("*.json"))
+    assert rows == [(summary["run_id"], "skipped"), (second["run_id"], None)]
+    assert not list(spool.glob("*.json"))
