@@ -24,6 +24,7 @@ import psycopg
 from loadwatch.errors import InvalidInput
 
 __all__ = [
+    "database_backends",
     "one_process_table",
     "pids_by_pattern",
     "pids_by_port",
@@ -301,3 +302,21 @@ def postgres_pids(database_url: str) -> set[int]:
     with _pg_lock:
         _pg_cache[database_url] = _PostmasterEntry(pid, created, now)
     return with_children([pid]) if pid else set()
+
+
+def database_backends(database_url: str) -> set[int]:
+    """The backends connected to this URL's database, when its server runs on this machine: the processes that
+    serve the target's requests, without the server's background workers and the backends of its other databases
+    (which wait for a CPU too, on a busy machine, without delaying a request). Empty when the server is elsewhere
+    or cannot be reached."""
+    server = postgres_pids(database_url)
+    if not server:
+        return set()
+    try:
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=3) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()").fetchall()
+    except psycopg.Error as exc:
+        log.debug("database backends not found: %s", exc)
+        return set()
+    return {int(r[0]) for r in rows} & server

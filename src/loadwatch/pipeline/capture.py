@@ -16,7 +16,7 @@ from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 from loadwatch.observe import contention, probe
 from loadwatch.observe import counters as bl
-from loadwatch.observe.discovery import postgres_pids
+from loadwatch.observe.discovery import database_backends
 
 __all__ = ["capture_after", "capture_before"]
 
@@ -83,8 +83,10 @@ def capture_before(
 
 
 def _measured_pids(target_pids: set[int], database_url: str | None) -> set[int]:
-    """The target's processes and, when it runs here, its database server's (both serve the requests)."""
-    return set(target_pids) | (postgres_pids(database_url) if database_url else set())
+    """The target's processes and, when its database runs here, the backends connected to that database: what serves
+    the requests. Not the server's background workers nor its other databases' backends: on a busy machine they
+    queue for a CPU too, without delaying a request, and would count as the target's queueing."""
+    return set(target_pids) | (database_backends(database_url) if database_url else set())
 
 
 def capture_after(
