@@ -10,6 +10,15 @@ from typing import Any
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline.attribution import statement_owner
 from loadwatch.pipeline.compare import compare_stage
+from loadwatch.report.view import render_markdown, write_report
+
+
+def render_html_text(summary: dict[str, Any]) -> str:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        return Path(write_report({"mode": "run", "summary": summary, "history": []}, Path(d))["html"]).read_text()
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NIGHTS = 15
@@ -93,6 +102,11 @@ def test_the_table_grown_behind_its_back_ranks_database_time_first_and_keeps_the
     assert "cache" in kinds and kinds.index("cache") > 0  # moved, but less against its noise than database time
     scores = [c["score"] for c in get_tool["candidates"]]
     assert scores == sorted(scores, reverse=True)
+    # the report says it under get_tool too
+    summary = {"run_id": "now", "started_at": T0.isoformat(), "verdict": "regression", "status": "completed",
+               "attribution": {"explanations": list(e.values()), "missing": [], "notes": []}}
+    md = render_markdown({"mode": "run", "summary": summary, "history": []})
+    assert "but it is search_by_name's" in md and "moved too, but it is search_by_name" in render_html_text(summary)
 
 
 def test_a_statement_whose_owner_cannot_be_told_stays_with_every_scenario_and_says_so():

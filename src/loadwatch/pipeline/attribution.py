@@ -527,7 +527,7 @@ def explain(
         if others:
             text += "; " + "; ".join(others)
         explanations.append({"scenario": sc, "metrics": sorted(regressed[sc]), "candidates": candidates,
-                             "nothing_moved": not candidates, "text": text})
+                             "nothing_moved": not candidates, "text": text, "elsewhere": others})
     return {
         "statements": texts,
         "explanations": explanations,

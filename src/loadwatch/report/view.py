@@ -449,6 +449,10 @@ def _attribution(summary: Mapping[str, Any]) -> dict[str, Any] | None:
             "metrics": ", ".join(metric_label(m) for m in _list(e.get("metrics"))),
             "candidates": cands,
             "nothing": _text(e.get("text")) if e.get("nothing_moved") else "",
+            # statements that moved but are another scenario's (their calls follow its share of the traffic)
+            "elsewhere": [_segments(_text(x)) for x in _list(e.get("elsewhere"))],
+            "elsewhere_md": [MdRaw("".join(md_code(t, limit=200) if code else _md_keep_spaces(t)
+                                           for code, t in _segments(_text(x)))) for x in _list(e.get("elsewhere"))],
         })
     if not explanations:
         return None
