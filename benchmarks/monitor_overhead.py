@@ -23,9 +23,9 @@ import time
 
 import psutil
 
+from loadwatch.infra import postgres
 from loadwatch.observe import discovery as disc
 from loadwatch.observe import monitor as mon
-from loadwatch.store import embedded
 
 TARGET = """
 import http.server, sys
@@ -131,7 +131,7 @@ def main() -> int:
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    db_url = embedded.ensure_database(embedded.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
+    db_url = postgres.ensure_database(postgres.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
     runs = [one_run(a.duration, a.interval, db_url) for _ in range(a.repeat)]
     figures = [float(r["overhead_percent_of_core"]) for r in runs]  # type: ignore[arg-type]
     me = psutil.Process()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loadwatch import hist
 from loadwatch.config import Plan
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.store.embedded import redact_url
+from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [

@@ -23,7 +23,6 @@ It returns the run's typed summary (`RunSummary`): its verdict maps to the exit 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,12 +48,12 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
-from loadwatch.store import embedded, resolve_database_url
+from loadwatch.settings import data_dir, settings
+from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import target_lock
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
-    "LOCK_WAIT_S",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
@@ -75,7 +74,6 @@ TARGET_FAILURES = (
     "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
 )
 MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
-LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
 
@@ -147,7 +145,7 @@ class _Laps:
 
 def default_out_dir(run_id: str) -> Path:
     """Where a run's report goes without --out: <data dir>/reports/<run id>."""
-    return embedded.data_dir() / "reports" / run_id
+    return data_dir() / "reports" / run_id
 
 
 def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
@@ -170,7 +168,7 @@ def _measure(
     stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
     max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
     # one load at a time per target; the lock is held by this process's session until the load ends
-    with target_lock(store_url, lock_target, run_id=run_id, wait_s=LOCK_WAIT_S):
+    with target_lock(store_url, lock_target, run_id=run_id, wait_s=settings().lock_wait_s):
         laps("lock")
         monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
         try:
@@ -239,7 +237,7 @@ def run_chain(
         # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
         # the same target under the same lock; not after an interrupt
         if stages.capacity is not None and run.plan.capacity is not None and not interrupts.requested():
-            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s):
                 capacity = stages.capacity(run, interrupts.STOP, params.workers)
             laps("capacity")
     finally:
