@@ -76,3 +76,8 @@ def test_only_the_settings_module_reads_loadwatch_variables():
         if rel not in READERS_ALLOWED and (lines := _reads_environment(p)):
             readers[rel] = lines
     assert readers == {}
+
+
+def test_the_operations_guide_lists_every_variable():
+    text = (REPO / "docs" / "operations.md").read_text()
+    assert [f.alias for f in Settings.model_fields.values() if f"| `{f.alias}` |" not in text] == []
