@@ -34,7 +34,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import TargetUnavailable
+from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
+from loadwatch.metrics import run_metrics
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.save import store_or_spool
@@ -119,7 +121,7 @@ class Stages:
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
     capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
     # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., dict[str, Any]]
+    compare: Callable[..., Findings]
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
     store: Callable[[RunRecord, str], object]
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
@@ -189,7 +191,7 @@ def _failed_preflight(
     """Record an unreachable target as a failed preflight (not as a measurement), then raise its error."""
     record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
                           status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
-                          target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                          target_stats={}, findings=Findings(verdict="failed", verdict_reasons=[exc.message]),
                           timings=timings, context=context)
     write_summary(record.summary, out_dir)
     store_error = store_or_spool(stages.store, record, store_url)
@@ -243,27 +245,31 @@ def run_chain(
     finally:
         run.stop()
     aborted = interrupts.requested()
+    # target_stats and environment too: the attribution normalises their counters per request
+    measured = {"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
+                "target_stats": after, "environment": before["environment"],
+                **({"capacity": capacity} if capacity is not None else {})}
+    metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
         started_at=started_at,
-        # target_stats and environment too: the attribution normalises their counters per request
-        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                 "target_stats": after, "environment": before["environment"],
-                 **({"capacity": capacity} if capacity is not None else {})},
+        summary=measured,
+        metrics=metrics,
         histograms=load_result.histograms,
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
     )
     if aborted:
-        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
+        findings = findings.model_copy(update={"verdict": "aborted",
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
     warnings = night_warnings(load_result.summary, before["idle"])
     laps("compare")
     record = build_record(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
         status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
         load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from loadwatch.findings import Findings
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.stats.history import group_incidents, history_change_points
@@ -208,12 +209,15 @@ def compare_stage(
     threshold_exprs: Sequence[str],
     plan_source: str,
     config: GateConfig | None = None,
-) -> dict[str, Any]:
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
+) -> Findings:
+    """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
+    record carries it; derived from `summary` when not given)."""
     load = summary.get("load") or {}
     current = RunPoint(
         run_id=run_id,
         started_at=started_at,
-        metrics=run_metrics(summary),
+        metrics={sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None else run_metrics(summary),
         histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
         probe=summary.get("probe"),
     )
@@ -228,4 +232,5 @@ def compare_stage(
         min_history=(config or GateConfig()).min_history,
     )
     explained["change_points"] = findings.pop("attribution_change_points")
-    return {**findings, "thresholds": thresholds, "score": score(load), "attribution": explained}
+    return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
+                                    "attribution": explained})
