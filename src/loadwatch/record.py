@@ -34,6 +34,7 @@ from loadwatch.findings import (
     ThresholdRow,
 )
 from loadwatch.metrics import ALL, run_metrics
+from loadwatch.observations import Environment, ProbeReading, TargetStats
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -110,11 +111,11 @@ class RunSummary(BaseModel):
     trigger: str
     flow_run_id: str | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
     resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
-    target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
-    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
+    target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
+    probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
     comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
     change_points: list[Checked[ChangePointRow]] = Field(default_factory=list)
     incidents: list[Checked[Incident]] = Field(default_factory=list)
@@ -241,16 +242,17 @@ def build_record(
     finished_at: datetime,
     status: str,
     plan: Plan,
-    environment: Mapping[str, Any],
+    environment: Environment,
     load: Any | None,  # engine LoadResult
     monitor: Any | None,  # monitor MonitorResult
-    target_stats: Mapping[str, Any],
+    target_stats: TargetStats,
     findings: Findings,
     context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
     capacity: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
+    probe: ProbeReading | None = None,
 ) -> RunRecord:
     """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
     as the chain derived it for the comparison (derived here from the summary when not given)."""
@@ -271,8 +273,8 @@ def build_record(
         "environment": dict(environment),
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
-        "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
-        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.observe.probe)
+        "target_stats": dict(target_stats),
+        "probe": probe,  # the machine-drift probe of this run (loadwatch.observe.probe)
         "comparison": list(findings.comparison),
         "change_points": list(findings.change_points),
         "incidents": list(findings.incidents),
