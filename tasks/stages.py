@@ -57,7 +57,7 @@ class Submitted(Generic[T]):
 
 
 @task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)
-def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> dict[str, Any]:
+def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> preflight.Preflight:
     """Packages, host allow-list, disk, trend store reachable and migrated (spooled runs stored first)."""
     return preflight.preflight_stage(plan, store_url, out_dir, get_run_logger())
 

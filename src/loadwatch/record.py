@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
 from loadwatch import hist
 from loadwatch.config import Plan
@@ -40,9 +41,11 @@ from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, 
 
 __all__ = [
     "SCHEMA_VERSION",
+    "HistoryRow",
     "Latency",
     "LoadTotals",
     "RecordContext",
+    "ReportInput",
     "RunRecord",
     "RunStatus",
     "RunSummary",
@@ -310,12 +313,48 @@ def spectrum(h: HdrHistogram) -> list[list[float]]:
     return [[q, hist.percentile_us(h, q) / 1000.0] for q in SPECTRUM_PERCENTILES]
 
 
+class HistoryRow(TypedDict):
+    """One run of the report's trend charts."""
+
+    run_id: str
+    started_at: str | None
+    verdict: str | None
+    metrics: dict[str, dict[str, float]]
+
+
+class ResourceSampleRow(TypedDict):
+    t: Any
+    group: str | None
+    cpu_percent: float | None
+    rss_mb: float | None
+
+
+class Spectrum(TypedDict):
+    """[[percentile, ms], ...] of tonight's latency and of its baseline runs' merged."""
+
+    current: list[list[float]]
+    baseline: list[list[float]]
+
+
+class ReportInput(TypedDict):
+    """What the report renders (loadwatch.report.view): `summary` is summary.json as written (a stored one in a trend
+    review, of any version, with the review's own verdict); the rest typed here."""
+
+    mode: str
+    summary: dict[str, Any]
+    history: list[HistoryRow]
+    timeline: list[dict[str, Any]]
+    resource_samples: list[ResourceSampleRow]
+    spectrum: Spectrum
+    incidents: list[Incident]
+
+
 def report_input(
     record: RunRecord | Mapping[str, Any],
     history: Sequence[Mapping[str, Any]],
     *,
     mode: str = "run",
-) -> dict[str, Any]:
+) -> ReportInput:
     """The data the report renders: this run plus its comparable history (oldest first). A run's record is the typed
     one; the trend review (pipeline.review) passes a stored summary of any version as a mapping."""
     if isinstance(record, RunRecord):
@@ -323,7 +362,7 @@ def report_input(
     s = record["summary"]
     metrics = record.get("metrics")  # the run's own vector, carried by its record
     baseline_ids = set(s.get("baseline_run_ids") or [])
-    hist_rows = [
+    hist_rows: list[HistoryRow] = [
         {
             "run_id": h["run_id"],
             "started_at": _iso(h["started_at"]),
@@ -346,7 +385,8 @@ def report_input(
         "history": hist_rows,
         "timeline": list(record.get("timeline") or []),
         "resource_samples": [
-            {k: smp.get(k) for k in ("t", "group", "cpu_percent", "rss_mb")}
+            {"t": smp.get("t"), "group": smp.get("group"), "cpu_percent": smp.get("cpu_percent"),
+             "rss_mb": smp.get("rss_mb")}
             for smp in record.get("resource_samples") or []
         ],
         "spectrum": {"current": spectrum(hist.decode(current or "")), "baseline": spectrum(base)},

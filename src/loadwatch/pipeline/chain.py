@@ -41,10 +41,12 @@ from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
 from loadwatch.record import (
     RecordContext,
+    ReportInput,
     RunRecord,
     RunSummary,
     build_record,
@@ -111,7 +113,7 @@ class Stages:
     them their inputs and keeps every decision between them."""
 
     # (plan, store_url, out_dir) -> info: pipeline.preflight.preflight_stage
-    preflight: Callable[[Plan, str, Path | None], Mapping[str, Any]]
+    preflight: Callable[[Plan, str, Path | None], Preflight]
     # (plan) -> the started or reached target: pipeline.targets.open_target (raises TargetUnavailable)
     open_target: Callable[[Plan], RunTarget]
     # (run, store_url, started_at) -> environment, history, idle, counters: pipeline.capture.capture_before
@@ -129,7 +131,7 @@ class Stages:
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[dict[str, Any], Path], object]
+    report: Callable[[ReportInput, Path], object]
     # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
     capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
@@ -24,7 +24,7 @@ from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.preflight import preflight_stage
 from loadwatch.pipeline.save import store_record
-from loadwatch.record import write_summary
+from loadwatch.record import ReportInput, write_summary
 from loadwatch.report import prometheus
 from loadwatch.report import view as report
 
@@ -82,7 +82,7 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                      target_pids=run.target_pids())
 
-    def write_report(data: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    def write_report(data: ReportInput, out_dir: Path) -> dict[str, Path]:
         paths = report.write_report(data, out_dir)
         paths["summary"] = write_summary(data["summary"], out_dir)
         return paths
