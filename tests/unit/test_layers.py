@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "stats": {"errors", "hist", "vocabulary"},
     "config": {"errors", "settings", "stats"},
     "params": {"config", "errors"},
-    "metrics": {"statements", "vocabulary"},
+    "metrics": {"observations", "statements", "vocabulary"},
     "changes": {"errors", "vocabulary"},
     "findings": {"vocabulary"},
     "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "urls", "vocabulary"},

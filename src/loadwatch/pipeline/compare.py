@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch.findings import Findings
-from loadwatch.metrics import run_metrics
+from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
@@ -203,7 +203,7 @@ def compare_stage(
     *,
     run_id: str,
     started_at: datetime,
-    summary: Mapping[str, Any],
+    summary: Measured,
     histograms: Mapping[str, Mapping[str, str]],
     history: Sequence[Mapping[str, Any]],
     threshold_exprs: Sequence[str],
