@@ -19,7 +19,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from loadwatch.observations import Environment, ProbeReading, TargetStats
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
 from loadwatch.statements import statements
 from loadwatch.vocabulary import ALL, METRICS, STMT_PREFIX
 
@@ -31,7 +31,7 @@ class Measured(TypedDict, total=False):
     (a stored summary has them too). `load` is the engine's summary and `resources` the monitor's (typed there)."""
 
     load: dict[str, Any]
-    resources: dict[str, Any]
+    resources: Resources
     target_stats: TargetStats
     environment: Environment
     probe: ProbeReading | None

@@ -37,7 +37,7 @@ from loadwatch.findings import (
     ThresholdRow,
 )
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.observations import Environment, ProbeReading, TargetStats
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -118,7 +118,7 @@ class RunSummary(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
     environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
-    resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
+    resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
     target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
     probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
     comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
