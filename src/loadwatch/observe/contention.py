@@ -36,9 +36,10 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psutil
+
+from loadwatch.observations import ContentionWindow
 
 __all__ = ["LATENCY_FLOOR", "MIN_OTHERS_SHARE", "Snapshot", "assess", "judge", "snapshot"]
 
@@ -134,7 +135,7 @@ def _procs(pids: Iterable[int]) -> list[psutil.Process]:
 
 def assess(
     before: Snapshot, after: Snapshot, *, requests: int | None = None, mean_latency_ms: float | None = None
-) -> dict[str, Any]:
+) -> ContentionWindow:
     """The window between two snapshots: how long the target waited for a CPU, how much CPU others used, and (given
     the window's requests and the run's mean latency: `judge`) whether that makes the run inconclusive."""
     wall = max(after.at - before.at, 1e-9)
@@ -146,7 +147,7 @@ def assess(
         ((name, cpu - before.others[pid][1]) for pid, (name, cpu) in after.others.items() if pid in before.others),
         key=lambda x: -x[1],
     )[:TOP_OTHERS]
-    out: dict[str, Any] = {
+    out: ContentionWindow = {
         "window_s": round(wall, 3),
         "others_cores": round(others_s / wall, 3),
         # the parts it is the difference of (cores on average): the host, loadwatch's own tree, the target
@@ -173,11 +174,11 @@ def assess(
     return judge(out, requests=requests, mean_latency_ms=mean_latency_ms)
 
 
-def judge(c: dict[str, Any], *, requests: int | None, mean_latency_ms: float | None) -> dict[str, Any]:
+def judge(c: ContentionWindow, *, requests: int | None, mean_latency_ms: float | None) -> ContentionWindow:
     """The rule on an assessment's readings, given the requests sent in its window and the run's mean latency: the
     queueing charged to others per request, its share of the latency, and `busy` with a reason a person can act on.
     Without a reading (no scheduler statistics, no requests or no answers) it is left unjudged, never busy."""
-    out = {**c, "queue_ms_per_request": None, "queue_share": None, "busy": False}
+    out: ContentionWindow = {**c, "queue_ms_per_request": None, "queue_share": None, "busy": False}
     share = c.get("target_wait_share")
     if share is None:
         return out

@@ -25,7 +25,6 @@ It returns the run's typed summary (`RunSummary`): its verdict maps to the exit 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,14 +37,20 @@ from loadwatch.capacity.search import skipped_capacity
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import LoadwatchError, TargetUnavailable
+from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
+from loadwatch.metrics import Measured, run_metrics
+from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe import contention
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
 from loadwatch.record import (
     RecordContext,
+    ReportInput,
     RunRecord,
     RunSummary,
     build_record,
@@ -53,12 +58,12 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
-from loadwatch.store import embedded, resolve_database_url
+from loadwatch.settings import data_dir, settings
+from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import TargetLock, target_lock
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
-    "LOCK_WAIT_S",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
@@ -79,7 +84,6 @@ TARGET_FAILURES = (
     "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
 )
 MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
-LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
 
@@ -113,25 +117,25 @@ class Stages:
     them their inputs and keeps every decision between them."""
 
     # (plan, store_url, out_dir) -> info: pipeline.preflight.preflight_stage
-    preflight: Callable[[Plan, str, Path | None], Mapping[str, Any]]
+    preflight: Callable[[Plan, str, Path | None], Preflight]
     # (plan) -> the started or reached target: pipeline.targets.open_target (raises TargetUnavailable)
     open_target: Callable[[Plan], RunTarget]
     # (run, store_url, started_at) -> environment, history, idle, counters: pipeline.capture.capture_before
-    capture_before: Callable[[RunTarget, str, datetime], dict[str, Any]]
+    capture_before: Callable[[RunTarget, str, datetime], Baseline]
     # (run, stop, interval, max_duration) -> started monitor: pipeline.load.run_monitor_stage
     start_monitor: Callable[[RunTarget, threading.Event, float, float], Running[MonitorResult]]
     # (plan, stop, workers, shards) -> started load: pipeline.load.run_load_stage (sets `stop` when it ends)
     start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
-    capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
+    capture_after: Callable[[RunTarget, Baseline], TargetStats]
     # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., dict[str, Any]]
+    compare: Callable[..., Findings]
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
     store: Callable[[RunRecord, str], object]
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[dict[str, Any], Path], object]
+    report: Callable[[ReportInput, Path], object]
     # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
     capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
 
@@ -151,10 +155,10 @@ class _Laps:
 
 def default_out_dir(run_id: str) -> Path:
     """Where a run's report goes without --out: <data dir>/reports/<run id>."""
-    return embedded.data_dir() / "reports" / run_id
+    return data_dir() / "reports" / run_id
 
 
-def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
+def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
     """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
     warnings = []
     failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
@@ -185,15 +189,16 @@ def _measure(
     return load_result, monitor.result()
 
 
-def _judge_contention(after: dict[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
+def _judge_contention(after: TargetStats, load: Mapping[str, Any]) -> TargetStats:
     """The busy-machine rule weighs the target's queueing against the load's requests and latency: judged here,
     where both are known (loadwatch.observe.contention.judge)."""
     readings = after.get("contention")
-    if not isinstance(readings, dict):
+    if readings is None:
         return after
     requests = int(load.get("sends") or load.get("requests") or 0)  # the window holds the warm-up's sends too
     mean = (load.get("latency_ms") or {}).get("mean")
-    return {**after, "contention": contention.judge(readings, requests=requests, mean_latency_ms=mean)}
+    judged: TargetStats = {**after, "contention": contention.judge(readings, requests=requests, mean_latency_ms=mean)}
+    return judged
 
 
 def _capacity(stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams, log: Log) -> dict[str, Any] | None:
@@ -220,7 +225,7 @@ def _failed_preflight(
     """Record an unreachable target as a failed preflight (not as a measurement), then raise its error."""
     record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
                           status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
-                          target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                          target_stats={}, findings=Findings(verdict="failed", verdict_reasons=[exc.message]),
                           timings=timings, context=context)
     write_summary(record.summary, out_dir)
     store_error = store_or_spool(stages.store, record, store_url)
@@ -264,7 +269,7 @@ def run_chain(
         laps("baseline")
         # one load at a time per target (`demo` for the bundled service): the lock is held from the fixed-rate load
         # through the capacity search, so no other run's load falls between them
-        with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S) as lock:
+        with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s) as lock:
             laps("lock")
             load_result, monitor_result = _measure(stages, run, params, laps)
             laps("load")
@@ -275,27 +280,33 @@ def run_chain(
     finally:
         run.stop()
     aborted = interrupts.requested()
+    # target_stats and environment too: the attribution normalises their counters per request
+    measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
+                          "probe": before.probe, "target_stats": after, "environment": before.environment}
+    if capacity is not None:
+        measured["capacity"] = capacity
+    metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
         started_at=started_at,
-        # target_stats and environment too: the attribution normalises their counters per request
-        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                 "target_stats": after, "environment": before["environment"],
-                 **({"capacity": capacity} if capacity is not None else {})},
+        summary=measured,
+        metrics=metrics,
         histograms=load_result.histograms,
-        history=before["history"],
+        history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
     )
     if aborted:
-        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
-    warnings = night_warnings(load_result.summary, before["idle"])
+        findings = findings.model_copy(update={"verdict": "aborted",
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
+    warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
-        status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
-        load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity,
+        status="aborted" if aborted else "completed", plan=run.plan, environment=before.environment,
+        load=load_result, monitor=monitor_result, target_stats=after, probe=before.probe, findings=findings,
+        timings=laps.timings,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")
@@ -303,7 +314,7 @@ def run_chain(
     laps("publish")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
-    stages.report(report_input(record, before["history"]), out_dir)
+    stages.report(report_input(record, before.history), out_dir)
     if store_error is not None:
         raise store_error
     return record.summary

@@ -9,6 +9,7 @@ load, never loads without it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ from contextlib import contextmanager
 import psycopg
 
 from loadwatch.errors import InfrastructureError, StoreUnavailable
-from loadwatch.store.embedded import CONNECT_TIMEOUT_S, redact_url
+from loadwatch.infra.postgres import CONNECT_TIMEOUT_S
+from loadwatch.urls import redact_url
 
 __all__ = ["DEFAULT_WAIT_S", "TargetLock", "lock_key", "target_lock"]
 
@@ -99,8 +101,13 @@ class TargetLock:
             self.take(wait_s)
 
     def release(self) -> None:
-        """Closing the session releases the lock (also after a crash of this process, or a lost session)."""
+        """Release the lock and close its session (a lost session released it already)."""
         if self._conn is not None:
+            # released explicitly: the server frees a closed session's locks only when its backend has exited, which
+            # on a busy machine came after the next run's try (a run ending is then refused to the one that follows
+            # it); closing the session still releases the lock after a crash of this process
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
             self._conn.close()
             self._conn = None
 
