@@ -178,6 +178,7 @@ class Explanation(TypedDict):
     candidates: list[Candidate]
     nothing_moved: bool
     text: str
+    elsewhere: NotRequired[list[str]]  # statements that moved but are another scenario's (by the traffic mix)
 
 
 @with_config(_OPEN)

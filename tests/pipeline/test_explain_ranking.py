@@ -69,7 +69,7 @@ def _history(seed: int = 3) -> tuple[random.Random, list[dict[str, Any]]]:
 
 def _explanations(summary: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     f = compare_stage(run_id="now", started_at=T0 + timedelta(days=NIGHTS), summary=summary, histograms={},
-                      history=history, threshold_exprs=[], plan_source="test")
+                      history=history, threshold_exprs=[], plan_source="test").model_dump()
     return {e["scenario"]: e for e in f["attribution"]["explanations"]}
 
 
