@@ -25,6 +25,7 @@ __all__ = [
     "deploy_nightly",
     "prefect_database_url",
     "prefect_server",
+    "send_with_block",
     "serve_nightly",
 ]
 
@@ -247,3 +248,25 @@ def _ensure_process_pool(client: Any, pool: str) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def send_with_block(name: str, title: str, body: str) -> None:
+    """Send through the Prefect notification block `<block type>/<name>` (e.g. `slack-webhook/oncall`), raising
+    loadwatch.notify.channels.ChannelError with the reason when it cannot be loaded or did not deliver."""
+    from loadwatch.notify.channels import ChannelError
+
+    try:
+        from prefect.blocks.abstract import NotificationBlock
+        from prefect.blocks.core import Block
+
+        block = Block.load(name)
+    except Exception as exc:  # a missing block, an unreachable API: the channel failed, the run goes on
+        raise ChannelError(f"cannot load Prefect block {name!r}: {_first_line(exc)}") from exc
+    if not isinstance(block, NotificationBlock):
+        raise ChannelError(f"Prefect block {name!r} is a {type(block).__name__}, not a notification block")
+    try:
+        with block.raise_on_failure():
+            # sync outside an event loop (Prefect's async_dispatch); the abstract signature says async
+            block.notify(body, subject=title)  # type: ignore[unused-coroutine]
+    except Exception as exc:
+        raise ChannelError(f"Prefect block {name!r}: {_first_line(exc)}") from exc

@@ -15,6 +15,13 @@ from loadwatch.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
+    from loadwatch.store.notices import (
+        last_completed_run,
+        log_notification,
+        notified_plans,
+        read_notify_state,
+        write_notify_state,
+    )
     from loadwatch.store.repo import (
         comparable_history,
         exclude_run,
@@ -40,6 +47,8 @@ _HOME = {
                      "recent_runs", "run_exists", "run_key", "run_series", "save_run", "thin_windows", "triage"),
                     "repo"),
     **dict.fromkeys(("flush", "pending", "spool_dir", "spool_write"), "spool"),
+    **dict.fromkeys(("last_completed_run", "log_notification", "notified_plans", "read_notify_state",
+                     "write_notify_state"), "notices"),
 }
 
 
@@ -53,11 +62,15 @@ __all__ = [
     "flush",
     "get_summary",
     "history_points",
+    "last_completed_run",
     "list_change_points",
+    "log_notification",
     "make_engine",
     "map_db_errors",
     "migrate",
+    "notified_plans",
     "pending",
+    "read_notify_state",
     "recent_runs",
     "resolve_database_url",
     "run_exists",
@@ -68,4 +81,5 @@ __all__ = [
     "spool_write",
     "thin_windows",
     "triage",
+    "write_notify_state",
 ]
