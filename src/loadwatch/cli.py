@@ -101,6 +101,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         tags=ns.tag or [],
         trigger=ns.trigger,
         capacity=not ns.no_capacity,
+        notify=ns.notify or [],
     )
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
     preflight_static(plan, out_dir=Path(params.out_dir) if params.out_dir else None)
@@ -422,6 +423,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help='replace the plan\'s thresholds, e.g. --threshold "p95 < 50ms" (repeatable)')
     r.add_argument("--no-thresholds", action="store_true", help="ignore the plan's thresholds for this run")
     r.add_argument("--no-capacity", action="store_true", help="skip the plan's capacity stage for this run")
+    r.add_argument("--notify", action="append", metavar="CHANNEL",
+                   help="also tell changes here: an Apprise URL or block:<type>/<name> (repeatable)")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
     r.add_argument("--notes", help="free text stored with the run")

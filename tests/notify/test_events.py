@@ -116,7 +116,7 @@ def test_missed_night_once_per_silence() -> None:
 
 def test_a_night_after_a_gap_tells_the_missed_night_unless_the_watchdog_did() -> None:
     gap = night(5, prev=T0 + timedelta(days=3))  # 48 h since the previous completed run
-    events, state = night_events(NotifyState(), gap, RULES, gap.started_at)
+    events, _state = night_events(NotifyState(), gap, RULES, gap.started_at)
     assert [e.kind for e in events] == ["missed"]
     told = NotifyState(missed_after=T0 + timedelta(days=3))
     assert night_events(told, gap, RULES, gap.started_at)[0] == []

@@ -43,7 +43,7 @@ def _send_apprise(url: str, title: str, body: str) -> None:
     client = apprise.Apprise()
     if not client.add(url):
         raise ChannelError("not a valid Apprise URL")
-    with apprise.LogCapture(level=apprise.logging.WARNING) as log:
+    with apprise.LogCapture(level=apprise.logging.WARNING) as log:  # type: ignore[no-untyped-call]
         ok = client.notify(body=body, title=title)
     if not ok:
         lines = [line.split(" - ", 2)[-1] for line in log.getvalue().splitlines() if line.strip()]

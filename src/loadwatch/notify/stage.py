@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection
 
 from loadwatch import store
-from loadwatch.config import NotifySpec
+from loadwatch.changes import OpenChange
+from loadwatch.config import NotifySpec, Plan
+from loadwatch.errors import TargetUnavailable
 from loadwatch.notify import channels
 from loadwatch.notify.events import (
     Event,
@@ -30,8 +35,18 @@ from loadwatch.notify.events import (
     queue_pending,
 )
 from loadwatch.notify.message import Links, Message, flow_run_url, render, report_url
+from loadwatch.record import RunSummary, new_run_id
 
-__all__ = ["NotifyInput", "NotifyOutcome", "notify_night", "prefect_ui_url", "rules_of", "watch_missed"]
+__all__ = [
+    "NotifyInput",
+    "NotifyOutcome",
+    "night_input",
+    "notify_night",
+    "prefect_ui_url",
+    "rules_of",
+    "unmeasured_input",
+    "watch_missed",
+]
 
 log = logging.getLogger("loadwatch.notify")
 
@@ -55,6 +70,26 @@ class NotifyOutcome(BaseModel):
     events: list[EventKind] = Field(default_factory=list)
     delivered: int = 0  # messages taken by a channel (retried ones included)
     warnings: list[str] = Field(default_factory=list)
+
+
+def night_input(plan: Plan, summary: RunSummary, open_changes: Sequence[OpenChange | Mapping[str, Any]],
+                report_path: Path | None) -> NotifyInput:
+    """A stored night as the notify stage takes it; `open_changes` as the comparison listed them."""
+    night = Night(run_id=summary.run_id, started_at=datetime.fromisoformat(summary.started_at or ""),
+                  verdict=summary.verdict, reasons=list(summary.verdict_reasons),
+                  open_changes=[OpenChange.model_validate(c) for c in open_changes],
+                  breached=[str(t.get("expr")) for t in summary.thresholds if t.get("passed") is False])
+    return NotifyInput(plan_name=plan.name, notify=plan.notify, night=night, flow_run_id=summary.flow_run_id,
+                       report_path=str(report_path) if report_path is not None else None)
+
+
+def unmeasured_input(plan: Plan, exc: BaseException, *, started_at: datetime,
+                     flow_run_id: str | None) -> NotifyInput:
+    """A night that ended without a measurement: the target could not be reached, or the flow crashed."""
+    what = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    night = Night(run_id=new_run_id(started_at), started_at=started_at,
+                  verdict="failed" if isinstance(exc, TargetUnavailable) else "crashed", reasons=[str(what)])
+    return NotifyInput(plan_name=plan.name, notify=plan.notify, night=night, flow_run_id=flow_run_id)
 
 
 def rules_of(spec: NotifySpec) -> Rules:
@@ -82,6 +117,7 @@ def _state(conn: Connection, plan: str, warnings: list[str]) -> NotifyState:
 
 
 def _try(conn: Connection, plan: str, ref: str, msg: PendingMessage, warnings: list[str]) -> bool:
+    error: str | None = None
     try:
         channels.send(ref, msg.title, msg.body)
     except Exception as exc:  # any failure of a channel is a warning, never the run's end
@@ -89,7 +125,7 @@ def _try(conn: Connection, plan: str, ref: str, msg: PendingMessage, warnings: l
         warnings.append(f"notification via {channels.describe(ref)} failed ({error}); it is sent again next run")
         ok = False
     else:
-        error, ok = None, True
+        ok = True
     store.log_notification(conn, plan=plan, run_id=msg.run_id, channel=ref, kinds=msg.kinds, title=msg.title,
                            body=msg.body, delivered=ok, error=error)
     return ok
