@@ -221,7 +221,7 @@ def run_chain(
     except (InvalidInput, Interrupted, StoreUnavailable):
         raise  # a person's input or interrupt; a store outage leaves nowhere to keep what was told
     except Exception as exc:
-        if stages.notify is not None:
+        if stages.notify is not None:  # its failures are warnings only, like the night's own notification
             _tell_unmeasured(stages.notify, params, exc, started_at, flow_run_id, store_url, log)
         raise
 
@@ -229,8 +229,10 @@ def run_chain(
 def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params: RunParams, exc: Exception,
                      started_at: datetime, flow_run_id: str | None, store_url: str | None, log: Log) -> None:
     try:
-        inp = unmeasured_input(resolve_plan(params), exc, started_at=started_at, flow_run_id=flow_run_id)
-        notify(inp, store_url or resolve_database_url())
+        plan = resolve_plan(params)
+        if plan.notify.channels():
+            notify(unmeasured_input(plan, exc, started_at=started_at, flow_run_id=flow_run_id),
+                   store_url or resolve_database_url())
     except Exception:  # telling must never hide the night's own error
         log.warning("could not notify about the failed night", exc_info=True)
 
@@ -297,7 +299,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     laps("store")
     stages.publish(record.summary)
     laps("publish")
-    if stages.notify is not None:  # after the store, where what was told is kept; its failures are warnings only
+    if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
         notice = night_input(run.plan, record.summary, findings.get("open_changes") or [], out_dir / "report.html")
         record.summary.warnings += stages.notify(notice, store_url).warnings
         laps("notify")
