@@ -162,7 +162,9 @@ def _message(inp: NotifyInput, events: list[Event], dropped: int) -> Message:
     headline = f"{night.verdict.upper()}" + (f": {'; '.join(night.reasons[:3])}" if night.reasons else "")
     links = Links(report=report_url(inp.notify.report_url, night.run_id, inp.report_path),
                   flow_run=flow_run_url(prefect_ui_url(inp.notify), inp.flow_run_id))
-    return render(inp.plan_name, events, headline=headline, run_id=night.run_id, open_changes=night.open_changes,
+    # a night that did not measure has no stored run of that id (a failed preflight is stored under its own)
+    run_id = None if night.verdict in ("crashed", "failed") else night.run_id
+    return render(inp.plan_name, events, headline=headline, run_id=run_id, open_changes=night.open_changes,
                   links=links, dropped=dropped)
 
 
