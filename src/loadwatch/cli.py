@@ -535,6 +535,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("--duration", type=positive(float), help="seconds of load of its runs (default: the plan's)")
     dp.set_defaults(func=cmd_deploy)
 
+    wd = sub.add_parser("watchdog", help="tell the plan's channels when no run completed for longer than its "
+                        "schedule allows (a missed night); run it from a timer")
+    from loadwatch.commands import watchdog
+
+    watchdog.add_arguments(wd)
+    wd.set_defaults(func=watchdog.run)
+
     srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=positive(int), default=4200)

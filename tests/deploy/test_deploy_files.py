@@ -120,6 +120,26 @@ def test_systemd_units(unit: str) -> None:
         assert "loadwatch server" in svc["ExecStart"]
 
 
+def test_the_watchdog_timer_runs_the_watchdog_hourly() -> None:
+    def read(name: str) -> configparser.ConfigParser:
+        cp = configparser.ConfigParser(strict=False, interpolation=None)
+        cp.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+        cp.read_string((DEPLOY / "systemd" / name).read_text())
+        return cp
+
+    svc, timer = read("loadwatch-watchdog.service"), read("loadwatch-watchdog.timer")
+    assert svc["Service"]["Type"] == "oneshot" and svc["Service"]["User"] == "loadwatch"
+    argv = shlex.split(svc["Service"]["ExecStart"])
+    assert argv[0].startswith("/") and argv[1:3] == ["watchdog", "--plan"]
+    assert svc["Service"]["SuccessExitStatus"] == "1"  # a missed night told is the check's finding
+    assert timer["Timer"]["Unit"] == "loadwatch-watchdog.service" and timer["Timer"]["OnCalendar"] == "hourly"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    from loadwatch.cli import build_parser
+
+    ns = build_parser("watchdog").parse_args(argv[1:])  # the unit's arguments are the command's
+    assert ns.plan == ["/etc/loadwatch/plan.yaml"]
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 @pytest.mark.parametrize("unit", ["loadwatch-worker", "loadwatch-serve", "loadwatch-server"])
 def test_systemd_analyze_verify(unit: str) -> None:
