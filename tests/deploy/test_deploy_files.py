@@ -81,6 +81,18 @@ def test_ci_workflow_structure() -> None:
     assert summary["if"] == "always()" and "out/report.md" in summary["run"]
     upload = next(s for s in pr["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
+    # the run's exit code is kept, so the summary, the comment and the upload happen whatever it is ...
+    run = next(s for s in pr["steps"] if "loadwatch run" in s.get("run", ""))
+    assert run["id"] == "run" and "set +e" in run["run"] and 'echo "code=$?" >> "$GITHUB_OUTPUT"' in run["run"]
+    # ... one PR comment, found by its marker and updated in place (PATCH), created only when missing (POST)
+    comment = next(s for s in pr["steps"] if "gh api" in s.get("run", ""))
+    assert comment["if"].startswith("always()") and "out/report.md" in comment["run"]
+    assert "<!-- loadwatch-report -->" in comment["run"] and "--method PATCH" in comment["run"]
+    assert comment["run"].count("--method POST") == 1 and pr["permissions"]["pull-requests"] == "write"
+    # ... and the last step sets the check from the exit code
+    verdict = pr["steps"][-1]
+    assert verdict["if"] == "always()" and verdict["env"]["CODE"] == "${{ steps.run.outputs.code }}"
+    assert 'exit "$CODE"' in verdict["run"]
     main = jobs["deploy-and-run"]
     main_runs = "\n".join(s.get("run", "") for s in main["steps"])
     # deployed from the installed package (module entrypoint), so the worker needs no checkout
