@@ -282,9 +282,17 @@ def check_channel(ref: str) -> str:
         return ref
     import apprise  # only for plans that notify: its import is not free
 
-    if "://" not in ref or apprise.Apprise.instantiate(ENV_REF.sub("x", ref)) is None:
-        raise ValueError(f"{ref!r} is not an Apprise URL this install supports (e.g. slack://..., msteams://..., "
-                         "mailto://..., json://host/path; https://github.com/caronc/apprise/wiki)")
+    scheme = ref.split("://", 1)[0].lower() if "://" in ref else ""
+    if ENV_REF.search(ref):  # tokens come from the environment when sending: only the service can be checked now
+        known = {str(p).lower() for s in apprise.Apprise().details()["schemas"]
+                 for p in [*(s.get("protocols") or []), *(s.get("secure_protocols") or [])]}
+        ok = scheme in known
+    else:
+        ok = bool(scheme) and apprise.Apprise.instantiate(ref) is not None
+    if not ok:
+        raise ValueError(f"{ref!r} is not an Apprise URL this install supports (e.g. slack://..., workflows://... "
+                         "for Teams, mailto://..., pagerduty://..., json://host/path; "
+                         "https://github.com/caronc/apprise/wiki)")
     return ref
 
 

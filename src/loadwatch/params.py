@@ -73,8 +73,8 @@ class RunParams(BaseModel):
     )
     notify: list[str] = Field(
         default_factory=list, title="Notify",
-        description="Channels added to the plan's notify: section: Apprise URLs (slack://, msteams://, mailto://, "
-        "json://...) or block:<block type>/<name> for a Prefect notification block",
+        description="Channels added to the plan's notify: section: Apprise URLs (slack://, workflows:// for Teams, "
+        "mailto://, pagerduty://, json://...) or block:<block type>/<name> for a Prefect notification block",
         json_schema_extra={"position": 14},
     )
 
