@@ -17,11 +17,14 @@ Two sources:
   come from an older rule (issue 22 item 9 re-grounds it); the headline judges them as measured, and a second pass
   honours the flags (those nights inconclusive) and counts the inconclusive notices apart.
 
-Open changes are modelled from the verdict's own findings until the open-change lifecycle (issue 22 item 1) is in
-the comparison: a gating regression row or a newly confirmed change point of a (scenario, metric) opens a change,
-it stays open while that series keeps being flagged, and it is "recovered" on the first night it is not; a night
-with an open change leaves the baseline (untriaged regression nights never enter it). Raw output:
-benchmarks/results/<out>.json and .md."""
+Open changes are modelled from the verdict's own findings as docs/METHOD.md §11 (branch `changes`) describes them,
+until that lifecycle is in the comparison here: a gating regression row or a newly confirmed change point of a
+(scenario, metric) opens a change with the row's size and 99 % interval; a night whose row is `regression` or
+`suspect` holds it (one more night open), `ok` or `improvement` makes it "recovered", no row keeps it; a night with a
+change held leaves the baseline (untriaged regression nights never enter it). The notification rules are the
+plan's defaults (a new change told on its second night, or at once when its interval's low end is >= +100 % or
++1 point of errors). Nights of a real regression of the demo (benchmarks/summary.py's TRUE_REGRESSIONS) are not
+clean and not counted. Raw output: benchmarks/results/<out>.json and .md."""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from replay_nights import point
 from stats.synth import NOTIFY, Service, build_run, resized, service_suite
+from summary import TRUE_REGRESSIONS
 
 from loadwatch.changes import OpenChange
 from loadwatch.notify.events import Night, NotifyState, Rules, night_events
@@ -56,23 +60,31 @@ class OpenModel:
         self.open: dict[tuple[str, str], OpenChange] = {}
 
     def night(self, run: RunPoint, findings: dict[str, Any]) -> list[OpenChange]:
-        flagged: dict[tuple[str, str], float | None] = {}
-        for r in findings["comparison"]:
+        rows = {(r["scenario"], r["metric"]): r for r in findings["comparison"]}
+        opening: dict[tuple[str, str], tuple[float | None, tuple[float, float] | None]] = {}
+        for key, r in rows.items():
             if r.get("outcome") in GATING_OUTCOMES:
-                flagged[(r["scenario"], r["metric"])] = r.get("change_percent")
+                ci = r.get("ci")
+                opening[key] = (r.get("change_percent"), (float(ci[0]), float(ci[1])) if ci else None)
         for c in newly_confirmed(findings["change_points"], findings["comparison"]):
-            flagged.setdefault((c["scenario"], c["metric"]), c.get("forward_change_percent"))
+            opening.setdefault((c["scenario"], c["metric"]), (c.get("forward_change_percent"), None))
         listed: list[OpenChange] = []
-        for key, size in flagged.items():
-            prev = self.open.get(key)
-            if prev is None:
-                prev = OpenChange(change_id=f"{key[0]}:{key[1]}@{run.run_id}", scenario=key[0], metric=key[1],
-                                  status="open", change_percent=size, first_run_id=run.run_id,
-                                  first_seen_at=run.started_at.isoformat(), nights_open=0, failing=True)
-            self.open[key] = prev.model_copy(update={"nights_open": prev.nights_open + 1})
+        for key in list(self.open):  # follow: held by regression or suspect, recovered by ok or improvement
+            outcome = (rows.get(key) or {}).get("outcome")
+            if outcome in ("ok", "improvement"):
+                listed.append(self.open.pop(key).model_copy(update={"status": "recovered", "failing": False}))
+            elif outcome in ("regression", "suspect"):
+                self.open[key] = self.open[key].model_copy(update={"nights_open": self.open[key].nights_open + 1})
+                listed.append(self.open[key])
+            else:  # not judged tonight: kept as it is
+                listed.append(self.open[key])
+        for key, (size, ci) in opening.items():
+            if key in self.open:
+                continue
+            self.open[key] = OpenChange(change_id=f"{key[0]}:{key[1]}@{run.run_id}", scenario=key[0], metric=key[1],
+                                        status="open", change_percent=size, ci=ci, first_run_id=run.run_id,
+                                        first_seen_at=run.started_at.isoformat(), nights_open=1, failing=True)
             listed.append(self.open[key])
-        for key in [k for k in self.open if k not in flagged]:
-            listed.append(self.open.pop(key).model_copy(update={"status": "recovered", "failing": False}))
         return listed
 
 
@@ -98,7 +110,8 @@ def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> d
         events, state = night_events(state, night, rules, run.started_at)
         kinds = [e.kind for e in events if e.kind != "missed"]
         nights.append({"run_id": run.run_id, "verdict": findings["verdict"], "events": kinds,
-                       "texts": [e.text for e in events if e.kind != "missed"]})
+                       "texts": [e.text for e in events if e.kind != "missed"],
+                       "clean": run.run_id not in TRUE_REGRESSIONS})
         still_open = any(c.status == "open" for c in changes)
         # an untriaged regression night never enters the baseline; an inconclusive one never does either
         history.append(replace(run, excluded=True) if still_open or bound else run)
@@ -110,7 +123,7 @@ def _rate(n_with: int, n: int) -> float | None:
 
 
 def summarise(name: str, res: dict[str, Any], *, apart: tuple[str, ...] = ()) -> dict[str, Any]:
-    nights = res["nights"]
+    nights = [n for n in res["nights"] if n["clean"]]
     counted = [n for n in nights if any(k not in apart for k in n["events"])]
     kinds: dict[str, int] = {}
     for n in nights:

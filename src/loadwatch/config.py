@@ -308,6 +308,10 @@ class NotifySpec(_Model):
     remind_days: float = Field(7.0, gt=0, le=365, description="days between reminders of a change still open")
     inconclusive_nights: int = Field(3, ge=1, le=365, description="tell after this many inconclusive nights in a row")
     max_gap_hours: float = Field(25.0, gt=0, le=24 * 365, description="a missed night: no completed run this long")
+    tell_after_nights: int = Field(2, ge=1, le=30, description="a new change is told once open this many nights")
+    tell_at_once_percent: float = Field(100.0, gt=0, le=1e6, description="... or at once when the low end of its "
+                                        "interval is at least this (percent)")
+    tell_at_once_points: float = Field(1.0, gt=0, le=100, description="... or, for the error rate, these points")
 
     @field_validator("urls")
     @classmethod

@@ -17,10 +17,11 @@ from loadwatch.notify.events import (
     missed_night,
     night_events,
     queue_pending,
+    tell_now,
 )
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-RULES = Rules()
+RULES = Rules(tell_after_nights=1)  # told on the first night: the holding rule has its own tests below
 
 
 def change(status: ChangeStatus = "open", *, cid: str = "c1", nights: int = 1,
@@ -124,7 +125,7 @@ def test_a_night_after_a_gap_tells_the_missed_night_unless_the_watchdog_did() ->
 
 @pytest.mark.parametrize("reminder_days", [1, 3])
 def test_the_reminder_interval_is_the_plans(reminder_days: int) -> None:
-    rules = Rules(remind_after=timedelta(days=reminder_days))
+    rules = Rules(remind_after=timedelta(days=reminder_days), tell_after_nights=1)
     kinds = run([night(i, "regression", [change()]) for i in range(10)], rules)
     assert [i for i, k in enumerate(kinds) if k == ["reminder"]] == list(range(reminder_days, 10, reminder_days))
 
@@ -140,3 +141,22 @@ def test_change_line_says_size_interval_since_and_nights() -> None:
     assert line == "list_tools p95_ms +41.2 % [+35.0, +47.9] since 2026-12-01, open 5 nights (open)"
     pts = change().model_copy(update={"unit": "points", "change_percent": None, "ci": None})
     assert "size unknown" in change_line(pts)
+
+
+def test_by_default_a_new_change_is_told_on_its_second_night_and_a_one_night_excursion_never() -> None:
+    rules = Rules()
+    kinds = run([night(1, "regression", [change(nights=1)]), night(2, "pass", [change("recovered", nights=1)]),
+                 night(3, "regression", [change(cid="c2", nights=1)]),
+                 night(4, "regression", [change(cid="c2", nights=2)]),
+                 night(5, "pass", [change("recovered", cid="c2", nights=2)])], rules)
+    assert kinds == [[], [], [], ["opened"], ["recovered"]]
+
+
+def test_a_large_change_is_told_at_once() -> None:
+    rules = Rules()
+    big = change().model_copy(update={"change_percent": 150.0, "ci": (120.0, 180.0)})
+    wide = change().model_copy(update={"change_percent": 150.0, "ci": (40.0, 260.0)})  # its low end is not
+    errors = change().model_copy(update={"metric": "error_rate", "unit": "points", "change_percent": 4.0,
+                                         "ci": (2.5, 5.5)})
+    assert [tell_now(c, rules) for c in (big, wide, errors, change())] == [True, False, True, False]
+    assert run([night(1, "regression", [big])], rules) == [["opened"]]

@@ -1,7 +1,8 @@
 """Done when (issue 22): a real loopback webhook receiver gets exactly the expected messages over a sequence of
-nights: a new change, its weekly reminder, its recovery, a missed night (told by the watchdog, not again by the
-night after it), and a message the receiver was down for, delivered the next night. Real stored runs in the
-embedded Postgres, real Apprise `json://` delivery; the nights go through the notification stage."""
+nights: a new change (large: told on its first night), its weekly reminder, its recovery, a missed night (told by
+the watchdog, not again by the night after it), a smaller change told on its second night, while the receiver was
+down, and delivered the next night. Real stored runs in the embedded Postgres, real Apprise `json://` delivery; the
+nights go through the notification stage with the plan's default rules."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def _plan(url: str) -> Plan:
 
 
 def _change(status: ChangeStatus, day: int, *, cid: str = "c1", since: int = 4) -> OpenChange:
-    return OpenChange(change_id=cid, scenario="list_tools", metric="p95_ms", status=status, change_percent=41.2,
-                      ci=(35.0, 47.9), first_run_id=f"n{since}",
+    size, ci = (120.0, (105.0, 140.0)) if cid == "c1" else (41.2, (35.0, 47.9))  # c1 large, c2 not
+    return OpenChange(change_id=cid, scenario="list_tools", metric="p95_ms", status=status, change_percent=size,
+                      ci=ci, first_run_id=f"n{since}",
                       first_seen_at=(DAY0 + timedelta(days=since)).isoformat(),
                       nights_open=day - since + 1, failing=status == "open")
 
@@ -75,14 +77,16 @@ def test_a_receiver_gets_exactly_the_expected_messages_over_the_nights(fresh_db,
     assert watch_missed(plan.name, plan.notify, fresh_db, now=gap + timedelta(hours=6)).events == []
     assert len(receiver.messages) == 4
 
-    receiver.stop()  # down for night 14: a new change opens; the run goes on with a warning
-    down = _night(fresh_db, plan, 14, "regression", (_change("open", 14, cid="c2", since=14),))
-    assert down.events == ["opened"] and down.delivered == 0  # the missed night was told already
+    # night 14: a smaller change opens; held (the missed night was told already)
+    assert _night(fresh_db, plan, 14, "regression", (_change("open", 14, cid="c2", since=14),)).events == []
+    receiver.stop()  # down for night 15, when it is told: the run goes on with a warning
+    down = _night(fresh_db, plan, 15, "regression", (_change("open", 15, cid="c2", since=14),))
+    assert down.events == ["opened"] and down.delivered == 0
     assert len(down.warnings) == 1 and "json://127.0.0.1" in down.warnings[0] and "sent again" in down.warnings[0]
     receiver.start()
-    up = _night(fresh_db, plan, 15, "regression", (_change("open", 15, cid="c2", since=14),))
-    assert up.events == [] and up.delivered == 1 and up.warnings == []  # night 14's message, delivered now
-    assert _night(fresh_db, plan, 16, "regression", (_change("open", 16, cid="c2", since=14),)).events == []
+    up = _night(fresh_db, plan, 16, "regression", (_change("open", 16, cid="c2", since=14),))
+    assert up.events == [] and up.delivered == 1 and up.warnings == []  # night 15's message, delivered now
+    assert _night(fresh_db, plan, 17, "regression", (_change("open", 17, cid="c2", since=14),)).events == []
 
     got = [(m["path"], m["title"]) for m in receiver.messages]
     assert got == [
@@ -94,15 +98,17 @@ def test_a_receiver_gets_exactly_the_expected_messages_over_the_nights(fresh_db,
     ]
     new = receiver.messages[0]["message"]
     assert new.startswith("REGRESSION: p95_ms of list_tools +41 %")
-    assert "- NEW CHANGE: list_tools p95_ms +41.2 % [+35.0, +47.9] since 2026-12-05, open 1 night (open)" in new
+    assert "- NEW CHANGE: list_tools p95_ms +120.0 % [+105.0, +140.0] since 2026-12-05, open 1 night (open)" in new
     assert "Open changes (1):" in new
     assert "Report: https://reports.example/lw/n4/report.html" in new
     assert "Prefect flow run: http://127.0.0.1:4200/runs/flow-run/fr-4" in new
     assert "open 8 nights" in receiver.messages[1]["message"]
     assert "no completed run for 26 h" in receiver.messages[3]["message"]
-    assert "Report: https://reports.example/lw/n14/report.html" in receiver.messages[4]["message"]
+    last = receiver.messages[4]["message"]
+    assert "Report: https://reports.example/lw/n15/report.html" in last
+    assert "list_tools p95_ms +41.2 % [+35.0, +47.9] since 2026-12-15, open 2 nights (open)" in last
 
     with psycopg.connect(fresh_db) as conn:  # every attempt is logged, the failed one with its reason
         log = conn.execute("SELECT run_id, delivered, error IS NOT NULL FROM notifications ORDER BY id").fetchall()
     assert log == [("n4", True, False), ("n11", True, False), ("n12", True, False), (None, True, False),
-                   ("n14", False, True), ("n14", True, False)]
+                   ("n15", False, True), ("n15", True, False)]

@@ -1,6 +1,7 @@
 """What is worth telling, decided from one night and what was told before: pure functions, no I/O.
 
-A night yields events only on a change (docs/deploy.md, "Being told"): a change opened, one still open past its
+A night yields events only on a change (docs/deploy.md, "Being told"): a change opened (told once it has lasted
+`tell_after_nights` nights, or at once when it is large beyond doubt), one still open past its
 reminder interval, a change recovered, triaged or no longer listed, the N-th inconclusive night in a row, a threshold
 newly breached or cleared, the first night of a streak that did not measure (the flow crashed, the target could not
 be reached), and a missed night (no completed run for longer than the schedule allows). Everything else is silence.
@@ -29,6 +30,7 @@ __all__ = [
     "missed_night",
     "night_events",
     "queue_pending",
+    "tell_now",
 ]
 
 EventKind = Literal[
@@ -53,6 +55,12 @@ class Rules(_Model):
     remind_after: timedelta = timedelta(days=7)
     inconclusive_nights: int = Field(3, ge=1)
     max_gap: timedelta = timedelta(hours=25)
+    # a new change is told once it has been open this many nights (its own run fails from the first), or at once
+    # when even its interval's low end is this large: a one-night excursion of a clean series never interrupts
+    # anyone (benchmarks/results/notify_false.md), a lasting or a large one does
+    tell_after_nights: int = Field(2, ge=1)
+    tell_at_once_percent: float = Field(100.0, gt=0)
+    tell_at_once_points: float = Field(1.0, gt=0)  # error rate, in points
 
 
 class Night(_Model):
@@ -128,6 +136,17 @@ def _due(last: datetime, now: datetime, rules: Rules) -> bool:
     return now - last >= rules.remind_after
 
 
+def tell_now(c: OpenChange, rules: Rules) -> bool:
+    """Whether a change nobody was told about yet is told tonight: open long enough, or large beyond doubt (the low
+    end of its interval, or its size when it has none, at least `tell_at_once_*`)."""
+    if c.nights_open >= rules.tell_after_nights:
+        return True
+    low = c.ci[0] if c.ci is not None else c.change_percent
+    if low is None:
+        return False
+    return low >= (rules.tell_at_once_points if c.unit == "points" else rules.tell_at_once_percent)
+
+
 def _change_events(state: NotifyState, night: Night, rules: Rules, now: datetime) -> list[Event]:
     events: list[Event] = []
     listed = {c.change_id for c in night.open_changes}
@@ -136,6 +155,8 @@ def _change_events(state: NotifyState, night: Night, rules: Rules, now: datetime
         line = change_line(c)
         if c.status in STILL_OPEN:
             if sent is None:
+                if not tell_now(c, rules):
+                    continue  # held for now: told on a later night if it lasts; never if it recovers first
                 events.append(Event(kind="opened", text=line, change_id=c.change_id))
                 state.changes[c.change_id] = SentChange(status=c.status, line=line, first_sent_at=now,
                                                         last_sent_at=now)
