@@ -237,6 +237,16 @@ def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params
         log.warning("could not notify about the failed night", exc_info=True)
 
 
+def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyInput, store_url: str,
+            log: Log) -> list[str]:
+    """The notify stage's warnings; its runner failing as a whole (a task's timeout) is one more warning."""
+    try:
+        return notify(notice, store_url).warnings
+    except Exception as exc:  # telling must never cost the night its verdict
+        log.warning("the notify stage failed", exc_info=True)
+        return [f"notifications failed ({type(exc).__name__}: {exc}); what was not sent is sent by the next run"]
+
+
 def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
@@ -301,7 +311,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     laps("publish")
     if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
         notice = night_input(run.plan, record.summary, findings.get("open_changes") or [], out_dir / "report.html")
-        record.summary.warnings += stages.notify(notice, store_url).warnings
+        record.summary.warnings += _notify(stages.notify, notice, store_url, log)
         laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
