@@ -11,7 +11,7 @@ CREATE TABLE notifications (
     id          bigserial PRIMARY KEY,
     plan_name   text NOT NULL,
     run_id      text,
-    channel     text NOT NULL,      -- as written in the plan (`${NAME}` unexpanded): never a secret
+    channel     text NOT NULL,      -- loadwatch.notify.channels.key: the service and a digest, never a token
     kinds       text[] NOT NULL,
     title       text NOT NULL,
     body        text NOT NULL,

@@ -2,20 +2,24 @@
 PagerDuty, a JSON webhook and ~100 more: https://github.com/caronc/apprise/wiki) or a Prefect notification block
 by `<block type>/<name>` (loaded through loadwatch.prefect_adapter, the core's one door to Prefect).
 
-A channel is named by its reference as written (`${NAME}` unexpanded), so the store and the logs never hold a
-secret; `${NAME}` is filled from the environment only when sending."""
+Outside the process a channel is only ever named by `key(ref)`: the service, the host of a generic webhook, and a
+digest of the reference, so the store (what is pending, what was sent), the logs and the summaries never hold a
+token, even one written into the plan literally; `${NAME}` is filled from the environment only when sending."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
 from loadwatch.config import ENV_REF
 
-__all__ = ["BLOCK_PREFIX", "ChannelError", "describe", "send"]
+__all__ = ["BLOCK_PREFIX", "ChannelError", "describe", "key", "send"]
 
 BLOCK_PREFIX = "block:"
 _CREDENTIALS = re.compile(r"(://)[^/@]*@")
+# Apprise's generic webhooks: their host is an address, not a token (in slack://A/B/C the "host" is a token)
+_WEBHOOK_SCHEMES = ("json", "jsons", "xml", "xmls", "form", "forms")
 
 
 class ChannelError(Exception):
@@ -23,11 +27,19 @@ class ChannelError(Exception):
 
 
 def describe(ref: str) -> str:
-    """A channel for logs and warnings: its scheme and host, credentials and tokens left out."""
+    """A channel for people: the Prefect block's name, or the Apprise service (with the host of a generic webhook);
+    never a credential or a token."""
     if ref.startswith(BLOCK_PREFIX):
         return f"Prefect block {ref.removeprefix(BLOCK_PREFIX)}"
-    head, _, rest = _CREDENTIALS.sub(r"\1", ref).partition("://")
-    return f"{head}://{rest.split('/', 1)[0]}" if rest else head
+    scheme, _, rest = _CREDENTIALS.sub(r"\1", ref).partition("://")
+    if scheme.lower() in _WEBHOOK_SCHEMES:
+        return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+    return f"{scheme}://..."
+
+
+def key(ref: str) -> str:
+    """How the store and the summaries name a channel: `describe(ref)` and a digest that tells two apart."""
+    return f"{describe(ref)} #{hashlib.sha256(ref.encode()).hexdigest()[:10]}"
 
 
 def _expand(ref: str) -> str:

@@ -93,7 +93,7 @@ class SentChange(_Model):
 class PendingMessage(_Model):
     """A message a channel did not take; sent again before the next night's."""
 
-    channel: str
+    channel: str  # loadwatch.notify.channels.key: never the reference itself (it may hold a token)
     title: str
     body: str
     run_id: str | None = None

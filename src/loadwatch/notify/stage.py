@@ -118,6 +118,7 @@ def _state(conn: Connection, plan: str, warnings: list[str]) -> NotifyState:
 
 
 def _try(conn: Connection, plan: str, ref: str, msg: PendingMessage, warnings: list[str]) -> bool:
+    """Send `msg` through `ref` (msg.channel is its key), log the attempt; whether it was delivered."""
     error: str | None = None
     try:
         channels.send(ref, msg.title, msg.body)
@@ -127,7 +128,7 @@ def _try(conn: Connection, plan: str, ref: str, msg: PendingMessage, warnings: l
         ok = False
     else:
         ok = True
-    store.log_notification(conn, plan=plan, run_id=msg.run_id, channel=ref, kinds=msg.kinds, title=msg.title,
+    store.log_notification(conn, plan=plan, run_id=msg.run_id, channel=msg.channel, kinds=msg.kinds, title=msg.title,
                            body=msg.body, delivered=ok, error=error)
     return ok
 
@@ -137,17 +138,18 @@ def _deliver(conn: Connection, plan: str, refs: list[str], state: NotifyState, m
     """Earlier undelivered messages first (on channels still configured), then `message` on every channel."""
     delivered = 0
     kept: list[PendingMessage] = []
+    by_key = {channels.key(ref): ref for ref in refs}
     for p in state.pending:
-        if p.channel not in refs:
+        if p.channel not in by_key:
             continue  # the channel was removed from the plan: nobody to tell there any more
-        if _try(conn, plan, p.channel, p, warnings):
+        if _try(conn, plan, by_key[p.channel], p, warnings):
             delivered += 1
         else:
             kept.append(p.model_copy(update={"attempts": p.attempts + 1}))
     failed: list[PendingMessage] = []
     if message is not None:
-        for ref in refs:
-            msg = PendingMessage(channel=ref, title=message.title, body=message.body, run_id=run_id,
+        for channel, ref in by_key.items():
+            msg = PendingMessage(channel=channel, title=message.title, body=message.body, run_id=run_id,
                                  kinds=message.kinds)
             if _try(conn, plan, ref, msg, warnings):
                 delivered += 1
