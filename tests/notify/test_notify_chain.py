@@ -4,6 +4,7 @@ message arrives with the next night."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 
@@ -51,3 +52,26 @@ def test_an_unreachable_target_is_told_once_even_through_a_receiver_that_was_dow
 
 def _log() -> logging.Logger:
     return logging.getLogger("test.notify")
+
+
+def test_a_measured_night_with_its_channel_down_keeps_its_verdict_and_says_so(fresh_db, tmp_path):
+    receiver = Receiver()
+    receiver.stop()  # down for both nights
+    try:
+        dead = RunParams(target_url=f"http://127.0.0.1:{_dead_port()}", duration=3, rate=10, capacity=False,
+                         out_dir=str(tmp_path / "a"), notify=[receiver.url])
+        with pytest.raises(TargetUnavailable):  # a message to deliver: the night that measured nothing
+            run_chain(dead, plain_stages(), log=_log(), store_url=fresh_db)
+        night = RunParams(duration=3, rate=40, warmup=1, capacity=False, out_dir=str(tmp_path / "b"),
+                          notify=[receiver.url])
+        summary = run_chain(night, plain_stages(), log=_log(), store_url=fresh_db)  # returns: nothing raised
+    finally:
+        receiver.stop()
+    assert any(w.startswith(f"notification via json://127.0.0.1:{receiver.port} failed") for w in summary.warnings)
+    written = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert written["warnings"] == summary.warnings and written["verdict"] == summary.verdict
+    with psycopg.connect(fresh_db) as conn:
+        stored = conn.execute("SELECT verdict FROM runs WHERE run_id = %s", (summary.run_id,)).fetchone()
+        tries = conn.execute("SELECT delivered FROM notifications ORDER BY id").fetchall()
+    assert stored == (summary.verdict,)  # stored before the notify stage, with the same verdict
+    assert tries == [(False,), (False,)]  # the first night's message, and its retry with the second night
