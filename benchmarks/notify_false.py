@@ -17,11 +17,12 @@ Two sources:
   come from an older rule (issue 22 item 9 re-grounds it); the headline judges them as measured, and a second pass
   honours the flags (those nights inconclusive) and counts the inconclusive notices apart.
 
-Open changes are modelled from the verdict's own findings as docs/METHOD.md §11 (branch `changes`) describes them,
-until that lifecycle is in the comparison here: a gating regression row or a newly confirmed change point of a
-(scenario, metric) opens a change with the row's size and 99 % interval; a night whose row is `regression` or
-`suspect` holds it (one more night open), `ok` or `improvement` makes it "recovered", no row keeps it; a night with a
-change held leaves the baseline (untriaged regression nights never enter it). The notification rules are the
+Open changes come from the comparison's own lifecycle (docs/METHOD.md §11, `judge(..., changes=...)`) when this
+checkout has it; otherwise they are modelled from the verdict's findings as that section describes them: a gating
+regression row or a newly confirmed change point of a (scenario, metric) opens a change with the row's size and 99 %
+interval; a night whose row is `regression` or `suspect` holds it (one more night open), `ok` or `improvement` makes
+it "recovered", no row keeps it. Either way a night with a change held leaves the baseline as a whole (the store
+drops only the held series' values: a simplification). The notification rules are the
 plan's defaults (a new change told on its second night, or at once when its interval's low end is >= +100 % or
 +1 point of errors). Nights of a real regression of the demo (benchmarks/summary.py's TRUE_REGRESSIONS) are not
 clean and not counted. Raw output: benchmarks/results/<out>.json and .md."""
@@ -29,6 +30,7 @@ clean and not counted. Raw output: benchmarks/results/<out>.json and .md."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -49,6 +51,8 @@ from loadwatch.pipeline.compare import GATING_OUTCOMES, judge, newly_confirmed
 from loadwatch.stats import GateConfig, RunPoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# the comparison's own open-change lifecycle when this checkout has it (branch `changes`), else OpenModel below
+LIFECYCLE = "changes" in inspect.signature(judge).parameters
 # the default rules against: no wait at all (every new change told on its first night), and a longer wait
 VARIANTS = {
     "told on the first night": Rules(tell_after_nights=1),
@@ -97,6 +101,7 @@ def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> d
     """Judge runs[FIRST_JUDGED:] against everything before them, then the notification rules; per night its
     verdict and events."""
     model = OpenModel()
+    following: list[OpenChange] = []
     state, rules = NotifyState(), Rules()
     others = {name: (NotifyState(), r) for name, r in VARIANTS.items()}
     history: list[RunPoint] = []
@@ -110,8 +115,13 @@ def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> d
             history.append(run)
             continue
         bound = bool(inconclusive and inconclusive[i])
-        findings = judge(run, history, thresholds=[], load=None, generator_bound=bound)
-        changes = [] if bound else model.night(run, findings)
+        if LIFECYCLE:  # the comparison follows open changes itself (docs/METHOD.md §11)
+            findings = judge(run, history, thresholds=[], load=None, generator_bound=bound, changes=following)
+            changes = [OpenChange.model_validate(c) for c in findings.get("open_changes") or []]
+            following = [c for c in changes if c.status in ("open", "confirmed")]
+        else:
+            findings = judge(run, history, thresholds=[], load=None, generator_bound=bound)
+            changes = [] if bound else model.night(run, findings)
         night = Night(run_id=run.run_id, started_at=run.started_at, verdict=findings["verdict"],
                       reasons=findings["verdict_reasons"], open_changes=changes)
         events, state = night_events(state, night, rules, run.started_at)
@@ -189,7 +199,8 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
              f"- Command: `{meta['command']}`; {meta['date']}; {meta['seconds']:.0f} s.",
              "- Target (issue 22): any event but \"missed night\" <= 1 per 100 clean nights, whole nights counted.",
              "- Method: benchmarks/notify_false.py's docstring (the comparison of the pipeline, then "
-             "loadwatch.notify.events with the plan's default rules; open changes modelled from the findings).", "",
+             "loadwatch.notify.events with the plan's default rules; open changes "
+             + ("from the comparison's own lifecycle" if LIFECYCLE else "modelled from the findings") + ").", "",
              "| source | clean nights judged | nights with a notification | per 100 | events | verdicts |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -218,7 +229,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = [*synthetic(ns.quick), *real(ns.quick)]
     meta = {"command": "python " + " ".join(sys.argv), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "open_changes": "lifecycle" if LIFECYCLE else "modelled"}
     text = "\n".join(render(rows, meta)) + "\n"
     print(text)
     if not ns.quick:
