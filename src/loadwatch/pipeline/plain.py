@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import InvalidInput
+from loadwatch.notify.stage import notify_night
 from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
@@ -97,6 +98,7 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         compare=compare_stage,
         store=store_record,
         publish=prometheus.publish,
+        notify=notify_night,
         report=write_report,
         capacity=(lambda run, stop, workers: run_capacity_stage(run, stop, workers, log)) if capacity else None,
     )
