@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from loadwatch import stats
-from loadwatch.capacity.search import find_capacity
+from loadwatch.capacity.stepper import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import ALL, run_metrics

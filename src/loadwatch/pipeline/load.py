@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from loadwatch import engine
-from loadwatch.capacity import search as capacity
+from loadwatch.capacity import stepper as capacity
 from loadwatch.config import Plan
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import targets
