@@ -13,7 +13,8 @@ from loadwatch.capacity.stepper import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.report.view import build_view, render_markdown, write_report
+from loadwatch.report.render import render_markdown, write_report
+from loadwatch.report.view import build_view
 
 PLAN = {
     "name": "cap",

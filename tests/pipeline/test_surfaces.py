@@ -8,7 +8,7 @@ from typing import Any
 
 from loadwatch import store
 from loadwatch.cli import main
-from loadwatch.report.view import render_html, render_markdown
+from loadwatch.report.render import render_html, render_markdown
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 FIRST = ("database time per request +900 % (0.10 → 1.0 ms) — statement `SELECT … FROM tool_catalog.tools t"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from loadwatch.report import view as report
-from loadwatch.report.view import md_escape
+from loadwatch.report import render as report
+from loadwatch.report.markdown import md_escape
+from loadwatch.report.view import build_view, scenario_table
 
 from .synthetic import HOSTILE, make_data
 
@@ -52,7 +53,7 @@ def assert_self_contained(html: str) -> None:
 def test_first_run_without_history_renders(tmp_path: Path) -> None:
     data = make_data(1)
     paths = report.write_report(data, tmp_path / "out")
-    assert set(paths) == {"html", "md"}
+    assert set(paths) == {"html", "md", "summary"}
     html = paths["html"].read_text()
     md = paths["md"].read_text()
     assert "First run of this plan" in html and "First run of this plan" in md
@@ -95,7 +96,7 @@ def test_missing_or_odd_parts_render_gracefully(data: dict, tmp_path: Path) -> N
     html = paths["html"].read_text()
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert paths["md"].read_text().startswith("## loadwatch:")
-    assert isinstance(report.scenario_table(data), list)
+    assert isinstance(scenario_table(data), list)
 
 
 def test_failed_run_says_so() -> None:
@@ -128,7 +129,7 @@ def test_regression_banner_findings_and_markdown(regression30: dict, tmp_path: P
     paths = report.write_report(regression30, tmp_path)
     html, md = paths["html"].read_text(), paths["md"].read_text()
     assert 'class="banner v-bad"' in html and ">REGRESSION<" in html
-    view = report.build_view(regression30)
+    view = build_view(regression30)
     top = view["findings"][0]
     assert top["outcome"] == "regression" and top["metric_label"].startswith("p")
     assert {f["scenario"] for f in view["findings"]} == {"*", STEP_SCENARIO}
@@ -143,7 +144,7 @@ def test_regression_banner_findings_and_markdown(regression30: dict, tmp_path: P
 
 
 def test_scenario_table_rows_for_the_prefect_artifact(regression30: dict) -> None:
-    rows = report.scenario_table(regression30)
+    rows = scenario_table(regression30)
     assert [r["scenario"] for r in rows][:2] == ["all scenarios", STEP_SCENARIO]  # flagged first
     assert set(rows[0]) == {
         "scenario",
@@ -157,7 +158,7 @@ def test_scenario_table_rows_for_the_prefect_artifact(regression30: dict) -> Non
     assert step["outcome"] == "regression" and step["change_percent"] > 30
     assert step["latest_p95_ms"] > step["baseline_median_p95_ms"]
     json.dumps(rows)  # plain JSON for create_table_artifact
-    assert report.scenario_table({}) == []
+    assert scenario_table({}) == []
 
 
 def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
@@ -252,7 +253,7 @@ def test_review_charts_drawn_in_worker_processes_equal_the_serial_ones(step30: d
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    serial = report.build_view(step30)
+    serial = build_view(step30)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parallel = report.build_view(step30, pool)
+        parallel = build_view(step30, pool)
     assert parallel == serial
