@@ -16,6 +16,7 @@ from prefect.futures import PrefectFuture, wait
 
 from loadwatch import engine
 from loadwatch.config import Plan
+from loadwatch.findings import Findings
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import capture, preflight, targets
 from loadwatch.pipeline.compare import compare_stage
@@ -108,9 +109,9 @@ def capture_after_task(run: targets.RunTarget, before: dict[str, Any]) -> dict[s
 
 
 @task(name="compare", cache_policy=NO_CACHE)
-def compare_task(**kwargs: Any) -> dict[str, Any]:
+def compare_task(**kwargs: Any) -> Findings:
     findings = compare_stage(**kwargs)
-    get_run_logger().info("verdict %s", findings["verdict"])
+    get_run_logger().info("verdict %s", findings.verdict)
     return findings
 
 

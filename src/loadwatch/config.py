@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import string
 import urllib.parse
@@ -21,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadwatch.errors import InvalidInput
+from loadwatch.settings import settings
 from loadwatch.stats.thresholds import parse_threshold
 
 __all__ = [
@@ -420,10 +420,6 @@ def plan_from_url(url: str, *, rate: float | None, users: int | None, duration: 
     )
 
 
-def _allowed_env() -> list[str]:
-    return [h.strip() for h in os.environ.get("LOADWATCH_ALLOWED_HOSTS", "").split(",") if h.strip()]
-
-
 def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, source: str = "target.url") -> None:
     """Refuse targets outside loopback unless the plan or LOADWATCH_ALLOWED_HOSTS allows the host.
 
@@ -436,7 +432,7 @@ def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, so
             return
     except ValueError:
         pass
-    allowed = {h.lower() for h in [*(allowed_hosts or []), *_allowed_env()]}
+    allowed = {h.lower() for h in [*(allowed_hosts or []), *settings().allowed_host_list]}
     if host in allowed or "*" in allowed:
         return
     raise InvalidInput(

@@ -19,12 +19,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadwatch import hist
 from loadwatch.config import Plan
+from loadwatch.findings import (
+    Attribution,
+    ChangePointRow,
+    Checked,
+    ComparisonRow,
+    Findings,
+    Incident,
+    Score,
+    ThresholdRow,
+)
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.store.embedded import redact_url
+from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
@@ -105,12 +115,12 @@ class RunSummary(BaseModel):
     resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
     target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
     probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
-    comparison: list[dict[str, Any]] = Field(default_factory=list)
-    change_points: list[dict[str, Any]] = Field(default_factory=list)
-    incidents: list[dict[str, Any]] = Field(default_factory=list)
-    thresholds: list[dict[str, Any]] = Field(default_factory=list)
-    score: dict[str, Any] = Field(default_factory=dict)
-    attribution: dict[str, Any] = Field(default_factory=dict)
+    comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
+    change_points: list[Checked[ChangePointRow]] = Field(default_factory=list)
+    incidents: list[Checked[Incident]] = Field(default_factory=list)
+    thresholds: list[Checked[ThresholdRow]] = Field(default_factory=list)
+    score: Checked[Score] = Field(default_factory=lambda: Score())
+    attribution: Checked[Attribution] = Field(default_factory=lambda: Attribution())
     timings_s: dict[str, float] = Field(default_factory=dict)
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -164,6 +174,20 @@ class RunRecord(BaseModel):
     windows: list[dict[str, Any]] = Field(default_factory=list)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
     resource_samples: list[dict[str, Any]] = Field(default_factory=list)
+    # the run's metric vector (loadwatch.metrics.run_metrics): derived once, for the comparison, and carried here to
+    # the store and the report; a record spooled or imported without it gets it derived when it is read
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_metrics(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "metrics" not in data:
+            summary = data.get("summary")
+            if isinstance(summary, RunSummary):
+                summary = summary.to_json()
+            if isinstance(summary, Mapping):
+                return {**data, "metrics": run_metrics(summary)}
+        return data
 
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary.to_json(), **self.model_dump(exclude={"summary"})}
@@ -221,13 +245,15 @@ def build_record(
     load: Any | None,  # engine LoadResult
     monitor: Any | None,  # monitor MonitorResult
     target_stats: Mapping[str, Any],
-    findings: Mapping[str, Any],
+    findings: Findings,
     context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
     capacity: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
 ) -> RunRecord:
-    """The complete result of one run: what is stored, spooled, and rendered."""
+    """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
+    as the chain derived it for the comparison (derived here from the summary when not given)."""
     trigger, flow_run_id, notes, tags = context.trigger, context.flow_run_id, context.notes, context.tags
     summary = RunSummary.model_validate({
         "schema_version": SCHEMA_VERSION,
@@ -235,10 +261,10 @@ def build_record(
         "status": status,
         "started_at": _iso(started_at),
         "finished_at": _iso(finished_at),
-        "verdict": findings.get("verdict", "failed" if status != "completed" else "pass"),
-        "verdict_reasons": list(findings.get("verdict_reasons", [])),
+        "verdict": findings.verdict,
+        "verdict_reasons": list(findings.verdict_reasons),
         "warnings": list(warnings),
-        "baseline_run_ids": list(findings.get("baseline_run_ids", [])),
+        "baseline_run_ids": list(findings.baseline_run_ids),
         "trigger": trigger,
         "flow_run_id": flow_run_id,
         "plan": plan_info(plan),
@@ -247,12 +273,12 @@ def build_record(
         "resources": monitor.summary() if monitor is not None else {},
         "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
         "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.observe.probe)
-        "comparison": list(findings.get("comparison", [])),
-        "change_points": list(findings.get("change_points", [])),
-        "incidents": list(findings.get("incidents", [])),
-        "thresholds": list(findings.get("thresholds", [])),
-        "score": dict(findings.get("score", {})),
-        "attribution": dict(findings.get("attribution") or {}),
+        "comparison": list(findings.comparison),
+        "change_points": list(findings.change_points),
+        "incidents": list(findings.incidents),
+        "thresholds": list(findings.thresholds),
+        "score": dict(findings.score),
+        "attribution": dict(findings.attribution),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "notes": notes,
         "tags": list(tags),
@@ -270,6 +296,8 @@ def build_record(
         windows=list(load.windows) if load is not None else [],
         timeline=list(load.timeline) if load is not None else [],
         resource_samples=list(monitor.samples) if monitor is not None else [],
+        metrics=({sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None
+                 else run_metrics(summary.to_json())),
     )
 
 
@@ -291,6 +319,7 @@ def report_input(
     if isinstance(record, RunRecord):
         record = record.to_json()
     s = record["summary"]
+    metrics = record.get("metrics")  # the run's own vector, carried by its record
     baseline_ids = set(s.get("baseline_run_ids") or [])
     hist_rows = [
         {
@@ -303,7 +332,8 @@ def report_input(
     ]
     if mode == "run" and s.get("status") == "completed":
         hist_rows.append(
-            {"run_id": s["run_id"], "started_at": s["started_at"], "verdict": s["verdict"], "metrics": run_metrics(s)}
+            {"run_id": s["run_id"], "started_at": s["started_at"], "verdict": s["verdict"],
+             "metrics": metrics if metrics is not None else run_metrics(s)}
         )
     current = (record.get("histograms") or {}).get(ALL, {}).get("latency")
     base = hist.merge_encoded(h["histograms"][ALL] for h in history if h["run_id"] in baseline_ids

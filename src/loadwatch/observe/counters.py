@@ -29,7 +29,7 @@ import psutil
 import psycopg
 
 from loadwatch.errors import InfrastructureError, TargetUnavailable
-from loadwatch.store.embedded import redact_url
+from loadwatch.urls import redact_url
 
 __all__ = [
     "DB_COUNTERS",
@@ -40,7 +40,6 @@ __all__ = [
     "fetch_version",
     "flatten_numeric",
     "idle_check",
-    "is_own_statement",
     "pg_database_counters",
     "pg_statement_snapshot",
     "pg_top_statements",
@@ -469,20 +468,6 @@ def pg_top_statements(database_url: str, *, limit: int = 10) -> list[dict[str, A
         return []
     rows = sorted(snap.values(), key=lambda r: r["total_exec_time_ms"], reverse=True)[: max(limit, 0)]
     return [_statement_row(r) for r in rows]
-
-
-# loadwatch's own reads of the target's database (this module's queries): measurement, not the target's work
-_OWN_STATEMENT = re.compile(
-    r"pg_stat_statements|^SELECT xact_commit, xact_rollback, blks_hit|^SET statement_timeout"
-    r"|current_setting\('shared_preload_libraries'|FROM pg_extension WHERE extname|^SELECT pg_backend_pid\(\)"
-    r"|current_setting\('data_directory'\)",
-    re.IGNORECASE,
-)
-
-
-def is_own_statement(query: str | None) -> bool:
-    """A statement loadwatch itself runs against the target's database (counters, snapshots, discovery)."""
-    return bool(_OWN_STATEMENT.search(query or ""))
 
 
 def statement_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:

@@ -38,6 +38,7 @@ import psycopg
 from loadwatch.errors import InvalidInput, LoadwatchError
 from loadwatch.observe import counters
 from loadwatch.observe.discovery import one_process_table
+from loadwatch.statements import is_own_statement
 
 __all__ = ["Monitor", "MonitorResult", "ProcessGroup"]
 
@@ -379,7 +380,7 @@ class Monitor:
             return out
         # loadwatch's own reads (these snapshots, the counters) are left out: they are not the target's work
         rows = [r for r in counters.statement_deltas(s_pre or {}, s_post, limit=counters.SNAPSHOT_ROWS)
-                if not counters.is_own_statement(r.get("query"))]
+                if not is_own_statement(r.get("query"))]
         out["top_statements"] = rows[:TOP_STATEMENTS]
         out["statement_totals"] = counters.statement_totals(rows)  # all of them: database time per request
         return out

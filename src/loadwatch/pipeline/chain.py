@@ -23,7 +23,6 @@ It returns the run's typed summary (`RunSummary`): its verdict maps to the exit 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +34,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import TargetUnavailable
+from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
+from loadwatch.metrics import run_metrics
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.save import store_or_spool
@@ -49,12 +50,12 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
-from loadwatch.store import embedded, resolve_database_url
+from loadwatch.settings import data_dir, settings
+from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import target_lock
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
-    "LOCK_WAIT_S",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
@@ -75,7 +76,6 @@ TARGET_FAILURES = (
     "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
 )
 MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
-LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
 
@@ -121,7 +121,7 @@ class Stages:
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
     capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
     # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., dict[str, Any]]
+    compare: Callable[..., Findings]
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
     store: Callable[[RunRecord, str], object]
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
@@ -147,7 +147,7 @@ class _Laps:
 
 def default_out_dir(run_id: str) -> Path:
     """Where a run's report goes without --out: <data dir>/reports/<run id>."""
-    return embedded.data_dir() / "reports" / run_id
+    return data_dir() / "reports" / run_id
 
 
 def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
@@ -170,7 +170,7 @@ def _measure(
     stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
     max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
     # one load at a time per target; the lock is held by this process's session until the load ends
-    with target_lock(store_url, lock_target, run_id=run_id, wait_s=LOCK_WAIT_S):
+    with target_lock(store_url, lock_target, run_id=run_id, wait_s=settings().lock_wait_s):
         laps("lock")
         monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
         try:
@@ -191,7 +191,7 @@ def _failed_preflight(
     """Record an unreachable target as a failed preflight (not as a measurement), then raise its error."""
     record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
                           status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
-                          target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                          target_stats={}, findings=Findings(verdict="failed", verdict_reasons=[exc.message]),
                           timings=timings, context=context)
     write_summary(record.summary, out_dir)
     store_error = store_or_spool(stages.store, record, store_url)
@@ -239,33 +239,37 @@ def run_chain(
         # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
         # the same target under the same lock; not after an interrupt
         if stages.capacity is not None and run.plan.capacity is not None and not interrupts.requested():
-            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s):
                 capacity = stages.capacity(run, interrupts.STOP, params.workers)
             laps("capacity")
     finally:
         run.stop()
     aborted = interrupts.requested()
+    # target_stats and environment too: the attribution normalises their counters per request
+    measured = {"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
+                "target_stats": after, "environment": before["environment"],
+                **({"capacity": capacity} if capacity is not None else {})}
+    metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
         started_at=started_at,
-        # target_stats and environment too: the attribution normalises their counters per request
-        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                 "target_stats": after, "environment": before["environment"],
-                 **({"capacity": capacity} if capacity is not None else {})},
+        summary=measured,
+        metrics=metrics,
         histograms=load_result.histograms,
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
     )
     if aborted:
-        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
+        findings = findings.model_copy(update={"verdict": "aborted",
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
     warnings = night_warnings(load_result.summary, before["idle"])
     laps("compare")
     record = build_record(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
         status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
         load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")

@@ -13,7 +13,8 @@ from typing import Any
 
 from loadwatch.config import Plan, check_target_allowed
 from loadwatch.errors import InfrastructureError, TargetUnavailable
-from loadwatch.store import embedded
+from loadwatch.settings import data_dir
+from loadwatch.urls import redact_url
 
 __all__ = [
     "REQUIRED_MODULES", "check_disk", "check_modules", "preflight_stage", "preflight_static", "wait_for_target",
@@ -76,7 +77,7 @@ def preflight_static(plan: Plan, *, out_dir: Path | None) -> dict[str, Any]:
         check_target_allowed(plan.target.url, plan.target.allowed_hosts)
     return {
         "modules": check_modules(),
-        "disk_free_mb": check_disk(embedded.data_dir(), *([out_dir] if out_dir else [])),
+        "disk_free_mb": check_disk(data_dir(), *([out_dir] if out_dir else [])),
     }
 
 
@@ -91,5 +92,5 @@ def preflight_stage(
     flushed = flush_spool(store_url)
     if flushed:
         log.info("stored %d spooled run(s) first: %s", len(flushed), ", ".join(flushed))
-    log.info("preflight ok; store %s", embedded.redact_url(store_url))
+    log.info("preflight ok; store %s", redact_url(store_url))
     return {**info, "flushed": flushed}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwatch.record import RunSummary
+from loadwatch.settings import settings
 from loadwatch.vocabulary import VERDICTS
 
 __all__ = [
@@ -407,9 +408,9 @@ def publish(summary: RunSummary | Mapping[str, Any], env: Mapping[str, str] | No
 
     LOADWATCH_PROM_TEXTFILE_DIR: write <dir>/loadwatch_<plan>.prom for node_exporter's textfile collector.
     LOADWATCH_PUSHGATEWAY_URL: PUT to the Pushgateway. Neither set: nothing happens. Errors are logged."""
-    env = os.environ if env is None else env
-    textfile_dir = env.get(TEXTFILE_DIR_ENV, "").strip()
-    gateway = env.get(PUSHGATEWAY_ENV, "").strip()
+    current = settings(env)
+    textfile_dir = str(current.prom_textfile_dir or "")
+    gateway = (current.pushgateway_url or "").strip()
     if not textfile_dir and not gateway:
         return []
     if isinstance(summary, RunSummary):

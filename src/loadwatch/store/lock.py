@@ -13,7 +13,8 @@ from contextlib import contextmanager
 import psycopg
 
 from loadwatch.errors import InfrastructureError, StoreUnavailable
-from loadwatch.store.embedded import CONNECT_TIMEOUT_S, redact_url
+from loadwatch.infra.postgres import CONNECT_TIMEOUT_S
+from loadwatch.urls import redact_url
 
 __all__ = ["DEFAULT_WAIT_S", "lock_key", "target_lock"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from loadwatch.errors import StoreUnavailable
-from loadwatch.store import embedded
+from loadwatch.settings import data_dir, settings
 from loadwatch.store.db import map_db_errors
 from loadwatch.store.repo import save_run
 
@@ -26,7 +26,8 @@ log = logging.getLogger("loadwatch.store")
 
 
 def spool_dir() -> Path:
-    path = Path(os.environ.get("LOADWATCH_SPOOL_DIR") or embedded.data_dir() / "spool")
+    current = settings()
+    path = current.spool_dir or data_dir(current) / "spool"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
