@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from loadwatch.errors import InvalidInput
 from loadwatch.report import render as report
 from loadwatch.report.markdown import md_escape
 from loadwatch.report.view import build_view, scenario_table
 
-from .synthetic import HOSTILE, make_data
+from .synthetic import HOSTILE, failed_summary, make_data
 
 STEP_SCENARIO = "search_tools"
 MAX_BYTES = 2 * 1024 * 1024
@@ -67,40 +68,71 @@ def test_first_run_without_history_renders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        {},
-        {"mode": "review"},
-        {"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable"]}},
-        {
-            "summary": "junk",
-            "history": [1, None, {"metrics": "x"}, {"run_id": "a", "metrics": {"*": {"p95_ms": "NaN"}}}],
-            "timeline": [{"t": "abc"}, None],
-            "resource_samples": [{"t": None}],
-            "spectrum": {"current": [[1], "x"]},
-            "incidents": [{"changes": "none"}],
-        },
+        {"summary": failed_summary()},
+        {"mode": "review", "summary": failed_summary()},
+        {"summary": failed_summary(), "history": [{"run_id": "a", "started_at": None, "verdict": None,
+                                                   "metrics": {"*": {"p95_ms": None}}}],
+         "timeline": [], "resource_samples": [], "spectrum": {"current": [], "baseline": []}, "incidents": []},
         # imported seed runs have host samples only; a generator-only series has nothing to draw
-        {"resource_samples": [{"t": 1.0, "group": "generator", "cpu_percent": 5}]},
-        {"resource_samples": [{"t": float(i), "group": "host", "cpu_percent": 5} for i in range(5)]},
-        {
-            "summary": {
-                "load": {"latency_ms": None, "scenarios": {"a": None}},
-                "comparison": [{"outcome": "regression"}],
-                "thresholds": [{"passed": False}],
-                "change_points": [{"run_id": None}],
-            }
-        },
+        {"summary": failed_summary(), "resource_samples": [{"t": 1.0, "group": "generator", "cpu_percent": 5}]},
+        {"summary": failed_summary(),
+         "resource_samples": [{"t": float(i), "group": "host", "cpu_percent": 5} for i in range(5)]},
+        # an aborted run whose load had nothing answered yet
+        {"summary": failed_summary(status="aborted", verdict="aborted", load={
+            "requests": 0, "errors": 0, "rps": 0.0, "scenarios": {},
+            "latency_ms": {"p50": None, "p95": None, "p99": None, "max": None}})},
     ],
 )
-def test_missing_or_odd_parts_render_gracefully(data: dict, tmp_path: Path) -> None:
+def test_missing_parts_render(data: dict, tmp_path: Path) -> None:
     paths = report.write_report(data, tmp_path)
     html = paths["html"].read_text()
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert paths["md"].read_text().startswith("## loadwatch:")
-    assert isinstance(scenario_table(data), list)
+    assert json.loads(paths["summary"].read_text()) == data["summary"]
+    # no gate: the Prefect table has the whole run's row when there was a load or a history, else none
+    whole_run = {"scenario": "all scenarios", "latest_p95_ms": None, "baseline_median_p95_ms": None,
+                 "change_percent": None, "interval": "–", "outcome": "–"}
+    assert scenario_table(data) == ([whole_run] if data["summary"].get("load") or data.get("history") else [])
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({}, "summary"),
+        ({"mode": "review"}, "summary"),
+        ({"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable"]}}, "summary.run_id"),
+        ({"summary": "junk"}, "summary"),
+        ({"summary": failed_summary(), "history": [1, None]}, "history[0]"),
+        ({"summary": failed_summary(), "timeline": [None]}, "timeline[0]"),
+        ({"summary": failed_summary(), "spectrum": {"current": [[1], "x"]}}, "spectrum.current[1]"),
+        ({"summary": failed_summary(), "incidents": [{"changes": "none"}]}, "incidents[0].run_id"),
+        ({"summary": failed_summary(verdict="unknown")}, "summary.verdict"),
+        ({"summary": failed_summary(comparison=[{"outcome": "regression"}])}, "summary.comparison[0].scenario"),
+        ({"summary": failed_summary(thresholds=[{"passed": False}])}, "summary.thresholds[0].expr"),
+        ({"summary": failed_summary(change_points=[{"run_id": None}])}, "summary.change_points[0].scenario"),
+        ({"summary": failed_summary(load={"requests": 3, "latency_ms": None})}, "summary.load.latency_ms"),
+    ],
+)
+def test_input_that_does_not_validate_is_refused_naming_the_field(data: dict, field: str, tmp_path: Path) -> None:
+    """The report input is validated once, through the run record's model: what does not validate is refused in
+    one message (exit 2) before any file is written, instead of rendering a report of junk."""
+    with pytest.raises(InvalidInput) as err:
+        report.write_report(data, tmp_path / "out")
+    assert err.value.field == field and err.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InvalidInput):
+        scenario_table(data)
+
+
+def test_keys_the_record_model_does_not_know_stay_in_summary_json(tmp_path: Path) -> None:
+    # the trend review adds `open_regressions`; a later version may add its own keys
+    summary = failed_summary(open_regressions=["list_tools p95_ms +40.0% since 2026-01-20"], future={"x": 1})
+    paths = report.write_report({"mode": "review", "summary": summary}, tmp_path)
+    assert json.loads(paths["summary"].read_text()) == summary
 
 
 def test_failed_run_says_so() -> None:
-    data = {"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable: connection refused"]}}
+    data = {"summary": failed_summary()}
     html = report.render_html(data)
     assert "RUN FAILED" in html and "target unreachable: connection refused" in html
     assert "RUN FAILED" in report.render_markdown(data)
@@ -158,7 +190,6 @@ def test_scenario_table_rows_for_the_prefect_artifact(regression30: dict) -> Non
     assert step["outcome"] == "regression" and step["change_percent"] > 30
     assert step["latest_p95_ms"] > step["baseline_median_p95_ms"]
     json.dumps(rows)  # plain JSON for create_table_artifact
-    assert scenario_table({}) == []
 
 
 def test_hostile_strings_are_escaped(tmp_path: Path) -> None:

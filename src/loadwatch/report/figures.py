@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from loadwatch.report import charts
-from loadwatch.report.format import as_list, as_map
+from loadwatch.report.source import ReportSource
 
 __all__ = ["charts_view", "draw_charts"]
 
@@ -34,23 +34,18 @@ def draw_charts(pool: Executor | None, jobs: ChartJobs) -> dict[str, str | None]
     return out
 
 
-def charts_view(data: Mapping[str, Any], summary: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
-                change_points: Sequence[Mapping[str, Any]], first: Sequence[str],
-                pool: Executor | None = None) -> dict[str, Any]:
+def charts_view(src: ReportSource, first: Sequence[str], pool: Executor | None = None) -> dict[str, Any]:
     """The trend (scenarios in `first` on top), throughput, this run's timeline, its spectrum and the capacity
     chart; None for a chart with nothing to draw."""
-    trend_scenarios = charts.order_scenarios(history, first)
+    history, change_points = list(src.history), list(src.summary.change_points)
     svgs = draw_charts(pool, {
-        "trend": (charts.trend_chart, (history, change_points, trend_scenarios)),
+        "trend": (charts.trend_chart, (history, change_points, charts.order_scenarios(history, first))),
         "throughput": (charts.throughput_chart, (history, change_points)),
-        "timeline": (charts.run_timeline_chart, (
-            [as_map(r) for r in as_list(data.get("timeline"))],
-            [as_map(s) for s in as_list(data.get("resource_samples"))],
-        )),
-        "spectrum": (charts.spectrum_chart, (as_map(data.get("spectrum")),)),
-        "capacity": (charts.capacity_chart, (as_map(summary.get("capacity")),)),
+        "timeline": (charts.run_timeline_chart, (src.timeline, src.resource_samples)),
+        "spectrum": (charts.spectrum_chart, (src.spectrum,)),
+        "capacity": (charts.capacity_chart, (src.summary.capacity or {},)),
     })
     return {
         "charts": {k: Markup(v) if v else None for k, v in svgs.items()},
-        "has_timeline": bool(as_list(data.get("timeline"))),
+        "has_timeline": bool(src.timeline),
     }

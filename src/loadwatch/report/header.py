@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadwatch.pipeline.compare import machine_busy
+from loadwatch.record import RunSummary
 from loadwatch.report.charts import as_float, parse_time
 from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_time
+from loadwatch.report.source import HistoryRun
 
 __all__ = ["VERDICTS", "header_view", "profile"]
 
@@ -21,8 +23,8 @@ VERDICTS = {
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
 }
-# the load block's counts shown only when non-zero
-_COUNTS = ("dropped", "censored", "clamped", "protocol_errors", "late_target", "late")
+# the engine's counts of late sends shown only when non-zero (the totals' own counts: RunSummary.totals)
+_LATE = ("late_target", "late")
 
 
 def profile(plan: Mapping[str, Any]) -> str:
@@ -45,21 +47,23 @@ def profile(plan: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _duration(summary: Mapping[str, Any]) -> float | None:
-    started = parse_time(summary.get("started_at"))
-    finished = parse_time(summary.get("finished_at"))
+def _duration(summary: RunSummary) -> float | None:
+    started = parse_time(summary.started_at)
+    finished = parse_time(summary.finished_at)
     if started and finished and ((started.tzinfo is None) == (finished.tzinfo is None)):
         return (finished - started).total_seconds()
     return None
 
 
-def header_view(mode: str, summary: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _nonzero(value: float | None) -> str:
+    return fmt_num(value) if as_float(value) else ""
+
+
+def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRun]) -> dict[str, Any]:
     """Run, plan, time, verdict and the measurement's warnings, formatted."""
-    load = as_map(summary.get("load"))
-    plan = as_map(summary.get("plan"))
-    run_id = as_text(summary.get("run_id")) or (as_text(history[-1].get("run_id")) if history else "")
-    verdict = as_text(summary.get("verdict")) or "unknown"
-    label, css = VERDICTS.get(verdict, (verdict.upper().replace("_", " "), "dark"))
+    load, plan, totals = summary.load, summary.plan, summary.totals
+    run_id = summary.run_id or (history[-1]["run_id"] if history else "")
+    label, css = VERDICTS[summary.verdict]
     duration = _duration(summary)
     return {
         "mode": mode,
@@ -68,17 +72,22 @@ def header_view(mode: str, summary: Mapping[str, Any], history: Sequence[Mapping
         "plan_hash": as_text(plan.get("hash"))[:12],
         "target_url": as_text(plan.get("target_url")),
         "profile": profile(plan),
-        "started": fmt_time(summary.get("started_at")) if summary.get("started_at") else "",
+        "started": fmt_time(summary.started_at) if summary.started_at else "",
         "duration": fmt_num(duration) if duration is not None else "",
-        "trigger": as_text(summary.get("trigger")),
-        "verdict": verdict,
+        "trigger": summary.trigger,
+        "verdict": summary.verdict,
         "verdict_label": label,
         "verdict_class": css,
-        "reasons": [as_text(r) for r in as_list(summary.get("verdict_reasons"))],
-        "warnings": [as_text(w) for w in as_list(summary.get("warnings"))],
-        "generator_bound": bool(load.get("generator_bound")),
-        "machine_busy": as_text(machine_busy(summary)),
+        "reasons": list(summary.verdict_reasons),
+        "warnings": list(summary.warnings),
+        "generator_bound": totals.generator_bound,
+        "machine_busy": as_text(machine_busy({"target_stats": summary.target_stats})),
+        # the engine's block beyond the totals (loadwatch.engine's summary: not typed by the record)
         "generator_reasons": [as_text(r) for r in as_list(as_map(load.get("generator")).get("reasons"))],
-        **{k: fmt_num(load.get(k)) if as_float(load.get(k)) else "" for k in _COUNTS},
+        "dropped": _nonzero(totals.dropped),
+        "censored": _nonzero(totals.censored),
+        "clamped": _nonzero(totals.clamped),
+        "protocol_errors": _nonzero(totals.protocol_errors),
+        **{k: _nonzero(load.get(k)) for k in _LATE},
         "protocol_error_sample": as_text(load.get("protocol_error_sample")),
     }

@@ -18,8 +18,8 @@ from typing import Any
 import jinja2
 
 from loadwatch.record import write_summary
-from loadwatch.report.format import as_map
 from loadwatch.report.markdown import md_code, md_escape
+from loadwatch.report.source import ReportSource, report_source
 from loadwatch.report.view import build_view
 
 __all__ = ["render_html", "render_markdown", "write_report"]
@@ -45,11 +45,11 @@ def _env(kind: str) -> jinja2.Environment:
     return env
 
 
-def render_html(data: Mapping[str, Any], *, view: Mapping[str, Any] | None = None) -> str:
+def render_html(data: Mapping[str, Any] | ReportSource, *, view: Mapping[str, Any] | None = None) -> str:
     return _env("html").get_template("report.html.j2").render(v=view if view is not None else build_view(data))
 
 
-def render_markdown(data: Mapping[str, Any], *, view: Mapping[str, Any] | None = None) -> str:
+def render_markdown(data: Mapping[str, Any] | ReportSource, *, view: Mapping[str, Any] | None = None) -> str:
     text = _env("md").get_template("report.md.j2").render(v=view if view is not None else build_view(data))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
@@ -61,15 +61,19 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_report(data: Mapping[str, Any], out_dir: Path, pool: Executor | None = None) -> dict[str, Path]:
-    """report.html, report.md and summary.json (the report input's summary, as the run record wrote it) in
-    `out_dir` (created), each replaced atomically. `pool`: processes to draw the charts in
+def write_report(data: Mapping[str, Any] | ReportSource, out_dir: Path,
+                 pool: Executor | None = None) -> dict[str, Path]:
+    """report.html, report.md and summary.json (the report input's summary as it was given: keys the record model
+    does not know stay in it) in `out_dir` (created), each replaced atomically. The input is validated first: when
+    it does not validate nothing is written (InvalidInput). `pool`: processes to draw the charts in
     (loadwatch.report.figures.draw_charts)."""
+    src = report_source(data)
+    view = build_view(src, pool)
+    summary = src.summary.to_json() if isinstance(data, ReportSource) else data["summary"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    view = build_view(data, pool)
     return {
-        "html": _write(out_dir / "report.html", render_html(data, view=view)),
-        "md": _write(out_dir / "report.md", render_markdown(data, view=view)),
-        "summary": write_summary(as_map(as_map(data).get("summary")), out_dir),
+        "html": _write(out_dir / "report.html", render_html(src, view=view)),
+        "md": _write(out_dir / "report.md", render_markdown(src, view=view)),
+        "summary": write_summary(summary, out_dir),
     }

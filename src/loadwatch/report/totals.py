@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loadwatch.record import RunSummary
 from loadwatch.report.charts import ALL, as_float
 from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_value, scenario_label
 
@@ -14,17 +15,19 @@ __all__ = ["flat", "totals_view"]
 MAX_ERROR_ROWS = 40
 
 
-def _totals(load: Mapping[str, Any]) -> dict[str, str] | None:
-    """Requests, errors, throughput and the latency percentiles; "≥" before a censored (at least) value."""
-    if not load:
+def _totals(summary: RunSummary) -> dict[str, str] | None:
+    """Requests, errors, throughput and the latency percentiles; "≥" before a censored (at least) value. None
+    when the run had no load (a failed preflight)."""
+    if not summary.load:
         return None
-    lat = as_map(load.get("latency_ms"))
-    at_least = {as_text(k) for k in as_list(load.get("latency_at_least"))}
+    totals = summary.totals
+    lat = totals.latency_ms
+    at_least = {as_text(k) for k in as_list(summary.load.get("latency_at_least"))}
     return {
-        "requests": fmt_num(load.get("requests")),
-        "errors": fmt_num(load.get("errors")),
-        "rps": fmt_num(load.get("rps")),
-        **{k: ("≥ " if k in at_least else "") + fmt_value(f"{k}_ms", lat.get(k), "no answers")
+        "requests": fmt_num(totals.requests),
+        "errors": fmt_num(totals.errors),
+        "rps": fmt_num(totals.rps),
+        **{k: ("≥ " if k in at_least else "") + fmt_value(f"{k}_ms", getattr(lat, k), "no answers")
            for k in ("p50", "p95", "p99", "max")},
     }
 
@@ -89,13 +92,14 @@ def flat(m: Mapping[str, Any], prefix: str = "", limit: int = 60) -> list[tuple[
 
 
 
-def totals_view(summary: Mapping[str, Any]) -> dict[str, Any]:
-    load = as_map(summary.get("load"))
+def totals_view(summary: RunSummary) -> dict[str, Any]:
+    """The totals, the errors by kind, and the blocks whose keys are data (process groups, the target's counters,
+    the environment), flattened for a table."""
     return {
-        "totals": _totals(load),
-        "errors": _errors(load),
-        "resources": _resources(as_map(summary.get("resources"))),
-        "target_delta": flat(as_map(as_map(summary.get("target_stats")).get("delta"))),
-        "environment": flat(as_map(summary.get("environment"))),
-        "score": as_map(summary.get("score")),
+        "totals": _totals(summary),
+        "errors": _errors(summary.load),
+        "resources": _resources(summary.resources),
+        "target_delta": flat(as_map(summary.target_stats.get("delta"))),
+        "environment": flat(summary.environment),
+        "score": summary.score,
     }

@@ -1,0 +1,72 @@
+"""The report's input, validated once: loadwatch.record.report_input's dict (a run's record, or for the trend review
+a stored summary of any version with the review's findings) as one typed `ReportSource`, its summary validated
+through the run record's own model (loadwatch.record.RunSummary, whose findings are loadwatch.findings' rows). The
+sub-views read it without checking types again.
+
+A key the record model does not know (a later version's, or the review's `open_regressions`) is set aside for the
+view, never dropped from summary.json (loadwatch.report.render writes the summary as it was given). Input that does
+not validate is refused here, in one message naming the field (InvalidInput, exit 2), before any file is written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
+
+from loadwatch.errors import InvalidInput
+from loadwatch.findings import Checked, Incident
+from loadwatch.record import RunSummary
+
+__all__ = ["HistoryRun", "ReportSource", "report_source"]
+
+
+class HistoryRun(TypedDict):
+    """One comparable run of the history (oldest first): its metric vector, scenario -> metric -> value."""
+
+    run_id: str
+    started_at: str | datetime | None
+    verdict: str | None
+    metrics: dict[str, dict[str, Any]]  # values as stored: a number, or None where nothing was measured
+
+
+class ReportSource(BaseModel):
+    """What the report renders: this run (or, in a review, the newest stored run) and its history."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    mode: Literal["run", "review"] = "run"
+    summary: RunSummary
+    history: list[Checked[HistoryRun]] = Field(default_factory=list)
+    timeline: list[dict[str, Any]] = Field(default_factory=list)  # per-second rows (engine windows)
+    resource_samples: list[dict[str, Any]] = Field(default_factory=list)  # t, group, cpu_percent, rss_mb
+    spectrum: dict[str, list[list[float]]] = Field(default_factory=dict)  # current/baseline: [[percentile, ms]]
+    incidents: list[Checked[Incident]] = Field(default_factory=list)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def report_source(data: Mapping[str, Any] | ReportSource) -> ReportSource:
+    """`data` validated (a ReportSource is returned as it is). Raises InvalidInput naming the first field that does
+    not validate (and how many more do not)."""
+    if isinstance(data, ReportSource):
+        return data
+    summary = data.get("summary") if isinstance(data, Mapping) else None
+    if isinstance(summary, Mapping):  # the view reads what the record model knows; summary.json keeps the rest
+        data = {**data, "summary": {k: v for k, v in summary.items() if k in RunSummary.model_fields}}
+    prefix: tuple[int | str, ...] = ()
+    try:
+        src = ReportSource.model_validate(data)
+        prefix = ("summary", "load")
+        src.summary.totals  # noqa: B018 -- the load block's totals, validated here once too
+        return src
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        run = summary.get("run_id") if isinstance(summary, Mapping) else None
+        raise InvalidInput(f"{err['msg']}{more}", source=f"report input of run {run}" if run else "report input",
+                           field=_field(prefix + tuple(err["loc"])) or None) from None
