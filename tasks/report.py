@@ -4,12 +4,12 @@ artifacts under fixed keys, so the UI keeps their history night after night."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from loadwatch.record import ReportInput
 from loadwatch.report.render import render_markdown, write_report
 from loadwatch.report.view import scenario_table
 
@@ -20,7 +20,7 @@ ARTIFACT_TABLE_KEY = "loadwatch-scenarios"
 
 
 @task(name="report", cache_policy=NO_CACHE, retries=1)
-def report_task(data: dict[str, Any], out_dir: Path) -> dict[str, str]:
+def report_task(data: ReportInput, out_dir: Path) -> dict[str, str]:
     log = get_run_logger()
     paths = write_report(data, out_dir)  # report.html, report.md and summary.json (the report input's summary)
     run_id = data["summary"]["run_id"]

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
 from loadwatch import hist
 from loadwatch.config import Plan
@@ -34,14 +35,17 @@ from loadwatch.findings import (
     ThresholdRow,
 )
 from loadwatch.metrics import ALL, run_metrics
+from loadwatch.observations import Environment, ProbeReading, TargetStats
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
+    "HistoryRow",
     "Latency",
     "LoadTotals",
     "RecordContext",
+    "ReportInput",
     "RunRecord",
     "RunStatus",
     "RunSummary",
@@ -110,11 +114,11 @@ class RunSummary(BaseModel):
     trigger: str
     flow_run_id: str | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
     resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
-    target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
-    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
+    target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
+    probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
     comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
     change_points: list[Checked[ChangePointRow]] = Field(default_factory=list)
     incidents: list[Checked[Incident]] = Field(default_factory=list)
@@ -241,16 +245,17 @@ def build_record(
     finished_at: datetime,
     status: str,
     plan: Plan,
-    environment: Mapping[str, Any],
+    environment: Environment,
     load: Any | None,  # engine LoadResult
     monitor: Any | None,  # monitor MonitorResult
-    target_stats: Mapping[str, Any],
+    target_stats: TargetStats,
     findings: Findings,
     context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
     capacity: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
+    probe: ProbeReading | None = None,
 ) -> RunRecord:
     """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
     as the chain derived it for the comparison (derived here from the summary when not given)."""
@@ -271,8 +276,8 @@ def build_record(
         "environment": dict(environment),
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
-        "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
-        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.observe.probe)
+        "target_stats": dict(target_stats),
+        "probe": probe,  # the machine-drift probe of this run (loadwatch.observe.probe)
         "comparison": list(findings.comparison),
         "change_points": list(findings.change_points),
         "incidents": list(findings.incidents),
@@ -308,12 +313,48 @@ def spectrum(h: HdrHistogram) -> list[list[float]]:
     return [[q, hist.percentile_us(h, q) / 1000.0] for q in SPECTRUM_PERCENTILES]
 
 
+class HistoryRow(TypedDict):
+    """One run of the report's trend charts."""
+
+    run_id: str
+    started_at: str | None
+    verdict: str | None
+    metrics: dict[str, dict[str, float]]
+
+
+class ResourceSampleRow(TypedDict):
+    t: Any
+    group: str | None
+    cpu_percent: float | None
+    rss_mb: float | None
+
+
+class Spectrum(TypedDict):
+    """[[percentile, ms], ...] of tonight's latency and of its baseline runs' merged."""
+
+    current: list[list[float]]
+    baseline: list[list[float]]
+
+
+class ReportInput(TypedDict):
+    """What the report renders (loadwatch.report.view): `summary` is summary.json as written (a stored one in a trend
+    review, of any version, with the review's own verdict); the rest typed here."""
+
+    mode: str
+    summary: dict[str, Any]
+    history: list[HistoryRow]
+    timeline: list[dict[str, Any]]
+    resource_samples: list[ResourceSampleRow]
+    spectrum: Spectrum
+    incidents: list[Incident]
+
+
 def report_input(
     record: RunRecord | Mapping[str, Any],
     history: Sequence[Mapping[str, Any]],
     *,
     mode: str = "run",
-) -> dict[str, Any]:
+) -> ReportInput:
     """The data the report renders: this run plus its comparable history (oldest first). A run's record is the typed
     one; the trend review (pipeline.review) passes a stored summary of any version as a mapping."""
     if isinstance(record, RunRecord):
@@ -321,7 +362,7 @@ def report_input(
     s = record["summary"]
     metrics = record.get("metrics")  # the run's own vector, carried by its record
     baseline_ids = set(s.get("baseline_run_ids") or [])
-    hist_rows = [
+    hist_rows: list[HistoryRow] = [
         {
             "run_id": h["run_id"],
             "started_at": _iso(h["started_at"]),
@@ -344,7 +385,8 @@ def report_input(
         "history": hist_rows,
         "timeline": list(record.get("timeline") or []),
         "resource_samples": [
-            {k: smp.get(k) for k in ("t", "group", "cpu_percent", "rss_mb")}
+            {"t": smp.get("t"), "group": smp.get("group"), "cpu_percent": smp.get("cpu_percent"),
+             "rss_mb": smp.get("rss_mb")}
             for smp in record.get("resource_samples") or []
         ],
         "spectrum": {"current": spectrum(hist.decode(current or "")), "baseline": spectrum(base)},

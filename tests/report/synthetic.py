@@ -170,7 +170,7 @@ def make_data(
             g: {"samples": seconds, "cpu_percent": {"avg": 30.0, "max": 55.0}, "rss_mb": {"avg": 120.0, "max": 130.0}}
             for g in ("target", "database", "generator", "host")
         },
-        "target_stats": {"pre": {}, "post": {}, "delta": {"cache": {"hits": 900, "misses": 100}}},
+        "target_stats": {"pre": {}, "post": {}, "delta": {"cache.hits": 900, "cache.misses": 100}},
         "comparison": comparison,
         "change_points": change_points,
         "incidents": group_incidents(change_points) if change_points else [],

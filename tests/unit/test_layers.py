@@ -5,9 +5,11 @@ and tasks/) the units it may import. An import that is not in the table fails he
 a new arrow is a design decision, made by editing the table (and docs/ARCHITECTURE.md, "Layers"), never by
 accident. The table itself must stay one-way (no cycle), so the core reads bottom-up:
 
-- ground floor: the errors, the shared words, the settings, URL redaction, the histogram, the statement texts;
+- ground floor: the errors, the shared words, the settings, URL redaction, the histogram, the statement texts, the
+  typed shapes of what the observation measures;
 - statistics import nothing above them (numbers in, numbers out);
-- the plan, then the metric vector and the run record (below the store: the store saves what they define);
+- the plan, then the metric vector, the typed findings and the run record (below the store: the store saves what
+  they define);
 - infra (child processes, signals, the embedded PostgreSQL) below both the store and the demo service;
 - the engine knows no stages and writes to no database; the demo never imports the store;
 - the store never imports the pipeline, the observation or the output;
@@ -25,8 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "src" / "loadwatch"
 PREFECT_ALLOWED = {"prefect_adapter.py"}
 
-GROUND = {"__init__", "errors", "vocabulary", "settings", "urls", "hist", "statements"}
-_CORE_BELOW_STAGES = GROUND | {"stats", "config", "params", "metrics", "changes", "record", "infra", "engine"}
+GROUND = {"__init__", "errors", "vocabulary", "settings", "urls", "hist", "statements", "observations"}
+_CORE_BELOW_STAGES = GROUND | {"stats", "config", "params", "metrics", "findings", "changes", "record", "infra",
+                                "engine"}
 _STAGES = _CORE_BELOW_STAGES | {"store", "observe", "demo", "capacity", "plangen"}
 
 ALLOWED: dict[str, set[str]] = {
@@ -37,16 +40,18 @@ ALLOWED: dict[str, set[str]] = {
     "urls": set(),
     "hist": set(),
     "statements": set(),
+    "observations": set(),
     "stats": {"errors", "hist", "vocabulary"},
     "config": {"errors", "settings", "stats"},
     "params": {"config", "errors"},
     "metrics": {"statements", "vocabulary"},
     "changes": {"errors", "vocabulary"},
-    "record": {"config", "changes", "errors", "hist", "metrics", "urls", "vocabulary"},
+    "findings": {"vocabulary"},
+    "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "urls", "vocabulary"},
     "infra": {"errors", "settings", "urls"},
     "engine": {"__init__", "config", "errors", "hist", "settings", "vocabulary"},
     "store": {"changes", "errors", "hist", "infra", "metrics", "record", "settings", "urls", "vocabulary"},
-    "observe": {"config", "errors", "hist", "infra", "settings", "statements", "urls", "vocabulary"},
+    "observe": {"config", "errors", "hist", "infra", "observations", "settings", "statements", "urls", "vocabulary"},
     "demo": {"__init__", "errors", "infra", "urls"},  # not the store, not the settings model (its RSS is gated)
     "capacity": {"config", "engine", "errors", "hist", "metrics", "stats", "vocabulary"},
     "plangen": {"config", "engine", "errors", "urls", "vocabulary"},

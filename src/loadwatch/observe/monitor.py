@@ -36,7 +36,8 @@ import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
-from loadwatch.observe import counters
+from loadwatch.observe import postgres_stats
+from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import one_process_table
 from loadwatch.statements import is_own_statement
 
@@ -353,8 +354,8 @@ class Monitor:
             return None
         try:
             return {
-                "counters": counters.pg_database_counters(self.database_url),
-                "statements": counters.pg_statement_snapshot(self.database_url),
+                "counters": postgres_stats.pg_database_counters(self.database_url),
+                "statements": postgres_stats.pg_statement_snapshot(self.database_url),
                 "at": time.time(),
             }
         except (LoadwatchError, psycopg.Error, OSError) as exc:
@@ -368,8 +369,8 @@ class Monitor:
         if not pre or not post or "error" in pre or "error" in post:
             err = (pre or {}).get("error") or (post or {}).get("error") or "not read"
             return {"error": err, "top_statements": []}
-        d = counters.counter_deltas(pre["counters"], post["counters"])
-        out: dict[str, Any] = {k: d["delta"].get(k) for k in counters.DB_COUNTERS}
+        d = counter_deltas(pre["counters"], post["counters"])
+        out: dict[str, Any] = {k: d["delta"].get(k) for k in postgres_stats.DB_COUNTERS}
         out["blks_hit_rate_window"] = d["delta"].get("blks_hit_rate_window")
         out["window_s"] = round(post["at"] - pre["at"], 3)
         if d["resets"]:
@@ -379,10 +380,10 @@ class Monitor:
             out["top_statements"] = []
             return out
         # loadwatch's own reads (these snapshots, the counters) are left out: they are not the target's work
-        rows = [r for r in counters.statement_deltas(s_pre or {}, s_post, limit=counters.SNAPSHOT_ROWS)
+        rows = [r for r in postgres_stats.statement_deltas(s_pre or {}, s_post, limit=postgres_stats.SNAPSHOT_ROWS)
                 if not is_own_statement(r.get("query"))]
         out["top_statements"] = rows[:TOP_STATEMENTS]
-        out["statement_totals"] = counters.statement_totals(rows)  # all of them: database time per request
+        out["statement_totals"] = postgres_stats.statement_totals(rows)  # all of them: database time per request
         return out
 
     def run(self, stop: threading.Event, *, max_duration: float) -> MonitorResult:

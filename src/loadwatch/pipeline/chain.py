@@ -37,12 +37,16 @@ from loadwatch.errors import TargetUnavailable
 from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
 from loadwatch.metrics import run_metrics
+from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
 from loadwatch.record import (
     RecordContext,
+    ReportInput,
     RunRecord,
     RunSummary,
     build_record,
@@ -109,17 +113,17 @@ class Stages:
     them their inputs and keeps every decision between them."""
 
     # (plan, store_url, out_dir) -> info: pipeline.preflight.preflight_stage
-    preflight: Callable[[Plan, str, Path | None], Mapping[str, Any]]
+    preflight: Callable[[Plan, str, Path | None], Preflight]
     # (plan) -> the started or reached target: pipeline.targets.open_target (raises TargetUnavailable)
     open_target: Callable[[Plan], RunTarget]
     # (run, store_url, started_at) -> environment, history, idle, counters: pipeline.capture.capture_before
-    capture_before: Callable[[RunTarget, str, datetime], dict[str, Any]]
+    capture_before: Callable[[RunTarget, str, datetime], Baseline]
     # (run, stop, interval, max_duration) -> started monitor: pipeline.load.run_monitor_stage
     start_monitor: Callable[[RunTarget, threading.Event, float, float], Running[MonitorResult]]
     # (plan, stop, workers, shards) -> started load: pipeline.load.run_load_stage (sets `stop` when it ends)
     start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
-    capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
+    capture_after: Callable[[RunTarget, Baseline], TargetStats]
     # keyword arguments of pipeline.compare.compare_stage -> findings
     compare: Callable[..., Findings]
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
@@ -127,7 +131,7 @@ class Stages:
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[dict[str, Any], Path], object]
+    report: Callable[[ReportInput, Path], object]
     # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
     capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
 
@@ -150,7 +154,7 @@ def default_out_dir(run_id: str) -> Path:
     return data_dir() / "reports" / run_id
 
 
-def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
+def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
     """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
     warnings = []
     failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
@@ -246,8 +250,8 @@ def run_chain(
         run.stop()
     aborted = interrupts.requested()
     # target_stats and environment too: the attribution normalises their counters per request
-    measured = {"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                "target_stats": after, "environment": before["environment"],
+    measured = {"load": load_result.summary, "resources": monitor_result.summary(), "probe": before.probe,
+                "target_stats": after, "environment": before.environment,
                 **({"capacity": capacity} if capacity is not None else {})}
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
@@ -256,19 +260,20 @@ def run_chain(
         summary=measured,
         metrics=metrics,
         histograms=load_result.histograms,
-        history=before["history"],
+        history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
     )
     if aborted:
         findings = findings.model_copy(update={"verdict": "aborted",
                                                "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
-    warnings = night_warnings(load_result.summary, before["idle"])
+    warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
-        status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
-        load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
+        status="aborted" if aborted else "completed", plan=run.plan, environment=before.environment,
+        load=load_result, monitor=monitor_result, target_stats=after, probe=before.probe, findings=findings,
+        timings=laps.timings,
         warnings=warnings, context=context, capacity=capacity, metrics=metrics,
     )
     store_error = store_or_spool(stages.store, record, store_url)
@@ -277,7 +282,7 @@ def run_chain(
     laps("publish")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
-    stages.report(report_input(record, before["history"]), out_dir)
+    stages.report(report_input(record, before.history), out_dir)
     if store_error is not None:
         raise store_error
     return record.summary

@@ -10,11 +10,12 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import InvalidInput
+from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
 from loadwatch.pipeline.chain import Log, Stages
@@ -71,11 +72,11 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
                                source="parameters", field="shards")
         return Thread("load", lambda: run_load_stage(plan, stop, workers, log))
 
-    def capture_before(run: targets.RunTarget, store_url: str, started_at: datetime) -> dict[str, Any]:
+    def capture_before(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
         return capture.capture_before(run.plan, store_url=store_url, started_at=started_at,
                                       target_pids=run.target_pids(), target_database_url=run.database_url)
 
-    def capture_after(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
+    def capture_after(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
         return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                      target_pids=run.target_pids())
 

@@ -7,10 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadwatch.pipeline.compare import machine_busy
-from loadwatch.record import RunSummary
+from loadwatch.record import HistoryRow, RunSummary
 from loadwatch.report.charts import as_float, parse_time
 from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_time
-from loadwatch.report.source import HistoryRun
 
 __all__ = ["VERDICTS", "header_view", "profile"]
 
@@ -59,7 +58,7 @@ def _nonzero(value: float | None) -> str:
     return fmt_num(value) if as_float(value) else ""
 
 
-def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRun]) -> dict[str, Any]:
+def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -> dict[str, Any]:
     """Run, plan, time, verdict and the measurement's warnings, formatted."""
     load, plan, totals = summary.load, summary.plan, summary.totals
     run_id = summary.run_id or (history[-1]["run_id"] if history else "")

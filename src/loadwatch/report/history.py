@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from loadwatch.findings import ChangePointRow, ComparisonRow
-from loadwatch.record import RunSummary
+from loadwatch.record import HistoryRow, RunSummary
 from loadwatch.report import charts
 from loadwatch.report.charts import ALL, as_float
 from loadwatch.report.findings import OUTCOME_RANK
@@ -25,7 +25,6 @@ from loadwatch.report.format import (
     scenario_label,
     unicode_spark,
 )
-from loadwatch.report.source import HistoryRun
 
 __all__ = ["MD_SPARK_RUNS", "SPARK_RUNS", "history_view", "scenario_rows"]
 
@@ -33,12 +32,12 @@ SPARK_RUNS = 60  # runs in an HTML sparkline
 MD_SPARK_RUNS = 30  # runs in a Markdown (unicode block) sparkline
 
 
-def _series(history: Sequence[HistoryRun], scenario: str, metric: str) -> list[float | None]:
+def _series(history: Sequence[HistoryRow], scenario: str, metric: str) -> list[float | None]:
     return [as_float(h["metrics"].get(scenario, {}).get(metric)) for h in history]
 
 
 def _names(load: Mapping[str, Any], by_key: Mapping[tuple[str, str], ComparisonRow],
-           history: Sequence[HistoryRun]) -> list[str]:
+           history: Sequence[HistoryRow]) -> list[str]:
     """The scenarios of the table: the whole run first, then the flagged ones, then by name."""
     names: list[str] = []
     for n in [ALL, *as_map(load.get("scenarios")), *(k[0] for k in by_key)]:
@@ -67,7 +66,7 @@ def _p95(row: ComparisonRow | None) -> dict[str, Any]:
 
 
 def _row(name: str, block: Mapping[str, Any], by_key: Mapping[tuple[str, str], ComparisonRow],
-         history: Sequence[HistoryRun], series: list[float | None], marks: list[int]) -> dict[str, Any]:
+         history: Sequence[HistoryRow], series: list[float | None], marks: list[int]) -> dict[str, Any]:
     """`block`: the scenario's part of the engine's load summary (its keys are the engine's, not typed here)."""
     p95 = by_key.get((name, "p95_ms"))
     latest = p95["value"] if p95 else as_map(block.get("latency_ms")).get("p95")
@@ -95,7 +94,7 @@ def _row(name: str, block: Mapping[str, Any], by_key: Mapping[tuple[str, str], C
     }
 
 
-def scenario_rows(summary: RunSummary, history: Sequence[HistoryRun],
+def scenario_rows(summary: RunSummary, history: Sequence[HistoryRow],
                   change_points: Sequence[ChangePointRow]) -> list[dict[str, Any]]:
     load = summary.load
     per = as_map(load.get("scenarios"))
@@ -114,7 +113,7 @@ def scenario_rows(summary: RunSummary, history: Sequence[HistoryRun],
     return rows
 
 
-def history_view(summary: RunSummary, history: Sequence[HistoryRun]) -> dict[str, Any]:
+def history_view(summary: RunSummary, history: Sequence[HistoryRow]) -> dict[str, Any]:
     return {
         "scenarios": scenario_rows(summary, history, summary.change_points),
         "history_n": len(history),

@@ -43,7 +43,7 @@ PUSH_TIMEOUT_S = 5.0
 # every verdict is exported (1 for the current one, 0 for the others) so a rule can match on the label
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
-_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.counters.counter_deltas
+_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.deltas.counter_deltas
 
 log = logging.getLogger("loadwatch.report.prometheus")
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from loadwatch import store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
-from loadwatch.record import report_input
+from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
 from loadwatch.stats.history import history_change_points
 from loadwatch.stats.model import RunPoint
@@ -67,7 +67,7 @@ def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> li
 
 
 def review_data(engine: Engine, *, last: int, scenario: str | None = None,
-                plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Any]:
+                plan_hash: str | None = None, pool: Executor | None = None) -> ReportInput:
     newest = store.recent_runs(engine, last=1, plan_hash=plan_hash)
     if not newest:
         raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
@@ -118,7 +118,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     history = [dict(r) for r in runs[:-1]]
     data = report_input(record, history, mode="review")
     data["history"].append({"run_id": current.run_id, "started_at": summary.get("started_at"),
-                            "verdict": summary.get("verdict"), "metrics": dict(current.metrics)})
+                            "verdict": summary.get("verdict"),
+                            "metrics": {sc: dict(ms) for sc, ms in current.metrics.items()}})
     return data
 
 

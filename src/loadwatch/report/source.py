@@ -1,5 +1,5 @@
-"""The report's input, validated once: loadwatch.record.report_input's dict (a run's record, or for the trend review
-a stored summary of any version with the review's findings) as one typed `ReportSource`, its summary validated
+"""The report's input, validated once: loadwatch.record.report_input's ReportInput (a run's record, or for the trend
+review a stored summary of any version with the review's findings) as one typed `ReportSource`, its summary validated
 through the run record's own model (loadwatch.record.RunSummary, whose findings are loadwatch.findings' rows). The
 sub-views read it without checking types again.
 
@@ -10,39 +10,28 @@ not validate is refused here, in one message naming the field (InvalidInput, exi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from typing_extensions import TypedDict
 
 from loadwatch.errors import InvalidInput
 from loadwatch.findings import Checked, Incident
-from loadwatch.record import RunSummary
+from loadwatch.record import HistoryRow, ReportInput, ResourceSampleRow, RunSummary, Spectrum
 
-__all__ = ["HistoryRun", "ReportSource", "report_source"]
-
-
-class HistoryRun(TypedDict):
-    """One comparable run of the history (oldest first): its metric vector, scenario -> metric -> value."""
-
-    run_id: str
-    started_at: str | datetime | None
-    verdict: str | None
-    metrics: dict[str, dict[str, Any]]  # values as stored: a number, or None where nothing was measured
+__all__ = ["ReportSource", "report_source"]
 
 
 class ReportSource(BaseModel):
     """What the report renders: this run (or, in a review, the newest stored run) and its history."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid")
 
     mode: Literal["run", "review"] = "run"
     summary: RunSummary
-    history: list[Checked[HistoryRun]] = Field(default_factory=list)
-    timeline: list[dict[str, Any]] = Field(default_factory=list)  # per-second rows (engine windows)
-    resource_samples: list[dict[str, Any]] = Field(default_factory=list)  # t, group, cpu_percent, rss_mb
-    spectrum: dict[str, list[list[float]]] = Field(default_factory=dict)  # current/baseline: [[percentile, ms]]
+    history: list[Checked[HistoryRow]] = Field(default_factory=list)
+    timeline: list[dict[str, Any]] = Field(default_factory=list)  # per-second rows (the engine's windows)
+    resource_samples: list[Checked[ResourceSampleRow]] = Field(default_factory=list)
+    spectrum: Checked[Spectrum] = Field(default_factory=lambda: Spectrum(current=[], baseline=[]))
     incidents: list[Checked[Incident]] = Field(default_factory=list)
 
 
@@ -50,7 +39,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
-def report_source(data: Mapping[str, Any] | ReportSource) -> ReportSource:
+def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> ReportSource:
     """`data` validated (a ReportSource is returned as it is). Raises InvalidInput naming the first field that does
     not validate (and how many more do not)."""
     if isinstance(data, ReportSource):

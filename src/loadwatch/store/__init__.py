@@ -7,7 +7,7 @@ holds the store (and the demo target's database) is loadwatch.infra.postgres, be
 imports the store.
 
 Not the store, and so not here: the SQL that *measures* the target's own database, i.e. pg_stat_database and
-pg_stat_statements in loadwatch.observe.counters and the server discovery in loadwatch.observe.discovery (they run
+pg_stat_statements in loadwatch.observe.postgres_stats and the server discovery in loadwatch.observe.discovery (they run
 against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
 from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url

@@ -5,6 +5,7 @@ then refuses with a message naming the run that holds the target."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -54,4 +55,9 @@ def target_lock(database_url: str, target: str, *, run_id: str, wait_s: float = 
             time.sleep(0.5)
         yield
     finally:
-        conn.close()  # closing the session releases the lock, also after a crash of this process
+        # released explicitly: the server frees a closed session's locks only when its backend has exited, which on a
+        # busy machine came after the next run's try (a run ending is then refused to the one that follows it);
+        # closing the session still releases the lock after a crash of this process
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        conn.close()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from typing_extensions import TypedDict
 
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import run_metrics
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) a
 
 __all__ = [
     "TRIAGE_STATES",
+    "HistoryPoint",
     "comparable_history",
     "exclude_run",
     "get_summary",
@@ -291,7 +293,20 @@ def get_summary(engine: Engine, run_id: str) -> dict[str, Any] | None:
     return dict(row[0]) if row else None
 
 
-def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+class HistoryPoint(TypedDict):
+    """A stored run as the comparison sees it (oldest first in a history)."""
+
+    run_id: str
+    started_at: datetime
+    metrics: dict[str, dict[str, float]]
+    histograms: dict[str, str]
+    excluded: bool
+    verdict: str | None
+    probe: dict[str, float] | None
+    target_version: str | None
+
+
+def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
     ids = [r.run_id for r in rows]
     metrics: dict[str, dict[str, dict[str, float]]] = {i: {} for i in ids}
     hists: dict[str, dict[str, str]] = {i: {} for i in ids}
@@ -318,7 +333,7 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 def comparable_history(
     engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[HistoryPoint]:
     """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
@@ -329,7 +344,7 @@ def comparable_history(
         return _points(conn, rows)
 
 
-def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+def history_points(engine: Engine, run_ids: Sequence[str]) -> list[HistoryPoint]:
     with engine.connect() as conn:
         rows = conn.execute(query("runs_by_id"), {"ids": list(run_ids)}).all()
         return _points(conn, rows)
@@ -360,7 +375,7 @@ def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
-def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[dict[str, Any]]:
+def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[HistoryPoint]:
     """The last `last` completed runs (optionally of one plan), oldest first, with metrics."""
     with engine.connect() as conn:
         rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last}).all()
