@@ -464,3 +464,25 @@ def test_run_chains_the_phases_like_search():
     by_function, _ = run(b, start_rate=25, budget=300)
     assert a.calls == b.calls
     assert by_class.to_dict() == by_function.to_dict()
+
+
+def test_the_block_the_stage_hands_on_is_summary_json_s_capacity_block():
+    """CapacityBlock (what crosses from the capacity stage to the run record) is the block a real night wrote, key for
+    key, and a search's to_dict() validates as one."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    from pydantic import TypeAdapter
+
+    from loadwatch.capacity.search import CapacityBlock, StepRow
+
+    real = json.loads(gzip.decompress((Path(__file__).parents[1] / "pipeline" / "summaries" / "capacity.json.gz")
+                                      .read_bytes()))
+    block = real["capacity"]
+    assert set(block) == set(CapacityBlock.__annotations__)
+    assert set(block["steps"][0]) == set(StepRow.__annotations__)
+    adapter = TypeAdapter(CapacityBlock)
+    adapter.validate_python(block)
+    result, _ = run(FakeTarget(300.0), start_rate=25, budget=300)
+    assert adapter.validate_python(result.to_dict())["capacity_rps"] == result.capacity_rps

@@ -26,7 +26,9 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from typing_extensions import TypedDict
 
 from loadwatch.config import CapacitySpec
 from loadwatch.errors import InvalidInput
@@ -34,9 +36,11 @@ from loadwatch.stats.thresholds import evaluate_thresholds, parse_threshold
 
 __all__ = [
     "DEFAULT_ERROR_SLO",
+    "CapacityBlock",
     "CapacityResult",
     "CapacitySearch",
     "Step",
+    "StepRow",
     "effective_slos",
     "evaluate_step",
     "search",
@@ -57,6 +61,49 @@ OVERHEAD_MARGIN = 1.25  # ... then the worst seen, times this
 
 Outcome = Literal["found", "max_rate", "generator_bound", "no_capacity", "budget", "interrupted", "failed"]
 ERROR_METRICS = ("error_rate", "errors")
+
+
+class StepRow(TypedDict):
+    """One step as summary.json's `capacity.steps` holds it (Step's fields)."""
+
+    rate: float
+    kind: str
+    achieved: float
+    offered: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    error_rate: float
+    target_cpu: float | None
+    passed: bool
+    breaches: list[dict[str, Any]]  # {slo, kind, value, limit[, note]}, worst first
+    requests: int
+    dropped: int
+    generator_bound: bool
+    generator_reasons: list[str]
+    generator_blamed: bool
+    retry: bool
+    stopped: bool
+    measured_s: float
+    wall_s: float
+    cooldown_s: float
+
+
+class CapacityBlock(TypedDict):
+    """summary.json's `capacity` block: the capacity stage's answer (CapacityResult.to_dict), what crosses from the
+    stage to the run record."""
+
+    capacity_rps: float | None
+    bracket: list[float | None]
+    bracket_width_percent: float | None
+    binding_slo: str | None
+    outcome: Outcome
+    reason: str
+    slos: list[str]
+    budget_s: float
+    elapsed_s: float
+    resolution: float
+    steps: list[StepRow]
 
 
 @dataclass
@@ -91,8 +138,8 @@ class Step:
         """The target failed outright: an error SLO broke (or nothing completed), not only a latency one."""
         return any(b["kind"] == "errors" for b in self.breaches)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> StepRow:
+        return cast(StepRow, asdict(self))
 
 
 @dataclass
@@ -114,7 +161,7 @@ class CapacityResult:
         lo, hi = self.bracket
         return hi / lo - 1 if lo and hi else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CapacityBlock:
         width = self.bracket_width
         return {
             "capacity_rps": self.capacity_rps,

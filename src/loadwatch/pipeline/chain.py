@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import TargetUnavailable
@@ -132,8 +133,8 @@ class Stages:
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
     report: Callable[[ReportInput, Path], object]
-    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
-    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+    # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
 
 
 class _Laps:
@@ -233,7 +234,7 @@ def run_chain(
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
     laps("target")
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
