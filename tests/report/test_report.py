@@ -113,6 +113,7 @@ def test_missing_parts_render(data: dict, tmp_path: Path) -> None:
         ({"summary": failed_summary(thresholds=[{"passed": False}])}, "summary.thresholds[0].expr"),
         ({"summary": failed_summary(change_points=[{"run_id": None}])}, "summary.change_points[0].scenario"),
         ({"summary": failed_summary(load={"requests": 3, "latency_ms": None})}, "summary.load.latency_ms"),
+        ({"summary": failed_summary(capacity={"capacity_rps": 1.0})}, "summary.capacity.bracket"),
     ],
 )
 def test_input_that_does_not_validate_is_refused_naming_the_field(data: dict, field: str, tmp_path: Path) -> None:

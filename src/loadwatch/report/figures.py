@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from loadwatch.report import charts
-from loadwatch.report.source import ReportSource
+from loadwatch.report.source import ReportSource, capacity_block
 
 __all__ = ["charts_view", "draw_charts"]
 
@@ -43,7 +43,7 @@ def charts_view(src: ReportSource, first: Sequence[str], pool: Executor | None =
         "throughput": (charts.throughput_chart, (history, change_points)),
         "timeline": (charts.run_timeline_chart, (src.timeline, src.resource_samples)),
         "spectrum": (charts.spectrum_chart, (src.spectrum,)),
-        "capacity": (charts.capacity_chart, (src.summary.capacity or {},)),
+        "capacity": (charts.capacity_chart, (capacity_block(src.summary) or {},)),
     })
     return {
         "charts": {k: Markup(v) if v else None for k, v in svgs.items()},

@@ -10,15 +10,19 @@ not validate is refused here, in one message naming the field (InvalidInput, exi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.errors import InvalidInput
 from loadwatch.findings import Checked, Incident
 from loadwatch.record import HistoryRow, ReportInput, ResourceSampleRow, RunSummary, Spectrum
 
-__all__ = ["ReportSource", "report_source"]
+__all__ = ["ReportSource", "capacity_block", "report_source"]
+
+# the record keeps the capacity block as a mapping (the record sits below the capacity package); validated here
+_CAPACITY: TypeAdapter[CapacityBlock] = TypeAdapter(CapacityBlock)
 
 
 class ReportSource(BaseModel):
@@ -52,6 +56,9 @@ def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> Repor
         src = ReportSource.model_validate(data)
         prefix = ("summary", "load")
         src.summary.totals  # noqa: B018 -- the load block's totals, validated here once too
+        if src.summary.capacity:
+            prefix = ("summary", "capacity")
+            _CAPACITY.validate_python(src.summary.capacity)
         return src
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
@@ -59,3 +66,8 @@ def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> Repor
         run = summary.get("run_id") if isinstance(summary, Mapping) else None
         raise InvalidInput(f"{err['msg']}{more}", source=f"report input of run {run}" if run else "report input",
                            field=_field(prefix + tuple(err["loc"])) or None) from None
+
+
+def capacity_block(summary: RunSummary) -> CapacityBlock | None:
+    """The run's capacity block (validated by report_source); None when the run had no capacity stage."""
+    return cast(CapacityBlock, summary.capacity) if summary.capacity else None

@@ -19,7 +19,7 @@ from loadwatch.report.figures import charts_view
 from loadwatch.report.findings import findings_view, incidents
 from loadwatch.report.header import header_view
 from loadwatch.report.history import history_view, scenario_rows
-from loadwatch.report.source import ReportSource, report_source
+from loadwatch.report.source import ReportSource, capacity_block, report_source
 from loadwatch.report.totals import totals_view
 
 __all__ = ["build_view", "scenario_table"]
@@ -43,7 +43,7 @@ def build_view(data: Mapping[str, Any] | ReportSource, pool: Executor | None = N
         **findings,
         **history_view(summary, history),
         **charts_view(src, first, pool),
-        "capacity": capacity_view(summary.capacity or {}),
+        "capacity": capacity_view(capacity_block(summary)),
     }
 
 
