@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, NotRequired, cast
 
 from typing_extensions import TypedDict
 
@@ -36,6 +36,7 @@ from loadwatch.stats.thresholds import evaluate_thresholds, parse_threshold
 
 __all__ = [
     "DEFAULT_ERROR_SLO",
+    "Breach",
     "CapacityBlock",
     "CapacityResult",
     "CapacitySearch",
@@ -63,6 +64,16 @@ Outcome = Literal["found", "max_rate", "generator_bound", "no_capacity", "budget
 ERROR_METRICS = ("error_rate", "errors")
 
 
+class Breach(TypedDict):
+    """Why a step failed, one SLO (or the step itself: nothing completed, drops, the generator) at a time."""
+
+    slo: str | None  # the SLO expression; None when the step itself failed
+    kind: str  # errors, latency, other, dropped, generator
+    value: float
+    limit: float | None
+    note: NotRequired[str]
+
+
 class StepRow(TypedDict):
     """One step as summary.json's `capacity.steps` holds it (Step's fields)."""
 
@@ -76,7 +87,7 @@ class StepRow(TypedDict):
     error_rate: float
     target_cpu: float | None
     passed: bool
-    breaches: list[dict[str, Any]]  # {slo, kind, value, limit[, note]}, worst first
+    breaches: list[Breach]  # worst first
     requests: int
     dropped: int
     generator_bound: bool
@@ -121,7 +132,7 @@ class Step:
     error_rate: float = 0.0
     target_cpu: float | None = None
     passed: bool = False
-    breaches: list[dict[str, Any]] = field(default_factory=list)  # {slo, value, limit}, worst first
+    breaches: list[Breach] = field(default_factory=list)  # worst first
     requests: int = 0
     dropped: int = 0
     generator_bound: bool = False
@@ -218,7 +229,7 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
         stopped=bool(summary.get("stopped")),
         measured_s=float(summary.get("measured_s") or 0.0),
     )
-    breaches: list[tuple[float, dict[str, Any]]] = []
+    breaches: list[tuple[float, Breach]] = []
     scenarios = summary.get("scenarios") or {}
     for expr in slos:
         t = parse_threshold(expr, source="slo")
@@ -265,8 +276,8 @@ def _target_breach(step: Step, summary: Mapping[str, Any]) -> bool:
     if not summary.get("service_time_ms"):
         return False
     svc = {**service(summary), "scenarios": {k: service(v) for k, v in (summary.get("scenarios") or {}).items()}}
-    latency = [b["slo"] for b in step.breaches if b["kind"] == "latency" and not
-               parse_threshold(b["slo"]).metric.startswith("service_")]
+    latency = [slo for b in step.breaches if b["kind"] == "latency" and (slo := b["slo"]) is not None
+               and not parse_threshold(slo).metric.startswith("service_")]
     try:
         return any(not r["passed"] for r in evaluate_thresholds(latency, svc, source="slo"))
     except InvalidInput:  # no service time for a scenario: nothing proves the target slow
