@@ -17,11 +17,26 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from typing_extensions import TypedDict
+
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
 from loadwatch.statements import statements
 from loadwatch.vocabulary import ALL, METRICS, STMT_PREFIX
 
-__all__ = ["ALL", "METRICS", "MIN_STATEMENT_CALLS", "attribution_metrics", "cache_hit_rate", "finite_number",
-           "run_metrics", "window_requests"]
+__all__ = ["ALL", "METRICS", "MIN_STATEMENT_CALLS", "Measured", "attribution_metrics", "cache_hit_rate",
+           "finite_number", "run_metrics", "window_requests"]
+
+class Measured(TypedDict, total=False):
+    """What a run measured, as the comparison reads it: summary.json's blocks the metric vector is derived from
+    (a stored summary has them too). `load` is the engine's summary and `resources` the monitor's (typed there)."""
+
+    load: dict[str, Any]
+    resources: Resources
+    target_stats: TargetStats
+    environment: Environment
+    probe: ProbeReading | None
+    capacity: dict[str, Any]
+
 
 # A statement's mean over fewer calls than this is mostly noise (one slow call moves it): not a series.
 MIN_STATEMENT_CALLS = 20

@@ -19,6 +19,8 @@ __all__ = [
     "Environment",
     "IdleCheck",
     "ProbeReading",
+    "ResourceGroup",
+    "Resources",
     "StatementRow",
     "TargetStats",
 ]
@@ -127,3 +129,46 @@ class TargetStats(TypedDict, total=False):
     gauges: dict[str, dict[str, float]]
     database: CounterWindow
     contention: ContentionWindow
+
+
+Figures = dict[str, float | None]  # {"avg", "max", ...} of one measure; None where nothing was sampled
+
+
+@with_config(_OPEN)
+class ResourceGroup(TypedDict, total=False):
+    """One process group's figures over the run (loadwatch.observe.monitor): target, database, generator, host, or a
+    group the plan names. The host adds its memory, network and disk; the database block adds its pg_stat_database
+    window (the counters by name), `top_statements`, `statement_totals` and an `error` when it could not be read."""
+
+    samples: int
+    empty_samples: int
+    processes: dict[str, int]
+    cpu_percent: Figures
+    rss_mb: Figures
+    threads: dict[str, int | None]
+    fds: dict[str, int | None]
+    read_mb: float | None
+    write_mb: float | None
+    ctx_switches_per_s: Figures
+    mem_used_mb: Figures
+    mem_percent: Figures
+    net_sent_mb: float | None
+    net_recv_mb: float | None
+    disk_read_mb: float | None
+    disk_write_mb: float | None
+    window_s: float | None
+    top_statements: list[StatementRow]
+    statement_totals: dict[str, float]
+    error: str
+
+
+@with_config(_OPEN)
+class Resources(TypedDict, total=False):
+    """summary.json's `resources`: a block per process group (other group names are kept as they are) and the
+    monitor's own cost in percent of one core."""
+
+    target: ResourceGroup
+    database: ResourceGroup
+    generator: ResourceGroup
+    host: ResourceGroup
+    monitor_overhead_percent: float | None

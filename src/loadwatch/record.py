@@ -3,9 +3,11 @@ chain (loadwatch.pipeline.chain) and read by every consumer: the CLI's printout,
 the store, the spool and the flow's final state.
 
 `RunSummary.to_json()` is summary.json's contract (docs/ARCHITECTURE.md, "Command line"): exactly the dict earlier
-versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The blocks whose
-keys are data (the load's scenarios, the target's counters, the attribution) stay `dict[str, Any]`; what consumers
-read of them has typed accessors (`RunSummary.totals`).
+versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The findings
+(loadwatch.findings) and what was observed (loadwatch.observations: environment, target stats, probe) are TypedDicts
+validated where a record is read and never rewritten; the engine's `load` block and the monitor's `resources` stay
+dicts (typed by their owners), read through typed accessors (`RunSummary.totals`). `RunRecord.metrics` carries the
+run's metric vector, derived once per run.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from loadwatch.findings import (
     ThresholdRow,
 )
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.observations import Environment, ProbeReading, TargetStats
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -116,7 +118,7 @@ class RunSummary(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
     environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
-    resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
+    resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
     target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
     probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
     comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)

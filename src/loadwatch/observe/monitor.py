@@ -30,12 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
+from loadwatch.observations import Resources
 from loadwatch.observe import postgres_stats
 from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import one_process_table
@@ -277,7 +278,7 @@ class MonitorResult:
     overhead: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Resources:
         """The summary.json `resources` object. Averages and maxima use only the samples in which the group
         had processes (a target that died mid-run is not averaged with zeros); `empty_samples` counts the
         others. cpu_percent avg and ctx_switches_per_s avg are time-weighted. `database` holds both the
@@ -320,7 +321,7 @@ class MonitorResult:
         # The database's processes (group "database") and its counters share one block: the keys differ.
         out["database"] = {**out.get("database", {}), **self.database}
         out["monitor_overhead_percent"] = self.overhead.get("percent_of_core")
-        return out
+        return cast(Resources, out)
 
 
 # ---------------------------------------------------------------- the monitor

@@ -37,7 +37,7 @@ from loadwatch.engine import LoadResult
 from loadwatch.errors import TargetUnavailable
 from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
-from loadwatch.metrics import run_metrics
+from loadwatch.metrics import Measured, run_metrics
 from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
@@ -251,9 +251,10 @@ def run_chain(
         run.stop()
     aborted = interrupts.requested()
     # target_stats and environment too: the attribution normalises their counters per request
-    measured = {"load": load_result.summary, "resources": monitor_result.summary(), "probe": before.probe,
-                "target_stats": after, "environment": before.environment,
-                **({"capacity": capacity} if capacity is not None else {})}
+    measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
+                          "probe": before.probe, "target_stats": after, "environment": before.environment}
+    if capacity is not None:
+        measured["capacity"] = capacity
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadwatch.findings import Findings
-from loadwatch.metrics import run_metrics
+from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
 from loadwatch.stats.score import score
 from loadwatch.stats.thresholds import evaluate_thresholds
+
+if TYPE_CHECKING:  # the store's module imports SQLAlchemy, which the comparison itself never needs
+    from loadwatch.store.repo import HistoryPoint
 
 __all__ = [
     "CONFIRM_AFTER",
@@ -203,9 +206,9 @@ def compare_stage(
     *,
     run_id: str,
     started_at: datetime,
-    summary: Mapping[str, Any],
+    summary: Measured,
     histograms: Mapping[str, Mapping[str, str]],
-    history: Sequence[Mapping[str, Any]],
+    history: Sequence[HistoryPoint],
     threshold_exprs: Sequence[str],
     plan_source: str,
     config: GateConfig | None = None,
