@@ -254,7 +254,7 @@ def run_chain(
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
                           "probe": before.probe, "target_stats": after, "environment": before.environment}
     if capacity is not None:
-        measured["capacity"] = capacity
+        measured["capacity"] = dict(capacity)
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
