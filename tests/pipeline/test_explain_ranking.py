@@ -10,7 +10,7 @@ from typing import Any
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline.attribution import statement_owner
 from loadwatch.pipeline.compare import compare_stage
-from loadwatch.report.view import render_markdown, write_report
+from loadwatch.report.render import render_markdown, write_report
 
 
 def render_html_text(summary: dict[str, Any]) -> str:
@@ -103,7 +103,8 @@ def test_the_table_grown_behind_its_back_ranks_database_time_first_and_keeps_the
     scores = [c["score"] for c in get_tool["candidates"]]
     assert scores == sorted(scores, reverse=True)
     # the report says it under get_tool too
-    summary = {"run_id": "now", "started_at": T0.isoformat(), "verdict": "regression", "status": "completed",
+    summary = {"run_id": "now", "started_at": T0.isoformat(), "finished_at": T0.isoformat(), "trigger": "ci",
+               "verdict": "regression", "status": "completed",
                "attribution": {"explanations": list(e.values()), "missing": [], "notes": []}}
     md = render_markdown({"mode": "run", "summary": summary, "history": []})
     assert "but it is search_by_name's" in md and "moved too, but it is search_by_name" in render_html_text(summary)

@@ -3,12 +3,14 @@ decided, each beside its bound (issue 22 item 9)."""
 
 from __future__ import annotations
 
-from loadwatch.report.view import build_view, render_markdown
+from loadwatch.report.render import render_markdown
+from loadwatch.report.view import build_view
 
 
 def _data(contention: dict, late_share: float) -> dict:
     summary = {
-        "run_id": "r1", "started_at": "2026-12-07T06:00:00+00:00", "verdict": "pass", "status": "completed",
+        "run_id": "r1", "started_at": "2026-12-07T06:00:00+00:00", "finished_at": "2026-12-07T06:01:00+00:00",
+        "verdict": "pass", "status": "completed", "trigger": "ci",
         "load": {"requests": 300, "errors": 0, "rps": 50.0, "latency_ms": {"p50": 1.0, "p95": 3.0, "p99": 5.0},
                  "generator_bound": False, "generator": {"schedule_late_share": late_share, "reasons": []}},
         "target_stats": {"contention": contention},
