@@ -3,8 +3,10 @@ clean nights against the real demo target and its own Postgres database, then a 
 loadwatch's back (rows inserted straight into the database: every search scans more) and get_tool slowed by the
 demo's `delay_ms` knob (a cause loadwatch cannot measure); every answer of every night waits 25 ms first (the same
 knob), a service of a real service's size. search_by_name is explained by its search statement,
-led by the database time per request; get_tool, slowed too, leads with the database time and never gets the search
-statement, which is named as search_by_name's."""
+led by the database time per request; get_tool, slowed too, leads with the database time as well, and its list says
+that whose statement the search is cannot be told from these nights (loadwatch's seeded scenario draw gives every
+night the same mix: nothing for a statement's calls to follow). With a mix that moves, tests/pipeline/
+test_explain_ranking.py shows the statement kept to its own scenario."""
 
 from __future__ import annotations
 
@@ -142,9 +144,13 @@ def test_a_grown_table_is_explained_by_what_moved_most_and_only_where_it_belongs
     assert search[0]["text"].startswith("database time per request +"), search[0]
     get_tool = by_scenario["get_tool"]
     first = get_tool["candidates"][0]
-    assert (first["kind"], first["metric"]) == ("database", "db_ms_per_req"), get_tool["candidates"]
-    assert all(c.get("queryid") != search_qid for c in get_tool["candidates"]), get_tool["candidates"]
-    assert "but it is search_by_name's" in get_tool["text"], get_tool["text"]
+    # ranked by what moved most against its noise: the database time per request leads get_tool's explanation too
+    assert first["text"].startswith("database time per request +"), get_tool["candidates"]
+    # Whose statement it is cannot be told on these nights: loadwatch draws every night's scenarios from the same
+    # seeded sequence, so the traffic mix never moves between nights and no statement's calls can follow one
+    # scenario's share (METHOD §9). The explanation must say so rather than guess.
+    search_in_get_tool = [c for c in get_tool["candidates"] if c.get("queryid") == search_qid]
+    assert search_in_get_tool and "cannot be told from the nights' traffic mix" in search_in_get_tool[0]["text"]
     for e in by_scenario.values():  # ranked by how far each moved against its own noise
         scores = [c["score"] for c in e["candidates"]]
         assert scores == sorted(scores, reverse=True), e["candidates"]
