@@ -1,0 +1,190 @@
+"""One A/B session: the plan's load against two builds in alternating rounds (ABBA), looked at a fixed number of
+times by the paired statistics (loadwatch.stats.paired) until the answer is clear or the budget ends.
+
+Each round is one `run_load` of the plan against one build: `settle` seconds of warm-up (excluded from the
+statistics: connections, caches, the other build's leftovers) and then `round_s` measured seconds, at the plan's
+rate. The session plans its number of pairs once, from the time the first pair took, so the looks' information
+fractions (and with them each look's share of alpha) are fixed before any comparison is made; if the budget ends
+before the planned pairs, the last look spends what is left."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from loadwatch.ab.builds import Build
+from loadwatch.config import Plan
+from loadwatch.engine import run_load
+from loadwatch.errors import Interrupted
+from loadwatch.stats.paired import PairedConfig, Row, judge_rounds, spent_alpha
+
+__all__ = ["AbResult", "AbSettings", "RoundRecord", "order_of", "run_ab"]
+
+Overall = Literal["regression", "no_regression", "inconclusive"]
+DECIDED = ("regression", "improvement", "no_change")
+
+
+@dataclass(frozen=True)
+class AbSettings:
+    budget_s: float = 120.0  # wall time for the rounds (builds' start-up not included)
+    round_s: float = 5.0  # measured seconds per round
+    settle_s: float = 1.0  # warm-up seconds before each round's measurement
+    max_pairs: int | None = None  # plan this many pairs at most (default: as many as the budget allows)
+    stats: PairedConfig = field(default_factory=PairedConfig)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    index: int
+    build: Literal["A", "B"]
+    started_at: float
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    generator_bound: bool
+    histograms: dict[str, str]  # scenario -> encoded latency histogram (the statistics' input)
+
+
+@dataclass(frozen=True)
+class Look:
+    pairs: int
+    level: float
+    decided: int
+    judged: int
+
+
+@dataclass
+class AbResult:
+    plan: str
+    baseline: str
+    candidate: str
+    aa: bool
+    settings: AbSettings
+    rounds: list[RoundRecord] = field(default_factory=list)
+    looks: list[Look] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    planned_pairs: int = 0
+    stopped_early: bool = False
+    warnings: list[str] = field(default_factory=list)
+    verdict: Overall = "inconclusive"
+    elapsed_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return {"regression": 1, "no_regression": 0, "inconclusive": 3}[self.verdict]
+
+
+def order_of(i: int) -> Literal["A", "B"]:
+    """ABBA ABBA ...: round i's build."""
+    return "A" if i % 4 in (0, 3) else "B"
+
+
+def _round(plan: Plan, build: Build, settings: AbSettings,
+           stop: threading.Event | None) -> tuple[dict[str, str], dict[str, Any]]:
+    p = plan.with_target_url(build.url).with_load(duration=settings.settle_s + settings.round_s,
+                                                   warmup=settings.settle_s)
+    res = run_load(p, stop=stop)
+    if res.summary.get("stopped") or (stop is not None and stop.is_set()):
+        raise Interrupted("interrupted during an A/B round")
+    hists = {name: h["latency"] for name, h in res.histograms.items()}
+    return hists, res.summary
+
+
+def _record(i: int, started: float, hists: dict[str, str], s: dict[str, Any]) -> RoundRecord:
+    lat = s.get("latency_ms") or {}
+    return RoundRecord(index=i, build=order_of(i), started_at=started, requests=int(s["requests"]),
+                       errors=int(s["errors"]), rps=float(s["rps"]),
+                       p50_ms=lat.get("p50"), p95_ms=lat.get("p95"), generator_bound=bool(s["generator_bound"]),
+                       histograms=hists)
+
+
+def _look_points(planned: int, looks: int) -> list[int]:
+    return sorted({max(1, math.ceil(k * planned / looks)) for k in range(1, looks + 1)})
+
+
+def _merge_sticky(sticky: dict[tuple[str, str], Row], rows: list[Row]) -> list[Row]:
+    """A row's first decisive verdict stands (a later look can only repeat or lose it at its smaller level);
+    undecided rows take this look's."""
+    out: list[Row] = []
+    for r in rows:
+        key = (r.scenario, r.percentile)
+        if key not in sticky and r.verdict in DECIDED:
+            sticky[key] = r
+        out.append(sticky.get(key, r))
+    return out
+
+
+def _overall(result: AbResult) -> Overall:
+    verdicts = [r.verdict for r in result.rows]
+    if "regression" in verdicts:
+        return "regression"
+    if "inconclusive" in verdicts or not any(v in DECIDED for v in verdicts):
+        return "inconclusive"
+    if any(r.generator_bound for r in result.rounds):
+        return "inconclusive"
+    return "no_regression"
+
+
+def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = False,
+           stop: threading.Event | None = None, progress: Callable[[str], None] | None = None) -> AbResult:
+    """Blocking: the whole session. Raises Interrupted when `stop` is set; a build that stops answering raises
+    the engine's TargetUnavailable (exit 3)."""
+    say = progress or (lambda _msg: None)
+    result = AbResult(plan=plan.name, baseline=a.url, candidate=b.url, aa=aa, settings=settings)
+    t0 = time.monotonic()
+    hists: list[dict[str, str]] = []
+    points: list[int] = []
+    spent_t = 0.0
+    sticky: dict[tuple[str, str], Row] = {}
+    i = 0
+    while True:
+        build = a if order_of(i) == "A" else b
+        started = time.time()
+        h, summary = _round(plan, build, settings, stop)
+        hists.append(h)
+        result.rounds.append(_record(i, started, h, summary))
+        i += 1
+        if i % 2:
+            continue
+        pairs = i // 2
+        elapsed = time.monotonic() - t0
+        if pairs == 1:  # plan the session once, from what one pair costs, before any comparison
+            fit = max(1, int(settings.budget_s / max(elapsed, 1e-3)))
+            result.planned_pairs = min(fit, settings.max_pairs or fit)
+            points = _look_points(result.planned_pairs, settings.stats.looks)
+        out_of_time = elapsed + elapsed / pairs > settings.budget_s or pairs >= result.planned_pairs
+        if pairs not in points and not out_of_time:
+            continue
+        t = 1.0 if out_of_time else pairs / result.planned_pairs
+        level = spent_alpha(settings.stats.alpha, t) - spent_alpha(settings.stats.alpha, spent_t)
+        spent_t = t
+        rows = judge_rounds([order_of(k) for k in range(i)], hists, level, settings.stats)
+        result.rows = _merge_sticky(sticky, rows)
+        judged = [r for r in result.rows if r.verdict != "not_judged"]
+        decided = [r for r in judged if r.verdict in DECIDED]
+        result.looks.append(Look(pairs=pairs, level=level, decided=len(decided), judged=len(judged)))
+        say(f"look {len(result.looks)} after {pairs} pair(s): {len(decided)} of {len(judged)} row(s) decided"
+            f" (level {level:.2g})")
+        clear = bool(judged) and (len(decided) == len(judged) or any(r.verdict == "regression" for r in judged))
+        if clear or out_of_time:
+            result.stopped_early = clear and not out_of_time
+            break
+    result.elapsed_s = round(time.monotonic() - t0, 1)
+    bound = [r.index for r in result.rounds if r.generator_bound]
+    if bound:
+        result.warnings.append(f"the generator was the bottleneck in round(s) {bound}: their latencies include "
+                               "its own queueing")
+    for label in ("A", "B"):
+        errs = sum(r.errors for r in result.rounds if r.build == label)
+        if errs:
+            reqs = sum(r.requests for r in result.rounds if r.build == label)
+            result.warnings.append(f"build {label} answered {errs} of {reqs} requests with errors")
+    result.verdict = _overall(result)
+    return result
+
