@@ -20,7 +20,7 @@ from loadwatch.ab.builds import Build
 from loadwatch.config import Plan
 from loadwatch.engine import run_load
 from loadwatch.errors import Interrupted
-from loadwatch.stats.paired import PairedConfig, Row, judge_rounds, spent_alpha
+from loadwatch.stats.paired import PairedConfig, Row, judge_rounds, min_pairs, spent_alpha
 
 __all__ = ["AbResult", "AbSettings", "RoundRecord", "order_of", "run_ab"]
 
@@ -32,7 +32,7 @@ DECIDED = ("regression", "improvement", "no_change")
 class AbSettings:
     budget_s: float = 120.0  # wall time for the rounds (builds' start-up not included)
     round_s: float = 5.0  # measured seconds per round
-    settle_s: float = 1.0  # warm-up seconds before each round's measurement
+    settle_s: float = 0.5  # warm-up seconds before each round's measurement
     max_pairs: int | None = None  # plan this many pairs at most (default: as many as the budget allows)
     stats: PairedConfig = field(default_factory=PairedConfig)
 
@@ -131,6 +131,16 @@ def _overall(result: AbResult) -> Overall:
     return "no_regression"
 
 
+def _warn_short(result: AbResult, settings: AbSettings) -> None:
+    """Say at once when the budget cannot give the whole run's rows enough pairs to be decided at all."""
+    cfg = settings.stats
+    last = spent_alpha(cfg.alpha, 1.0) - spent_alpha(cfg.alpha, (cfg.looks - 1) / cfg.looks)
+    need = min_pairs(last / (2 * len(cfg.percentiles)))
+    if result.planned_pairs < need:
+        result.warnings.append(f"the budget allows {result.planned_pairs} pair(s) of rounds; at alpha {cfg.alpha:g} "
+                               f"a row needs at least {need} to be decided (raise --budget or shorten --round)")
+
+
 def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = False,
            stop: threading.Event | None = None, progress: Callable[[str], None] | None = None) -> AbResult:
     """Blocking: the whole session. Raises Interrupted when `stop` is set; a build that stops answering raises
@@ -158,6 +168,7 @@ def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = F
             fit = max(1, int(settings.budget_s / max(elapsed, 1e-3)))
             result.planned_pairs = min(fit, settings.max_pairs or fit)
             points = _look_points(result.planned_pairs, settings.stats.looks)
+            _warn_short(result, settings)
         out_of_time = elapsed + elapsed / pairs > settings.budget_s or pairs >= result.planned_pairs
         if pairs not in points and not out_of_time:
             continue

@@ -36,14 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=positive(float), default=120.0, help="seconds of rounds at most (120)")
     parser.add_argument("--round", type=positive(float), dest="round_s",
                         help="measured seconds per round (default: long enough for the highest percentile judged)")
-    parser.add_argument("--settle", type=float, default=1.0, help="warm-up seconds before each round (1)")
+    parser.add_argument("--settle", type=float, default=0.5, help="warm-up seconds before each round (0.5)")
     parser.add_argument("--rate", type=positive(float), help="open model: requests per second (default: the plan's)")
     parser.add_argument("--percentiles", default="p50,p95", help=f"judged, comma-separated ({', '.join(PERCENTILES)})")
     parser.add_argument("--floor", action="append", default=[], metavar="PCT=PERCENT",
                         help="smallest change worth a verdict, e.g. --floor p95=5 (repeatable)")
     parser.add_argument("--alpha", type=positive(float), default=0.01,
                         help="false-alarm rate over the whole session (0.01)")
-    parser.add_argument("--looks", type=positive(int), default=4, help="looks of the stopping rule (4)")
+    parser.add_argument("--looks", type=positive(int), default=3, help="looks of the stopping rule (3)")
     parser.add_argument("--max-pairs", type=positive(int), help="plan at most this many pairs of rounds")
     parser.add_argument("--json", help="write the result (rows, looks, every round with its histograms) to FILE")
     parser.add_argument("--markdown", help="write the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY)")

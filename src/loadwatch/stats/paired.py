@@ -44,8 +44,10 @@ __all__ = [
     "hodges_lehmann",
     "judge_rounds",
     "look_alpha",
+    "min_pairs",
     "power",
     "round_seconds",
+    "row_levels",
     "signed_rank_cdf",
     "spent_alpha",
     "verdict",
@@ -64,7 +66,7 @@ TAIL_FROM = 90.0  # percentiles from here on are also judged on the pooled histo
 @dataclass(frozen=True)
 class PairedConfig:
     alpha: float = 0.01  # family-wise false-alarm rate over every row and look of one session
-    looks: int = 4  # the stopping rule's looks at equal shares of the budget
+    looks: int = 3  # the stopping rule's looks at equal shares of the budget
     percentiles: tuple[str, ...] = ("p50", "p95")
     floors: Mapping[str, float] = field(default_factory=lambda: dict(AB_FLOORS))
     min_above: int = 10  # requests above a percentile in every round before its per-round value means something
@@ -174,10 +176,12 @@ def power(sigma: float, pairs: int, effect: float, level: float) -> float:
     return float(norm.cdf(effect / se - norm.ppf(1.0 - level / 2.0)))
 
 
-def round_seconds(rate: float, percentile: str, min_above: int, *, at_least: float = 5.0) -> float:
+def round_seconds(rate: float, percentile: str, min_above: int, *, at_least: float = 2.0) -> float:
     """A round long enough that the highest judged percentile of the whole run has `min_above` requests above it."""
     q = PERCENTILE_Q[percentile]
-    return max(at_least, math.ceil(min_above / ((1.0 - q / 100.0) * rate)))
+    # 1.5x: a round measures a little less than rate x seconds (start, rounding of hdrh's rank), and every round
+    # must clear the bar, not the average one
+    return max(at_least, math.ceil(1.5 * min_above / ((1.0 - q / 100.0) * rate)))
 
 
 # ---------------------------------------------------------------- verdicts
@@ -278,6 +282,22 @@ def judge_rounds(order: Sequence[str], histograms: Sequence[Mapping[str, str]], 
     per_pair = {s: [(decoded[a].get(s), decoded[b].get(s)) for a, b in pairs] for s in scenarios}
     # the rows that can be judged share the level; a row that cannot be judged spends none
     judgeable = [(s, p) for s, p in plan if _thinnest(per_pair[s], PERCENTILE_Q[p]) >= cfg.min_above]
-    level = look_level / max(len(judgeable), 1)
-    return [_row(s, p, per_pair[s], level, cfg) for s, p in plan]
+    levels = row_levels(judgeable, look_level)
+    return [_row(s, p, per_pair[s], levels.get((s, p), look_level), cfg) for s, p in plan]
+
+
+def row_levels(rows: Sequence[tuple[str, str]], look_level: float) -> dict[tuple[str, str], float]:
+    """Weighted Bonferroni: the whole run's rows share half of the look's level and the scenarios' rows the other
+    half (all of it when only one kind is judged), so adding scenarios does not dilute the whole run's power."""
+    total = [r for r in rows if r[0] == "*"]
+    parts = [r for r in rows if r[0] != "*"]
+    share = 0.5 if total and parts else 1.0
+    out = {r: share * look_level / len(total) for r in total}
+    out.update({r: share * look_level / len(parts) for r in parts})
+    return out
+
+
+def min_pairs(level: float) -> int:
+    """The fewest pairs whose exact signed-rank interval at `level` is bounded: 2^-n <= level/2."""
+    return max(1, math.ceil(math.log2(2.0 / level)))
 
