@@ -153,14 +153,14 @@ def _round(rng: np.random.Generator, median_us: float, n: int) -> str:
 
 
 def _session(rng: np.random.Generator, factor_b: float, pairs: int, n: int = 2000,
-             scenario: str = "s") -> tuple[list[str], list[dict[str, str]]]:
+             scenarios: tuple[str, ...] = ("s",)) -> tuple[list[str], list[dict[str, str]]]:
     order = [("A", "B", "B", "A")[i % 4] for i in range(2 * pairs)]
     rounds = []
     for i, build in enumerate(order):
         machine = 1.0 + 0.04 * math.sin(i / 3.0)  # slow drift of the machine, shared by both builds
         base = 5000.0 * machine * (factor_b if build == "B" else 1.0)
-        h = _round(rng, base, n)
-        rounds.append({"*": h, scenario: h})
+        hs = {s: _round(rng, base, n) for s in scenarios}
+        rounds.append({"*": hist.encode(hist.merge_encoded(hs.values())), **hs})
     return order, rounds
 
 
@@ -176,7 +176,8 @@ def test_judge_rounds_finds_a_ten_percent_slowdown_under_drift():
     assert by[("*", "p95")].verdict == "regression"
     est = by[("*", "p50")].paired
     assert est is not None and math.expm1(est.low) < 0.10 < math.expm1(est.high)
-    assert by[("*", "p50")].level == pytest.approx(0.01 / 4)
+    assert by[("*", "p50")].level == pytest.approx(0.01 / 2)  # one scenario: the whole run's two rows only
+    assert {r.scenario for r in rows} == {"*"}
 
 
 def test_judge_rounds_same_build_is_no_change():
@@ -199,3 +200,11 @@ def test_judge_rounds_too_few_pairs_is_inconclusive_not_quiet():
     rows = judge_rounds(order, rounds, 0.01, PairedConfig())
     assert {r.verdict for r in rows} == {"inconclusive"}
     assert all("too few pairs" in r.reason for r in rows)
+
+
+def test_judge_rounds_scenarios_share_half_the_level():
+    order, rounds = _session(np.random.default_rng(6), 1.10, pairs=12, scenarios=("a", "b"))
+    rows = judge_rounds(order, rounds, 0.01, PairedConfig(percentiles=("p50",)))
+    by = {r.scenario: r for r in rows}
+    assert by["*"].level == pytest.approx(0.005) and by["a"].level == pytest.approx(0.0025)
+    assert {r.verdict for r in rows} == {"regression"}

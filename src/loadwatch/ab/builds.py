@@ -54,7 +54,7 @@ def free_port() -> int:
         return port
 
 
-def render_command(template: str, values: Mapping[str, str], *, field: str) -> list[str]:
+def render_command(template: str, values: Mapping[str, str], *, field: str, need_port: bool = True) -> list[str]:
     """The argv of a command template: split like a shell would, then `{port}` / `{dir}` filled in each word (so a
     directory with spaces stays one argument). Unknown or missing placeholders are bad input."""
     try:
@@ -63,7 +63,7 @@ def render_command(template: str, values: Mapping[str, str], *, field: str) -> l
         raise InvalidInput(f"cannot split the command: {exc}", source="command line", field=field) from None
     if not words:
         raise InvalidInput("the command is empty", source="command line", field=field)
-    if "{port}" not in template:
+    if need_port and "{port}" not in template:
         raise InvalidInput("the command must contain {port} (the loopback port the build should listen on)",
                            source="command line", field=field)
     try:

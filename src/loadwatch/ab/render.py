@@ -9,10 +9,11 @@ from typing import Any
 
 import jinja2
 
+from loadwatch.ab.bisect import Bisection, Commit
 from loadwatch.ab.session import AbResult
 from loadwatch.stats.paired import Row
 
-__all__ = ["to_html", "to_json", "to_markdown"]
+__all__ = ["bisection_json", "bisection_markdown", "to_html", "to_json", "to_markdown"]
 
 VERDICT_WORDS = {
     "regression": "regression",
@@ -165,3 +166,47 @@ def to_html(result: AbResult) -> str:
     return env.get_template("ab.html.j2").render(
         res=result, rows=rows, headline=_headline(result).replace("**", ""),
         false_alarms=_false_alarms(result) if result.aa else None)
+
+
+def _commit(c: Commit) -> dict[str, str]:
+    return {"sha": c.sha, "subject": c.subject}
+
+
+def bisection_json(b: Bisection) -> dict[str, Any]:
+    """The bisection: its answer, the culprit's own session, every step (each a whole A/B session) and the builds."""
+    return {
+        "verdict": b.verdict,
+        "exit_code": b.exit_code,
+        "reason": b.reason,
+        "good": _commit(b.good),
+        "bad": _commit(b.bad),
+        "commits": [_commit(c) for c in b.commits],
+        "culprit": _commit(b.culprit) if b.culprit and b.verdict == "found" else None,
+        "culprit_change": to_json(b.culprit_step.result)["rows"] if b.culprit_step and b.verdict == "found" else None,
+        "builds": b.builds,
+        "steps": [{"baseline": _commit(s.baseline), "candidate": _commit(s.candidate), "result": to_json(s.result)}
+                  for s in b.steps],
+    }
+
+
+def bisection_markdown(b: Bisection) -> str:
+    lines = [f"# loadwatch bisect: {b.good.sha[:12]}..{b.bad.sha[:12]} ({len(b.commits)} commit(s))", ""]
+    if b.verdict == "found" and b.culprit is not None and b.culprit_step is not None:
+        lines.append(f"**FOUND** {b.culprit.sha[:12]} {b.culprit.subject}")
+        lines.append("")
+        lines.append(f"its change against its parent {b.culprit_step.baseline.sha[:12]}:")
+        lines.append("")
+        for r in b.culprit_step.result.rows:
+            if r.verdict == "not_judged":
+                continue
+            c = _cells(r)
+            lines.append(f"- {r.scenario} {r.percentile}: {c['a']} → {c['b']} ms, {c['change']} "
+                         f"({c['interval']}): {VERDICT_WORDS[r.verdict]}")
+    else:
+        lines.append(f"**{'NO REGRESSION' if b.verdict == 'no_regression' else 'INCONCLUSIVE'}** — {b.reason}")
+    lines += ["", "| step | baseline | candidate | pairs | verdict |", "|---:|---|---|---:|---|"]
+    for k, s in enumerate(b.steps, 1):
+        lines.append(f"| {k} | {s.baseline.sha[:12]} | {s.candidate.sha[:12]} {s.candidate.subject} | "
+                     f"{len(s.result.rounds) // 2} | {s.result.verdict.replace('_', ' ')} |")
+    lines += ["", f"{len(b.builds)} build(s), each commit built once."]
+    return "\n".join(lines) + "\n"

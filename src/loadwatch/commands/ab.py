@@ -17,7 +17,15 @@ from typing import Any
 from loadwatch.commands.args import positive
 from loadwatch.errors import InvalidInput
 
-__all__ = ["add_arguments", "parse_floors", "run", "settings_from"]
+__all__ = [
+    "add_arguments",
+    "add_session_arguments",
+    "check_outputs",
+    "parse_floors",
+    "run",
+    "settings_from",
+    "write_output",
+]
 
 PERCENTILES = ("p50", "p90", "p95", "p99", "p999")
 
@@ -33,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--candidate-cmd", metavar="CMD", help="command starting the candidate on {port}")
     parser.add_argument("--aa", action="store_true", help="A/A: the baseline against itself (a second instance "
                         "with --baseline-cmd): measures the false-alarm rate on this machine now")
+    add_session_arguments(parser)
+    parser.add_argument("--html", help="write the HTML report (both builds side by side) to FILE")
+
+
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of one A/B session (shared with `loadwatch bisect`, where they apply to each step)."""
     parser.add_argument("--budget", type=positive(float), default=120.0, help="seconds of rounds at most (120)")
     parser.add_argument("--round", type=positive(float), dest="round_s",
                         help="measured seconds per round (default: long enough for the highest percentile judged)")
@@ -47,7 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pairs", type=positive(int), help="plan at most this many pairs of rounds")
     parser.add_argument("--json", help="write the result (rows, looks, every round with its histograms) to FILE")
     parser.add_argument("--markdown", help="write the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    parser.add_argument("--html", help="write the HTML report (both builds side by side) to FILE")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -114,7 +127,15 @@ def _sides(ns: argparse.Namespace) -> tuple[tuple[str, str], tuple[str, str]]:
     return a, b
 
 
-def _write(path: str | None, text: str) -> None:
+def check_outputs(ns: argparse.Namespace) -> None:
+    """Output files whose directory is missing are refused before anything runs."""
+    for flag in ("--json", "--markdown", "--html"):
+        path = getattr(ns, flag[2:], None)
+        if path and not Path(path).resolve().parent.is_dir():
+            raise InvalidInput("its directory does not exist", source=path, field=flag)
+
+
+def write_output(path: str | None, text: str) -> None:
     if not path:
         return
     try:
@@ -134,9 +155,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.rate is not None:
         plan = plan.with_load(rate=ns.rate)
     side_a, side_b = _sides(ns)
-    for flag, path in (("--json", ns.json), ("--markdown", ns.markdown), ("--html", ns.html)):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise InvalidInput("its directory does not exist", source=path, field=flag)
+    check_outputs(ns)
     settings = settings_from(ns, plan.load.rate if plan.load.model == "open" else None)
     for (kind, value), flag in ((side_a, "--baseline-cmd"), (side_b, "--candidate-cmd")):
         if kind == "cmd":
@@ -161,9 +180,9 @@ def run(ns: argparse.Namespace) -> int:
     md = render.to_markdown(result)
     print(md)
     if ns.json:
-        _write(ns.json, json.dumps(render.to_json(result), indent=1))
-    _write(ns.markdown, md)
+        write_output(ns.json, json.dumps(render.to_json(result), indent=1))
+    write_output(ns.markdown, md)
     if ns.html:
-        _write(ns.html, render.to_html(result))
+        write_output(ns.html, render.to_html(result))
     code: int = result.exit_code
     return code

@@ -285,6 +285,8 @@ def judge_rounds(order: Sequence[str], histograms: Sequence[Mapping[str, str]], 
     pairs = pair_rounds(order)
     decoded = [{s: decode_counts(h) for s, h in rnd.items()} for rnd in histograms]
     scenarios = sorted({s for rnd in decoded for s in rnd}, key=lambda s: (s != "*", s))
+    if len(scenarios) == 2 and scenarios[0] == "*":
+        scenarios = ["*"]  # one scenario: its rows are the whole run's, judged once (no level spent twice)
     plan = [(s, p) for s in scenarios for p in cfg.percentiles]
     per_pair = {s: [(decoded[a].get(s), decoded[b].get(s)) for a, b in pairs] for s in scenarios}
     # the rows that can be judged share the level; a row that cannot be judged spends none
