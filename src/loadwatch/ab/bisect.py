@@ -83,7 +83,11 @@ def commits_between(repo: Path, good: str, bad: str) -> tuple[Commit, Commit, li
     a git repository, a revision does not exist, or good is not an ancestor of bad."""
     if not repo.is_dir():
         raise InvalidInput("not a directory", source=str(repo), field="--repo")
-    if _git(repo, "rev-parse", "--is-inside-work-tree").strip() != "true":
+    try:
+        inside = _git(repo, "rev-parse", "--is-inside-work-tree").strip() == "true"
+    except InvalidInput:
+        inside = False
+    if not inside:
         raise InvalidInput("not a git work tree", source=str(repo), field="--repo")
     g, b = _commit(repo, good, "--good"), _commit(repo, bad, "--bad")
     if subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", g.sha, b.sha],
