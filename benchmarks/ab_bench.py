@@ -57,7 +57,7 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, c - h), min(1.0, c + h))
 
 
-def _percentile_ms(url_cmd: list[str], plan: Path, pct: str, seconds: float) -> float:
+def _percentile_ms(url_cmd: list[str], plan: Path, pct: str, seconds: float, rate: float) -> float:
     """Calibration: one `loadwatch load` of the plan against a freshly started demo target; its percentile."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen([*url_cmd, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -72,9 +72,8 @@ def _percentile_ms(url_cmd: list[str], plan: Path, pct: str, seconds: float) -> 
             if not url:
                 raise RuntimeError("the demo target did not start for the calibration")
             out = Path(tmp) / "load.json"
-            subprocess.run([LOADWATCH, "load", url,
-                            "--plan", str(plan), "--duration", str(seconds), "--warmup", "2", "--quiet",
-                            "--json", str(out)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([LOADWATCH, "load", url, "--plan", str(plan), "--duration", str(seconds), "--warmup", "2",
+                            "--rate", str(rate), "--quiet", "--json", str(out)], check=True, stdout=subprocess.DEVNULL)
             return float(json.loads(out.read_text())["load"]["latency_ms"][pct])
         finally:
             proc.terminate()
@@ -129,7 +128,7 @@ def detect(ns: argparse.Namespace) -> None:
     target = [LOADWATCH, "demo-target"]
     delay = 0.0
     if not ns.aa:
-        base = _percentile_ms(target, PLAN, pct, ns.calibrate)
+        base = _percentile_ms(target, PLAN, pct, ns.calibrate, ns.rate)
         delay = round(effect * base, 3)
         print(f"calibration: {pct} {base:.3f} ms -> candidate --delay-ms {delay:g}", file=sys.stderr)
     out = Path(ns.out)
@@ -138,7 +137,8 @@ def detect(ns: argparse.Namespace) -> None:
             res = Path(tmp) / "ab.json"
             cand = [] if ns.aa else ["--candidate-cmd", f"{shlex.join(target)} --port {{port}} --delay-ms {delay}"]
             argv = [LOADWATCH, "ab", "--plan", str(PLAN), "--baseline-cmd", f"{shlex.join(target)} --port {{port}}",
-                    *cand, *(["--aa"] if ns.aa else []), "--budget", str(ns.budget), "--json", str(res), "--quiet"]
+                    *cand, *(["--aa"] if ns.aa else []), "--budget", str(ns.budget), "--rate", str(ns.rate),
+                    "--json", str(res), "--quiet"]
             t0 = time.time()
             with Burner(ns.budget / 2) if ns.burner else _Null() as burner:
                 code = subprocess.run(argv, stdout=subprocess.DEVNULL, check=False).returncode
@@ -251,6 +251,8 @@ def main() -> None:
     d = sub.add_parser("detect")
     d.add_argument("--runs", type=int, default=100)
     d.add_argument("--budget", type=float, default=120.0)
+    d.add_argument("--rate", type=float, default=200.0, help="req/s (the plan's 50 makes 6 s rounds for p95: too "
+                   "few pairs in 2 minutes)")
     d.add_argument("--effect", default="p50=5", help="PCT=PERCENT: the slowdown, sized on the baseline's PCT")
     d.add_argument("--aa", action="store_true")
     d.add_argument("--burner", action="store_true", help="a busy loop for the second half of every session")

@@ -59,6 +59,8 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
                         help="false-alarm rate over the whole session (0.01)")
     parser.add_argument("--looks", type=positive(int), default=3, help="looks of the stopping rule (3)")
     parser.add_argument("--max-pairs", type=positive(int), help="plan at most this many pairs of rounds")
+    parser.add_argument("--warmup-rounds", type=int, default=1, choices=range(6), metavar="N",
+                        help="rounds per build before the first pair, never judged (1)")
     parser.add_argument("--json", help="write the result (rows, looks, every round with its histograms) to FILE")
     parser.add_argument("--markdown", help="write the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -102,7 +104,8 @@ def settings_from(ns: argparse.Namespace, rate: float | None) -> Any:
     if 2 * (round_s + ns.settle) > ns.budget:
         raise InvalidInput(f"a pair of rounds takes {2 * (round_s + ns.settle):g} s, more than --budget "
                            f"{ns.budget:g} s", source="command line", field="--budget")
-    return AbSettings(budget_s=ns.budget, round_s=round_s, settle_s=ns.settle, max_pairs=ns.max_pairs, stats=cfg)
+    return AbSettings(budget_s=ns.budget, round_s=round_s, settle_s=ns.settle, max_pairs=ns.max_pairs,
+                      warmup_rounds=ns.warmup_rounds, stats=cfg)
 
 
 def _sides(ns: argparse.Namespace) -> tuple[tuple[str, str], tuple[str, str]]:
