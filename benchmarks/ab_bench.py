@@ -190,7 +190,7 @@ def _make_repo(root: Path, commits: int, slow_at: int, base_ms: float, slow_ms: 
 
 def bisect(ns: argparse.Namespace) -> None:
     rng = random.Random(ns.seed)
-    plan = HERE / "results" / "ab_bisect_plan.yaml"
+    plan = Path(tempfile.mkdtemp(prefix="ab-bench-")) / "ab_bisect_plan.yaml"
     plan.write_text("name: ab_bisect\ntarget: {health_path: /health}\n"
                     "load: {model: open, rate: 200, duration: 10, timeout: {connect: 2, total: 5}}\n"
                     "scenarios:\n  - {name: items, path: /items}\n")
