@@ -55,6 +55,18 @@ def test_known_slowdown_is_a_regression(plan, tmp_path, capsys):
     assert "**REGRESSION**" in capsys.readouterr().out
 
 
+def test_a_build_that_fails_fast_is_a_regression_not_an_improvement(plan, tmp_path):
+    out = tmp_path / "fail.json"
+    code = main(["ab", "--plan", str(plan), "--baseline-cmd", _cmd(3), "--candidate-cmd", _cmd(3) + " --fail",
+                 "--percentiles", "p50", "--alpha", "0.05", "--looks", "1", "--max-pairs", "2", "--round", "1.5",
+                 "--budget", "300", "--json", str(out), "--quiet"])
+    doc = json.loads(out.read_text())
+    assert code == 1
+    rows = {r["percentile"]: r for r in doc["rows"] if r["scenario"] == "*"}
+    assert rows["error_rate"]["verdict"] == "regression" and "→ 100.00 %" in rows["error_rate"]["reason"]
+    assert any("build B answered" in w for w in doc["warnings"])
+
+
 def test_aa_same_build_twice_is_no_regression(plan, tmp_path):
     out = tmp_path / "aa.json"
     code = main(["ab", "--plan", str(plan), "--baseline-cmd", _cmd(5), "--aa", "--percentiles", "p50",
@@ -64,7 +76,7 @@ def test_aa_same_build_twice_is_no_regression(plan, tmp_path):
     assert code == 0, doc["rows"]
     assert doc["mode"] == "aa" and doc["verdict"] == "no_regression"
     assert doc["false_alarms"]["rows_flagged"] == []
-    assert doc["false_alarms"]["rows_judged"] == 1  # one scenario: only the whole run is judged
+    assert doc["false_alarms"]["rows_judged"] == 2  # one scenario: the whole run's p50 and its error rate
     assert doc["baseline"] != doc["candidate"]  # two instances of the same build
     assert {r["verdict"] for r in doc["rows"]} == {"no_change"}
 

@@ -208,3 +208,21 @@ def test_judge_rounds_scenarios_share_half_the_level():
     by = {r.scenario: r for r in rows}
     assert by["*"].level == pytest.approx(0.005) and by["a"].level == pytest.approx(0.0025)
     assert {r.verdict for r in rows} == {"regression"}
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((0, 1000, 300, 1000), "regression"),  # a build that fails (fast) is never "faster"
+        ((300, 1000, 0, 1000), "improvement"),
+        ((2, 1000, 3, 1000), "no_change"),  # 0.2 % -> 0.3 %: below the half-point floor
+        ((0, 1000, 0, 1000), "no_change"),
+        ((1, 100, 3, 100), "inconclusive"),  # 1 % -> 3 %: beyond the floor, not significant on 100 requests
+        ((0, 0, 0, 10), "not_judged"),
+    ],
+)
+def test_judge_errors(counts, expected):
+    from loadwatch.stats.paired import judge_errors
+
+    row = judge_errors(*counts, level=0.001)
+    assert row.verdict == expected and row.percentile == "error_rate"

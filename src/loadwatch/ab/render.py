@@ -116,8 +116,9 @@ def to_markdown(result: AbResult) -> str:
     for r in result.rows:
         c = _cells(r)
         why = f" ({r.reason})" if r.reason else ""
+        floor = "+0.5 pt, ×1.5" if r.percentile == "error_rate" else f"{100 * r.floor:g} %"
         lines.append(f"| {r.scenario} | {r.percentile} | {c['a']} | {c['b']} | {c['change']} | {c['interval']} | "
-                     f"{c['pooled']} | {c['mde']} | {100 * r.floor:g} % | {VERDICT_WORDS[r.verdict]}{why} |")
+                     f"{c['pooled']} | {c['mde']} | {floor} | {VERDICT_WORDS[r.verdict]}{why} |")
     if result.aa:
         fa = _false_alarms(result)
         lines += ["", f"A/A: {len(fa['rows_flagged'])} of {fa['rows_judged']} judged row(s) flagged "

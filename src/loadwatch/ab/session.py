@@ -20,7 +20,15 @@ from loadwatch.ab.builds import Build
 from loadwatch.config import Plan
 from loadwatch.engine import run_load
 from loadwatch.errors import Interrupted
-from loadwatch.stats.paired import PairedConfig, Row, judge_rounds, min_pairs, spent_alpha
+from loadwatch.stats.paired import (
+    ERRORS_SHARE,
+    PairedConfig,
+    Row,
+    judge_errors,
+    judge_rounds,
+    min_pairs,
+    spent_alpha,
+)
 
 __all__ = ["AbResult", "AbSettings", "RoundRecord", "order_of", "run_ab"]
 
@@ -106,6 +114,12 @@ def _record(i: int, started: float, hists: dict[str, str], s: dict[str, Any]) ->
                        histograms=hists)
 
 
+def _errors_row(rounds: list[RoundRecord], level: float) -> Row:
+    count = {label: (sum(r.errors for r in rounds if r.build == label), sum(r.requests for r in rounds
+                                                                            if r.build == label)) for label in "AB"}
+    return judge_errors(count["A"][0], count["A"][1], count["B"][0], count["B"][1], level)
+
+
 def _look_points(planned: int, looks: int) -> list[int]:
     return sorted({max(1, math.ceil(k * planned / looks)) for k in range(1, looks + 1)})
 
@@ -141,7 +155,7 @@ def _overall(result: AbResult) -> Overall:
 def _warn_short(result: AbResult, settings: AbSettings) -> None:
     """Say at once when the budget cannot give the whole run's rows enough pairs to be decided at all."""
     cfg = settings.stats
-    last = spent_alpha(cfg.alpha, 1.0) - spent_alpha(cfg.alpha, (cfg.looks - 1) / cfg.looks)
+    last = (1 - ERRORS_SHARE) * (spent_alpha(cfg.alpha, 1.0) - spent_alpha(cfg.alpha, (cfg.looks - 1) / cfg.looks))
     need = min_pairs(last / (2 * len(cfg.percentiles)))
     if result.planned_pairs < need:
         result.warnings.append(f"the budget allows {result.planned_pairs} pair(s) of rounds; at alpha {cfg.alpha:g} "
@@ -186,7 +200,8 @@ def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = F
         t = 1.0 if out_of_time else pairs / result.planned_pairs
         level = spent_alpha(settings.stats.alpha, t) - spent_alpha(settings.stats.alpha, spent_t)
         spent_t = t
-        rows = judge_rounds([order_of(k) for k in range(i)], hists, level, settings.stats)
+        rows = judge_rounds([order_of(k) for k in range(i)], hists, (1 - ERRORS_SHARE) * level, settings.stats)
+        rows.append(_errors_row(result.rounds, ERRORS_SHARE * level))
         result.rows = _merge_sticky(sticky, rows)
         judged = [r for r in result.rows if r.verdict != "not_judged"]
         decided = [r for r in judged if r.verdict in DECIDED]

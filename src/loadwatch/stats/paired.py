@@ -28,13 +28,14 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import fisher_exact, norm
 
 from loadwatch.hist import BucketCounts, decode_counts, rank
 from loadwatch.stats.histboot import percentile_draws
 
 __all__ = [
     "AB_FLOORS",
+    "ERRORS_SHARE",
     "TAIL_FROM",
     "Interval",
     "PairedConfig",
@@ -42,9 +43,11 @@ __all__ = [
     "Verdict",
     "hl_interval",
     "hodges_lehmann",
+    "judge_errors",
     "judge_rounds",
     "look_alpha",
     "min_pairs",
+    "pair_rounds",
     "power",
     "round_seconds",
     "row_levels",
@@ -61,6 +64,11 @@ Verdict = Literal["regression", "improvement", "no_change", "inconclusive", "not
 AB_FLOORS: dict[str, float] = {"p50": 0.025, "p90": 0.04, "p95": 0.05, "p99": 0.075, "p999": 0.10}
 PERCENTILE_Q: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 TAIL_FROM = 90.0  # percentiles from here on are also judged on the pooled histograms
+# The error-rate row's share of each look's level (the latency rows share the rest): a build that answers errors
+# fast would otherwise look faster. Its floor is the gate's (METHOD.md §2): +0.5 points and ×1.5.
+ERRORS_SHARE = 0.1
+ERROR_FLOOR_POINTS = 0.5
+ERROR_FLOOR_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -310,3 +318,26 @@ def min_pairs(level: float) -> int:
     """The fewest pairs whose exact signed-rank interval at `level` is bounded: 2^-n <= level/2."""
     return max(1, math.ceil(math.log2(2.0 / level)))
 
+
+
+def judge_errors(errors_a: int, requests_a: int, errors_b: int, requests_b: int, level: float) -> Row:
+    """The whole run's error rate, B against A over all rounds: Fisher's exact test (one-sided each way, at half
+    the level) and the gate's floor. No change when the difference is below the floor and not significant."""
+    ra = 100.0 * errors_a / requests_a if requests_a else 0.0
+    rb = 100.0 * errors_b / requests_b if requests_b else 0.0
+    base = {"scenario": "*", "percentile": "error_rate", "pairs": 0, "level": level, "floor": ERROR_FLOOR_RATIO - 1,
+            "paired": None, "pooled": None, "pooled_ms": None}
+    if not requests_a or not requests_b:
+        return Row(verdict="not_judged", reason="no requests", **base)  # type: ignore[arg-type]
+    table = [[errors_b, requests_b - errors_b], [errors_a, requests_a - errors_a]]
+    worse = float(fisher_exact(table, alternative="greater")[1])
+    better = float(fisher_exact(table, alternative="less")[1])
+    beyond = abs(rb - ra) >= ERROR_FLOOR_POINTS and max(ra, rb) >= ERROR_FLOOR_RATIO * min(ra, rb)
+    what = f"errors {ra:.2f} % → {rb:.2f} %"
+    if worse < level / 2 and beyond and rb > ra:
+        return Row(verdict="regression", reason=what, **base)  # type: ignore[arg-type]
+    if better < level / 2 and beyond and rb < ra:
+        return Row(verdict="improvement", reason=what, **base)  # type: ignore[arg-type]
+    if abs(rb - ra) < ERROR_FLOOR_POINTS:
+        return Row(verdict="no_change", reason=what, **base)  # type: ignore[arg-type]
+    return Row(verdict="inconclusive", reason=what, **base)  # type: ignore[arg-type]
