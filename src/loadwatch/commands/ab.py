@@ -12,10 +12,13 @@ import math
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from loadwatch.commands.args import positive
 from loadwatch.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loadwatch.ab.session import AbSettings
 
 __all__ = [
     "add_arguments",
@@ -84,7 +87,7 @@ def parse_floors(items: list[str], percentiles: tuple[str, ...]) -> dict[str, fl
     return floors
 
 
-def settings_from(ns: argparse.Namespace, rate: float | None) -> Any:
+def settings_from(ns: argparse.Namespace, rate: float | None) -> AbSettings:
     """The session's settings from the flags (validated here, once)."""
     from loadwatch.ab.session import AbSettings
     from loadwatch.stats.paired import PairedConfig, round_seconds
