@@ -27,6 +27,7 @@ from loadwatch.stats.paired import (
     judge_errors,
     judge_rounds,
     min_pairs,
+    pair_rounds,
     spent_alpha,
 )
 
@@ -117,8 +118,7 @@ def _record(i: int, started: float, hists: dict[str, str], s: dict[str, Any]) ->
 def _usable_order(rounds: list[RoundRecord]) -> list[str]:
     """The rounds' builds for pairing, a generator-bound round marked "-" so that its pair is left out: its
     latencies include the generator's own queueing. Whether the generator kept up is the machine's state, not the
-    build's answer, so leaving such pairs out cannot bias the comparison (it costs pairs, which the interval pays
-    for)."""
+    build's answer, so leaving such pairs out cannot bias the comparison (the session replaces them in budget)."""
     return ["-" if r.generator_bound else r.build for r in rounds]
 
 
@@ -178,6 +178,7 @@ def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = F
     points: list[int] = []
     spent_t = 0.0
     sticky: dict[tuple[str, str], Row] = {}
+    looked: set[int] = set()
     i = 0
     while True:
         build = a if order_of(i) == "A" else b
@@ -189,16 +190,18 @@ def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = F
         if i % 2:
             continue
         pairs = i // 2
+        usable = len(pair_rounds(_usable_order(result.rounds)))  # a generator-bound pair is replaced, in budget
         elapsed = time.monotonic() - t0
         if pairs == 1:  # plan the session once, from what one pair costs, before any comparison
             fit = max(1, int(settings.budget_s / max(elapsed, 1e-3)))
             result.planned_pairs = min(fit, settings.max_pairs or fit)
             points = _look_points(result.planned_pairs, settings.stats.looks)
             _warn_short(result, settings)
-        out_of_time = elapsed + elapsed / pairs > settings.budget_s or pairs >= result.planned_pairs
-        if pairs not in points and not out_of_time:
+        out_of_time = elapsed + elapsed / pairs > settings.budget_s or usable >= result.planned_pairs
+        if (usable not in points or usable in looked) and not out_of_time:
             continue
-        t = 1.0 if out_of_time else pairs / result.planned_pairs
+        looked.add(usable)
+        t = 1.0 if out_of_time else usable / result.planned_pairs
         level = spent_alpha(settings.stats.alpha, t) - spent_alpha(settings.stats.alpha, spent_t)
         spent_t = t
         rows = judge_rounds(_usable_order(result.rounds), hists, (1 - ERRORS_SHARE) * level, settings.stats)
@@ -206,8 +209,8 @@ def run_ab(plan: Plan, a: Build, b: Build, settings: AbSettings, *, aa: bool = F
         result.rows = _merge_sticky(sticky, rows)
         judged = [r for r in result.rows if r.verdict != "not_judged"]
         decided = [r for r in judged if r.verdict in DECIDED]
-        result.looks.append(Look(pairs=pairs, level=level, decided=len(decided), judged=len(judged)))
-        say(f"look {len(result.looks)} after {pairs} pair(s): {len(decided)} of {len(judged)} row(s) decided"
+        result.looks.append(Look(pairs=usable, level=level, decided=len(decided), judged=len(judged)))
+        say(f"look {len(result.looks)} after {usable} pair(s): {len(decided)} of {len(judged)} row(s) decided"
             f" (level {level:.2g})")
         clear = bool(judged) and (len(decided) == len(judged) or any(r.verdict == "regression" for r in judged))
         if clear or out_of_time:
