@@ -1,5 +1,5 @@
 """`loadwatch ab`: is the candidate slower than the baseline? Both builds on loopback, the plan's load against each
-in alternating rounds, judged pair by pair (loadwatch.ab, loadwatch.stats.paired; docs/METHOD.md §11).
+in alternating rounds, judged pair by pair (loadwatch.ab, loadwatch.stats.paired; docs/METHOD.md §13).
 
 Exit codes as `run`: 0 no regression, 1 regression (in A/A mode: a false alarm), 2 bad input, 3 inconclusive or a
 build that could not be started or reached, 130 interrupted."""

@@ -15,7 +15,7 @@ and percentile:
 The false-alarm rate is held at `alpha` for the whole session: Bonferroni over the rows judged, and over the looks
 of the sequential stopping rule an alpha-spending function of the O'Brien–Fleming type (Lan & DeMets 1983), each
 look testing at the level it spends. A union bound makes the sum of the levels a bound on the family-wise error
-whatever the correlation between looks, so the rule needs no normal approximation. docs/METHOD.md §11.
+whatever the correlation between looks, so the rule needs no normal approximation. docs/METHOD.md §13.
 
 Pure: numpy, scipy and loadwatch.hist only."""
 
