@@ -51,6 +51,8 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # `${NAME}` in a header value: filled from the environment when the requests are built, so a credential lives in
 # the environment, never in the plan, its hash or the stored results
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `{pool}` or `{data.column}`: what a template may name
+TEMPLATE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_ -]*)?$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -123,9 +125,16 @@ class Scenario(_Model):
     query: dict[str, str] = {}
     headers: dict[str, str] = {}
     json_body: Any = Field(None, alias="json")
+    form: dict[str, str] | None = Field(None, description="an application/x-www-form-urlencoded body")
     expect: Check = Check()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Scenario:
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("give `json` or `form`, not both")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -148,15 +157,49 @@ class Scenario(_Model):
             raise ValueError("must start with '/' and contain no whitespace")
         return v
 
-    def placeholders(self) -> set[str]:
-        names: set[str] = set()
-        for text in (self.path, *self.query.values(), *(ENV_REF.sub("", v) for v in self.headers.values())):
-            names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    def placeholders(self) -> dict[str, str]:
+        """Every `{name}` the request's text uses -> the first field that uses it (`path`, `json.filter.name`)."""
+        texts: list[tuple[str, str]] = [("path", self.path)]
+        texts += [(f"query.{k}", v) for k, v in self.query.items()]
+        texts += [(f"headers.{k}", ENV_REF.sub("", v)) for k, v in self.headers.items()]
+        texts += [(f"form.{k}", v) for k, v in (self.form or {}).items()]
+        texts += _json_texts(self.json_body, "json")
+        names: dict[str, str] = {}
+        for where, text in texts:
+            for name in template_names(text, where):
+                names.setdefault(name, where)
         return names
 
     def env_refs(self) -> set[str]:
         """Environment variables named by `${NAME}` in header values."""
         return {m for v in self.headers.values() for m in ENV_REF.findall(v)}
+
+
+def template_names(text: str, where: str) -> list[str]:
+    """The `{name}`s of one template; a malformed one (a lone brace, a format spec) is an invalid plan."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    for name, spec, conv in fields:
+        if not name or spec or conv or not TEMPLATE_NAME.match(name):
+            raise ValueError(f"{where}: {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} is not a "
+                             "value name: {pool} or {data.column} (write a literal brace as {{ or }})")
+    return [f for f, _, _ in fields]
+
+
+def _json_texts(node: Any, where: str) -> list[tuple[str, str]]:
+    """The strings (keys and values) of a JSON body, each with its dotted place."""
+    if isinstance(node, str):
+        return [(where, node)]
+    if isinstance(node, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in node.items():
+            out += [(f"{where}.{k}", str(k)), *_json_texts(v, f"{where}.{k}")]
+        return out
+    if isinstance(node, list):
+        return [t for i, v in enumerate(node) for t in _json_texts(v, f"{where}[{i}]")]
+    return []
 
 
 class Pool(_Model):
@@ -285,11 +328,12 @@ class Plan(_Model):
         if dupes:
             raise ValueError(f"scenario names must be unique; repeated: {', '.join(dupes)}")
         for s in self.scenarios:
-            missing = s.placeholders() - set(self.pools)
+            missing = {n: w for n, w in s.placeholders().items() if n not in self.pools}
             if missing:
+                name = min(missing)
                 raise ValueError(
-                    f"scenario {s.name!r} uses {{{'}, {'.join(sorted(missing))}}} but `pools` defines "
-                    f"{', '.join(sorted(self.pools)) or 'nothing'}"
+                    f"scenario {s.name!r} field {missing[name]} uses {{{name}}}, which names no value: `pools` "
+                    f"defines {', '.join(sorted(self.pools)) or 'nothing'}"
                 )
         for expr in self.capacity.slos if self.capacity is not None else []:
             scenario = parse_threshold(expr).scenario
