@@ -18,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from loadwatch.errors import InvalidInput
 from loadwatch.stats.thresholds import parse_threshold
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_PLAN",
     "CapacitySpec",
     "Check",
+    "DataSource",
     "LoadSpec",
     "MonitorSpec",
     "Plan",
@@ -221,6 +222,36 @@ class Pool(_Model):
         return self
 
 
+DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+class DataSource(_Model):
+    """Rows of test data whose columns are drawn together (`{name.column}`): a CSV or JSON Lines file, or a SQL
+    query against `target.database_url`, read once before the run (docs/plan.md, "Data sources")."""
+
+    file: str | None = Field(None, description="CSV (.csv) or JSON Lines (.jsonl, .ndjson), relative to the plan")
+    format: Literal["csv", "jsonl"] | None = Field(None, description="default: from the file's extension")
+    query: str | None = Field(None, description="SQL run once, read-only, against target.database_url")
+    strategy: Literal["random", "circular", "sequential", "unique"] = "random"
+    on_exhausted: Literal["stop", "wrap"] = Field("stop", description="sequential/unique: at the last row")
+    limit: int = Field(1_000_000, ge=1, le=10_000_000, description="rows read at most")
+
+    @model_validator(mode="after")
+    def _source(self) -> DataSource:
+        if (self.file is None) == (self.query is None):
+            raise ValueError("give exactly one of `file` or `query`")
+        if self.file is not None and self.file_format is None:
+            raise ValueError(f"cannot tell the format of {self.file!r}: name it .csv or .jsonl, or set `format`")
+        return self
+
+    @property
+    def file_format(self) -> str | None:
+        if self.format is not None or self.file is None:
+            return self.format
+        suffix = Path(self.file).suffix.lower()
+        return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
+
+
 class TargetSpec(_Model):
     url: str = "demo"
     stats_path: str | None = None
@@ -311,11 +342,13 @@ class CapacitySpec(_Model):
 
 
 class Plan(_Model):
+    _base_dir: Path | None = PrivateAttr(None)  # set by load_plan; not part of the plan (nor of its hash)
     name: str = "plan"
     target: TargetSpec = TargetSpec()
     load: LoadSpec
     scenarios: list[Scenario] = Field(min_length=1)
     pools: dict[str, Pool] = {}
+    data: dict[str, DataSource] = {}
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
@@ -327,19 +360,42 @@ class Plan(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"scenario names must be unique; repeated: {', '.join(dupes)}")
+        self._check_data()
         for s in self.scenarios:
-            missing = {n: w for n, w in s.placeholders().items() if n not in self.pools}
-            if missing:
-                name = min(missing)
-                raise ValueError(
-                    f"scenario {s.name!r} field {missing[name]} uses {{{name}}}, which names no value: `pools` "
-                    f"defines {', '.join(sorted(self.pools)) or 'nothing'}"
-                )
+            self.check_names(s.name, s.placeholders())
         for expr in self.capacity.slos if self.capacity is not None else []:
             scenario = parse_threshold(expr).scenario
             if scenario != "*" and scenario not in names:
                 raise ValueError(f"capacity SLO {expr!r} names scenario {scenario!r}; scenarios: {', '.join(names)}")
         return self
+
+    def _check_data(self) -> None:
+        for name, src in self.data.items():
+            if not DATA_NAME.match(name):
+                raise ValueError(f"data source name {name!r}: 1-64 of A-Z a-z 0-9 _ -, not starting with a digit")
+            if name in self.pools:
+                raise ValueError(f"{name!r} is both a pool and a data source: rename one")
+            if src.query is not None and self.target.database_url is None:
+                raise ValueError(f"data source {name!r} runs a query: set `target.database_url`")
+
+    def check_names(self, scenario: str, names: dict[str, str], known: frozenset[str] = frozenset()) -> None:
+        """Every `{name}` a request uses must name a pool, a data source's column (`{source.column}`; the columns
+        are checked when the data is read) or a value in `known` (a session's or journey's extraction)."""
+        for name, where in sorted(names.items()):
+            source, dot, _column = name.partition(".")
+            if name in known or (dot and source in self.data) or (not dot and name in self.pools):
+                continue
+            defined = [*self.pools, *(f"{d}.<column>" for d in self.data), *sorted(known)]
+            raise ValueError(
+                f"scenario {scenario!r} field {where} uses {{{name}}}, which names no value: the plan defines "
+                f"{', '.join(defined) or 'no pools, data or extracted values'}"
+            )
+
+    @property
+    def base_dir(self) -> Path:
+        """The plan file's folder: data files are relative to it (the working directory for a plan not read
+        from a file)."""
+        return self._base_dir or Path.cwd()
 
     def plan_hash(self) -> str:
         """Hash of what makes two runs comparable: the workload, not the target's address or notes."""
@@ -431,7 +487,9 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise InvalidInput(f"not valid YAML: {problem}", source=source, field=where) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read: {exc.strerror}", source=source) from None
-    return parse_plan(doc, source=source)
+    plan = parse_plan(doc, source=source)
+    plan._base_dir = p.resolve().parent
+    return plan
 
 
 def safe_name(text: str, default: str, limit: int = 64) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from loadwatch.config import Plan, check_target_allowed
 from loadwatch.engine.build import check_env
+from loadwatch.engine.data import check_columns, load_data
 from loadwatch.engine.pools import resolve_pools
 from loadwatch.engine.result import LoadResult, combine_parts, merge_results
 from loadwatch.engine.schedule import local_users
@@ -88,6 +89,8 @@ def run_load(
     n = workers or plan.load.workers or _default_workers(plan, s_n)
     if n < 1:
         raise InvalidInput("workers must be at least 1", source="run_load", field="workers")
+    data = load_data(plan)  # a bad data file is the plan's fault (exit 2), whether or not the target is up
+    check_columns(plan, data, {sc.name: sc.placeholders() for sc in plan.scenarios})
     _check_reachable(plan)
     pools = resolve_pools(plan)
     if plan.load.model == "closed":  # no process without a user to drive
@@ -101,7 +104,9 @@ def run_load(
     stop_ev = ctx.Event()
     procs = []
     for w in range(n):
-        cfg = WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n, local_workers=n)
+        cfg = WorkerConfig(
+            plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n, local_workers=n, data=data
+        )
         p = ctx.Process(target=worker_main, args=(cfg, q, start_value, stop_ev), daemon=True, name=f"loadwatch-gen-{w}")
         p.start()
         procs.append(p)

@@ -14,11 +14,12 @@ import random
 import re
 import string
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadwatch.config import ENV_REF, Plan, Pool, Scenario
+from loadwatch.engine.data import Feeder, Table
 from loadwatch.errors import InvalidInput
 
 __all__ = [
@@ -227,12 +228,31 @@ class PoolDraw:
 class RequestFactory:
     """Picks a scenario by weight and renders its request bytes."""
 
-    def __init__(self, plan: Plan, pools: dict[str, list[str]], host_header: str, *, seed: int, part: int) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        pools: dict[str, list[str]],
+        host_header: str,
+        *,
+        seed: int,
+        part: int,
+        parts: int = 1,
+        data: Mapping[str, Table] | None = None,
+    ) -> None:
         self.rng = random.Random(f"{seed}:{part}")
         self.scenarios = [compile_scenario(s, i, host_header) for i, s in enumerate(plan.scenarios)]
         self.cum = list(itertools.accumulate(s.weight for s in plan.scenarios))
         self.draws = {
             name: PoolDraw(pools[name], plan.pools[name], self.rng, offset=part) for name in plan.pools if name in pools
+        }
+        tables = data or {}
+        self.feeders = {
+            name: Feeder(name, tables[name], src, self.rng, part, parts) for name, src in plan.data.items()
+            if name in tables
+        }
+        # `{source.column}` -> (its feeder, the column's place in a row)
+        self.columns: dict[str, tuple[Feeder, int]] = {
+            f"{name}.{col}": (f, i) for name, f in self.feeders.items() for col, i in f.index.items()
         }
         self.single = self.scenarios[0] if len(self.scenarios) == 1 else None
 
@@ -243,8 +263,16 @@ class RequestFactory:
         return self.scenarios[min(i, len(self.scenarios) - 1)]
 
     def value(self, name: str, drawn: dict[str, Any]) -> Any:
-        """The value of `{name}` for this request: drawn once per request, so a name used twice is one value."""
-        return self.draws[name].draw()
+        """The value of `{name}` for this request: drawn once per request, so a name used twice is one value;
+        a data source's row is drawn once per request too, so its columns belong together."""
+        pool = self.draws.get(name)
+        if pool is not None:
+            return pool.draw()
+        feeder, col = self.columns[name]
+        row = drawn.get(feeder.key)
+        if row is None:
+            row = drawn[feeder.key] = feeder.next()
+        return row[col]
 
     def _fill(self, segments: list[Segment], drawn: dict[str, Any], out: list[bytes]) -> None:
         for seg in segments:

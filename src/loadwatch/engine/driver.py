@@ -23,7 +23,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from loadwatch.config import Plan
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, classify_error, open_conn
+from loadwatch.engine.data import DataExhausted, Table
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
 from loadwatch.engine.recording import ERROR_SAMPLE_CHARS, Recorder
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
@@ -62,6 +63,7 @@ class WorkerConfig:
     parts: int = 1
     local_workers: int = 1  # generator processes of this run_load call (share one machine)
     start_at: float = 0.0  # epoch seconds of the agreed start
+    data: dict[str, Table] = field(default_factory=dict)  # the plan's data sources, read by the parent
 
 
 class _Req:
@@ -109,7 +111,9 @@ class Runner:
         if ":" in self.host and not default_port:
             host_header = f"[{self.host}]:{self.port}"
         self.ssl_ctx = (ssl_ctx or make_ssl_context()) if self.tls else None
-        self.factory = RequestFactory(plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part)
+        self.factory = RequestFactory(
+            plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part, parts=cfg.parts, data=cfg.data
+        )
         self.names = [s.name for s in plan.scenarios]
         self.stop_check = stop_check
         self.report = report
@@ -221,9 +225,17 @@ class Runner:
             # closed user, no think time: the next request goes out on this connection now, reusing the
             # user's request object (one in flight per user); intended = this completion
             sc = self.single or self.factory.pick()
+            try:
+                data = sc.static or self.factory.render(sc)
+            except DataExhausted:
+                self._end_schedule()  # this process has no row left: it stops sending (the result says so)
+                user.conn = conn
+                self.in_flight -= 1
+                user.running = False
+                return
             req.sc = sc
             req.intended_ns = done_ns
-            req.data = data = sc.static or self.factory.render(sc)
+            req.data = data
             self.sent += 1
             # Conn.send, inlined
             conn.token = req
@@ -372,7 +384,12 @@ class Runner:
     # ------------------------------------------------------------------ open model
     def _open_send(self, intended_ns: int) -> bool:
         sc = self.factory.pick()
-        return self._dispatch(_Req(sc, intended_ns, None, self.factory.render(sc)))
+        try:
+            data = self.factory.render(sc)
+        except DataExhausted:
+            self._end_schedule()  # a stopping data source ran out in this process: no more sends
+            return True
+        return self._dispatch(_Req(sc, intended_ns, None, data))
 
     def _open_drop(self, intended_ns: int) -> None:
         """The pacer abandoned a send at the in-flight cap: a request of its scenario and an error, no latency.
@@ -424,7 +441,12 @@ class Runner:
         sc = self.factory.pick()
         # intended = when the think time ended (timer lateness is the generator's, and counted)
         intended_ns = intended_ns or perf_counter_ns()
-        data = self.factory.render(sc)
+        try:
+            data = self.factory.render(sc)
+        except DataExhausted:
+            self._end_schedule()
+            user.running = False
+            return
         req = user.req
         if req is None:
             req = user.req = _Req(sc, intended_ns, user, data)
@@ -610,4 +632,6 @@ class Runner:
                 "max": round(lags[-1], 2) if lags else 0.0,
             },
             "late_tolerance_ms": LATE_TOLERANCE_NS / 1e6,
+            **({"data": {n: f.use(self.t0_ns) for n, f in self.factory.feeders.items()}} if self.factory.feeders
+               else {}),
         }

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadwatch import hist
+from loadwatch.engine.data import merge_data_use
 
 __all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", "part_from_result"]
 
@@ -207,6 +208,8 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
         "stopped": any(p.get("stopped") for p in parts),
         "start_skew_s": max(p.get("start_skew_s", 0.0) for p in parts),
     }
+    if any("data" in p for p in parts):  # only plans with data sources: the summary's shape is otherwise unchanged
+        summary["data"] = merge_data_use([p["data"] for p in parts if "data" in p])
     windows, timeline = _merge_windows([w for p in parts for w in p["windows"]])
     return LoadResult(
         started_at=min(p["started_at"] for p in parts),
@@ -328,6 +331,7 @@ def part_from_result(r: LoadResult, *, shard: int | None = None) -> dict[str, An
         "started_at": r.started_at,
         "finished_at": r.finished_at,
         "late_tolerance_ms": s.get("late_tolerance_ms", 1.0),
+        **({"data": s["data"]} if "data" in s else {}),
     }
 
 
