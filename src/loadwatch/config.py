@@ -28,12 +28,17 @@ __all__ = [
     "CapacitySpec",
     "Check",
     "DataSource",
+    "Extract",
     "LoadSpec",
     "MonitorSpec",
     "Plan",
     "Pool",
+    "RefreshSpec",
+    "RequestSpec",
     "Scenario",
+    "SessionSpec",
     "Stage",
+    "Step",
     "TargetSpec",
     "Timeouts",
     "check_target_allowed",
@@ -52,6 +57,7 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # `${NAME}` in a header value: filled from the environment when the requests are built, so a credential lives in
 # the environment, never in the plan, its hash or the stored results
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DATA_NAME = VALUE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 # `{pool}` or `{data.column}`: what a template may name
 TEMPLATE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_ -]*)?$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -118,21 +124,45 @@ class Check(_Model):
         return v
 
 
-class Scenario(_Model):
+class Extract(_Model):
+    """A value taken from an answer into the session (or the journey): one of a JSON path, a header, or a regular
+    expression over the body (its first group, else the whole match)."""
+
+    json_path: str | None = Field(None, alias="json", description="dotted path: access_token, items[0].id")
+    header: str | None = None
+    regex: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> Extract:
+        if sum(x is not None for x in (self.json_path, self.header, self.regex)) != 1:
+            raise ValueError("give exactly one of `json`, `header` or `regex`")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return self
+
+
+class RequestSpec(_Model):
+    """What a request is: a scenario's, a journey step's or a login step's."""
+
     name: str
-    weight: float = Field(1.0, gt=0)
     method: str = "GET"
-    path: str
+    path: str | None = None
     query: dict[str, str] = {}
     headers: dict[str, str] = {}
     json_body: Any = Field(None, alias="json")
     form: dict[str, str] | None = Field(None, description="an application/x-www-form-urlencoded body")
     expect: Check = Check()
+    redirects: int = Field(0, ge=0, le=20, description="3xx answers followed, at most; 0: a 3xx is the answer")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_body(self) -> Scenario:
+    def _one_body(self) -> RequestSpec:
         if self.json_body is not None and self.form is not None:
             raise ValueError("give `json` or `form`, not both")
         return self
@@ -153,14 +183,14 @@ class Scenario(_Model):
 
     @field_validator("path")
     @classmethod
-    def _path(cls, v: str) -> str:
-        if not v.startswith("/") or any(c in v for c in " \r\n\t"):
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or any(c in v for c in " \r\n\t")):
             raise ValueError("must start with '/' and contain no whitespace")
         return v
 
     def placeholders(self) -> dict[str, str]:
         """Every `{name}` the request's text uses -> the first field that uses it (`path`, `json.filter.name`)."""
-        texts: list[tuple[str, str]] = [("path", self.path)]
+        texts: list[tuple[str, str]] = [("path", self.path or "")]
         texts += [(f"query.{k}", v) for k, v in self.query.items()]
         texts += [(f"headers.{k}", ENV_REF.sub("", v)) for k, v in self.headers.items()]
         texts += [(f"form.{k}", v) for k, v in (self.form or {}).items()]
@@ -174,6 +204,90 @@ class Scenario(_Model):
     def env_refs(self) -> set[str]:
         """Environment variables named by `${NAME}` in header values."""
         return {m for v in self.headers.values() for m in ENV_REF.findall(v)}
+
+
+class Step(RequestSpec):
+    """One request of a journey or of a session's login: its answer may fill values for the next ones."""
+
+    path: str
+    extract: dict[str, Extract] = {}
+
+    @field_validator("extract")
+    @classmethod
+    def _names(cls, v: dict[str, Extract]) -> dict[str, Extract]:
+        bad = [k for k in v if not VALUE_NAME.match(k)]
+        if bad:
+            raise ValueError(f"value names are 1-64 of A-Z a-z 0-9 _ -, not starting with a digit: {bad[0]!r}")
+        return v
+
+
+class Scenario(RequestSpec):
+    """One request (`path`), or a journey: named `steps` sent one after the other, values flowing between them."""
+
+    weight: float = Field(1.0, gt=0)
+    steps: list[Step] | None = Field(None, min_length=1, description="a journey: replaces path and the request")
+
+    @model_validator(mode="after")
+    def _request_or_journey(self) -> Scenario:
+        if self.steps is None:
+            if self.path is None:
+                raise ValueError("give `path` (one request) or `steps` (a journey)")
+            return self
+        request = {"path", "query", "headers", "json_body", "form", "expect", "redirects", "method"}
+        given = sorted(f for f in request & self.model_fields_set)
+        if given:
+            raise ValueError(f"a journey (`steps`) has no request of its own: move {', '.join(given)} into a step")
+        names = [st.name for st in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("step names must be unique within the journey")
+        return self
+
+    @property
+    def request_path(self) -> str:
+        """The path of a one-request scenario (a journey has none: use its steps)."""
+        if self.path is None:
+            raise ValueError(f"scenario {self.name!r} is a journey")
+        return self.path
+
+
+class RefreshSpec(_Model):
+    """Renew a session's credentials before they expire: after `every` seconds, or after the value extracted as
+    `expires_in` (seconds, from the login's answer), less `margin` of that lifetime."""
+
+    every: float | None = Field(None, gt=0, le=MAX_DURATION_S)
+    expires_in: str | None = Field(None, description="the extracted value holding the lifetime in seconds")
+    margin: float = Field(0.25, ge=0, lt=1, description="share of the lifetime left when the refresh runs")
+    steps: list[Step] | None = Field(None, min_length=1, description="default: the login steps again")
+
+    @model_validator(mode="after")
+    def _when(self) -> RefreshSpec:
+        if self.every is None and self.expires_in is None:
+            raise ValueError("give `every` (seconds) or `expires_in` (an extracted value)")
+        return self
+
+
+class SessionSpec(_Model):
+    """Virtual users with state: a cookie jar, values extracted from answers, a login when the session starts."""
+
+    login: list[Step] = []
+    refresh: RefreshSpec | None = None
+    cookies: bool = Field(True, description="keep a cookie jar per session (RFC 6265, http.cookiejar)")
+    pool: int = Field(16, ge=1, le=100_000, description="open model: logged-in sessions the arrivals take turns on")
+    measure_login: bool = Field(False, description="also count login and refresh requests as scenarios")
+
+    @model_validator(mode="after")
+    def _steps(self) -> SessionSpec:
+        for steps in (self.login, (self.refresh.steps or []) if self.refresh else []):
+            names = [st.name for st in steps]
+            if len(set(names)) != len(names):
+                raise ValueError("step names must be unique within the login and within the refresh")
+        if self.refresh is not None and self.refresh.steps is None and not self.login:
+            raise ValueError("`refresh` without `steps` repeats the login: give `login` steps")
+        return self
+
+    def extracted(self) -> frozenset[str]:
+        steps = [*self.login, *((self.refresh.steps or []) if self.refresh else [])]
+        return frozenset(k for st in steps for k in st.extract)
 
 
 def template_names(text: str, where: str) -> list[str]:
@@ -222,7 +336,6 @@ class Pool(_Model):
         return self
 
 
-DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
 class DataSource(_Model):
@@ -349,6 +462,7 @@ class Plan(_Model):
     scenarios: list[Scenario] = Field(min_length=1)
     pools: dict[str, Pool] = {}
     data: dict[str, DataSource] = {}
+    session: SessionSpec | None = None
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
@@ -361,8 +475,16 @@ class Plan(_Model):
         if dupes:
             raise ValueError(f"scenario names must be unique; repeated: {', '.join(dupes)}")
         self._check_data()
+        self._check_session()
+        session = self.session.extracted() if self.session is not None else frozenset()
         for s in self.scenarios:
-            self.check_names(s.name, s.placeholders())
+            if s.steps is None:
+                self.check_names(s.name, s.placeholders(), session)
+                continue
+            known = set(session)
+            for st in s.steps:  # a step may use what the steps before it extracted
+                self.check_names(f"{s.name}/{st.name}", st.placeholders(), frozenset(known))
+                known |= set(st.extract)
         for expr in self.capacity.slos if self.capacity is not None else []:
             scenario = parse_threshold(expr).scenario
             if scenario != "*" and scenario not in names:
@@ -377,6 +499,33 @@ class Plan(_Model):
                 raise ValueError(f"{name!r} is both a pool and a data source: rename one")
             if src.query is not None and self.target.database_url is None:
                 raise ValueError(f"data source {name!r} runs a query: set `target.database_url`")
+
+    def requests(self) -> list[tuple[str, RequestSpec]]:
+        """Every request the plan can send, with its label: scenarios, journey steps, login and refresh steps."""
+        out: list[tuple[str, RequestSpec]] = []
+        for s in self.scenarios:
+            out += [(s.name, s)] if s.steps is None else [(f"{s.name}/{st.name}", st) for st in s.steps]
+        if self.session is not None:
+            out += [(f"login/{st.name}", st) for st in self.session.login]
+            refresh = self.session.refresh
+            out += [(f"refresh/{st.name}", st) for st in (refresh.steps or [] if refresh is not None else [])]
+        return out
+
+    def _check_session(self) -> None:
+        if self.session is None:
+            return
+        known: set[str] = set()
+        for st in self.session.login:
+            self.check_names(f"login/{st.name}", st.placeholders(), frozenset(known))
+            known |= set(st.extract)
+        refresh = self.session.refresh
+        if refresh is not None:
+            for st in refresh.steps or []:
+                self.check_names(f"refresh/{st.name}", st.placeholders(), frozenset(known))
+                known |= set(st.extract)
+            if refresh.expires_in is not None and refresh.expires_in not in known:
+                raise ValueError(f"session.refresh.expires_in names {refresh.expires_in!r}, which no login or "
+                                 f"refresh step extracts ({', '.join(sorted(known)) or 'none'})")
 
     def check_names(self, scenario: str, names: dict[str, str], known: frozenset[str] = frozenset()) -> None:
         """Every `{name}` a request uses must name a pool, a data source's column (`{source.column}`; the columns

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadwatch.config import ENV_REF, Plan, Pool, Scenario
+from loadwatch.config import ENV_REF, Plan, Pool, RequestSpec
 from loadwatch.engine.data import Feeder, Table
 from loadwatch.errors import InvalidInput
 
@@ -134,6 +134,8 @@ class CompiledScenario:
     accept: frozenset[int] | None = None  # None = 200..399
     json_field: tuple[str, ...] | None = None
     body: list[Segment] | None = None  # a templated body (its length is counted per request)
+    spec: RequestSpec | None = None  # what it was compiled from (sessions and journeys read extract, redirects)
+    steps: list[CompiledScenario] | None = None  # a journey's steps (set on the journey's first step)
     # plain attributes, not properties: the hot path reads them once per request
     want_body: bool = field(init=False, default=False)
     plain: bool = field(init=False, default=False)  # default check only (2xx/3xx, no body): decided inline
@@ -157,13 +159,15 @@ def expand_env(text: str, *, where: str = "header") -> str:
 
 def check_env(plan: Plan) -> None:
     """Refuse, before any process starts, a plan whose headers name an unset environment variable."""
-    for sc in plan.scenarios:
+    for label, sc in plan.requests():
         for k, v in sc.headers.items():
-            expand_env(v, where=f"scenarios[{sc.name}].headers.{k}")
+            expand_env(v, where=f"scenarios[{label}].headers.{k}")
 
 
-def compile_scenario(sc: Scenario, index: int, host_header: str) -> CompiledScenario:
+def compile_scenario(sc: RequestSpec, index: int, host_header: str, name: str | None = None) -> CompiledScenario:
     """Compile once: literal bytes with the placeholders left as (name, how-written) segments."""
+    if sc.path is None:
+        raise ValueError(f"scenario {sc.name!r} is a journey: compile its steps")
     parts: list[Part] = [f"{sc.method} ", *_split_template(sc.path, URL)]
     if sc.query:
         sep = "?" if "?" not in sc.path else "&"
@@ -198,8 +202,8 @@ def compile_scenario(sc: Scenario, index: int, host_header: str) -> CompiledScen
     static = segments[0] if len(segments) == 1 and isinstance(segments[0], bytes) and not templated_body else None
     accept = frozenset(sc.expect.status) if sc.expect.status else None
     jf = tuple(sc.expect.json_field.split(".")) if sc.expect.json_field else None
-    return CompiledScenario(sc.name, index, sc.method, sc.method == "HEAD", static, segments, accept, jf,
-                            body_segments if templated_body else None)
+    return CompiledScenario(name or sc.name, index, sc.method, sc.method == "HEAD", static, segments, accept, jf,
+                            body_segments if templated_body else None, spec=sc)
 
 
 class PoolDraw:
@@ -240,7 +244,20 @@ class RequestFactory:
         data: Mapping[str, Table] | None = None,
     ) -> None:
         self.rng = random.Random(f"{seed}:{part}")
-        self.scenarios = [compile_scenario(s, i, host_header) for i, s in enumerate(plan.scenarios)]
+        # every request in recording order (a journey's steps as journey/step); the picks are the plan's scenarios
+        self.scenarios: list[CompiledScenario] = []
+        self.units: list[CompiledScenario] = []
+        for s in plan.scenarios:
+            if s.steps is None:
+                self.scenarios.append(compile_scenario(s, len(self.scenarios), host_header))
+                self.units.append(self.scenarios[-1])
+                continue
+            steps = [compile_scenario(st, len(self.scenarios) + i, host_header, f"{s.name}/{st.name}")
+                     for i, st in enumerate(s.steps)]
+            self.scenarios += steps
+            steps[0].steps = steps
+            self.units.append(steps[0])
+        self.names = [c.name for c in self.scenarios]
         self.cum = list(itertools.accumulate(s.weight for s in plan.scenarios))
         self.draws = {
             name: PoolDraw(pools[name], plan.pools[name], self.rng, offset=part) for name in plan.pools if name in pools
@@ -254,13 +271,14 @@ class RequestFactory:
         self.columns: dict[str, tuple[Feeder, int]] = {
             f"{name}.{col}": (f, i) for name, f in self.feeders.items() for col, i in f.index.items()
         }
-        self.single = self.scenarios[0] if len(self.scenarios) == 1 else None
+        self.single = self.units[0] if len(self.units) == 1 else None
 
     def pick(self) -> CompiledScenario:
+        """A scenario by weight (a journey: its first step, which carries `steps`)."""
         if self.single is not None:
             return self.single
         i = bisect.bisect_left(self.cum, self.rng.random() * self.cum[-1])
-        return self.scenarios[min(i, len(self.scenarios) - 1)]
+        return self.units[min(i, len(self.units) - 1)]
 
     def value(self, name: str, drawn: dict[str, Any]) -> Any:
         """The value of `{name}` for this request: drawn once per request, so a name used twice is one value;

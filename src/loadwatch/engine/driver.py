@@ -35,6 +35,7 @@ from loadwatch.engine.data import DataExhausted, Table
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
 from loadwatch.engine.recording import ERROR_SAMPLE_CHARS, Recorder
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
+from loadwatch.engine.session import SessionRunner, needs_sessions, session_names
 
 __all__ = ["HOUSEKEEPING_S", "Runner", "WorkerConfig", "make_ssl_context"]
 
@@ -114,7 +115,9 @@ class Runner:
         self.factory = RequestFactory(
             plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part, parts=cfg.parts, data=cfg.data
         )
-        self.names = [s.name for s in plan.scenarios]
+        self.names = self.factory.names + session_names(plan)
+        # sessions, journeys, redirects: the awaiting path (session.py); plain plans keep the callback hot path
+        self.sess = SessionRunner(self, plan, self.factory, host_header) if needs_sessions(plan) else None
         self.stop_check = stop_check
         self.report = report
         self.timeout_ns = int(self.load.timeout.total * 1e9)
@@ -383,6 +386,9 @@ class Runner:
 
     # ------------------------------------------------------------------ open model
     def _open_send(self, intended_ns: int) -> bool:
+        if self.sess is not None:
+            self.sess.arrive(intended_ns)
+            return True
         sc = self.factory.pick()
         try:
             data = self.factory.render(sc)
@@ -464,6 +470,9 @@ class Runner:
 
     def _adjust_users(self, t: float) -> None:
         want = local_users(closed_users_at(self.load, t), self.cfg.part, self.cfg.parts)
+        if self.sess is not None:
+            self.sess.adjust(want)
+            return
         while len(self.users) < want:
             self.users.append(_User(len(self.users)))
         for i, u in enumerate(self.users):
@@ -482,6 +491,10 @@ class Runner:
                     u.conn = None
 
     # ------------------------------------------------------------------ control
+    def end_schedule(self) -> None:
+        """Stop scheduling sends (the run's end, a stop, or a data source that ran out)."""
+        self._end_schedule()
+
     def _end_schedule(self) -> None:
         if not self.scheduling:
             return
@@ -506,6 +519,8 @@ class Runner:
             last = now
             for conn in [c for c in self.conns if c.token is not None]:
                 conn.expire(now)
+            if self.sess is not None:
+                self.sess.client.expire(now)
             if self.waiting:
                 self._expire_waiting(now)
             if now >= self.rec.win_end_ns:
@@ -531,6 +546,8 @@ class Runner:
         self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
         self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
         self.rec.start(self.t0_ns)
+        if self.sess is not None:
+            self.sess.start(self.t0_ns)
         self.warmup_ns = self.t0_ns + int(self.warmup * 1e9)
         cpu0 = time.process_time()
         self.sched_done = loop.create_future()
@@ -575,6 +592,8 @@ class Runner:
                     conn.expire(now)
             while self.waiting:
                 self._fail_req(self.waiting.popleft(), "read_timeout", "no connection free before the run ended", now)
+            if self.sess is not None:
+                await self.sess.finish()
             tasks = list(self.connecting)
             for task in tasks:
                 task.cancel()
@@ -632,6 +651,7 @@ class Runner:
                 "max": round(lags[-1], 2) if lags else 0.0,
             },
             "late_tolerance_ms": LATE_TOLERANCE_NS / 1e6,
+            **(self.sess.result() if self.sess is not None else {}),
             **({"data": {n: f.use(self.t0_ns) for n, f in self.factory.feeders.items()}} if self.factory.feeders
                else {}),
         }
