@@ -116,8 +116,6 @@ class Runner:
             plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part, parts=cfg.parts, data=cfg.data
         )
         self.names = self.factory.names + session_names(plan)
-        # sessions, journeys, redirects: the awaiting path (session.py); plain plans keep the callback hot path
-        self.sess = SessionRunner(self, plan, self.factory, host_header) if needs_sessions(plan) else None
         self.stop_check = stop_check
         self.report = report
         self.timeout_ns = int(self.load.timeout.total * 1e9)
@@ -163,6 +161,8 @@ class Runner:
         self.sched_done: asyncio.Future[None] | None = None
         self.start_skew_s = 0.0
         self.cpu_s = 0.0
+        # sessions, journeys, redirects: the awaiting path (session.py); plain plans keep the callback hot path
+        self.sess = SessionRunner(self, plan, self.factory, host_header) if needs_sessions(plan) else None
 
     # ------------------------------------------------------------------ progress
     def _tick(self, window: int, t: float, n: int, errors: int, p95_ms: float) -> None:

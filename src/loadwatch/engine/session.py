@@ -438,7 +438,7 @@ class SessionRunner:
 
     async def _steps(self, session: Session, steps: list[CompiledScenario], kind: str) -> tuple[str, str] | None:
         rec = self.r.rec if self.measure_login else self.srec
-        offset = self._login_offset(steps) if self.measure_login else 0
+        offset = self._login_offset(steps)
         for sc in steps:
             now = perf_counter_ns()
             # login values (a user's row, pool draws) stay the session's: the same user for every later request
@@ -453,7 +453,9 @@ class SessionRunner:
         return None
 
     def _login_offset(self, steps: list[CompiledScenario]) -> int:
-        base = len(self.factory.names)
+        """Where login/refresh steps are recorded: after the scenarios (`measure_login`) or in their own recorder,
+        the refresh's own steps after the login's."""
+        base = len(self.factory.names) if self.measure_login else 0
         return base if steps is self.login else base + len(self.login)
 
     # ------------------------------------------------------------------ one request (and its redirects)
