@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -159,7 +160,7 @@ def _fmt_stats(label: str, s: dict[str, float | None], at_least: list[str] | Non
     return f"  {label:<34}" + "".join(_cell(s, k, at_least or []) for k in keys)
 
 
-def format_summary(summary: dict[str, Any], url: str) -> str:
+def format_summary(summary: Mapping[str, Any], url: str) -> str:
     s = summary
     lines = []
     mode = f"open model, {s['intended_rate'] or 0:.0f} req/s intended" if s["model"] == "open" else "closed model"

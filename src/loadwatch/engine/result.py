@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from loadwatch import hist
-from loadwatch.engine.data import merge_data_use
+from loadwatch.engine.data import DataUse, merge_data_use
 
 __all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", "part_from_result"]
 
@@ -41,11 +41,95 @@ ACHIEVED_MIN_FRACTION = 0.95
 LAG_BOUND_MS = 50.0
 
 
+class ErrorKind(TypedDict):
+    count: int
+    sample: str  # the first message of the kind
+
+
+class ScenarioSummary(TypedDict):
+    """One scenario (or journey step, journey, login step) in the load summary."""
+
+    requests: int
+    errors: int
+    rps: float
+    error_rate: float
+    latency_ms: dict[str, float | None]  # mean, p50, p90, p95, p99, p999, max (None: no latency recorded)
+    latency_at_least: list[str]  # the statistics above that are lower bounds (censored or clamped values)
+    service_time_ms: dict[str, float | None]
+    service_time_at_least: list[str]
+    censored: int
+    clamped: int
+    censored_min_ms: dict[str, float | None]
+    errors_by_kind: dict[str, ErrorKind]
+    status_classes: dict[str, int]
+
+
+class GeneratorSummary(TypedDict):
+    cpu_percent: float
+    loop_lag_ms: dict[str, float]
+    reasons: list[str]  # why the run was generator-bound (empty: it was not)
+
+
+class SessionsSummary(TypedDict):
+    """What the sessions did; `steps`: their login and refresh requests, timed apart from the scenarios."""
+
+    sessions: int
+    logins: int
+    login_failures: int
+    refreshes: int
+    refresh_failures: int
+    steps: dict[str, ScenarioSummary]
+
+
+SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
+
+
+class LoadSummary(TypedDict):
+    """The engine's load summary: `load` in summary.json (its shape is pinned by tests/pipeline)."""
+
+    model: str
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    dropped: int
+    late: int
+    late_target: int
+    censored: int
+    clamped: int
+    protocol_errors: int
+    protocol_error_sample: str
+    cancelled: int
+    sends: int
+    late_tolerance_ms: float
+    generator_bound: bool
+    latency_ms: dict[str, float | None]
+    latency_at_least: list[str]
+    service_time_ms: dict[str, float | None]
+    service_time_at_least: list[str]
+    errors_by_kind: dict[str, ErrorKind]
+    status_classes: dict[str, int]
+    scenarios: dict[str, ScenarioSummary]
+    workers: list[dict[str, Any]]
+    intended_rate: float | None
+    achieved_rate: float
+    generator: GeneratorSummary
+    duration_s: float
+    warmup_s: float
+    measured_s: float
+    stopped: bool
+    start_skew_s: float
+    data: NotRequired[dict[str, DataUse]]  # plans with data sources only
+    sessions: NotRequired[SessionsSummary]  # plans with a session only
+    journeys: NotRequired[dict[str, ScenarioSummary]]  # plans with journeys only
+    shards: NotRequired[list[dict[str, Any]]]  # a sharded run: each shard's share (tasks/shards.py)
+
+
 @dataclass
 class LoadResult:
     started_at: float
     finished_at: float
-    summary: dict[str, Any]
+    summary: LoadSummary
     histograms: dict[str, dict[str, str]] = field(default_factory=dict)
     windows: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -91,7 +175,7 @@ def _reasons(w: dict[str, Any], model: str) -> list[str]:
 class _Merged(NamedTuple):
     """One scenario merged over the parts: its summary entry, its histograms and its censoring minima."""
 
-    entry: dict[str, Any]
+    entry: ScenarioSummary
     lat: Any
     svc: Any
     cmin_lat: int | None
@@ -102,7 +186,7 @@ def _merge_scenario(subs: Sequence[dict[str, Any]], measured_s: float) -> _Merge
     """One scenario's entries of several parts: counts summed, histograms added, error kinds and classes joined."""
     lat = hist.merge_encoded(s["latency"] for s in subs)
     svc = hist.merge_encoded(s["service"] for s in subs)
-    kinds: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, ErrorKind] = {}
     classes: dict[str, int] = defaultdict(int)
     for s in subs:
         for k, v in s["errors_by_kind"].items():
@@ -116,7 +200,7 @@ def _merge_scenario(subs: Sequence[dict[str, Any]], measured_s: float) -> _Merge
     cmin_svc = _min_us([(s.get("censored_min_us") or {}).get("service") for s in subs])
     lat_ms = hist.stats_ms(lat)
     svc_ms = hist.stats_ms(svc)
-    entry = {
+    entry: ScenarioSummary = {
         "requests": req,
         "errors": err,
         "rps": round(req / measured_s, 2),
@@ -150,7 +234,7 @@ def _as_part(m: _Merged) -> dict[str, Any]:
 
 def _merge_named(
     entries: Sequence[dict[str, dict[str, Any]]], measured_s: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, ScenarioSummary], dict[str, dict[str, Any]]]:
     """Per-name entries of several parts (journeys, login steps), merged name by name: (summary, workers' form)."""
     names: list[str] = []
     for e in entries:
@@ -159,16 +243,18 @@ def _merge_named(
     return {n: m.entry for n, m in merged.items()}, {n: _as_part(m) for n, m in merged.items()}
 
 
-def _sessions(parts: Sequence[dict[str, Any]], measured_s: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def _sessions(parts: Sequence[dict[str, Any]], measured_s: float) -> tuple[SessionsSummary, dict[str, Any]]:
     """The sessions' counts summed, their login and refresh steps merged (kept apart from the scenarios)."""
     subs = [p["sessions"] for p in parts if "sessions" in p]
-    counts = {k: sum(s[k] for s in subs) for k in subs[0] if k != "steps"}
+    counts = {k: sum(s[k] for s in subs) for k in SESSION_COUNTS}
     steps, raw = _merge_named([s["steps"] for s in subs], measured_s)
-    return {**counts, "steps": steps}, {**counts, "steps": raw}
+    summary = SessionsSummary(sessions=counts["sessions"], logins=counts["logins"],
+                              login_failures=counts["login_failures"], refreshes=counts["refreshes"],
+                              refresh_failures=counts["refresh_failures"], steps=steps)
+    return summary, {**counts, "steps": raw}
 
 
-def _totals(scen: dict[str, dict[str, Any]], merged: Sequence[_Merged], parts: Sequence[dict[str, Any]],
-            measured_s: float) -> dict[str, Any]:
+def _totals(scen: dict[str, ScenarioSummary], merged: Sequence[_Merged], measured_s: float) -> dict[str, Any]:
     """The run's totals over its scenarios: requests, errors, latency and service time of all of them."""
     all_lat = hist.new_hist()
     all_svc = hist.new_hist()
@@ -228,14 +314,14 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
     scen = {n: m.entry for n, m in zip(names, merged, strict=True)}
     histograms = {n: {"latency": hist.encode(m.lat), "service": hist.encode(m.svc)}
                   for n, m in zip(names, merged, strict=True)}
-    tot = _totals(scen, merged, parts, measured_s)
+    tot = _totals(scen, merged, measured_s)
     histograms["*"] = {"latency": hist.encode(tot.pop("lat")), "service": hist.encode(tot.pop("svc"))}
     workers, reasons = _generator(parts, model)
     intended = sum(p.get("intended") or 0 for p in parts)
     msends = sum(p.get("measured_sends") or 0 for p in parts)
     lags = [w.get("loop_lag_ms") or {} for w in workers]
     samples = [p.get("protocol_error_sample") for p in parts if p.get("protocol_error_sample")]
-    summary: dict[str, Any] = {
+    summary: LoadSummary = {
         "model": model,
         "requests": tot["requests"],
         "errors": tot["errors"],
@@ -247,7 +333,7 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
         "censored": sum(s["censored"] for s in scen.values()),
         "clamped": sum(s["clamped"] for s in scen.values()),
         "protocol_errors": sum(p.get("protocol_errors", 0) for p in parts),
-        "protocol_error_sample": samples[0] if samples else "",
+        "protocol_error_sample": str(samples[0]) if samples else "",
         "cancelled": sum(p.get("cancelled", 0) for p in parts),
         "sends": sum(p.get("sends", 0) for p in parts),
         "late_tolerance_ms": parts[0].get("late_tolerance_ms", 1.0),

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["SessionConn", "SessionCounts", "SessionRunner", "needs_sessions", "session_names"]
 
 LOGIN_BACKOFF_S = 0.5  # a session whose login failed waits this long before the next attempt
+FINISH_WAIT_S = 0.2  # at the end, for the tasks whose requests were just abandoned to record them
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -308,7 +309,12 @@ class SessionRunner:
                 await self.run_unit(None, unit, intended_ns)
                 return
             assert self.pool is not None
-            session = await self.pool.get()  # the wait, when every session is busy, is part of the latency
+            try:
+                session = await self.pool.get()  # the wait, when every session is busy, is part of the latency
+            except asyncio.CancelledError:  # the run ended first: abandoned, like a send waiting for a connection
+                now = perf_counter_ns()
+                r.rec.abandoned(unit.index, intended_ns, 0, now, "read_timeout", "no session free before the run ended")
+                raise
             try:
                 await self.run_unit(session, unit, intended_ns)
             finally:
@@ -357,6 +363,9 @@ class SessionRunner:
     async def finish(self) -> None:
         """The end of the run: requests still in flight are abandoned (recorded), users stop."""
         self.client.expire(perf_counter_ns(), all_=True)
+        pending = [t for t in self.tasks if not t.done()]
+        if pending:  # let the abandoned requests be recorded; users thinking and arrivals waiting then stop
+            await asyncio.wait(pending, timeout=FINISH_WAIT_S)
         for task in list(self.tasks):
             if not task.done():
                 task.cancel()
