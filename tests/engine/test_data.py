@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from loadwatch.commands.load import format_summary
 from loadwatch.config import DataSource, load_plan, parse_plan
 from loadwatch.engine import run_load
 from loadwatch.engine.data import DataExhausted, Feeder, Table, load_data
@@ -181,6 +182,7 @@ def test_a_unique_source_that_runs_out_stops_the_sends(tmp_path, recorder):
     assert sorted(seen) == sorted(f"/o/{i}" for i in range(40))  # each row once, then nothing more
     assert s["requests"] == 40 and s["data"]["ids"]["exhausted"] and s["data"]["ids"]["on_exhausted"] == "stop"
     assert s["data"]["ids"]["exhausted_at_s"] < 1.0  # 40 rows at 200/s: gone after 0.2 s of a 2 s run
+    assert "data ids (unique): 40 draws from 40 rows; WARNING ran out after" in format_summary(s, url)
     seen.clear()
     wrap = load_plan(_plan_file(tmp_path, {"ids": {"file": "ids.csv", "strategy": "unique", "on_exhausted": "wrap"}},
                                 path="/o/{ids.id}", url=url, load="{rate: 200, duration: 1}"))

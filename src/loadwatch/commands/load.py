@@ -209,9 +209,32 @@ def format_summary(summary: Mapping[str, Any], url: str) -> str:
         lines.append("  WARNING generator-bound: these latencies describe the generator, not only the target:")
         for r in s["generator"]["reasons"]:
             lines.append(f"    - {r}")
+    lines += _format_state(s)
     if s.get("stopped"):
         lines.append("  (stopped early on request)")
     return "\n".join(lines)
+
+
+def _format_state(s: Mapping[str, Any]) -> list[str]:
+    """Data sources, sessions and journeys: what the run did with them, and what ran out."""
+    lines: list[str] = []
+    for name, u in (s.get("data") or {}).items():
+        line = f"  data {name} ({u['strategy']}): {u['used']} draws from {u['rows']} rows"
+        if u["exhausted"]:
+            what = "stopped sending" if u["on_exhausted"] == "stop" else f"started over {u['wraps']} time(s)"
+            line += f"; WARNING ran out after {u['exhausted_at_s']} s and {what}"
+        lines.append(line)
+    ss = s.get("sessions")
+    if ss:
+        lines.append(f"  sessions {ss['sessions']}: logins {ss['logins']} ({ss['login_failures']} failed), "
+                     f"refreshes {ss['refreshes']} ({ss['refresh_failures']} failed); login steps, timed apart:")
+        for name, v in ss["steps"].items():
+            lines.append(_fmt_stats(f"  {name} ({v['requests']} req, {v['errors']} err)", v["latency_ms"],
+                                    v.get("latency_at_least")))
+    for name, v in (s.get("journeys") or {}).items():
+        lines.append(_fmt_stats(f"journey {name} end to end ({v['requests']}, {v['errors']} err)", v["latency_ms"],
+                                v.get("latency_at_least")))
+    return lines
 
 
 class _Progress(LiveLine):
