@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 USER_AGENT = "loadwatch"
+ENCODED_CACHE = 65_536  # encoded text values kept per process (bounded: a unique feeder never repeats one)
 
 
 # How a drawn value is written where its placeholder stands (the second item of a segment tuple)
@@ -258,6 +259,7 @@ class RequestFactory:
             steps[0].steps = steps
             self.units.append(steps[0])
         self.names = [c.name for c in self.scenarios]
+        self.encoded: dict[tuple[str, int], bytes] = {}
         self.cum = list(itertools.accumulate(s.weight for s in plan.scenarios))
         self.draws = {
             name: PoolDraw(pools[name], plan.pools[name], self.rng, offset=part) for name in plan.pools if name in pools
@@ -293,6 +295,7 @@ class RequestFactory:
         return row[col]
 
     def _fill(self, segments: list[Segment], drawn: dict[str, Any], out: list[bytes]) -> None:
+        cache = self.encoded
         for seg in segments:
             if isinstance(seg, bytes):
                 out.append(seg)
@@ -301,10 +304,16 @@ class RequestFactory:
             value = drawn.get(name, drawn)
             if value is drawn:
                 value = drawn[name] = self.value(name, drawn)
-            if mode == URL and type(value) is str:  # the common case, without a call
-                out.append(urllib.parse.quote(value, safe="").encode())
-            else:
+            if type(value) is not str:
                 out.append(encode_value(value, mode))
+                continue
+            # text values repeat (pools, rows, a session's token): each is encoded once per place it is written
+            data = cache.get((value, mode))
+            if data is None:
+                data = encode_value(value, mode)
+                if len(cache) < ENCODED_CACHE:
+                    cache[(value, mode)] = data
+            out.append(data)
 
     def render(self, sc: CompiledScenario, drawn: dict[str, Any] | None = None) -> bytes:
         """The request's bytes; `drawn` may hold values already fixed for it (a session's, a journey's)."""

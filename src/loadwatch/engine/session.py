@@ -67,37 +67,73 @@ class SessionCounts(TypedDict):
 
 
 class SessionConn(FullConn):
-    """A connection that keeps the answer's headers too (cookies, extraction, redirects)."""
+    """A connection that keeps the answer's header block too (cookies, extraction, redirects): the raw bytes up
+    to the end of the headers, split into fields only when something needs them (one callback per answer, not
+    one per header)."""
 
-    __slots__ = ("headers",)
+    __slots__ = ("chunks", "raw_head")
 
     def __init__(self, owner: Any) -> None:
         super().__init__(owner)
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] | None = None  # the reads of the answer in flight, until its headers ended
+        self.raw_head = b""
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+    def data_received(self, data: bytes) -> None:
+        if self.chunks is not None:
+            self.chunks.append(data)
+        super().data_received(data)
 
-    def on_message_complete(self) -> None:
-        if self.parser.get_status_code() < 200:
-            self.headers = []  # a 1xx interim answer's headers are not the answer's
-            return
-        super().on_message_complete()
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() >= 200 and self.chunks is not None:
+            self.raw_head = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+            self.chunks = None
+        super().on_headers_complete()
 
     def send(self, data: bytes, token: Any, head: bool, want_body: bool, deadline_ns: int) -> None:
-        self.headers = []
+        self.chunks = []
+        self.raw_head = b""
         super().send(data, token, head, want_body, deadline_ns)
 
 
-@dataclass
+def parse_head(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """The header fields of the final answer in `raw` (its reads up to the end of its headers; 1xx interim
+    answers before it skipped)."""
+    pos = 0
+    while True:
+        end = raw.find(b"\r\n\r\n", pos)
+        if end < 0:
+            end = len(raw)
+        code = raw[pos + 9:pos + 12]
+        if not (code.isdigit() and int(code) < 200) or end >= len(raw):
+            break
+        pos = end + 4
+    fields: list[tuple[bytes, bytes]] = []
+    for line in raw[pos:end].split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            fields.append((name.strip(), value.strip()))
+    return fields
+
+
+_SET_COOKIE = re.compile(rb"\r\nset-cookie2?[ \t]*:", re.IGNORECASE)
+
+
+@dataclass(slots=True)
 class Answer:
     status: int  # 0: no answer (see kind)
-    headers: list[tuple[bytes, bytes]]
+    raw_head: bytes
     body: bytes
     sent_ns: int
     done_ns: int
     kind: str | None = None  # a transport failure's kind
     message: str = ""
+    _fields: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        if self._fields is None:
+            self._fields = parse_head(self.raw_head)
+        return self._fields
 
     def header(self, name: str) -> str | None:
         want = name.lower().encode()
@@ -105,6 +141,9 @@ class Answer:
             if k.lower() == want:
                 return v.decode("latin-1")
         return None
+
+    def sets_cookies(self) -> bool:
+        return _SET_COOKIE.search(self.raw_head) is not None
 
 
 class _Info:
@@ -147,10 +186,10 @@ class Session:
             line = self.cookie_cache[path] = f"Cookie: {value}\r\n".encode("latin-1") if value else b""
         return line
 
-    def take_cookies(self, base: str, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        if self.jar is None or not any(k.lower() in (b"set-cookie", b"set-cookie2") for k, _ in headers):
+    def take_cookies(self, base: str, path: str, ans: Answer) -> None:
+        if self.jar is None or not ans.sets_cookies():
             return
-        self.jar.extract_cookies(_Info(headers), urllib.request.Request(base + path))  # type: ignore[arg-type]
+        self.jar.extract_cookies(_Info(ans.headers), urllib.request.Request(base + path))  # type: ignore[arg-type]
         self._jar_changed()
 
     def _jar_changed(self) -> None:
@@ -180,7 +219,8 @@ class _Client:
             left_s = (deadline_ns - perf_counter_ns()) / 1e9
             if left_s <= 0:
                 now = perf_counter_ns()
-                return Answer(0, [], b"", 0, now, "read_timeout", "total timeout passed before a connection was opened")
+                msg = "total timeout passed before a connection was opened"
+                return Answer(0, b"", b"", 0, now, "read_timeout", msg)
             try:
                 conn = await open_conn(self, r.host, r.port, ssl_ctx=r.ssl_ctx, server_hostname=r.host,
                                        timeout=min(r.connect_timeout, left_s), conn_class=SessionConn)
@@ -188,7 +228,7 @@ class _Client:
                 raise
             except Exception as exc:  # every connect failure is a classified outcome, never a crash
                 kind, msg = classify_error(exc, connecting=True)
-                return Answer(0, [], b"", 0, perf_counter_ns(), kind, msg)
+                return Answer(0, b"", b"", 0, perf_counter_ns(), kind, msg)
             self.conns.add(conn)
         fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         conn.send(data, fut, head, True, deadline_ns)
@@ -196,9 +236,8 @@ class _Client:
 
     # ConnOwner
     def on_response(self, conn: Conn, token: Any, status: int, body: bytes | None, done_ns: int, keep: bool) -> None:
-        headers = conn.headers if isinstance(conn, SessionConn) else []
         if not token.done():
-            token.set_result(Answer(status, headers, body or b"", conn.sent_ns, done_ns))
+            token.set_result(Answer(status, conn.raw_head, body or b"", conn.sent_ns, done_ns))  # type: ignore[attr-defined]
         if keep:
             self.idle.append(conn)
         else:
@@ -206,7 +245,7 @@ class _Client:
 
     def on_failure(self, conn: Conn, token: Any, kind: str, message: str, done_ns: int) -> None:
         if not token.done():
-            token.set_result(Answer(0, [], b"", conn.sent_ns, done_ns, kind, message))
+            token.set_result(Answer(0, b"", b"", conn.sent_ns, done_ns, kind, message))
 
     def on_protocol_error(self, conn: Conn, message: str) -> None:
         self.runner.on_protocol_error(conn, message)
@@ -379,13 +418,22 @@ class SessionRunner:
     async def run_unit(self, session: Session | None, unit: CompiledScenario, intended_ns: int) -> bool:
         """A scenario or a journey for `session`; every request recorded. True when all of it answered well."""
         rec = self.r.rec
-        if session is not None:
+        if session is not None and self.login and not (
+            session.logged_in and (session.refresh_at_ns is None or perf_counter_ns() < session.refresh_at_ns)
+        ):  # a login or renewal is due (checked here first: most requests need neither, and an await costs)
             failed = await self._ready(session)
             if failed is not None:
                 rec.record(unit.index, intended_ns, 0, 0, perf_counter_ns(), *failed)
                 return False
+        if unit.steps is None:  # one request: its values are the session's and its own draws
+            drawn = dict(session.values) if session is not None else {}
+            try:
+                return (await self.request(session, unit, drawn, intended_ns, rec, drawn))[1] is None
+            except DataExhausted:
+                self.r.end_schedule()
+                return False
         values: dict[str, Any] = dict(session.values) if session is not None else {}
-        steps = unit.steps or [unit]
+        steps = unit.steps
         t = intended_ns
         first_sent = 0
         ans: Answer | None = None
@@ -400,7 +448,7 @@ class SessionRunner:
             if bad is not None:
                 break
             t = ans.done_ns  # the next step's intended send: this answer
-        if unit.steps is not None and ans is not None:
+        if ans is not None:
             j = self.jindex[unit.name.partition("/")[0]]
             self.jrec.record(j, intended_ns, ans.status if bad is None else 0, first_sent or ans.done_ns, ans.done_ns,
                              bad[0] if bad else None, bad[1] if bad else "")
@@ -499,7 +547,7 @@ class SessionRunner:
                     rec.record(idx, intended_ns, 0, 0, ans.done_ns, ans.kind, ans.message)
                 return ans, (ans.kind, ans.message)
             if session is not None:
-                session.take_cookies(self.base, path, ans.headers)
+                session.take_cookies(self.base, path, ans)
             location = ans.header("location") if hops > 0 and ans.status in REDIRECTS else None
             nxt = _redirect(data, ans.status, location, self.base) if location else None
             if nxt is None:
