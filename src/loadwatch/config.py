@@ -454,6 +454,11 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
+# plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)
+HASH_NEUTRAL_PLAN: dict[str, Any] = {"data": {}, "session": None}
+HASH_NEUTRAL_SCENARIO: dict[str, Any] = {"form": None, "redirects": 0, "steps": None}
+
+
 class Plan(_Model):
     _base_dir: Path | None = PrivateAttr(None)  # set by load_plan; not part of the plan (nor of its hash)
     name: str = "plan"
@@ -549,6 +554,14 @@ class Plan(_Model):
     def plan_hash(self) -> str:
         """Hash of what makes two runs comparable: the workload, not the target's address or notes."""
         doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "target": {"url"}})
+        # fields added since plans were first hashed count only when used, so an existing plan keeps its hash
+        for key, default in HASH_NEUTRAL_PLAN.items():
+            if doc.get(key, default) == default:
+                doc.pop(key, None)
+        for sc in doc["scenarios"]:
+            for key, default in HASH_NEUTRAL_SCENARIO.items():
+                if sc.get(key, default) == default:
+                    sc.pop(key, None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_target_url(self, url: str) -> Plan:
