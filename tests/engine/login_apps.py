@@ -69,7 +69,9 @@ def update_item(item_id: str, user: Annotated[str, Depends(_user)],
                 body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     item = _items.get(item_id)
     # the id and the revision must be the ones the creation answered, the revision a JSON number
-    if item is None or body.get("id") != item_id or type(body.get("rev")) is not int or body["rev"] != item["rev"]:
+    # and the name the same as at the creation (one user for the whole journey)
+    if (item is None or body.get("id") != item_id or type(body.get("rev")) is not int or body["rev"] != item["rev"]
+            or body.get("name") != item["name"]):
         oauth_stats["bad_update"] += 1
         raise HTTPException(409, f"stale or unknown item: {body!r}")
     item["rev"] += 1

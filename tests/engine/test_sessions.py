@@ -100,7 +100,8 @@ def test_journey_carries_an_extracted_value_into_the_next_body(tmp_path, oauth_u
                 {"name": "create", "method": "POST", "path": "/items", "json": {"name": "by {users.username}"},
                  "headers": {"Authorization": "Bearer {token}"},
                  "extract": {"item": {"json": "id"}, "rev": {"json": "rev"}}},
-                {"name": "update", "method": "PUT", "path": "/items/{item}", "json": {"id": "{item}", "rev": "{rev}"},
+                {"name": "update", "method": "PUT", "path": "/items/{item}",
+                 "json": {"id": "{item}", "rev": "{rev}", "name": "by {users.username}"},
                  "headers": {"Authorization": "Bearer {token}"}, "expect": {"status": [200]}},
             ]},
             {"name": "me", "path": "/me", "headers": {"Authorization": "Bearer {token}"}},
@@ -169,3 +170,17 @@ def test_a_template_naming_a_value_nothing_extracts_is_invalid(tmp_path):
         _plan(tmp_path, {"target": {"url": "http://127.0.0.1:9"}, "load": {"rate": 1},
                          "session": {"login": [TOKEN_LOGIN], "refresh": {"expires_in": "ttl"}},
                          "scenarios": [{"name": "me", "path": "/me"}]})
+
+
+def test_measure_login_counts_the_login_as_a_scenario(tmp_path, oauth_url):
+    login_apps.oauth_stats.clear()
+    plan = _plan(tmp_path, {
+        "target": {"url": oauth_url},
+        "load": {"model": "closed", "users": 2, "think_time": 0.1, "duration": 2},
+        "session": {"login": [TOKEN_LOGIN], "measure_login": True},
+        "scenarios": [{"name": "me", "path": "/me", "headers": {"Authorization": "Bearer {token}"}}],
+    })
+    s = run_load(plan, workers=1).summary
+    assert s["scenarios"]["login/token"]["requests"] == 2 == login_apps.oauth_stats["tokens"]
+    assert s["requests"] == s["scenarios"]["me"]["requests"] + 2 and s["errors"] == 0
+    assert s["sessions"]["steps"] == {}  # counted with the scenarios instead

@@ -303,6 +303,8 @@ class SessionRunner:
         self.refresh = (self._compile(refresh, "refresh", host_header)
                         if self.spec is not None and self.spec.refresh and self.spec.refresh.steps else self.login)
         # login and refresh timings: apart from the scenarios (warm-up included: a session logs in once, early)
+        if self.measure_login:
+            names = []  # recorded with the scenarios (the Runner's recorder has their names)
         self.srec = Recorder(names or ["-"], warmup_s=0.0, start_epoch=runner.cfg.start_at)
         journeys = [s.name for s in plan.scenarios if s.steps is not None]
         self.jindex = {n: i for i, n in enumerate(journeys)}
@@ -440,7 +442,8 @@ class SessionRunner:
         bad: tuple[str, str] | None = None
         for sc in steps:
             try:
-                ans, bad = await self.request(session, sc, dict(values), t, rec, values)
+                # one value per name in a journey: a row or pool value drawn by a step stays for the next steps
+                ans, bad = await self.request(session, sc, values, t, rec, values)
             except DataExhausted:
                 self.r.end_schedule()  # a stopping data source ran out in this process: no more sends
                 return False
