@@ -2,7 +2,7 @@
 (issue 24 item 7): the six-scenario templated plan must keep ≥ 0.5× the single-URL throughput, a plan with
 templated JSON bodies and cookie sessions (a login, a bearer token from its answer, a cookie jar per user) ≥ 0.4×.
 
-    python benchmarks/sessions_throughput.py [--reps 3] [--duration 6]
+    python benchmarks/sessions_throughput.py [--reps 3] [--duration 6] [--json benchmarks/results/sessions.json]
 
 Needs nginx (`apt-get install -y nginx-light`). nginx (one worker, the configuration of benchmarks/throughput.py
 plus a login location that sets a cookie and answers a token, and a location that answers any POST) is pinned to
@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import rawfile  # noqa: E402
 from throughput import SIX, free_port, med_range, run_loadwatch  # noqa: E402
 
 LOCATIONS = """
@@ -73,10 +74,14 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+ERRORS: list[int] = []
+
+
 def _run(args: list[str], tmp: Path, label: str) -> float:
     load = run_loadwatch(args, tmp)
     if load["errors"]:  # the numbers compare only answers that succeeded
         print(f"WARNING {label} saw errors: {load['errors_by_kind']}", file=sys.stderr)
+        ERRORS.append(int(load["errors"]))  # type: ignore[call-overload]
     return float(load["rps"])  # type: ignore[arg-type]
 
 
@@ -84,6 +89,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=6)
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
     if not shutil.which("nginx"):
         print("needs: apt-get install -y nginx-light", file=sys.stderr)
@@ -113,6 +119,10 @@ def main() -> int:
         print(f"six/single per repetition: median {m(six_r):.2f} (range {min(six_r):.2f}–{max(six_r):.2f}; goal ≥ 0.5)")
         print(f"sessions/single per repetition: median {m(sess_r):.2f} (range {min(sess_r):.2f}–{max(sess_r):.2f}; "
               "goal ≥ 0.4)")
+        if a.json:
+            rawfile.write(a.json, {"reps": a.reps, "duration_s": a.duration, "single": single, "six": six,
+                                   "sessions": sess, "six_per_rep": six_r, "sessions_per_rep": sess_r,
+                                   "errors": sum(ERRORS)})
         return 0 if m(six_r) >= 0.5 and m(sess_r) >= 0.4 else 1
     finally:
         nginx.terminate()
