@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Body, Depends, FastAPI, HTTPException
+from fastapi import Body, Depends, FastAPI, HTTPException, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 TOKEN_LIFETIME_S = 2.0
@@ -58,10 +58,12 @@ def me(user: Annotated[str, Depends(_user)]) -> dict[str, str]:
 
 
 @oauth_app.post("/items")
-def create_item(user: Annotated[str, Depends(_user)], body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def create_item(user: Annotated[str, Depends(_user)], body: Annotated[dict[str, Any], Body()],
+                response: Response) -> dict[str, Any]:
     item_id = uuid.uuid4().hex
     _items[item_id] = {"owner": user, "name": body.get("name"), "rev": 1}
-    return {"id": item_id, "rev": 1}
+    response.headers["X-Item-Id"] = item_id  # the journey takes the id from this header, the revision from the body
+    return {"rev": 1}
 
 
 @oauth_app.put("/items/{item_id}")

@@ -99,7 +99,7 @@ def test_journey_carries_an_extracted_value_into_the_next_body(tmp_path, oauth_u
             {"name": "edit", "weight": 3, "steps": [
                 {"name": "create", "method": "POST", "path": "/items", "json": {"name": "by {users.username}"},
                  "headers": {"Authorization": "Bearer {token}"},
-                 "extract": {"item": {"json": "id"}, "rev": {"json": "rev"}}},
+                 "extract": {"item": {"header": "x-item-id"}, "rev": {"json": "rev"}}},
                 {"name": "update", "method": "PUT", "path": "/items/{item}",
                  "json": {"id": "{item}", "rev": "{rev}", "name": "by {users.username}"},
                  "headers": {"Authorization": "Bearer {token}"}, "expect": {"status": [200]}},

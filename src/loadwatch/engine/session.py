@@ -313,6 +313,7 @@ class SessionRunner:
         self.pool: asyncio.Queue[Session] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.users: list[asyncio.Task[None] | None] = []
+        self.want = 0  # closed model: users wanted now
 
     def _compile(self, steps: list[Step], label: str, host_header: str) -> list[CompiledScenario]:
         return [compile_scenario(st, i, host_header, f"{label}/{st.name}") for i, st in enumerate(steps)]
@@ -364,15 +365,14 @@ class SessionRunner:
             r.in_flight -= 1
 
     def adjust(self, want: int) -> None:
-        """Closed model: `want` users, each a session looping over scenarios with think time."""
+        """Closed model: `want` users, each a session looping over scenarios with think time. A user beyond
+        `want` stops after its scenario in flight (so nothing it sent goes unrecorded)."""
+        self.want = want
         while len(self.users) < want:
             self.users.append(None)
         for i, task in enumerate(self.users):
             if i < want and task is None and self.r.scheduling:
                 self.users[i] = self._spawn(self._user(i))
-            elif i >= want and task is not None:
-                task.cancel()
-                self.users[i] = None
 
     async def _user(self, i: int) -> None:
         r = self.r
@@ -380,7 +380,7 @@ class SessionRunner:
         rng = r.rng
         try:
             intended_ns = perf_counter_ns()
-            while r.scheduling and r.sent < r.send_cap:
+            while r.scheduling and r.sent < r.send_cap and i < self.want:
                 r.in_flight += 1
                 try:
                     ok = await self.run_unit(session, self.factory.pick(), intended_ns)
