@@ -32,6 +32,7 @@ __all__ = [
     "expand_env",
     "extract_json_path",
     "json_field_present",
+    "render_body",
 ]
 
 USER_AGENT = "loadwatch"
@@ -100,6 +101,18 @@ def _json_parts(node: Any) -> list[Part]:
             out += [*([","] if i else []), *_json_parts(v)]
         return [*out, "]"]
     return [json.dumps(node)]
+
+
+def render_body(sc: RequestSpec, values: Mapping[str, Any]) -> tuple[bytes, str] | None:
+    """A request's body with the given values, once, outside the hot path (`init --check`): (bytes, its
+    Content-Type), or None without a body."""
+    if sc.json_body is not None:
+        parts, ctype = _json_parts(sc.json_body), "application/json"
+    elif sc.form is not None:
+        parts, ctype = _form_parts(sc.form), "application/x-www-form-urlencoded"
+    else:
+        return None
+    return b"".join(p.encode() if isinstance(p, str) else encode_value(values[p[0]], p[1]) for p in parts), ctype
 
 
 def _form_parts(form: dict[str, str]) -> list[Part]:

@@ -47,6 +47,17 @@ def literal(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
+def literal_json(node: Any) -> Any:
+    """A JSON body whose strings (keys too) the plan's templating must take literally."""
+    if isinstance(node, str):
+        return literal(node)
+    if isinstance(node, dict):
+        return {literal(str(k)): literal_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [literal_json(v) for v in node]
+    return node
+
+
 def _one_line(note: str) -> str:
     return " ".join(note.split())
 
@@ -119,7 +130,7 @@ class ScenarioDraft:
         if self.headers:
             doc["headers"] = {k: v for k, (v, _) in self.headers.items()}
         if self.json_body is not None:
-            doc["json"] = self.json_body
+            doc["json"] = literal_json(self.json_body)
         if self.expect_status:
             doc["expect"] = {"status": self.expect_status}
         return doc
@@ -201,7 +212,7 @@ class PlanDraft:
                     for k, (v, note) in items.items():
                         out.append(f"      {_flow(k)}: {_flow(v)}" + (f"  # {_one_line(note)}" if note else ""))
             if sc.json_body is not None:
-                line(4, "json", sc.json_body, sc.body_note)
+                line(4, "json", literal_json(sc.json_body), sc.body_note)
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)
