@@ -188,3 +188,19 @@ def test_a_unique_source_that_runs_out_stops_the_sends(tmp_path, recorder):
                                 path="/o/{ids.id}", url=url, load="{rate: 200, duration: 1}"))
     s = run_load(wrap, workers=2).summary
     assert s["requests"] == len(seen) > 40 and s["data"]["ids"]["wraps"] >= 2
+
+
+def test_unique_rows_are_split_across_shards_too(tmp_path, recorder):
+    """Two shards (as Dask runs them: run_load with share (i, 2), each with its own processes) never send the
+    same row; their merged summary counts each row once."""
+    from loadwatch.engine import merge_results
+
+    url, seen = recorder
+    seen.clear()
+    (tmp_path / "ids.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(30)))
+    plan = load_plan(_plan_file(tmp_path, {"ids": {"file": "ids.csv", "strategy": "unique"}}, path="/o/{ids.id}",
+                                url=url, load="{rate: 200, duration: 1}"))
+    shards = [run_load(plan, workers=2, share=(i, 2)) for i in range(2)]
+    assert sorted(seen) == sorted(f"/o/{i}" for i in range(30))  # every row once over both shards
+    merged = merge_results(shards).summary["data"]["ids"]
+    assert merged["rows"] == 30 and merged["used"] == 30 and merged["exhausted"]
