@@ -58,8 +58,6 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # the environment, never in the plan, its hash or the stored results
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DATA_NAME = VALUE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-# `{pool}` or `{data.column}`: what a template may name
-TEMPLATE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_ -]*)?$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -297,7 +295,7 @@ def template_names(text: str, where: str) -> list[str]:
     except ValueError as exc:
         raise ValueError(f"{where}: {exc} (write a literal brace as {{{{ or }}}})") from None
     for name, spec, conv in fields:
-        if not name or spec or conv or not TEMPLATE_NAME.match(name):
+        if not name or spec or conv:
             raise ValueError(f"{where}: {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} is not a "
                              "value name: {pool} or {data.column} (write a literal brace as {{ or }})")
     return [f for f, _, _ in fields]
@@ -537,7 +535,7 @@ class Plan(_Model):
         are checked when the data is read) or a value in `known` (a session's or journey's extraction)."""
         for name, where in sorted(names.items()):
             source, dot, _column = name.partition(".")
-            if name in known or (dot and source in self.data) or (not dot and name in self.pools):
+            if name in known or name in self.pools or (dot and source in self.data):
                 continue
             defined = [*self.pools, *(f"{d}.<column>" for d in self.data), *sorted(known)]
             raise ValueError(
