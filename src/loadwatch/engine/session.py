@@ -328,8 +328,16 @@ class SessionRunner:
         if self.r.load.model == "open":
             size = self.spec.pool if self.spec is not None else 1
             self.pool = asyncio.Queue()
-            for _ in range(size):
-                self.pool.put_nowait(self.new_session())
+            for _ in range(size):  # each session logs in first, then joins the pool the arrivals take from
+                self._spawn(self._prelogin(self.new_session()))
+
+    async def _prelogin(self, session: Session) -> None:
+        """Open model: log a pool session in before any arrival uses it (a failure is retried by the arrival
+        that takes it, and counted there)."""
+        assert self.pool is not None
+        if self.login:
+            await self._ready(session)
+        self.pool.put_nowait(session)
 
     # ------------------------------------------------------------------ schedule
     def arrive(self, intended_ns: int) -> None:
@@ -427,6 +435,11 @@ class SessionRunner:
             if failed is not None:
                 rec.record(unit.index, intended_ns, 0, 0, perf_counter_ns(), *failed)
                 return False
+            if self.r.load.model == "closed":
+                # a user's login or renewal is its own business, outside its scenario's latency (the closed
+                # model's next request is due when the user is ready); an open-model arrival waits for it, as a
+                # client would, and that wait is in its latency
+                intended_ns = perf_counter_ns()
         if unit.steps is None:  # one request: its values are the session's and its own draws
             drawn = dict(session.values) if session is not None else {}
             try:
