@@ -48,6 +48,7 @@ def _plan(tmp_path: Path, doc: dict[str, Any]) -> Any:
     return load_plan(path)
 
 
+@pytest.mark.slow
 def test_tokens_are_refreshed_before_they_expire(tmp_path, oauth_url):
     """Tokens live 2 s; the session renews them at 1.5 s (expires_in less a quarter), so no request meets a 401."""
     stats = login_apps.oauth_stats
