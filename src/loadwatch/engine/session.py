@@ -204,8 +204,21 @@ class _Client:
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
+        self.loop: asyncio.AbstractEventLoop | None = None  # the run's loop (set when the run starts)
         self.idle: list[Conn] = []
         self.conns: set[Conn] = set()
+
+    def send_idle(self, data: bytes, head: bool, deadline_ns: int) -> asyncio.Future[Answer] | None:
+        """Send on an idle connection if there is one: the answer's future, else None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                assert self.loop is not None
+                fut: asyncio.Future[Answer] = self.loop.create_future()
+                conn.send(data, fut, head, True, deadline_ns)
+                return fut
+        return None
 
     async def exchange(self, data: bytes, head: bool, deadline_ns: int) -> Answer:
         r = self.runner
@@ -323,6 +336,7 @@ class SessionRunner:
         return Session(self.spec.cookies if self.spec is not None else False)
 
     def start(self, t0_ns: int) -> None:
+        self.client.loop = asyncio.get_running_loop()
         self.srec.start(t0_ns)
         self.jrec.start(t0_ns)
         if self.r.load.model == "open":
@@ -547,22 +561,27 @@ class SessionRunner:
         data = self.factory.render(sc, drawn)
         head = sc.head
         hops = sc.spec.redirects if sc.spec is not None else 0
+        jar = session is not None and session.jar is not None
         while True:
-            path = _target(data)
-            if session is not None:
+            path = _target(data) if jar else ""
+            if jar:
+                assert session is not None
                 line = session.cookie_line(self.base, path)
                 if line:
                     cut = data.index(b"\r\n") + 2
                     data = data[:cut] + line + data[cut:]
             self.r.sent += 1
-            ans = await self.client.exchange(data, head, intended_ns + self.timeout_ns)
+            deadline = intended_ns + self.timeout_ns
+            fut = self.client.send_idle(data, head, deadline)  # an idle connection: no coroutine to open one
+            ans = await fut if fut is not None else await self.client.exchange(data, head, deadline)
             if ans.kind is not None:
                 if ans.kind in TIMEOUT_KINDS:
                     rec.abandoned(idx, intended_ns, ans.sent_ns, ans.done_ns, ans.kind, ans.message)
                 else:
                     rec.record(idx, intended_ns, 0, 0, ans.done_ns, ans.kind, ans.message)
                 return ans, (ans.kind, ans.message)
-            if session is not None:
+            if jar:
+                assert session is not None
                 session.take_cookies(self.base, path, ans)
             location = ans.header("location") if hops > 0 and ans.status in REDIRECTS else None
             nxt = _redirect(data, ans.status, location, self.base) if location else None
