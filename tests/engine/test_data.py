@@ -204,3 +204,14 @@ def test_unique_rows_are_split_across_shards_too(tmp_path, recorder):
     assert sorted(seen) == sorted(f"/o/{i}" for i in range(30))  # every row once over both shards
     merged = merge_results(shards).summary["data"]["ids"]
     assert merged["rows"] == 30 and merged["used"] == 30 and merged["exhausted"]
+
+
+def test_closed_users_stop_when_their_unique_rows_run_out(tmp_path, recorder):
+    url, seen = recorder
+    seen.clear()
+    (tmp_path / "ids.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(30)))
+    plan = load_plan(_plan_file(tmp_path, {"ids": {"file": "ids.csv", "strategy": "unique"}}, path="/c/{ids.id}",
+                                url=url, load="{model: closed, users: 4, think_time: 0, duration: 2}"))
+    s = run_load(plan, workers=2).summary
+    assert sorted(seen) == sorted(f"/c/{i}" for i in range(30)) and s["requests"] == 30 and s["errors"] == 0
+    assert s["data"]["ids"]["exhausted"] and s["data"]["ids"]["used"] == 30
