@@ -575,7 +575,9 @@ class SessionRunner:
             fut = self.client.send_idle(data, head, deadline)  # an idle connection: no coroutine to open one
             ans = await fut if fut is not None else await self.client.exchange(data, head, deadline)
             if ans.kind is not None:
-                if ans.kind in TIMEOUT_KINDS:
+                if self.r.finishing and self.r.stopped:  # cut off by a stop on request: counted apart, as ever
+                    self.r.cancelled += 1
+                elif ans.kind in TIMEOUT_KINDS:
                     rec.abandoned(idx, intended_ns, ans.sent_ns, ans.done_ns, ans.kind, ans.message)
                 else:
                     rec.record(idx, intended_ns, 0, 0, ans.done_ns, ans.kind, ans.message)
