@@ -105,3 +105,19 @@ def test_bad_templates_are_invalid_plans(scenario, message):
     with pytest.raises(InvalidInput, match=message) as info:
         _plan(scenario, {"n": {"values": ["1"]}})
     assert info.value.exit_code == 2
+
+
+def test_url_mode_sends_body_and_headers_as_given():
+    """`loadwatch load URL --body ... --header ...` has no values to template: braces are sent as they are."""
+    import argparse
+
+    from loadwatch.commands.load import add_load_arguments, build_plan
+
+    parser = argparse.ArgumentParser()
+    add_load_arguments(parser)
+    ns = parser.parse_args(["http://127.0.0.1:9/q", "--rate", "1", "--method", "POST",
+                            "--body", '{"query": "{ tools { name } }"}', "--header", "X-Note: {not a name}"])
+    factory = RequestFactory(build_plan(ns), {}, "127.0.0.1:9", seed=1, part=0)
+    static = factory.scenarios[0].static
+    assert static is not None and static.endswith(b'{"query":"{ tools { name } }"}')
+    assert b"X-Note: {not a name}\r\n" in static

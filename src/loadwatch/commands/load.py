@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from loadwatch.commands.args import positive
 from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
+from loadwatch.plangen.draft import literal, literal_json
 
 __all__ = ["LiveLine", "add_load_arguments", "format_summary", "run_load_command"]
 
@@ -133,11 +134,11 @@ def build_plan(ns: argparse.Namespace) -> Plan:
             name, sep, value = h.partition(":")
             if not sep or not name.strip() or any(c in h for c in "\r\n"):
                 raise InvalidInput("expected 'Name: value'", source="command line", field=f"--header {h!r}")
-            headers[name.strip()] = value.strip()
+            headers[name.strip()] = literal(value.strip())  # URL mode has no values to template: sent as given
         changes["headers"] = headers
     if ns.body is not None:
         try:
-            changes["json_body"] = json.loads(ns.body)
+            changes["json_body"] = literal_json(json.loads(ns.body))  # sent as given, braces included
         except ValueError:
             raise InvalidInput("not valid JSON", source="command line", field="--body") from None
     if changes:
