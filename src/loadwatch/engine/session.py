@@ -92,7 +92,14 @@ class SessionConn(FullConn):
     def send(self, data: bytes, token: Any, head: bool, want_body: bool, deadline_ns: int) -> None:
         self.chunks = []
         self.raw_head = b""
-        super().send(data, token, head, want_body, deadline_ns)
+        # Conn.send, inlined (one call per request less)
+        self.token = token
+        self.head = head
+        self.want_body = want_body
+        self.first = None
+        self.sent_ns = perf_counter_ns()
+        self.deadline_ns = deadline_ns
+        self.transport.write(data)  # type: ignore[union-attr]
 
 
 def parse_head(raw: bytes) -> list[tuple[bytes, bytes]]:
@@ -187,7 +194,7 @@ class Session:
         return line
 
     def take_cookies(self, base: str, path: str, ans: Answer) -> None:
-        if self.jar is None or not ans.sets_cookies():
+        if self.jar is None or _SET_COOKIE.search(ans.raw_head) is None:
             return
         self.jar.extract_cookies(_Info(ans.headers), urllib.request.Request(base + path))  # type: ignore[arg-type]
         self._jar_changed()
