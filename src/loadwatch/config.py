@@ -186,22 +186,26 @@ class RequestSpec(_Model):
             raise ValueError("must start with '/' and contain no whitespace")
         return v
 
-    def placeholders(self) -> dict[str, str]:
-        """Every `{name}` the request's text uses -> the first field that uses it (`path`, `json.filter.name`)."""
+    def texts(self) -> list[tuple[str, str]]:
+        """Every text of the request that is a template, with its field: path, query, header and form values,
+        the strings of a JSON body."""
         texts: list[tuple[str, str]] = [("path", self.path or "")]
         texts += [(f"query.{k}", v) for k, v in self.query.items()]
-        texts += [(f"headers.{k}", ENV_REF.sub("", v)) for k, v in self.headers.items()]
+        texts += [(f"headers.{k}", v) for k, v in self.headers.items()]
         texts += [(f"form.{k}", v) for k, v in (self.form or {}).items()]
-        texts += _json_texts(self.json_body, "json")
+        return texts + _json_texts(self.json_body, "json")
+
+    def placeholders(self) -> dict[str, str]:
+        """Every `{name}` the request's text uses -> the first field that uses it (`path`, `json.filter.name`)."""
         names: dict[str, str] = {}
-        for where, text in texts:
-            for name in template_names(text, where):
+        for where, text in self.texts():
+            for name in template_names(ENV_REF.sub("", text), where):
                 names.setdefault(name, where)
         return names
 
     def env_refs(self) -> set[str]:
-        """Environment variables named by `${NAME}` in header values."""
-        return {m for v in self.headers.values() for m in ENV_REF.findall(v)}
+        """Environment variables named by `${NAME}` in the request's text (a secret stays out of the plan)."""
+        return {m for _, text in self.texts() for m in ENV_REF.findall(text)}
 
 
 class Step(RequestSpec):

@@ -121,3 +121,19 @@ def test_url_mode_sends_body_and_headers_as_given():
     static = factory.scenarios[0].static
     assert static is not None and static.endswith(b'{"query":"{ tools { name } }"}')
     assert b"X-Note: {not a name}\r\n" in static
+
+
+def test_environment_values_in_bodies_keep_secrets_out_of_the_plan(monkeypatch):
+    from loadwatch.engine.build import check_env
+
+    plan = _plan({"method": "POST", "path": "/login", "form": {"user": "{user}", "password": "${APP_PASSWORD}"}},
+                 {"user": {"values": ["ann"]}})
+    assert plan.scenarios[0].env_refs() == {"APP_PASSWORD"}
+    monkeypatch.delenv("APP_PASSWORD", raising=False)
+    with pytest.raises(InvalidInput, match=r"scenarios\[s\]\.form\.password: uses \$\{APP_PASSWORD\}, which is not"):
+        check_env(plan)
+    monkeypatch.setenv("APP_PASSWORD", "p{w}&d")  # braces in the value are sent as they are
+    assert urllib.parse.parse_qs(_render(plan).body.decode()) == {"user": ["ann"], "password": ["p{w}&d"]}
+    js = _plan({"method": "POST", "path": "/t", "json": {"auth": {"secret": "${APP_PASSWORD}", "n": "{user}"}}},
+               {"user": {"values": ["ann"]}})
+    assert json.loads(_render(js).body) == {"auth": {"secret": "p{w}&d", "n": "ann"}}

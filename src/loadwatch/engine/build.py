@@ -107,9 +107,10 @@ def render_body(sc: RequestSpec, values: Mapping[str, Any]) -> tuple[bytes, str]
     """A request's body with the given values, once, outside the hot path (`init --check`): (bytes, its
     Content-Type), or None without a body."""
     if sc.json_body is not None:
-        parts, ctype = _json_parts(sc.json_body), "application/json"
+        parts, ctype = _json_parts(_env_json(sc.json_body)), "application/json"
     elif sc.form is not None:
-        parts, ctype = _form_parts(sc.form), "application/x-www-form-urlencoded"
+        parts, ctype = _form_parts({k: expand_env(v, where=f"form.{k}") for k, v in sc.form.items()}), (
+            "application/x-www-form-urlencoded")
     else:
         return None
     return b"".join(p.encode() if isinstance(p, str) else encode_value(values[p[0]], p[1]) for p in parts), ctype
@@ -172,30 +173,41 @@ def expand_env(text: str, *, where: str = "header") -> str:
 
 
 def check_env(plan: Plan) -> None:
-    """Refuse, before any process starts, a plan whose headers name an unset environment variable."""
+    """Refuse, before any process starts, a plan whose requests name an unset environment variable."""
     for label, sc in plan.requests():
-        for k, v in sc.headers.items():
-            expand_env(v, where=f"scenarios[{label}].headers.{k}")
+        for where, text in sc.texts():
+            expand_env(text, where=f"scenarios[{label}].{where}")
+
+
+def _env_json(node: Any) -> Any:
+    """A JSON body with `${NAME}` in its strings replaced by the variables' values (taken literally)."""
+    if isinstance(node, str):
+        return expand_env(node, where="json")
+    if isinstance(node, dict):
+        return {expand_env(str(k), where="json"): _env_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_env_json(v) for v in node]
+    return node
 
 
 def compile_scenario(sc: RequestSpec, index: int, host_header: str, name: str | None = None) -> CompiledScenario:
     """Compile once: literal bytes with the placeholders left as (name, how-written) segments."""
     if sc.path is None:
         raise ValueError(f"scenario {sc.name!r} is a journey: compile its steps")
-    parts: list[Part] = [f"{sc.method} ", *_split_template(sc.path, URL)]
+    parts: list[Part] = [f"{sc.method} ", *_split_template(expand_env(sc.path, where="path"), URL)]
     if sc.query:
         sep = "?" if "?" not in sc.path else "&"
         for k, v in sc.query.items():
             parts.append(sep + urllib.parse.quote(k, safe="") + "=")
             sep = "&"
-            parts += _split_template(v, URL, lambda t: urllib.parse.quote(t, safe=""))
+            parts += _split_template(expand_env(v, where=f"query.{k}"), URL, lambda t: urllib.parse.quote(t, safe=""))
     body: list[Part] = []
     headers: dict[str, str] = {"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*"}
     if sc.json_body is not None:
-        body = _json_parts(sc.json_body)
+        body = _json_parts(_env_json(sc.json_body))
         headers["Content-Type"] = "application/json"
     elif sc.form is not None:
-        body = _form_parts(sc.form)
+        body = _form_parts({k: expand_env(v, where=f"form.{k}") for k, v in sc.form.items()})
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     custom = {k: expand_env(v) for k, v in sc.headers.items()}
     lowered = {k.lower() for k in custom}
