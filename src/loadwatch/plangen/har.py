@@ -10,6 +10,7 @@ plan: they become `${NAME}` references that the engine fills from the environmen
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.parse
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadwatch.config import safe_name
 from loadwatch.errors import InvalidInput
+from loadwatch.plangen.correlate import Exchange, SessionDraft, find_session
 from loadwatch.plangen.draft import Filters, PlanDraft
 from loadwatch.plangen.traffic import Recorded, build_draft
 
@@ -53,6 +55,7 @@ class _NameValue(_Model):
 class _PostData(_Model):  # field names are HAR's own spelling
     mimeType: str = ""
     text: str | None = None
+    params: list[_NameValue] = []
 
 
 class _Request(_Model):
@@ -64,10 +67,13 @@ class _Request(_Model):
 
 class _Content(_Model):
     mimeType: str = ""
+    text: str | None = None
+    encoding: str | None = None
 
 
 class _Response(_Model):
     status: int
+    headers: list[_NameValue] = []
     content: _Content = _Content()
 
 
@@ -151,33 +157,26 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
     records: list[Recorded] = []
     skipped_static = 0
     other_hosts: Counter[str] = Counter()
+    mine: list[tuple[_Entry, urllib.parse.SplitResult, Exchange]] = []
     for i, e, url in parsed:
         if url.netloc != host:
             other_hosts[url.netloc] += 1
-            continue
-        if _static(e, url):
+        elif _static(e, url):
             skipped_static += 1
+        else:
+            mine.append((e, url, _exchange(i, e, url, path)))
+    session = find_session([x for _, _, x in mine], str(path))
+    for e, url, x in mine:
+        if session is not None and x.index in session.login_entries:
             continue
-        headers = {}
-        for h in e.request.headers:
-            kept = keep_header(h.name, h.value)
-            if kept:
-                headers[kept[0]] = kept[1]
-        body: Any = None
-        if e.request.postData and e.request.postData.text and "json" in e.request.postData.mimeType:
-            try:
-                body = json.loads(e.request.postData.text)
-            except json.JSONDecodeError:
-                raise InvalidInput("postData.text is not the JSON its mimeType says", source=str(path),
-                                   field=f"log.entries[{i}].request.postData.text") from None
         records.append(Recorded(
-            method=e.request.method.upper(),
+            method=x.method,
             path=url.path or "/",
-            query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
-            status=e.response.status,
-            where=f"entries[{i}]",
-            headers=headers,
-            json_body=body,
+            query=x.query,
+            status=x.status,
+            where=x.where,
+            headers=_headers(x, session),
+            json_body=x.json_body,
             time=_epoch(e.startedDateTime),
         ))
     if skipped_static:
@@ -187,8 +186,52 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
     if not records:
         raise InvalidInput(f"no request to {host} left after leaving out static assets and other hosts",
                            source=str(path), field="log.entries")
-    return build_draft(records, source=source, name=_plan_name(path), base_url=base_url,
-                       base_note=note, filters=filters, left_out=left_out)
+    draft = build_draft(records, source=source, name=_plan_name(path), base_url=base_url,
+                        base_note=note, filters=filters, left_out=left_out)
+    draft.session = session
+    return draft
+
+
+def _exchange(i: int, e: _Entry, url: urllib.parse.SplitResult, path: Path) -> Exchange:
+    body: Any = None
+    form: list[tuple[str, str]] | None = None
+    post = e.request.postData
+    if post is not None and "json" in post.mimeType and post.text:
+        try:
+            body = json.loads(post.text)
+        except json.JSONDecodeError:
+            raise InvalidInput("postData.text is not the JSON its mimeType says", source=str(path),
+                               field=f"log.entries[{i}].request.postData.text") from None
+    elif post is not None and "x-www-form-urlencoded" in post.mimeType:
+        form = [(p.name, p.value) for p in post.params] if post.params else \
+            urllib.parse.parse_qsl(post.text or "", keep_blank_values=True)
+    content = e.response.content
+    text = content.text or ""
+    if content.encoding == "base64":  # a recorder's binary-safe form: only text can hold a value a request sends
+        try:
+            text = base64.b64decode(text).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            text = ""
+    return Exchange(
+        index=i, method=e.request.method.upper(), path=url.path or "/",
+        query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
+        headers=[(h.name, h.value) for h in e.request.headers], form=form, json_body=body,
+        status=e.response.status, resp_headers=[(h.name, h.value) for h in e.response.headers], resp_text=text)
+
+
+def _headers(x: Exchange, session: SessionDraft | None) -> dict[str, str]:
+    """The headers a scenario sends: with a session, no recorded Cookie (its jar keeps cookies) and values the
+    login produced (a bearer token, a CSRF header) taken from the session's extractions."""
+    out: dict[str, str] = {}
+    for name, value in x.headers:
+        if session is not None and name.lower() == "cookie":
+            continue
+        kept = keep_header(name, value)
+        if kept is None:
+            continue
+        templ = session.correlate_text(value, x, f"headers.{name}") if session is not None else None
+        out[kept[0]] = templ if templ is not None else kept[1]
+    return out
 
 
 def _static(e: _Entry, url: urllib.parse.SplitResult) -> bool:

@@ -26,6 +26,7 @@ _ID_LIKE = re.compile(
     r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{16,}|(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,})$"
 )
+_EXTRACTED = re.compile(r"(?<!\{)\{[A-Za-z_]")  # a `{name}` the session fills (literal braces are doubled)
 _VAR = "\x00"  # marks a templated position while grouping
 
 
@@ -166,8 +167,9 @@ def build_draft(
         _query(sc, ok, pool_values, pool_notes, query_pools)
         example = ok[0]
         for h, v in example.headers.items():
-            sc.headers[h] = (v, f"as recorded ({example.where})" if "${" not in v else
-                             "redacted: set this environment variable before the run")
+            sc.headers[h] = (v, "redacted: set this environment variable before the run" if "${" in v else
+                             "extracted by the session's login" if _EXTRACTED.search(v) else
+                             f"as recorded ({example.where})")
         if method not in ("GET", "HEAD") and example.json_body is not None:
             sc.json_body = example.json_body
             sc.body_note = f"the body recorded at {example.where}"

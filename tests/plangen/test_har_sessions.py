@@ -1,0 +1,195 @@
+"""`loadwatch init --har` on a recording that logs in: a real client (httpx, its event hooks recording every
+exchange) logs in to real login services (FastAPI's OAuth2 password flow; Django's own LoginView and CSRF
+protection), the recorded sessions are deleted at the server, and the generated plan logs in by itself and replays
+with 0 errors. Plus the correlation on a hand-made HAR and a recording whose login was refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from engine import login_apps
+
+from loadwatch.cli import main
+from loadwatch.config import load_plan
+
+from .test_traffic import _entry
+
+USER, PASSWORD = "user3", login_apps.USERS["user3"]
+
+
+class Recorder:
+    """httpx event hooks -> HAR entries: every request and its answer, as a browser's dev tools would save."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self._started: dict[int, datetime] = {}
+
+    def on_request(self, request: httpx.Request) -> None:
+        self._started[id(request)] = datetime.now(UTC)
+
+    def on_response(self, response: httpx.Response) -> None:
+        response.read()
+        entry = _entry(response, self._started.pop(id(response.request)))
+        body = response.request.content
+        if body:
+            entry["request"]["postData"] = {"mimeType": response.request.headers.get("content-type", ""),
+                                            "text": body.decode()}
+        self.entries.append(entry)
+
+    def client(self, base_url: str) -> httpx.Client:
+        return httpx.Client(base_url=base_url, timeout=10,
+                            event_hooks={"request": [self.on_request], "response": [self.on_response]})
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps({"log": {"version": "1.2", "entries": self.entries}}))
+        return path
+
+
+@pytest.fixture(scope="module")
+def oauth_url() -> Iterator[str]:
+    with login_apps.serve(login_apps.oauth_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def django_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    app = login_apps.django_app(tmp_path_factory.mktemp("django") / "db.sqlite3")
+    with login_apps.serve(app) as url:
+        yield url
+
+
+def _load(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    result_file = tmp_path / "result.json"
+    code = main(["load", "--plan", str(out), "--rate", "40", "--duration", "4", "--warmup", "0", "--workers", "1",
+                 "--quiet", "--json", str(result_file)])
+    assert code == 0, capsys.readouterr().err
+    result: dict[str, Any] = json.loads(result_file.read_text())["load"]
+    return result
+
+
+def test_a_recorded_token_login_replays_with_logins_of_its_own(oauth_url, tmp_path, monkeypatch, capsys):
+    rec = Recorder()
+    with rec.client(oauth_url) as client:
+        answer = client.post("/token", data={"username": USER, "password": PASSWORD})
+        assert answer.status_code == 200
+        token = answer.json()["access_token"]
+        for _ in range(5):
+            assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    har = rec.write(tmp_path / "login.har")
+    login_apps._tokens.clear()  # the recorded session is gone at the server
+    login_apps.oauth_stats.clear()
+
+    out = tmp_path / "plan.yaml"
+    assert main(["init", "--har", str(har), "--out", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert token not in text and PASSWORD not in text  # neither the recorded token nor the password
+    assert "APP_PASSWORD" in text.split("name:")[0]  # the header comment names the variable to set
+    doc = yaml.safe_load(text)
+    login = doc["session"]["login"]
+    assert [s["path"] for s in login] == ["/token"]
+    assert login[0]["form"] == {"username": USER, "password": "${APP_PASSWORD}"}
+    assert login[0]["extract"] == {"access_token": {"json": "access_token"}, "expires_in": {"json": "expires_in"}}
+    assert doc["session"]["refresh"] == {"expires_in": "expires_in"}
+    assert [(s["path"], s["headers"]) for s in doc["scenarios"]] == [
+        ("/me", {"authorization": "Bearer {access_token}"})]
+
+    monkeypatch.setenv("APP_PASSWORD", PASSWORD)
+    result = _load(out, tmp_path, capsys)
+    assert result["requests"] >= 100 and result["errors"] == 0, result["errors_by_kind"]
+    stats = login_apps.oauth_stats
+    # logins of its own (tokens live 2 s: renewed during the 4 s run), and no request met a refused token
+    assert stats["tokens"] >= 2 and stats["unauthorized"] == 0 and stats["me"] == result["requests"]
+    assert token not in login_apps._tokens
+
+
+def test_a_recorded_form_login_with_csrf_replays(django_url, tmp_path, monkeypatch, capsys):
+    """Django's LoginView: the login page's CSRF token is posted with the form -> the page becomes a login step
+    with a regex extraction, the session cookie the login set is never replayed."""
+    rec = Recorder()
+    with rec.client(django_url) as client:
+        page = client.get("/accounts/login/")
+        csrf = page.text.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        done = client.post("/accounts/login/", data={"username": USER, "password": PASSWORD,
+                                                     "csrfmiddlewaretoken": csrf})
+        assert done.status_code == 302
+        for _ in range(3):
+            assert client.get("/private/").json() == {"user": USER}
+        cookie = client.cookies["sessionid"]
+    har = rec.write(tmp_path / "form.har")
+    assert any(h["name"] == "cookie" for e in rec.entries[2:] for h in e["request"]["headers"])  # it was recorded
+
+    out = tmp_path / "plan.yaml"
+    assert main(["init", "--har", str(har), "--out", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert cookie not in text and csrf not in text and PASSWORD not in text
+    doc = yaml.safe_load(text)
+    page_step, login = doc["session"]["login"]
+    assert page_step["path"] == login["path"] == "/accounts/login/" and login["method"] == "POST"
+    assert login["form"] == {"username": USER, "password": "${APP_PASSWORD}",
+                             "csrfmiddlewaretoken": "{csrfmiddlewaretoken}"}
+    assert set(page_step["extract"]["csrfmiddlewaretoken"]) == {"regex"} and login["expect"] == {"status": [302]}
+    assert [s["path"] for s in doc["scenarios"]] == ["/private/"] and "headers" not in doc["scenarios"][0]
+
+    login_apps.django_stats.clear()
+    monkeypatch.setenv("APP_PASSWORD", PASSWORD)
+    result = _load(out, tmp_path, capsys)
+    assert result["requests"] >= 100 and result["errors"] == 0, result["errors_by_kind"]
+    assert result["sessions"]["logins"] >= 1 and result["sessions"]["login_failures"] == 0
+    assert login_apps.django_stats[f"private:{USER}"] == result["requests"]
+
+
+def _ex(method: str, url: str, status: int = 200, *, req_headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        form: str | None = None, resp_headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        body: str = "", mime: str = "text/html") -> dict[str, Any]:
+    request: dict[str, Any] = {"method": method, "url": "http://127.0.0.1:9/" + url.lstrip("/"),
+                               "headers": [{"name": k, "value": v} for k, v in req_headers]}
+    if form is not None:
+        request["postData"] = {"mimeType": "application/x-www-form-urlencoded", "text": form}
+    return {"startedDateTime": "2026-12-07T07:00:00Z", "request": request,
+            "response": {"status": status, "headers": [{"name": k, "value": v} for k, v in resp_headers],
+                         "content": {"mimeType": mime, "text": body}}}
+
+
+def test_correlation_on_a_hand_made_recording(tmp_path, capsys):
+    """Values are matched, not guessed: the form field is called `tk` (no 'csrf' in it), the API token comes back
+    in an answer header and is sent in a header of another name."""
+    entries = [
+        _ex("GET", "/signin", body='<p>hi</p>\n<input type="hidden" name="tk" value="Zq81xYw0pLm3">'),
+        _ex("POST", "/signin", 303, form="login=ann&pass=hunter22&tk=Zq81xYw0pLm3",
+            resp_headers=[("Set-Cookie", "sid=abcdef0123456789; Path=/"), ("X-Api-Token", "tok-7a7a7a7a7a")]),
+        *[_ex("GET", "/inbox", req_headers=[("Cookie", "sid=abcdef0123456789"), ("X-Auth", "tok-7a7a7a7a7a")],
+              body="[]", mime="application/json") for _ in range(3)],
+    ]
+    har = tmp_path / "hand.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    out = tmp_path / "hand.yaml"
+    assert main(["init", "--har", str(har), "--out", str(out)]) == 0, capsys.readouterr().err
+    doc = yaml.safe_load(out.read_text())
+    page, login = doc["session"]["login"]
+    assert page == {"name": "signin", "path": "/signin", "expect": {"status": [200]},
+                    "extract": {"tk": {"regex": '<input\\ type="hidden"\\ name="tk"\\ value="([^"\\s]+)'}}}
+    assert login["form"] == {"login": "ann", "pass": "${APP_PASS}", "tk": "{tk}"}
+    assert login["extract"] == {"x_api_token": {"header": "X-Api-Token"}}
+    assert doc["scenarios"][0]["headers"] == {"X-Auth": "{x_api_token}"}  # the recorded Cookie is gone
+    assert "hunter22" not in out.read_text() and "abcdef0123456789" not in out.read_text()
+    plan = load_plan(out)  # a valid plan: every `{name}` is extracted before it is sent
+    assert plan.session is not None and len(plan.session.login) == 2
+
+
+def test_a_recording_whose_login_was_refused_is_named(tmp_path, capsys):
+    entries = [_ex("POST", "/token", 401, form="username=ann&password=wrong", body='{"detail":"no"}',
+                   mime="application/json"),
+               _ex("GET", "/me", 401, body='{"detail":"no"}', mime="application/json")]
+    har = tmp_path / "refused.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    assert main(["init", "--har", str(har), "--out", str(tmp_path / "p.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "refused.har: log.entries[0].response.status: the login POST /token answered HTTP 401" in err
+    assert "record a login that succeeds" in err and not (tmp_path / "p.yaml").exists()
