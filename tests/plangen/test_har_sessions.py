@@ -166,18 +166,25 @@ def test_correlation_on_a_hand_made_recording(tmp_path, capsys):
             resp_headers=[("Set-Cookie", "sid=abcdef0123456789; Path=/"), ("X-Api-Token", "tok-7a7a7a7a7a")]),
         *[_ex("GET", "/inbox", req_headers=[("Cookie", "sid=abcdef0123456789"), ("X-Auth", "tok-7a7a7a7a7a")],
               body="[]", mime="application/json") for _ in range(3)],
+        _ex("GET", "/feed?auth=tok-7a7a7a7a7a&page=2", body="[]", mime="application/json"),
+        _ex("POST", "/notes", 201, body="{}", mime="application/json"),
     ]
+    entries[-1]["request"]["postData"] = {"mimeType": "application/json",
+                                          "text": json.dumps({"token": "tok-7a7a7a7a7a", "text": "{hi}"})}
     har = tmp_path / "hand.har"
     har.write_text(json.dumps({"log": {"entries": entries}}))
     out = tmp_path / "hand.yaml"
-    assert main(["init", "--har", str(har), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert main(["init", "--har", str(har), "--methods", "GET,POST", "--out", str(out)]) == 0, capsys.readouterr().err
     doc = yaml.safe_load(out.read_text())
+    by_path = {s["path"]: s for s in doc["scenarios"]}
+    assert by_path["/feed"]["query"] == {"auth": "{x_api_token}", "page": "2"}  # in a query string too
+    assert by_path["/notes"]["json"] == {"token": "{x_api_token}", "text": "{{hi}}"}  # other braces stay literal
     page, login = doc["session"]["login"]
     assert page == {"name": "signin", "path": "/signin", "expect": {"status": [200]},
-                    "extract": {"tk": {"regex": '<input\\ type="hidden"\\ name="tk"\\ value="([^"\\s]+)'}}}
+                    "extract": {"tk": {"regex": '<input type="hidden" name="tk" value="([^"\\s]+)'}}}
     assert login["form"] == {"login": "ann", "pass": "${APP_PASS}", "tk": "{tk}"}
     assert login["extract"] == {"x_api_token": {"header": "X-Api-Token"}}
-    assert doc["scenarios"][0]["headers"] == {"X-Auth": "{x_api_token}"}  # the recorded Cookie is gone
+    assert by_path["/inbox"]["headers"] == {"X-Auth": "{x_api_token}"}  # the recorded Cookie is gone
     assert "hunter22" not in out.read_text() and "abcdef0123456789" not in out.read_text()
     plan = load_plan(out)  # a valid plan: every `{name}` is extracted before it is sent
     assert plan.session is not None and len(plan.session.login) == 2

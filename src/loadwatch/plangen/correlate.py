@@ -108,7 +108,7 @@ def _regex(text: str, value: str) -> str | None:
     after = text[pos + len(value):pos + len(value) + 1]
     body = f"([^{re.escape(after)}\\s]+)" if after and not after.isalnum() and after not in "_.~+/=-" \
         else f"([{_VALUE_CHARS}]+)"
-    pattern = re.escape(before) + body
+    pattern = re.escape(before).replace("\\ ", " ") + body  # a space is only special in verbose mode
     m = re.search(pattern, text)
     return pattern if before.strip() and m and m.group(1) == value else None
 

@@ -122,9 +122,13 @@ class ScenarioDraft:
     query: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value, note)
     headers: dict[str, tuple[str, str]] = field(default_factory=dict)
     json_body: Any = None
+    json_template: bool = False  # its strings are already templates (values a session extracts); else literal
     body_note: str = ""
     expect_status: list[int] | None = None
     expect_note: str = ""
+
+    def json(self) -> Any:
+        return self.json_body if self.json_template else literal_json(self.json_body)
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "weight": self.weight, "method": self.method, "path": self.path}
@@ -133,7 +137,7 @@ class ScenarioDraft:
         if self.headers:
             doc["headers"] = {k: v for k, (v, _) in self.headers.items()}
         if self.json_body is not None:
-            doc["json"] = literal_json(self.json_body)
+            doc["json"] = self.json()
         if self.expect_status:
             doc["expect"] = {"status": self.expect_status}
         return doc
@@ -231,7 +235,7 @@ class PlanDraft:
                     for k, (v, note) in items.items():
                         out.append(f"      {_flow(k)}: {_flow(v)}" + (f"  # {_one_line(note)}" if note else ""))
             if sc.json_body is not None:
-                line(4, "json", literal_json(sc.json_body), sc.body_note)
+                line(4, "json", sc.json(), sc.body_note)
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from loadwatch.config import safe_name
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.correlate import Exchange, SessionDraft, find_session
-from loadwatch.plangen.draft import Filters, PlanDraft
+from loadwatch.plangen.draft import Filters, PlanDraft, literal
 from loadwatch.plangen.traffic import Recorded, build_draft
 
 __all__ = ["STATIC_SUFFIXES", "draft_from_har", "keep_header"]
@@ -169,15 +169,22 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
     for e, url, x in mine:
         if session is not None and x.index in session.login_entries:
             continue
+        query, templates = x.query, frozenset[str]()
+        if session is not None:
+            found = {k: session.correlate_text(v, x, f"query.{k}") for k, v in x.query}
+            query = [(k, found[k] or v) for k, v in x.query]
+            templates = frozenset(k for k, t in found.items() if t)
         records.append(Recorded(
             method=x.method,
             path=url.path or "/",
-            query=x.query,
+            query=query,
             status=x.status,
             where=x.where,
             headers=_headers(x, session),
-            json_body=x.json_body,
+            json_body=x.json_body if session is None else _json_template(x.json_body, session, x, "json"),
             time=_epoch(e.startedDateTime),
+            json_template=session is not None,
+            query_templates=templates,
         ))
     if skipped_static:
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")
@@ -217,6 +224,17 @@ def _exchange(i: int, e: _Entry, url: urllib.parse.SplitResult, path: Path) -> E
         query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
         headers=[(h.name, h.value) for h in e.request.headers], form=form, json_body=body,
         status=e.response.status, resp_headers=[(h.name, h.value) for h in e.response.headers], resp_text=text)
+
+
+def _json_template(node: Any, session: SessionDraft, x: Exchange, where: str) -> Any:
+    """A JSON body in the plan's template syntax: a string the session extracts is `{name}`, the rest literal."""
+    if isinstance(node, str):
+        return session.correlate_text(node, x, where) or literal(node)
+    if isinstance(node, dict):
+        return {literal(str(k)): _json_template(v, session, x, f"{where}.{k}") for k, v in node.items()}
+    if isinstance(node, list):
+        return [_json_template(v, session, x, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
 
 
 def _headers(x: Exchange, session: SessionDraft | None) -> dict[str, str]:

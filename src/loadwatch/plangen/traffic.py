@@ -42,6 +42,8 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)  # only the ones worth keeping (already redacted)
     json_body: Any = None
     time: float | None = None  # epoch seconds
+    json_template: bool = False  # the JSON body's strings are in the plan's template syntax (a session's values)
+    query_templates: frozenset[str] = frozenset()  # query names whose value is a session's value, as a template
 
 
 def _segments(path: str) -> list[str]:
@@ -171,7 +173,7 @@ def build_draft(
                              "extracted by the session's login" if _EXTRACTED.search(v) else
                              f"as recorded ({example.where})")
         if method not in ("GET", "HEAD") and example.json_body is not None:
-            sc.json_body = example.json_body
+            sc.json_body, sc.json_template = example.json_body, example.json_template
             sc.body_note = f"the body recorded at {example.where}"
         draft.scenarios.append(sc)
     for pname, values in pool_values.items():
@@ -199,6 +201,9 @@ def _query(sc: ScenarioDraft, reqs: list[Recorded], pool_values: dict[str, list[
     extra = f"; {len(shapes) - 1} other combination(s) of parameters recorded" if len(shapes) > 1 else ""
     for k in shape:
         values = list(dict.fromkeys(next(v for kk, v in r.query if kk == k) for r in same))
+        if k in same[0].query_templates:  # a value the session extracts: each session sends its own
+            sc.query[k] = (values[0], "extracted by the session's login")
+            continue
         if len(values) == 1:
             sc.query[k] = (literal(values[0]), f"the one value recorded ({count} of {len(reqs)} requests{extra})")
             continue
