@@ -190,6 +190,29 @@ def test_correlation_on_a_hand_made_recording(tmp_path, capsys):
     assert plan.session is not None and len(plan.session.login) == 2
 
 
+def test_a_json_login_whose_token_is_sent_as_a_bearer(tmp_path, capsys):
+    token = "eyJhbGciOiJIUzI1NiJ9.e30.sig"
+    entries = [
+        _ex("POST", "/api/login", body=json.dumps({"data": {"session": {"token": token}}, "user": {"id": 7}}),
+            mime="application/json"),
+        _ex("GET", "/api/me", req_headers=[("Authorization", f"Bearer {token}")], body="{}",
+            mime="application/json"),
+    ]
+    entries[0]["request"]["postData"] = {"mimeType": "application/json",
+                                         "text": json.dumps({"email": "ann@example.org", "user_password": "pw!"})}
+    har = tmp_path / "api.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    out = tmp_path / "api.yaml"
+    assert main(["init", "--har", str(har), "--out", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    doc = yaml.safe_load(text)
+    [login] = doc["session"]["login"]
+    assert login["json"] == {"email": "ann@example.org", "user_password": "${APP_USER_PASSWORD}"}
+    assert login["extract"] == {"token": {"json": "data.session.token"}} and "refresh" not in doc["session"]
+    assert doc["scenarios"][0]["headers"] == {"Authorization": "Bearer {token}"}
+    assert token not in text and "pw!" not in text and "#   APP_USER_PASSWORD: " in text
+
+
 def test_a_recording_whose_login_was_refused_is_named(tmp_path, capsys):
     entries = [_ex("POST", "/token", 401, form="username=ann&password=wrong", body='{"detail":"no"}',
                    mime="application/json"),

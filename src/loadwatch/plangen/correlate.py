@@ -1,8 +1,9 @@
 """A recorded login -> the plan's `session:`; values a later request sent that an earlier answer produced ->
 extractions (correlation by matching values across the recording, never by guessing names).
 
-The login is the request that posts a password-like field (`password`, `passwd`, `pwd`, form or JSON body) and
-whose answer sets something: a cookie, or a token in a JSON body. The requests that produced values the login
+The login is the request that posts a password-like field (`password`, `passwd`, `pwd`; or an OAuth2
+`client_secret`), in a form or a top-level JSON field, and whose answer sets something: a cookie, or a token in a
+JSON body. The requests that produced values the login
 sends (the login page with its CSRF token) become login steps before it. A value counts as produced by an answer
 when it is at least `MIN_VALUE_LEN` characters long and appears in that answer: as a JSON string (-> `json:` path),
 a response header (-> `header:`), or in the body text (-> a `regex:` anchored on the text just before it, checked to
@@ -47,17 +48,6 @@ class Exchange:
     @property
     def where(self) -> str:
         return f"entries[{self.index}]"
-
-    def sent(self) -> Iterator[tuple[str, str]]:
-        """(field, value) of what the request sent that could have come from an earlier answer."""
-        for k, v in self.headers:
-            if k.lower() != "cookie":
-                yield f"headers.{k}", v
-        for k, v in self.form or []:
-            yield f"form.{k}", v
-        for k, v in self.query:
-            yield f"query.{k}", v
-        yield from _json_strings(self.json_body, "json")
 
     def resp_json(self) -> Any:
         try:
@@ -135,14 +125,21 @@ def locate(value: str, answer: Exchange) -> dict[str, str] | None:
 def _is_login(x: Exchange) -> bool:
     fields = x.form if x.form is not None else (
         [(k, v) for k, v in x.json_body.items() if isinstance(v, str)] if isinstance(x.json_body, dict) else [])
-    return x.method == "POST" and any(_PASSWORD.match(k) and v for k, v in fields)
+    # a password, or an OAuth2 client's secret (the client-credentials grant)
+    return x.method == "POST" and any((_PASSWORD.match(k) or k.lower() == "client_secret") and v for k, v in fields)
 
 
 def _sets_credentials(x: Exchange) -> bool:
     if any(k.lower() == "set-cookie" for k, _ in x.resp_headers):
         return True
-    doc = x.resp_json()
-    return isinstance(doc, dict) and any(_TOKEN_KEY.search(str(k)) and isinstance(v, str) for k, v in doc.items())
+    return _has_token(x.resp_json())
+
+
+def _has_token(node: Any) -> bool:
+    """A string under a token-like key anywhere in the answer (`access_token`, `data.session.token`)."""
+    if isinstance(node, dict):
+        return any((_TOKEN_KEY.search(str(k)) and isinstance(v, str) and v) or _has_token(v) for k, v in node.items())
+    return isinstance(node, list) and any(_has_token(v) for v in node)
 
 
 def _name(text: str, taken: set[str]) -> str:
@@ -240,7 +237,7 @@ def find_session(exchanges: list[Exchange], source: str) -> SessionDraft | None:
         if page is not None and page not in pages:
             pages.append(page)
     for page in sorted(pages, key=lambda x: x.index):
-        session.steps.append({"name": _name(page.path, {st["name"] for st in session.steps}) or "page",
+        session.steps.append({"name": _name(page.path.strip("/") or "page", {st["name"] for st in session.steps}),
                               "path": literal(page.path), "expect": {"status": [page.status]}})
         session.notes.append(f"the page the login took a value from ({page.where})")
         session._producers.append((page, len(session.steps) - 1))
