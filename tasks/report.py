@@ -4,13 +4,12 @@ artifacts under fixed keys, so the UI keeps their history night after night."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from loadwatch.record import write_summary
+from loadwatch.record import ReportInput, write_summary
 from loadwatch.report import view as report
 
 __all__ = ["ARTIFACT_REPORT_KEY", "ARTIFACT_TABLE_KEY", "report_task"]
@@ -20,7 +19,7 @@ ARTIFACT_TABLE_KEY = "loadwatch-scenarios"
 
 
 @task(name="report", cache_policy=NO_CACHE, retries=1)
-def report_task(data: dict[str, Any], out_dir: Path) -> dict[str, str]:
+def report_task(data: ReportInput, out_dir: Path) -> dict[str, str]:
     log = get_run_logger()
     paths = report.write_report(data, out_dir)
     paths["summary"] = write_summary(data["summary"], out_dir)  # the report input's summary: summary.json's dict

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from loadwatch import stats
 from loadwatch.capacity.search import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import ALL, run_metrics
 from loadwatch.report.view import build_view, render_markdown, write_report
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import RunPoint
 
 PLAN = {
     "name": "cap",
@@ -88,21 +89,21 @@ def test_no_capacity_section_no_report_section(tmp_path):
     assert "chart-capacity" not in html
 
 
-def _series(values: list[float]) -> list[stats.RunPoint]:
+def _series(values: list[float]) -> list[RunPoint]:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    return [stats.RunPoint(run_id=f"n{i:02d}", started_at=t0 + timedelta(days=i), metrics={ALL: {"capacity_rps": v}})
+    return [RunPoint(run_id=f"n{i:02d}", started_at=t0 + timedelta(days=i), metrics={ALL: {"capacity_rps": v}})
             for i, v in enumerate(values)]
 
 
 def test_gate_flags_a_capacity_drop_and_not_the_noise():
     clean = [812.0, 826.0, 805.0, 819.0, 830.0, 808.0, 815.0, 822.0, 811.0, 818.0]  # ~1 % spread, as measured
     points = _series([*clean, 812.0 * 0.8])
-    rows = stats.compare_run(points[-1], points[:-1])
+    rows = compare_run(points[-1], points[:-1])
     (row,) = [r for r in rows if r["metric"] == "capacity_rps"]
     assert row["outcome"] == "regression" and row["direction"] == -1
-    rows = stats.compare_run(_series([*clean, 809.0])[-1], _series(clean))
+    rows = compare_run(_series([*clean, 809.0])[-1], _series(clean))
     (row,) = [r for r in rows if r["metric"] == "capacity_rps"]
     assert row["outcome"] == "ok"
     # more capacity is an improvement, never a regression
-    rows = stats.compare_run(_series([*clean, 1000.0])[-1], _series(clean))
+    rows = compare_run(_series([*clean, 1000.0])[-1], _series(clean))
     assert [r["outcome"] for r in rows if r["metric"] == "capacity_rps"] == ["improvement"]

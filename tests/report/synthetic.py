@@ -12,8 +12,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from loadwatch import stats
 from loadwatch.pipeline.compare import decide_verdict
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.history import group_incidents, history_change_points
+from loadwatch.stats.model import GateConfig, RunPoint
 
 __all__ = ["HOSTILE", "SCENARIOS", "make_data"]
 
@@ -73,11 +75,11 @@ def make_data(
     scenarios = list(scenarios or SCENARIOS)
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
-    points: list[stats.RunPoint] = []
+    points: list[RunPoint] = []
     for i in range(nights):
         factor = {step_scenario: 1 + step} if step_at is not None and i + 1 >= step_at else {}
         points.append(
-            stats.RunPoint(
+            RunPoint(
                 run_id=f"2026{i:04d}T020000Z-{i:06x}",
                 started_at=start + timedelta(days=i),
                 metrics=_night_metrics(rng, scenarios, factor),
@@ -85,9 +87,9 @@ def make_data(
         )
     current, past = points[-1], points[:-1]
     if gate:
-        cfg = stats.GateConfig(resamples=500)
-        comparison = stats.compare_run(current, past, cfg)
-        change_points = stats.history_change_points(points)
+        cfg = GateConfig(resamples=500)
+        comparison = compare_run(current, past, cfg)
+        change_points = history_change_points(points)
         usable = past[-cfg.window :]
         verdict, reasons = decide_verdict(comparison, [], n_baseline=len(usable), min_history=cfg.min_history)
     else:
@@ -164,7 +166,7 @@ def make_data(
         "target_stats": {"pre": {}, "post": {}, "delta": {"cache": {"hits": 900, "misses": 100}}},
         "comparison": comparison,
         "change_points": change_points,
-        "incidents": stats.group_incidents(change_points) if change_points else [],
+        "incidents": group_incidents(change_points) if change_points else [],
         "thresholds": [
             {
                 "expr": "p95 < 50ms",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadwatch.record import RunSummary
+from loadwatch.settings import settings
 from loadwatch.vocabulary import VERDICTS
 
 __all__ = [
@@ -42,7 +43,7 @@ PUSH_TIMEOUT_S = 5.0
 # every verdict is exported (1 for the current one, 0 for the others) so a rule can match on the label
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
-_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.counters.counter_deltas
+_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.deltas.counter_deltas
 
 log = logging.getLogger("loadwatch.report.prometheus")
 
@@ -348,9 +349,9 @@ def publish(summary: RunSummary | Mapping[str, Any], env: Mapping[str, str] | No
 
     LOADWATCH_PROM_TEXTFILE_DIR: write <dir>/loadwatch_<plan>.prom for node_exporter's textfile collector.
     LOADWATCH_PUSHGATEWAY_URL: PUT to the Pushgateway. Neither set: nothing happens. Errors are logged."""
-    env = os.environ if env is None else env
-    textfile_dir = env.get(TEXTFILE_DIR_ENV, "").strip()
-    gateway = env.get(PUSHGATEWAY_ENV, "").strip()
+    current = settings(env)
+    textfile_dir = str(current.prom_textfile_dir or "")
+    gateway = (current.pushgateway_url or "").strip()
     if not textfile_dir and not gateway:
         return []
     if isinstance(summary, RunSummary):
