@@ -215,3 +215,25 @@ def test_closed_users_stop_when_their_unique_rows_run_out(tmp_path, recorder):
     s = run_load(plan, workers=2).summary
     assert sorted(seen) == sorted(f"/c/{i}" for i in range(30)) and s["requests"] == 30 and s["errors"] == 0
     assert s["data"]["ids"]["exhausted"] and s["data"]["ids"]["used"] == 30
+
+
+def test_a_journey_without_a_session_carries_a_value_between_its_steps(tmp_path, recorder):
+    """No login, no cookies: a journey alone (closed model) takes a value from one answer into the next path;
+    a row of a data source stays the same across the journey's steps."""
+    url, seen = recorder
+    seen.clear()
+    (tmp_path / "ids.csv").write_text("id\n" + "".join(f"{i}\n" for i in range(1000)))
+    import yaml
+
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
+        "target": {"url": url}, "load": {"model": "closed", "users": 1, "think_time": 0, "duration": 1},
+        "data": {"ids": {"file": "ids.csv", "strategy": "sequential"}},
+        "scenarios": [{"name": "j", "steps": [
+            {"name": "first", "path": "/first/{ids.id}", "extract": {"word": {"regex": "o(k)"}}},
+            {"name": "next", "path": "/next/{word}/{ids.id}"}]}]}))
+    plan = load_plan(tmp_path / "plan.yaml")
+    s = run_load(plan, workers=1).summary
+    pairs = list(zip(seen[::2], seen[1::2], strict=False))
+    assert pairs and all(b == a.replace("/first/", "/next/k/") for a, b in pairs)
+    assert s["journeys"]["j"]["requests"] == s["scenarios"]["j/next"]["requests"] >= len(pairs) - 1
+    assert s["errors"] == 0 and "sessions" not in s

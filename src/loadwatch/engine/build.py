@@ -1,8 +1,12 @@
 """Plan → ready-to-send request bytes, data pools and response checks.
 
-Each scenario's request is pre-built once: fully static bytes when it has no `{placeholder}`, otherwise a list
-of byte segments where only the drawn values are formatted per request (URL-quoted in the path and query,
-CR/LF-stripped in headers). Scenario choice and pool draws use one seeded `random.Random` per process."""
+Each scenario's request (and each journey step's) is pre-built once: fully static bytes when it has no
+`{placeholder}`, otherwise a list of byte segments where only the drawn values are written per request
+(URL-quoted in the path and query, CR/LF-stripped in headers, form-encoded in a form body, JSON-escaped inside a
+JSON string, the value itself, typed, for a JSON string that is one placeholder); a templated body's
+Content-Length is counted per request. Values come from pools, data sources' rows (`{source.column}`, one row per
+request) or values fixed beforehand (a session's, a journey's). Scenario choice and draws use one seeded
+`random.Random` per process."""
 
 from __future__ import annotations
 
