@@ -109,6 +109,49 @@ def test_a_recorded_token_login_replays_with_logins_of_its_own(oauth_url, tmp_pa
     assert token not in login_apps._tokens
 
 
+def test_an_id_a_write_created_becomes_a_journey(oauth_url, tmp_path, monkeypatch, capsys):
+    """Create an item, then update it with the id the creation answered (in a header): the recorded ids are gone
+    at the server, so the plan must take each run's own id from its own creation."""
+    rec = Recorder()
+    with rec.client(oauth_url) as client:
+        token = client.post("/token", data={"username": USER, "password": PASSWORD}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        ids = []
+        for i in range(3):
+            created = client.post("/items", json={"name": f"n-{i}"}, headers=auth)
+            ids.append(created.headers["X-Item-Id"])
+            put = client.put(f"/items/{ids[-1]}", json={"id": ids[-1], "rev": 1, "name": f"n-{i}"}, headers=auth)
+            assert put.status_code == 200
+            assert client.get("/me", headers=auth).status_code == 200
+    har = rec.write(tmp_path / "items.har")
+    login_apps._tokens.clear()
+    login_apps._items.clear()
+    login_apps.oauth_stats.clear()
+
+    out = tmp_path / "plan.yaml"
+    assert main(["init", "--har", str(har), "--methods", "GET,POST,PUT", "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    text = out.read_text()
+    assert not any(i in text for i in ids) and token not in text
+    doc = yaml.safe_load(text)
+    journey = next(s for s in doc["scenarios"] if "steps" in s)
+    assert journey["weight"] == 3 and [s["path"] for s in doc["scenarios"] if "steps" not in s] == ["/me"]
+    create, update = journey["steps"]
+    assert (create["method"], create["path"], create["extract"]) == (
+        "POST", "/items", {"x_item_id": {"header": "x-item-id"}})
+    assert (update["method"], update["path"], update["json"]) == (
+        "PUT", "/items/{x_item_id}", {"id": "{x_item_id}", "rev": 1, "name": "n-0"})
+    assert create["headers"] == update["headers"] == {"authorization": "Bearer {access_token}",
+                                                      "content-type": "application/json"}
+
+    monkeypatch.setenv("APP_PASSWORD", PASSWORD)
+    result = _load(out, tmp_path, capsys)
+    stats = login_apps.oauth_stats
+    assert result["errors"] == 0 and stats["updated"] > 10, (result["errors_by_kind"], stats)
+    assert stats["bad_update"] == 0 and stats["unauthorized"] == 0
+    assert not set(ids) & set(login_apps._items)  # every update was of an item the run created
+
+
 def test_a_recorded_form_login_with_csrf_replays(django_url, tmp_path, monkeypatch, capsys):
     """Django's LoginView: the login page's CSRF token is posted with the form -> the page becomes a login step
     with a regex extraction, the session cookie the login set is never replayed."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +22,21 @@ from typing import Any
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import literal
 
-__all__ = ["MIN_VALUE_LEN", "Exchange", "SessionDraft", "find_session", "locate"]
+__all__ = ["MIN_VALUE_LEN", "Exchange", "SessionDraft", "find_session", "locate", "plan_name"]
 
 MIN_VALUE_LEN = 8  # shorter values (a page number, a small id) match answers by coincidence
 _PASSWORD = re.compile(r"^(?:.*[_-])?(?:pass(?:word)?|passwd|pwd)$", re.I)
 _SECRET_FIELD = re.compile(r"secret|api[_-]?key|client[_-]?secret|otp", re.I)
 _TOKEN_KEY = re.compile(r"token|session|jwt", re.I)
 _VALUE_CHARS = "A-Za-z0-9_.~+/=-"
+# answer headers that describe the answer, not a value the client is given to send back (Set-Cookie: the jar's)
+_NOT_PRODUCED = {
+    "set-cookie", "content-type", "content-length", "content-encoding", "content-language", "date", "server", "vary",
+    "cache-control", "expires", "connection", "keep-alive", "transfer-encoding", "age", "via", "allow",
+    "strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy",
+    "content-security-policy", "cross-origin-opener-policy", "cross-origin-resource-policy",
+    "access-control-allow-origin", "access-control-allow-headers", "access-control-allow-methods",
+}
 
 
 @dataclass
@@ -48,6 +57,17 @@ class Exchange:
     @property
     def where(self) -> str:
         return f"entries[{self.index}]"
+
+    def sent_values(self) -> Iterator[str]:
+        """The texts the request sent: path segments, header values (after a scheme), query, form, JSON strings."""
+        for seg in self.path.split("/"):
+            yield urllib.parse.unquote(seg)
+        for k, v in self.headers:
+            if k.lower() != "cookie":
+                yield v.partition(" ")[2] or v
+        yield from (v for _, v in self.query)
+        yield from (v for _, v in self.form or [])
+        yield from (v for _, v in _json_strings(self.json_body, ""))
 
     def resp_json(self) -> Any:
         try:
@@ -113,7 +133,7 @@ def locate(value: str, answer: Exchange) -> dict[str, str] | None:
         if path:
             return {"json": path}
     for k, v in answer.resp_headers:
-        if v == value and k.lower() != "set-cookie":
+        if v == value and k.lower() not in _NOT_PRODUCED:
             return {"header": k}
     if value in answer.resp_text:
         pattern = _regex(answer.resp_text, value)
@@ -152,6 +172,12 @@ def _name(text: str, taken: set[str]) -> str:
     return name
 
 
+def plan_name(spec: dict[str, str], fallback: str, taken: set[str]) -> str:
+    """A name for an extracted value (joins `taken`): the JSON key or header it comes from, else `fallback`."""
+    label = spec.get("json", spec.get("header", "")).rsplit(".", 1)[-1].split("[")[0]
+    return _name(label or fallback, taken)
+
+
 @dataclass
 class SessionDraft:
     """The plan's `session:` made from a recorded login, and how later requests' values map to its extractions."""
@@ -162,6 +188,7 @@ class SessionDraft:
     env: dict[str, str] = field(default_factory=dict)  # variable -> what it holds
     login_entries: set[int] = field(default_factory=set)  # left out of the scenarios
     correlations: list[str] = field(default_factory=list)  # what was matched, for the plan's comments
+    exchanges: list[Exchange] = field(default_factory=list)  # the whole recording, for `known_before`
     _values: dict[str, str] = field(default_factory=dict)  # recorded value -> extracted name
     _producers: list[tuple[Exchange, int]] = field(default_factory=list)  # (answer, step index)
 
@@ -172,6 +199,14 @@ class SessionDraft:
             if pos >= 0:
                 return literal(text[:pos]) + "{" + name + "}" + literal(text[pos + len(value):])
         return None
+
+    def known_before(self, value: str, index: int) -> bool:
+        """Whether a request up to entry `index` already sent `value`: then that answer did not produce it (an
+        echo, a constant such as a media type)."""
+        return any(x.index <= index and value in x.sent_values() for x in self.exchanges)
+
+    def extracted(self) -> set[str]:
+        return {k for st in self.steps for k in st.get("extract", {})}
 
     def correlate_text(self, text: str, consumer: Exchange, where: str) -> str | None:
         """`text` templated on the extraction it (or its part after a scheme: `Bearer <token>`) comes from."""
@@ -187,7 +222,7 @@ class SessionDraft:
         if value in self._values:
             return self._values[value]
         for answer, step in reversed(self._producers):
-            if answer.index >= consumer.index:
+            if answer.index >= consumer.index or self.known_before(value, answer.index):
                 continue
             spec = locate(value, answer)
             if spec is None:
@@ -195,9 +230,7 @@ class SessionDraft:
             extract = self.steps[step].setdefault("extract", {})
             name = next((k for k, v in extract.items() if v == spec), None)
             if name is None:
-                taken = {k for st in self.steps for k in st.get("extract", {})}
-                label = spec.get("json", spec.get("header", "")).rsplit(".", 1)[-1].split("[")[0]
-                name = _name(label or where.rsplit(".", 1)[-1], taken)
+                name = plan_name(spec, where.rsplit(".", 1)[-1], self.extracted())
                 extract[name] = spec
             self._values[value] = name
             self.correlations.append(f"{{{name}}}: sent in {where} of {consumer.where}, "
@@ -225,7 +258,7 @@ def find_session(exchanges: list[Exchange], source: str) -> SessionDraft | None:
                                field=f"log.entries[{x.index}].response.status")
         return None
     login = good[0]
-    session = SessionDraft(login_entries={x.index for x in logins})
+    session = SessionDraft(login_entries={x.index for x in logins}, exchanges=exchanges)
     # the answers before the login that produced what it sends (the login page's CSRF token) come first
     earlier = [x for x in exchanges if x.index < login.index and x.method == "GET" and 200 <= x.status < 300]
     fields = login.form if login.form is not None else list(_json_strings(login.json_body, ""))

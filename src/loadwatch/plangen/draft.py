@@ -126,11 +126,14 @@ class ScenarioDraft:
     body_note: str = ""
     expect_status: list[int] | None = None
     expect_note: str = ""
+    steps: list[dict[str, Any]] | None = None  # a journey: its steps in the plan's syntax (method and path unused)
 
     def json(self) -> Any:
         return self.json_body if self.json_template else literal_json(self.json_body)
 
     def to_doc(self) -> dict[str, Any]:
+        if self.steps is not None:
+            return {"name": self.name, "weight": self.weight, "steps": self.steps}
         doc: dict[str, Any] = {"name": self.name, "weight": self.weight, "method": self.method, "path": self.path}
         if self.query:
             doc["query"] = {k: v for k, (v, _) in self.query.items()}
@@ -169,6 +172,7 @@ class PlanDraft:
     allowed_hosts: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # what the source had and the plan does not, and why
     session: SessionDraft | None = None  # a recording that logs in (loadwatch.plangen.correlate)
+    journey_notes: list[str] = field(default_factory=list)  # values a write created and later requests sent
 
     def _session_doc(self) -> dict[str, Any] | None:
         if self.session is None:
@@ -227,6 +231,10 @@ class PlanDraft:
         for sc in self.scenarios:
             out.append(f"  - name: {_flow(sc.name)}" + (f"  # {_one_line(sc.note)}" if sc.note else ""))
             line(4, "weight", sc.weight, sc.weight_note)
+            if sc.steps is not None:
+                line(4, "steps")
+                out += [f"      - {_flow(st)}" for st in sc.steps]
+                continue
             line(4, "method", sc.method)
             line(4, "path", sc.path)
             for key, items in (("query", sc.query), ("headers", sc.headers)):
@@ -239,6 +247,9 @@ class PlanDraft:
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)
+        if self.journey_notes:
+            out.append("# Journeys: values a write created, taken from its answer by the requests that sent them:")
+            out += [f"#   {_one_line(x)}" for x in self.journey_notes]
         if self.left_out:
             out.append("# Left out:")
             out += [f"#   {_one_line(x)}" for x in self._left_out_lines()]

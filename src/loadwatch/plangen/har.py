@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from loadwatch.config import safe_name
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.correlate import Exchange, SessionDraft, find_session
-from loadwatch.plangen.draft import Filters, PlanDraft, literal
+from loadwatch.plangen.draft import Filters, PlanDraft, literal, literal_json, unique_name
+from loadwatch.plangen.journeys import Journeys, find_journeys
 from loadwatch.plangen.traffic import Recorded, build_draft
 
 __all__ = ["STATIC_SUFFIXES", "draft_from_har", "keep_header"]
@@ -166,8 +167,13 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
         else:
             mine.append((e, url, _exchange(i, e, url, path)))
     session = find_session([x for _, _, x in mine], str(path))
+    logins = session.login_entries if session is not None else set()
+    journeys = find_journeys([x for _, _, x in mine if x.index not in logins], lambda x: _request_doc(x, session),
+                             filters=filters, taken=set(), reserved=set(session.extracted()) if session else set())
+    if journeys.used:
+        left_out.append(f"{len(journeys.used)} request(s) now steps of {len(journeys.scenarios)} journey(s)")
     for e, url, x in mine:
-        if session is not None and x.index in session.login_entries:
+        if x.index in logins or x.index in journeys.used:
             continue
         query, templates = x.query, frozenset[str]()
         if session is not None:
@@ -190,13 +196,46 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")
     for other, n in other_hosts.most_common():
         left_out.append(f"{n} request(s) to another host, {other}")
-    if not records:
+    if not records and not journeys.scenarios:
         raise InvalidInput(f"no request to {host} left after leaving out static assets and other hosts",
                            source=str(path), field="log.entries")
     draft = build_draft(records, source=source, name=_plan_name(path), base_url=base_url,
                         base_note=note, filters=filters, left_out=left_out)
     draft.session = session
+    _add_journeys(draft, journeys)
     return draft
+
+
+def _add_journeys(draft: PlanDraft, journeys: Journeys) -> None:
+    if not journeys.scenarios:
+        return
+    taken = {sc.name for sc in draft.scenarios}
+    for sc in journeys.scenarios:
+        sc.name = unique_name(sc.name, taken)
+        draft.scenarios.append(sc)
+    draft.journey_notes = journeys.correlations
+    sent = sum(sc.weight for sc in draft.scenarios)
+    for sc in draft.scenarios:  # a journey is one arrival of the mix, like a one-request scenario
+        what = "journeys" if sc.steps is not None else "requests"
+        share = 100.0 * sc.weight / sent
+        sc.weight_note = f"{what} recorded: {share:.2f} % of the {sent:g} arrivals in this plan's mix"
+
+
+def _request_doc(x: Exchange, session: SessionDraft | None) -> dict[str, Any]:
+    """A recorded request as a step of the plan: its text in template syntax, the session's values templated."""
+    doc: dict[str, Any] = {"method": x.method, "path": literal(x.path)}
+    if x.query:
+        doc["query"] = {k: (session.correlate_text(v, x, f"query.{k}") if session else None) or literal(v)
+                        for k, v in x.query}
+    headers = _headers(x, session)
+    if headers:
+        doc["headers"] = headers
+    if x.json_body is not None:
+        doc["json"] = _json_template(x.json_body, session, x, "json") if session else literal_json(x.json_body)
+    elif x.form is not None:
+        doc["form"] = {k: (session.correlate_text(v, x, f"form.{k}") if session else None) or literal(v)
+                       for k, v in x.form}
+    return doc
 
 
 def _exchange(i: int, e: _Entry, url: urllib.parse.SplitResult, path: Path) -> Exchange:
