@@ -266,3 +266,40 @@ def test_a_recording_whose_login_was_refused_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "refused.har: log.entries[0].response.status: the login POST /token answered HTTP 401" in err
     assert "record a login that succeeds" in err and not (tmp_path / "p.yaml").exists()
+
+
+def test_journeys_by_value_on_a_hand_made_recording(tmp_path, capsys):
+    """Ids a POST created link the requests that sent them (every one of them) into a journey; names read from a
+    GET answer stay a pool of recorded values (they exist on replay)."""
+    entries = [_ex("GET", "/products", body=json.dumps({"items": ["widget-large", "widget-small"]}),
+                   mime="application/json")]
+    for oid in ("ord_8f7a6b5c4d", "ord_1a2b3c4d5e"):
+        entries += [
+            _ex("POST", "/orders", 201, body=json.dumps({"order": {"id": oid, "state": "new"}}),
+                mime="application/json"),
+            _ex("GET", f"/orders/{oid}", body=json.dumps({"id": oid}), mime="application/json"),
+            _ex("POST", f"/orders/{oid}/pay", body="{}", mime="application/json"),
+        ]
+        entries[-3]["request"]["postData"] = {"mimeType": "application/json", "text": '{"sku": "widget-large"}'}
+        entries[-1]["request"]["postData"] = {"mimeType": "application/json",
+                                              "text": json.dumps({"order_id": oid, "amount": 5})}
+    for name in ("widget-large", "widget-small", "widget-large", "widget-small"):
+        entries.append(_ex("GET", f"/products/{name}", body="{}", mime="application/json"))
+    har = tmp_path / "shop.har"
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+    out = tmp_path / "shop.yaml"
+    assert main(["init", "--har", str(har), "--methods", "GET,POST", "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    text = out.read_text()
+    doc = yaml.safe_load(text)
+    [journey] = [s for s in doc["scenarios"] if "steps" in s]
+    assert journey["weight"] == 2
+    create, show, pay = journey["steps"]
+    assert create["extract"] == {"id": {"json": "order.id"}} and create["json"] == {"sku": "widget-large"}
+    assert (show["path"], pay["path"], pay["json"]) == ("/orders/{id}", "/orders/{id}/pay",
+                                                       {"order_id": "{id}", "amount": 5})
+    assert "ord_8f7a6b5c4d" not in text and "ord_1a2b3c4d5e" not in text
+    assert {s["path"] for s in doc["scenarios"] if "steps" not in s} == {  # (2 names: too few for a pool)
+        "/products", "/products/widget-large", "/products/widget-small"}
+    assert "6 request(s) now steps of 1 journey(s)" in text
+    assert load_plan(out).scenarios[-1].steps is not None

@@ -12,6 +12,7 @@ give back the value). Set-Cookie is not an extraction: the session's cookie jar 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import urllib.parse
@@ -69,11 +70,15 @@ class Exchange:
         yield from (v for _, v in self.form or [])
         yield from (v for _, v in _json_strings(self.json_body, ""))
 
-    def resp_json(self) -> Any:
+    @functools.cached_property
+    def _resp_json(self) -> Any:
         try:
             return json.loads(self.resp_text) if self.resp_text.lstrip()[:1] in ("{", "[") else None
         except ValueError:
             return None
+
+    def resp_json(self) -> Any:
+        return self._resp_json
 
 
 def _json_strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
@@ -190,6 +195,8 @@ class SessionDraft:
     correlations: list[str] = field(default_factory=list)  # what was matched, for the plan's comments
     exchanges: list[Exchange] = field(default_factory=list)  # the whole recording, for `known_before`
     _values: dict[str, str] = field(default_factory=dict)  # recorded value -> extracted name
+    _misses: set[str] = field(default_factory=set)  # values no login answer produced
+    _first_sent: dict[str, int] = field(default_factory=dict)  # value -> the first entry whose request sent it
     _producers: list[tuple[Exchange, int]] = field(default_factory=list)  # (answer, step index)
 
     def template(self, text: str) -> str | None:
@@ -203,7 +210,11 @@ class SessionDraft:
     def known_before(self, value: str, index: int) -> bool:
         """Whether a request up to entry `index` already sent `value`: then that answer did not produce it (an
         echo, a constant such as a media type)."""
-        return any(x.index <= index and value in x.sent_values() for x in self.exchanges)
+        if not self._first_sent:  # once per recording: a HAR can have thousands of entries
+            for x in self.exchanges:
+                for v in x.sent_values():
+                    self._first_sent.setdefault(v, x.index)
+        return self._first_sent.get(value, index + 1) <= index
 
     def extracted(self) -> set[str]:
         return {k for st in self.steps for k in st.get("extract", {})}
@@ -221,6 +232,8 @@ class SessionDraft:
         """The extraction `value` comes from (added to the step that produced it), or None."""
         if value in self._values:
             return self._values[value]
+        if value in self._misses or len(value) < MIN_VALUE_LEN:
+            return None
         for answer, step in reversed(self._producers):
             if answer.index >= consumer.index or self.known_before(value, answer.index):
                 continue
@@ -236,6 +249,7 @@ class SessionDraft:
             self.correlations.append(f"{{{name}}}: sent in {where} of {consumer.where}, "
                                      f"answered by {answer.where} ({next(iter(spec))})")
             return name
+        self._misses.add(value)  # a later consumer cannot find it either: an earlier request already sent it
         return None
 
 

@@ -9,6 +9,7 @@ Values read from GET answers are not linked: they exist on replay, and stay pool
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections import defaultdict
 from collections.abc import Callable
@@ -34,19 +35,25 @@ class Journeys:
 def _links(exchanges: list[Exchange]) -> list[tuple[int, int, str, dict[str, str]]]:
     """(producer position, consumer position, value, extraction) for each value a write's answer created."""
     links = []
-    sent = [set(x.sent_values()) for x in exchanges]
+    first_sent: dict[str, int] = {}
+    for c, x in enumerate(exchanges):
+        for v in x.sent_values():
+            first_sent.setdefault(v, c)
+    writes = [p for p, x in enumerate(exchanges) if x.method in _WRITES]
+    origin: dict[str, tuple[int, dict[str, str]] | None] = {}  # value -> the write whose answer created it
     for c, x in enumerate(exchanges):
         for value in dict.fromkeys(v for v in x.sent_values() if len(v) >= MIN_VALUE_LEN):
-            # the answer came before the first request that sent the value (else it was an echo, or a constant)
-            first = next(i for i, vs in enumerate(sent) if value in vs)
-            for p in range(first - 1, -1, -1):
-                prod = exchanges[p]
-                if prod.method not in _WRITES:
-                    continue
-                spec = locate(value, prod)
-                if spec is not None:
-                    links.append((p, c, value, spec))
-                    break
+            if value not in origin:
+                origin[value] = None
+                # an answer before the first request that sent the value (else it was an echo, or a constant)
+                for p in reversed(writes[:bisect.bisect_left(writes, first_sent[value])]):
+                    spec = locate(value, exchanges[p])
+                    if spec is not None:
+                        origin[value] = (p, spec)
+                        break
+            found = origin[value]
+            if found is not None:
+                links.append((found[0], c, value, found[1]))
     return links
 
 
