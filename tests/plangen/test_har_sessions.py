@@ -1,7 +1,8 @@
 """`loadwatch init --har` on a recording that logs in: a real client (httpx, its event hooks recording every
 exchange) logs in to real login services (FastAPI's OAuth2 password flow; Django's own LoginView and CSRF
 protection), the recorded sessions are deleted at the server, and the generated plan logs in by itself and replays
-with 0 errors. Plus the correlation on a hand-made HAR and a recording whose login was refused."""
+with 0 errors; ids a write created become journeys. Plus the correlation on hand-made HARs and a recording whose
+login was refused."""
 
 from __future__ import annotations
 
@@ -180,12 +181,33 @@ def test_a_recorded_form_login_with_csrf_replays(django_url, tmp_path, monkeypat
     assert set(page_step["extract"]["csrfmiddlewaretoken"]) == {"regex"} and login["expect"] == {"status": [302]}
     assert [s["path"] for s in doc["scenarios"]] == ["/private/"] and "headers" not in doc["scenarios"][0]
 
+    # what the server sees: each login (Django's own signal) and the cookies of every request
+    from django.contrib.auth.signals import user_logged_in
+    from django.core.signals import request_started
+
+    logins: list[str] = []
+    cookies: list[str] = []
+
+    def on_login(sender: Any, request: Any, user: Any, **kw: Any) -> None:
+        logins.append(user.username)
+
+    def on_request(sender: Any, scope: dict[str, Any] | None = None, **kw: Any) -> None:
+        cookies.extend(v.decode() for k, v in (scope or {}).get("headers", []) if k == b"cookie")
+
+    user_logged_in.connect(on_login)
+    request_started.connect(on_request)
     login_apps.django_stats.clear()
     monkeypatch.setenv("APP_PASSWORD", PASSWORD)
-    result = _load(out, tmp_path, capsys)
+    try:
+        result = _load(out, tmp_path, capsys)
+    finally:
+        user_logged_in.disconnect(on_login)
+        request_started.disconnect(on_request)
     assert result["requests"] >= 100 and result["errors"] == 0, result["errors_by_kind"]
     assert result["sessions"]["logins"] >= 1 and result["sessions"]["login_failures"] == 0
+    assert logins == [USER] * result["sessions"]["logins"]  # the server logged the plan's sessions in itself
     assert login_apps.django_stats[f"private:{USER}"] == result["requests"]
+    assert cookies and not any(cookie in c for c in cookies)  # cookies were sent, never the recorded session
 
 
 def _ex(method: str, url: str, status: int = 200, *, req_headers: list[tuple[str, str]] = (),  # type: ignore[assignment]
