@@ -1,8 +1,9 @@
 """`loadwatch init --har` on a recording that logs in: a real client (httpx, its event hooks recording every
 exchange) logs in to real login services (FastAPI's OAuth2 password flow; Django's own LoginView and CSRF
-protection), the recorded sessions are deleted at the server, and the generated plan logs in by itself and replays
-with 0 errors; ids a write created become journeys. Plus the correlation on hand-made HARs and a recording whose
-login was refused."""
+protection); the recorded tokens and items are deleted at the server (Django keeps its sessions in signed cookies:
+there, its own login signal and the cookies it receives show the sessions are the plan's own), and the generated
+plan logs in by itself and replays with 0 errors; ids a write created become journeys. Plus the correlation on
+hand-made HARs and a recording whose login was refused."""
 
 from __future__ import annotations
 
