@@ -290,8 +290,9 @@ class SessionSpec(_Model):
         return self
 
     def extracted(self) -> frozenset[str]:
-        steps = [*self.login, *((self.refresh.steps or []) if self.refresh else [])]
-        return frozenset(k for st in steps for k in st.extract)
+        """The values every logged-in session has: what its login extracts (a renewal runs only later, so a value
+        only the refresh steps extract is not one a scenario can count on)."""
+        return frozenset(k for st in self.login for k in st.extract)
 
 
 def template_names(text: str, where: str) -> list[str]:

@@ -186,3 +186,11 @@ def test_measure_login_counts_the_login_as_a_scenario(tmp_path, oauth_url):
     assert s["scenarios"]["login/token"]["requests"] == 2 == login_apps.oauth_stats["tokens"]
     assert s["requests"] == s["scenarios"]["me"]["requests"] + 2 and s["errors"] == 0
     assert s["sessions"]["steps"] == {}  # counted with the scenarios instead
+
+
+def test_a_value_only_the_refresh_extracts_is_not_one_a_scenario_can_use(tmp_path):
+    renew = {**TOKEN_LOGIN, "name": "renew", "extract": {"fresh": {"json": "access_token"}}}
+    with pytest.raises(InvalidInput, match=r"scenario 'me' field headers\.Authorization uses \{fresh\}"):
+        _plan(tmp_path, {"target": {"url": "http://127.0.0.1:9"}, "load": {"rate": 1},
+                         "session": {"login": [TOKEN_LOGIN], "refresh": {"every": 5, "steps": [renew]}},
+                         "scenarios": [{"name": "me", "path": "/me", "headers": {"Authorization": "Bearer {fresh}"}}]})

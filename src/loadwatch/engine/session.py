@@ -565,7 +565,13 @@ class SessionRunner:
     ) -> tuple[Answer, tuple[str, str] | None]:
         """Send `sc` (rendered with `drawn`), follow its redirects, record every hop, extract into `values`."""
         idx = sc.index if index is None else index
-        data = self.factory.render(sc, drawn)
+        try:
+            data = self.factory.render(sc, drawn)
+        except KeyError as exc:  # the plan is checked for this; a value missing now is an error, never a crash
+            now = perf_counter_ns()
+            msg = f"no value for {{{exc.args[0]}}} in this session or journey"
+            rec.record(idx, intended_ns, 0, 0, now, "check_failed", msg)
+            return Answer(0, b"", b"", 0, now, "check_failed", msg), ("check_failed", msg)
         head = sc.head
         hops = sc.spec.redirects if sc.spec is not None else 0
         jar = session is not None and session.jar is not None
