@@ -101,6 +101,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         tags=ns.tag or [],
         trigger=ns.trigger,
         capacity=not ns.no_capacity,
+        notify=ns.notify or [],
     )
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
     from loadwatch.settings import settings
@@ -433,6 +434,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help='replace the plan\'s thresholds, e.g. --threshold "p95 < 50ms" (repeatable)')
     r.add_argument("--no-thresholds", action="store_true", help="ignore the plan's thresholds for this run")
     r.add_argument("--no-capacity", action="store_true", help="skip the plan's capacity stage for this run")
+    r.add_argument("--notify", action="append", metavar="CHANNEL",
+                   help="also tell changes here: an Apprise URL or block:<type>/<name> (repeatable)")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
     r.add_argument("--notes", help="free text stored with the run")
@@ -545,6 +548,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp.add_argument("--plan", help="plan of its runs: a path on the worker or plans/NAME.yaml")
     dp.add_argument("--duration", type=positive(float), help="seconds of load of its runs (default: the plan's)")
     dp.set_defaults(func=cmd_deploy)
+
+    wd = sub.add_parser("watchdog", help="tell the plan's channels when no run completed for longer than its "
+                        "schedule allows (a missed night); run it from a timer")
+    from loadwatch.commands import watchdog
+
+    watchdog.add_arguments(wd)
+    wd.set_defaults(func=watchdog.run)
 
     srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
     srv.add_argument("--host", default="127.0.0.1")

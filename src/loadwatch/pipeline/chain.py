@@ -1,7 +1,7 @@
 """The nightly chain, without Prefect: every decision of a night in one function, `run_chain`.
 
     preflight → open target → capture before → [target lock: load ∥ monitor] → capture after
-    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
+    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → notify → report
 
 `run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
 tasks (retries, timeouts, logging to the Prefect UI; tasks/), `loadwatch.pipeline.plain` passes plain
@@ -31,12 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
-from loadwatch.errors import TargetUnavailable
+from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
 from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
 from loadwatch.metrics import Measured, run_metrics
+from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
 from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
@@ -132,8 +134,10 @@ class Stages:
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
     report: Callable[[ReportInput, Path], object]
-    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
-    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+    # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
+    # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
+    notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
 
 
 class _Laps:
@@ -214,7 +218,42 @@ def run_chain(
 ) -> RunSummary:
     """Run the nightly chain once with these runners; the run's summary (also written to summary.json with the
     report). Raises TargetUnavailable (recorded as a failed preflight), StoreUnavailable (after spooling and
-    writing the report), InvalidInput and InfrastructureError (preflight, lock) as they happen."""
+    writing the report), InvalidInput and InfrastructureError (preflight, lock) as they happen. A night that ends
+    without a measurement (a crash, an unreachable target) is told through the notify stage first."""
+    started_at = datetime.now(UTC)
+    try:
+        return _chain(params, stages, log=log, flow_run_id=flow_run_id, store_url=store_url)
+    except (InvalidInput, Interrupted, StoreUnavailable):
+        raise  # a person's input or interrupt; a store outage leaves nowhere to keep what was told
+    except Exception as exc:
+        if stages.notify is not None:  # its failures are warnings only, like the night's own notification
+            _tell_unmeasured(stages.notify, params, exc, started_at, flow_run_id, store_url, log)
+        raise
+
+
+def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params: RunParams, exc: Exception,
+                     started_at: datetime, flow_run_id: str | None, store_url: str | None, log: Log) -> None:
+    try:
+        plan = resolve_plan(params)
+        if plan.notify.channels():
+            notify(unmeasured_input(plan, exc, started_at=started_at, flow_run_id=flow_run_id),
+                   store_url or resolve_database_url())
+    except Exception:  # telling must never hide the night's own error
+        log.warning("could not notify about the failed night", exc_info=True)
+
+
+def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyInput, store_url: str,
+            log: Log) -> list[str]:
+    """The notify stage's warnings; its runner failing as a whole (a task's timeout) is one more warning."""
+    try:
+        return notify(notice, store_url).warnings
+    except Exception as exc:  # telling must never cost the night its verdict
+        log.warning("the notify stage failed", exc_info=True)
+        return [f"notifications failed ({type(exc).__name__}: {exc}); what was not sent is sent by the next run"]
+
+
+def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | None,
+           store_url: str | None) -> RunSummary:
     laps = _Laps()
     plan = resolve_plan(params)
     started_at = datetime.now(UTC)
@@ -233,7 +272,7 @@ def run_chain(
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
     laps("target")
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
@@ -253,7 +292,7 @@ def run_chain(
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
                           "probe": before.probe, "target_stats": after, "environment": before.environment}
     if capacity is not None:
-        measured["capacity"] = capacity
+        measured["capacity"] = dict(capacity)
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
@@ -281,6 +320,11 @@ def run_chain(
     laps("store")
     stages.publish(record.summary)
     laps("publish")
+    if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
+        notice = night_input(run.plan, record.summary, getattr(record.summary, "open_changes", []),
+                             out_dir / "report.html")
+        record.summary.warnings += _notify(stages.notify, notice, store_url, log)
+        laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
     stages.report(report_input(record, before.history), out_dir)

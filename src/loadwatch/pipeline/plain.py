@@ -10,12 +10,12 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import InvalidInput
+from loadwatch.notify.stage import notify_night
 from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
@@ -24,9 +24,8 @@ from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.preflight import preflight_stage
 from loadwatch.pipeline.save import store_record
-from loadwatch.record import ReportInput, write_summary
 from loadwatch.report import prometheus
-from loadwatch.report import view as report
+from loadwatch.report.render import write_report
 
 __all__ = ["Thread", "plain_stages"]
 
@@ -82,11 +81,6 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                      target_pids=run.target_pids())
 
-    def write_report(data: ReportInput, out_dir: Path) -> dict[str, Path]:
-        paths = report.write_report(data, out_dir)
-        paths["summary"] = write_summary(data["summary"], out_dir)
-        return paths
-
     return Stages(
         preflight=lambda plan, store_url, out_dir: preflight_stage(plan, store_url, out_dir, log),
         open_target=targets.open_target,
@@ -97,6 +91,7 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         compare=compare_stage,
         store=store_record,
         publish=prometheus.publish,
+        notify=notify_night,
         report=write_report,
         capacity=(lambda run, stop, workers: run_capacity_stage(run, stop, workers, log)) if capacity else None,
     )

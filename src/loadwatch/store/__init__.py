@@ -11,6 +11,13 @@ pg_stat_statements in loadwatch.observe.postgres_stats and the server discovery 
 against the target's URL, not the store's), and the demo service's own queries (loadwatch.demo.db)."""
 
 from loadwatch.store.db import connect, make_engine, map_db_errors, migrate, resolve_database_url
+from loadwatch.store.notices import (
+    last_completed_run,
+    log_notification,
+    notified_plans,
+    read_notify_state,
+    write_notify_state,
+)
 from loadwatch.store.repo import (
     comparable_history,
     exclude_run,
@@ -34,11 +41,15 @@ __all__ = [
     "flush",
     "get_summary",
     "history_points",
+    "last_completed_run",
     "list_change_points",
+    "log_notification",
     "make_engine",
     "map_db_errors",
     "migrate",
+    "notified_plans",
     "pending",
+    "read_notify_state",
     "recent_runs",
     "resolve_database_url",
     "run_exists",
@@ -49,4 +60,5 @@ __all__ = [
     "spool_write",
     "thin_windows",
     "triage",
+    "write_notify_state",
 ]
