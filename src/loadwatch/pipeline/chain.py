@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
@@ -133,8 +134,8 @@ class Stages:
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
     report: Callable[[ReportInput, Path], object]
-    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
-    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+    # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
     notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
 
@@ -166,7 +167,24 @@ def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
         warnings.append(f"the target failed during the run ({counts}): it died, stalled or refused connections")
     if idle.get("busy"):
         warnings.append(f"the target was busy before load ({idle.get('cpu_percent')} % CPU)")
-    return warnings
+    return warnings + _state_warnings(load)
+
+
+def _state_warnings(load: Mapping[str, Any]) -> list[str]:
+    """A data source that ran out, sessions that could not log in or renew: the load was not what the plan said."""
+    out = []
+    for name, use in (load.get("data") or {}).items():
+        if use.get("exhausted"):
+            what = ("the processes that ran out stopped sending" if use.get("on_exhausted") == "stop"
+                    else f"it started over {use.get('wraps')} time(s), so rows were used again")
+            out.append(f"data source {name!r} ({use.get('strategy')}, {use.get('rows')} rows) ran out "
+                       f"{use.get('exhausted_at_s')} s into the run: {what}")
+    s = load.get("sessions") or {}
+    if s.get("login_failures") or s.get("refresh_failures"):
+        out.append(f"sessions: {s.get('login_failures')} of {s.get('logins')} logins and {s.get('refresh_failures')} "
+                   f"of {s.get('refreshes')} renewals failed; the requests that needed them were not sent "
+                   "(errors session_login, session_refresh)")
+    return out
 
 
 def _measure(
@@ -271,7 +289,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
     laps("target")
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
@@ -291,7 +309,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
                           "probe": before.probe, "target_stats": after, "environment": before.environment}
     if capacity is not None:
-        measured["capacity"] = capacity
+        measured["capacity"] = dict(capacity)
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
