@@ -71,6 +71,9 @@ class ScenarioSummary(TypedDict):
 class GeneratorSummary(TypedDict):
     cpu_percent: float
     loop_lag_ms: dict[str, float]
+    # the generator's lateness against its schedule over the latency it measured (its latest process; the
+    # generator-bound rule's reading, also below the bound)
+    schedule_late_share: float
     reasons: list[str]  # why the run was generator-bound (empty: it was not)
 
 
