@@ -267,6 +267,13 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
+class VerdictSpec(_Model):
+    """How the night's verdict treats what it finds (docs/METHOD.md, "Open changes")."""
+
+    open_changes: Literal["fail", "warn"] = Field(
+        "fail", description="fail: an open (untriaged) change fails every night; warn: only the night it opened")
+
+
 class Plan(_Model):
     name: str = "plan"
     target: TargetSpec = TargetSpec()
@@ -276,6 +283,7 @@ class Plan(_Model):
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
+    verdict: VerdictSpec = VerdictSpec()
     tags: list[str] = []
 
     @model_validator(mode="after")
@@ -299,7 +307,8 @@ class Plan(_Model):
 
     def plan_hash(self) -> str:
         """Hash of what makes two runs comparable: the workload, not the target's address or notes."""
-        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "target": {"url"}})
+        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "verdict": True,
+                                                                     "target": {"url"}})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_target_url(self, url: str) -> Plan:

@@ -22,6 +22,7 @@ from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, Field
 
 from loadwatch import hist
+from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.metrics import ALL, run_metrics
 from loadwatch.store.embedded import redact_url
@@ -115,6 +116,8 @@ class RunSummary(BaseModel):
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
     capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+    # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
+    open_changes: list[OpenChange] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
@@ -258,6 +261,7 @@ def build_record(
         "tags": list(tags),
         # measures.run_metrics makes capacity_rps a metric of the run
         "capacity": dict(capacity) if capacity is not None else None,
+        "open_changes": list(findings.get("open_changes") or []),
     })
     return RunRecord(
         summary=summary,

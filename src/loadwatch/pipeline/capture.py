@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch import store
+from loadwatch.store.changes import active_changes
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 from loadwatch.observe import contention, probe
@@ -66,6 +67,7 @@ def capture_before(
         history = store.comparable_history(
             engine, plan_hash=plan.plan_hash(), env_hash=env_hash, before=started_at, limit=HISTORY_LIMIT
         )
+        changes = active_changes(engine, plan_hash=plan.plan_hash(), env_hash=env_hash)
     finally:
         engine.dispose()
     probe_before = probe.measure_probe()
@@ -77,6 +79,7 @@ def capture_before(
         "stats_pre": _stats(plan),
         "db_pre": _db_counters(target_database_url),
         "history": history,
+        "changes": changes,  # the open and confirmed changes this night follows (loadwatch.pipeline.open_changes)
         # last, right before the load: the window it opens should hold the load and little else
         "contention_before": contention.snapshot(_measured_pids(target_pids, target_database_url)),
     }

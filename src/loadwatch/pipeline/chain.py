@@ -256,6 +256,8 @@ def run_chain(
         history=before["history"],
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
+        changes=before.get("changes", []),
+        policy=run.plan.verdict.open_changes,
     )
     if aborted:
         findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}

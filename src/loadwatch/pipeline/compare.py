@@ -14,7 +14,9 @@ from typing import Any
 
 from loadwatch import stats
 from loadwatch.metrics import run_metrics
+from loadwatch.changes import OpenChange
 from loadwatch.pipeline import attribution
+from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 
 __all__ = [
     "CONFIRM_AFTER",
@@ -114,8 +116,12 @@ def decide_verdict(
     load: Mapping[str, Any] | None = None,
     generator_bound: bool = False,
     machine_busy: str | None = None,
+    changes: Tracked | None = None,
 ) -> tuple[str, list[str]]:
     """pass · regression · threshold_breach · insufficient_history · inconclusive, with reasons.
+
+    `changes`: tonight's open changes (loadwatch.pipeline.open_changes): a failing one fails the night, and the
+    series a non-failing one follows (confirmed at its level, or `warn` after its first night) fail no longer.
 
     A generator-bound run is inconclusive whatever it measured: its latencies describe the generator; so is a run
     during which other work on the machine made the target wait for a CPU (`machine_busy`, the reason why)."""
@@ -129,8 +135,12 @@ def decide_verdict(
         return "inconclusive", reasons
     comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
-    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
-    confirmed = newly_confirmed(change_points, comparison)
+    excused = changes.excused if changes is not None else set()
+    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES
+                   and (c["scenario"], c["metric"]) not in excused]
+    confirmed = [c for c in newly_confirmed(change_points, comparison)
+                 if (c["scenario"], c["metric"]) not in excused]
+    failing_changes = changes.failing if changes is not None else []
     for t in breached:
         why = t.get("reason") or f"value {t.get('value')}"
         reasons.append(f"threshold breached: {t['expr']} ({why})")
@@ -139,8 +149,10 @@ def decide_verdict(
     for c in confirmed:
         reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
                        f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    for ch in changes.changes if changes is not None else []:
+        reasons.append(f"{'open change' if ch.failing else 'listed, not failing'}: {ch.reason}")
     reasons.extend(r for r in _error_reasons(load or {}) if not any(r in x for x in reasons))
-    if regressions or confirmed:
+    if regressions or confirmed or failing_changes:
         return "regression", reasons
     if breached:
         return "threshold_breach", reasons
@@ -160,11 +172,15 @@ def judge(
     machine_busy: str | None = None,
     config: stats.GateConfig | None = None,
     change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
+    changes: Sequence[OpenChange] | None = None,
+    policy: OpenChangesPolicy = "fail",
+    versions: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
     them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
-    or measured on a busy machine) is never a point of them."""
+    or measured on a busy machine) is never a point of them. `changes`: the open and confirmed changes this night
+    follows (None: none are followed, as in the trend review); an inconclusive night follows none and opens none."""
     cfg = config or stats.GateConfig()
     usable = [p for p in history if not p.excluded]
     comparison = stats.compare_run(current, history, cfg)
@@ -177,9 +193,15 @@ def judge(
     # attribution series are judged like the rest but kept apart: they explain a regression, never are one
     attributing = attribution.ATTRIBUTION_METRICS
     own_points = [c for c in change_points if c.get("metric") not in attributing]
+    tracked = None
+    if changes is not None and not (generator_bound or machine_busy):
+        own_rows = [r for r in comparison if r["metric"] not in attributing]
+        tracked = track(own_rows, newly_confirmed(own_points, own_rows), changes, run_id=current.run_id,
+                        started_at=current.started_at.isoformat(), versions=versions, policy=policy)
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
         change_points=own_points, load=load, generator_bound=generator_bound, machine_busy=machine_busy,
+        changes=tracked,
     )
     return {
         "verdict": verdict,
@@ -190,6 +212,9 @@ def judge(
         "incidents": stats.group_incidents([dict(c) for c in own_points]),
         "attribution_rows": [r for r in comparison if r["metric"] in attributing],
         "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
+        # the followed ones as they were when the night could not judge (inconclusive): listed, never failing
+        "open_changes": tracked.changes if tracked is not None else [
+            c.model_copy(update={"failing": False, "held": False}) for c in changes or []],
     }
 
 
@@ -203,8 +228,13 @@ def compare_stage(
     threshold_exprs: Sequence[str],
     plan_source: str,
     config: stats.GateConfig | None = None,
+    changes: Sequence[OpenChange] | None = None,
+    policy: OpenChangesPolicy = "fail",
 ) -> dict[str, Any]:
     load = summary.get("load") or {}
+    # the target's version on the last baseline night and tonight, when the plan reads it (`target.version_path`)
+    versions = ((history[-1].get("target_version") if history else None),
+                (summary.get("environment") or {}).get("target_version"))
     current = stats.RunPoint(
         run_id=run_id,
         started_at=started_at,
@@ -215,7 +245,7 @@ def compare_stage(
     thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
-                     config=config)
+                     config=config, changes=changes, policy=policy, versions=versions)
     rows = findings.pop("attribution_rows")
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import run_metrics
+from loadwatch.store import changes
 
 if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) at import time
     from loadwatch.record import RunRecord
@@ -273,6 +274,7 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
                     "evidence": _json(cp),
                 },
             )
+        changes.save_changes(conn, s)
 
 
 def run_exists(engine: Engine, run_id: str) -> bool:
@@ -314,14 +316,18 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
 def comparable_history(
     engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
 ) -> list[dict[str, Any]]:
-    """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
+    """Completed comparable runs before `before`, oldest first, since the last change point marked `expected`; the
+    series' values on nights held by an open change (or before a change marked `expected`) left out."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
         rows = conn.execute(
             query("comparable_runs"),
             {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit},
         ).all()
-        return _points(conn, rows)
+        points = _points(conn, rows)
+        # untriaged regression nights are no baseline; an accepted change restarts its series (docs/METHOD.md)
+        changes.apply_to_history(conn, points, plan_hash=plan_hash, env_hash=env_hash)
+        return points
 
 
 def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
