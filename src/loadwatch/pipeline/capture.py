@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch import store
-from loadwatch.store.changes import active_changes
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 from loadwatch.observe import contention, probe
 from loadwatch.observe import counters as bl
 from loadwatch.observe.discovery import postgres_pids
+from loadwatch.store.changes import active_changes
 
 __all__ = ["capture_after", "capture_before"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from loadwatch import stats
-from loadwatch.metrics import run_metrics
 from loadwatch.changes import OpenChange
+from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 
