@@ -25,7 +25,9 @@ import psycopg
 from psycopg import sql
 
 from loadwatch import store
+from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import compare
+from loadwatch.pipeline.open_changes import OpenChangesPolicy
 from loadwatch.store import embedded
 from loadwatch.store.changes import active_changes, triage_change
 
@@ -35,7 +37,7 @@ NIGHTS, STEP_NIGHT, TRIAGE_AFTER, FURTHER_NIGHT = 30, 15, 17, 25
 STEP, FURTHER, NOISE = 1.40, 1.30, 0.02
 
 
-def night(engine: Any, i: int, scale: float, rng: np.random.Generator, policy: str) -> dict[str, Any]:
+def night(engine: Any, i: int, scale: float, rng: np.random.Generator, policy: OpenChangesPolicy) -> dict[str, Any]:
     """Judge night i (1-based) against the stored history and store it; its summary."""
     started = START + timedelta(days=i - 1)
     run_id = f"night-{i:02d}"
@@ -45,9 +47,9 @@ def night(engine: Any, i: int, scale: float, rng: np.random.Generator, policy: s
     summary: dict[str, Any] = {"run_id": run_id, "started_at": started.isoformat(), "load": load,
                                "plan": {"hash": PLAN, "name": "replay"}, "environment": {"hash": ENV}}
     history = store.comparable_history(engine, plan_hash=PLAN, env_hash=ENV, before=started)
-    current = compare.to_point({"run_id": run_id, "started_at": started, "metrics": compare.run_metrics(summary)})
+    current = compare.to_point({"run_id": run_id, "started_at": started, "metrics": run_metrics(summary)})
     findings = compare.judge(current, [compare.to_point(p) for p in history], thresholds=[], load=load,
-                             changes=active_changes(engine, plan_hash=PLAN, env_hash=ENV), policy=policy)  # type: ignore[arg-type]
+                             changes=active_changes(engine, plan_hash=PLAN, env_hash=ENV), policy=policy)
     summary.update(verdict=findings["verdict"], verdict_reasons=findings["verdict_reasons"],
                    comparison=findings["comparison"],
                    open_changes=[c.model_dump(mode="json") for c in findings["open_changes"]])
@@ -55,7 +57,7 @@ def night(engine: Any, i: int, scale: float, rng: np.random.Generator, policy: s
     return summary
 
 
-def case(admin_url: str, name: str, policy: str, decision: str | None, seed: int = 7) -> list[dict[str, Any]]:
+def case(admin_url: str, name: str, policy: OpenChangesPolicy, decision: str | None, seed: int = 7) -> list[dict[str, Any]]:
     db = f"lw_replay_{uuid.uuid4().hex[:8]}"
     engine = store.connect(embedded.ensure_database(admin_url, db))
     rng = np.random.default_rng(seed)
@@ -76,7 +78,7 @@ def case(admin_url: str, name: str, policy: str, decision: str | None, seed: int
     return out
 
 
-CASES = [("no triage, fail", "fail", None), ("no triage, warn", "warn", None),
+CASES: list[tuple[str, OpenChangesPolicy, str | None]] = [("no triage, fail", "fail", None), ("no triage, warn", "warn", None),
          ("expected after 17", "fail", "expected"), ("dismissed after 17", "fail", "dismissed"),
          ("confirmed after 17", "fail", "confirmed")]
 
