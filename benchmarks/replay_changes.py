@@ -57,7 +57,8 @@ def night(engine: Any, i: int, scale: float, rng: np.random.Generator, policy: O
     return summary
 
 
-def case(admin_url: str, name: str, policy: OpenChangesPolicy, decision: str | None, seed: int = 7) -> list[dict[str, Any]]:
+def case(admin_url: str, name: str, policy: OpenChangesPolicy, decision: str | None,
+         seed: int = 7) -> list[dict[str, Any]]:
     db = f"lw_replay_{uuid.uuid4().hex[:8]}"
     engine = store.connect(embedded.ensure_database(admin_url, db))
     rng = np.random.default_rng(seed)
@@ -78,9 +79,10 @@ def case(admin_url: str, name: str, policy: OpenChangesPolicy, decision: str | N
     return out
 
 
-CASES: list[tuple[str, OpenChangesPolicy, str | None]] = [("no triage, fail", "fail", None), ("no triage, warn", "warn", None),
-         ("expected after 17", "fail", "expected"), ("dismissed after 17", "fail", "dismissed"),
-         ("confirmed after 17", "fail", "confirmed")]
+CASES: list[tuple[str, OpenChangesPolicy, str | None]] = [
+    ("no triage, fail", "fail", None), ("no triage, warn", "warn", None),
+    ("expected after 17", "fail", "expected"), ("dismissed after 17", "fail", "dismissed"),
+    ("confirmed after 17", "fail", "confirmed")]
 
 
 def main() -> None:
