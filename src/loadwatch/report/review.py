@@ -20,9 +20,12 @@ from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
 from loadwatch.record import report_input, write_summary
 from loadwatch.report import view as report
+from loadwatch.store.changes import series_changes
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]
+
+MAX_CHANGES = 20  # the newest changes of the series shown in the review
 
 
 def _start_change_points(points: list[stats.RunPoint],
@@ -111,6 +114,10 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     for name in ("attribution_rows", "attribution_change_points"):
         findings.pop(name, None)  # empty here: the review leaves the attribution series out
     summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
+    # the series' changes as stored, with every person's decision (docs/METHOD.md, "Open changes")
+    with engine.connect() as conn:
+        changes = series_changes(conn, plan_hash=key["plan_hash"], env_hash=key["env_hash"])
+    summary["open_changes"] = [c.model_dump(mode="json") for c in changes[-MAX_CHANGES:]]
     series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from loadwatch.pipeline.compare import machine_busy
 from loadwatch.report import charts
 from loadwatch.report.charts import ALL, as_float, parse_time
+from loadwatch.report.open_changes import open_changes_view
 
 __all__ = ["build_view", "render_html", "render_markdown", "scenario_table", "write_report"]
 
@@ -605,6 +606,7 @@ def build_view(data: Mapping[str, Any], pool: Executor | None = None) -> dict[st
         "has_timeline": bool(_list(data.get("timeline"))),
         "attribution": _attribution(summary),
         "capacity": _capacity(_map(summary.get("capacity"))),
+        "open_changes": open_changes_view(summary.get("open_changes")),
     }
 
 
