@@ -9,7 +9,8 @@ Two pins, both taken from that earlier code (the commit before the record became
   folded, see record_shape.py) of 36 summaries it wrote: `loadwatch run --duration 3` four times, once with the
   capacity stage, once against an unreachable target, 29 consecutive nights of a benchmark on the demo target,
   and once after the busy-machine check added `target_stats.contention`; `open_changes` (issue 22: the changes a
-  night followed or opened, loadwatch.changes.OpenChange) added by hand from the model.
+  night followed or opened, loadwatch.changes.OpenChange) added by hand from the model, and the default checks'
+  threshold rows (`default`, `reason`, a null `value`: loadwatch.stats.safe_defaults).
   Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
   tests/pipeline/summary_shape.json <summary.json files>`.
 The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""

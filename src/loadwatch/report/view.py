@@ -270,7 +270,7 @@ def _threshold(t: Mapping[str, Any]) -> dict[str, Any]:
         return fmt_num(f) + (f" {unit}" if unit and unit != "%" else unit)
 
     return {
-        "expr": _text(t.get("expr")),
+        "expr": _text(t.get("expr")) + (" (default)" if t.get("default") else ""),
         "scenario_label": scenario_label(t.get("scenario") or ALL),
         "metric_label": metric_label(metric),
         "value": show(t.get("value")),
