@@ -73,6 +73,7 @@ class _Response(_Model):
 
 class _Entry(_Model):
     startedDateTime: str = ""
+    time: float | None = None  # total milliseconds of the entry (HAR 1.2); -1 or absent when unknown
     request: _Request
     response: _Response
 
@@ -179,6 +180,7 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
             headers=headers,
             json_body=body,
             time=_epoch(e.startedDateTime),
+            duration_ms=e.time if e.time is not None and e.time >= 0 else None,
         ))
     if skipped_static:
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")
