@@ -16,6 +16,7 @@ from loadwatch import stats
 from loadwatch.changes import OpenChange
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution
+from loadwatch.pipeline.capacity_verdict import capacity_finding
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 from loadwatch.stats.safe_defaults import default_checks
 
@@ -118,11 +119,14 @@ def decide_verdict(
     generator_bound: bool = False,
     machine_busy: str | None = None,
     changes: Tracked | None = None,
+    capacity: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[str]]:
     """pass · regression · threshold_breach · insufficient_history · inconclusive, with reasons.
 
     `changes`: tonight's open changes (loadwatch.pipeline.open_changes): a failing one fails the night, and the
     series a non-failing one follows (confirmed at its level, or `warn` after its first night) fail no longer.
+    `capacity`: the capacity stage's block; a search with no answer is a breach, one cut short is said so
+    (loadwatch.pipeline.capacity_verdict).
 
     A generator-bound run is inconclusive whatever it measured: its latencies describe the generator; so is a run
     during which other work on the machine made the target wait for a CPU (`machine_busy`, the reason why)."""
@@ -150,12 +154,15 @@ def decide_verdict(
     for c in confirmed:
         reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
                        f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    cap = capacity_finding(capacity)
+    if cap is not None:
+        reasons.append(cap[1])
     for ch in changes.changes if changes is not None else []:
         reasons.append(f"{'open change' if ch.failing else 'listed, not failing'}: {ch.reason}")
     reasons.extend(r for r in _error_reasons(load or {}) if not any(r in x for x in reasons))
     if regressions or confirmed or failing_changes:
         return "regression", reasons
-    if breached:
+    if breached or (cap is not None and cap[0] == "breach"):
         return "threshold_breach", reasons
     if n_baseline < min_history:
         reasons.append(f"insufficient history: {n_baseline} comparable run(s), the gate needs {min_history}")
@@ -176,6 +183,7 @@ def judge(
     changes: Sequence[OpenChange] | None = None,
     policy: OpenChangesPolicy = "fail",
     versions: tuple[str | None, str | None] = (None, None),
+    capacity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
@@ -202,7 +210,7 @@ def judge(
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
         change_points=own_points, load=load, generator_bound=generator_bound, machine_busy=machine_busy,
-        changes=tracked,
+        changes=tracked, capacity=capacity,
     )
     return {
         "verdict": verdict,
@@ -247,7 +255,8 @@ def compare_stage(
     thresholds += default_checks(threshold_exprs, load)  # from night 1, whatever the plan says (METHOD §5.1)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
-                     config=config, changes=changes, policy=policy, versions=versions)
+                     config=config, changes=changes, policy=policy, versions=versions,
+                     capacity=summary.get("capacity"))
     rows = findings.pop("attribution_rows")
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
