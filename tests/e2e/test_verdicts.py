@@ -160,8 +160,10 @@ def test_a_scenario_that_never_answers_has_no_latency_and_breaches_its_threshold
     assert dead["requests"] > 0 and dead["errors"] == dead["requests"]
     assert all(v is None for v in dead["latency_ms"].values())  # no answers: null, never 0 ms
     assert code == 1 and s["verdict"] == "threshold_breach", s["verdict_reasons"]
-    [t] = s["thresholds"]  # type: ignore[misc]
+    [t] = [t for t in s["thresholds"] if not t.get("default")]  # type: ignore[union-attr]
     assert t["passed"] is False and t["reason"] == "no answers to measure"
+    defaults = {t["expr"]: t["passed"] for t in s["thresholds"] if t.get("default")}  # type: ignore[union-attr]
+    assert defaults == {"error_rate < 1%": False, "alive: answers > 0": True, "dead: answers > 0": False}
     assert any("scenario dead 100.0 % of" in r for r in s["verdict_reasons"])  # type: ignore[union-attr]
     assert "no answers" in (out / "report.md").read_text() or "no answers" in (out / "report.html").read_text()
     engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg://"))
