@@ -259,8 +259,9 @@ def run_chain(
         changes=before.get("changes", []),
         policy=run.plan.verdict.open_changes,
     )
-    if aborted:
-        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
+    if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)
+        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
+                    "open_changes": []}
     warnings = night_warnings(load_result.summary, before["idle"])
     laps("compare")
     record = build_record(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from loadwatch import stats, store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
+from loadwatch.pipeline.open_changes import describe
 from loadwatch.record import report_input, write_summary
 from loadwatch.report import view as report
 from loadwatch.store.changes import series_changes
@@ -118,6 +119,11 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     with engine.connect() as conn:
         changes = series_changes(conn, plan_hash=key["plan_hash"], env_hash=key["env_hash"])
     summary["open_changes"] = [c.model_dump(mode="json") for c in changes[-MAX_CHANGES:]]
+    undecided = [c for c in changes if c.status == "open"]
+    if undecided:
+        n = len(undecided)
+        lead = f"{n} open change{'s' if n > 1 else ''} waiting for a decision (`loadwatch triage`): "
+        summary["verdict_reasons"] = [lead + "; ".join(describe(c) for c in undecided), *summary["verdict_reasons"]]
     series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]

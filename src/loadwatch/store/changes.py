@@ -57,19 +57,15 @@ def apply_to_history(conn: Connection, points: list[dict[str, Any]], *, plan_has
     """Cut the history's series by their changes, in place: a night held by a change nobody accepted or dismissed
     loses that series' value (it is no baseline), and a change marked `expected` restarts its series' baseline at
     the night that opened it (older values of that series are dropped). Other series of those nights stay."""
-    drop: set[tuple[str, str, str]] = {
-        (r.run_id, r.scenario, r.metric)
-        for r in conn.execute(_query("held_nights"), {"plan_hash": plan_hash, "env_hash": env_hash})
-    }
-    restarts = [c for c in series_changes(conn, plan_hash=plan_hash, env_hash=env_hash) if c.status == "expected"]
+    held: dict[str, set[tuple[str, str]]] = {}
+    for r in conn.execute(_query("held_nights"), {"plan_hash": plan_hash, "env_hash": env_hash}):
+        held.setdefault(r.run_id, set()).add((r.scenario, r.metric))
+    restarts = [(datetime.fromisoformat(c.first_seen_at), c.scenario, c.metric)
+                for c in series_changes(conn, plan_hash=plan_hash, env_hash=env_hash) if c.status == "expected"]
     for p in points:
-        started = p["started_at"]
-        for c in restarts:
-            if started < datetime.fromisoformat(c.first_seen_at):
-                drop.add((p["run_id"], c.scenario, c.metric))
-        for run_id, scenario, metric in drop:
-            if run_id == p["run_id"]:
-                (p["metrics"].get(scenario) or {}).pop(metric, None)
+        drop = held.get(p["run_id"], set()) | {(sc, m) for since, sc, m in restarts if p["started_at"] < since}
+        for scenario, metric in drop:
+            (p["metrics"].get(scenario) or {}).pop(metric, None)
 
 
 def save_changes(conn: Connection, summary: Mapping[str, Any]) -> None:
