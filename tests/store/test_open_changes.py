@@ -136,3 +136,19 @@ def test_triage_of_an_unknown_change_is_invalid_input(fresh_db, capsys):
 def series_changes_of(engine: Any) -> dict[str, Any]:
     with engine.connect() as conn:
         return {c.change_id: c for c in series_changes(conn, plan_hash=PLAN, env_hash=ENV)}
+
+
+def test_the_trend_review_shows_the_changes_and_their_decisions(engine, fresh_db, capsys, tmp_path):
+    from loadwatch.report.review import review_data
+    from loadwatch.report.view import render_markdown
+
+    clean_nights(engine)
+    first = night(engine, 11, 13.0)["open_changes"][0]
+    data = review_data(engine, last=30)
+    assert data["summary"]["verdict_reasons"][0].startswith("1 open change waiting for a decision")
+    assert first["change_id"] in data["summary"]["verdict_reasons"][0]
+    triage(fresh_db, first["change_id"], "confirm", capsys)
+    data = review_data(engine, last=30)
+    [shown] = data["summary"]["open_changes"]
+    assert shown["status"] == "confirmed" and shown["triage"]["by"] == "alice"
+    assert "confirmed by alice" in render_markdown(data)
