@@ -223,7 +223,7 @@ def cmd_init(ns: argparse.Namespace) -> int:
     kind, location = next((k, v) for k, v in sources if v)
     filters = Filters(parse_methods(ns.methods), tuple(ns.include), tuple(ns.exclude))
     plan, draft = generate(InitRequest(kind=kind, location=location, out=Path(ns.out), base_url=ns.base_url,
-                                       rate=ns.rate, filters=filters))
+                                       rate=ns.rate, filters=filters, probe=not ns.no_probe))
     print(f"wrote {ns.out}: {len(plan.scenarios)} scenario(s), {len(plan.pools)} pool(s), {plan.load.rate:g} req/s "
           f"against {plan.target.url}" + (f"; {len(draft.left_out)} thing(s) left out (listed at its end)"
                                            if draft.left_out else ""), file=sys.stderr)
@@ -456,6 +456,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     it.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave these out (repeatable)")
     it.add_argument("--methods", help="methods to include (default GET,HEAD: read-only)")
     it.add_argument("--check", action="store_true", help="send one request per scenario, report non-2xx/3xx")
+    it.add_argument("--no-probe", action="store_true",
+                    help="OpenAPI: write the plan without sending anything (by default each scenario is sent once "
+                         "first and what does not answer 2xx is left out, with the reason)")
     it.set_defaults(func=cmd_init)
 
     rp = sub.add_parser("report", help="render the trend report from the store, without a new run")
