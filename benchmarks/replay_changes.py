@@ -4,10 +4,11 @@
 
 Synthetic nights (p50 10 ms, p95 20 ms, 2 % night-to-night noise, seeded) are judged one after another exactly as
 the nightly chain judges them (compare.judge on store.comparable_history, the followed changes from the store) and
-stored with save_run on the embedded Postgres. A step of +40 % on night 15; four cases:
+stored with save_run on the embedded Postgres. A step of +40 % on night 15, and one night (25) +30 % beyond that
+level; the cases:
   no triage, `verdict.open_changes: fail`  -> every night from 15 on fails
   no triage, `warn`                         -> night 15 fails, 16-30 pass and list the open change
-  `expected` after night 17                 -> 18-30 pass at the new level; a further +30 % from night 25 fails
+  `expected` after night 17                 -> 18-30 pass at the new level, except night 25 (+30 % more), which fails
   `dismiss` after night 17 / `confirm` after night 17 (as a person would, on the same data)
 Writes <out>.json (every night's verdict, reasons and open changes) and <out>.md (the table)."""
 
@@ -65,7 +66,7 @@ def case(admin_url: str, name: str, policy: OpenChangesPolicy, decision: str | N
     out = []
     try:
         for i in range(1, NIGHTS + 1):
-            scale = (STEP if i >= STEP_NIGHT else 1.0) * (FURTHER if i >= FURTHER_NIGHT else 1.0)
+            scale = (STEP if i >= STEP_NIGHT else 1.0) * (FURTHER if i == FURTHER_NIGHT else 1.0)
             s = night(engine, i, scale, rng, policy)
             out.append({"night": i, "verdict": s["verdict"], "reasons": s["verdict_reasons"],
                         "open_changes": s["open_changes"]})
@@ -93,7 +94,7 @@ def main() -> None:
     results = {name: case(admin, name, policy, decision) for name, policy, decision in CASES}
     Path(ns.out + ".json").write_text(json.dumps(results, indent=1))
     lines = ["# Open changes over 30 nights (benchmarks/replay_changes.py)", "",
-             f"Step x{STEP} on night {STEP_NIGHT} (p50 and p95), x{FURTHER} more from night {FURTHER_NIGHT}; "
+             f"Step x{STEP} on night {STEP_NIGHT} (p50 and p95), x{FURTHER} more on night {FURTHER_NIGHT} only; "
              f"triage after night {TRIAGE_AFTER}. F = the night fails (exit 1), . = passes, "
              "o = passes listing an open change.", "",
              "| case | " + " | ".join(str(i) for i in range(1, NIGHTS + 1)) + " |",

@@ -7,7 +7,8 @@ confirmed change points in, tonight's view of every change out; the store keeps 
   of it). A night with any check still bad (`regression` or `suspect`) is held by the change; a night judged `ok` or
   `improvement` recovers it (`recovered`, no decision needed) and enters the baseline again.
 - An open change fails every night it is seen (`verdict.open_changes: fail`, the default), or only the night it
-  opened (`warn`). A confirmed one fails only a night worse than its own level by more than the metric's floor.
+  opened (`warn`). A confirmed one (and an open one under `warn`) fails only a night worse than its own level by more
+  than the metric's floor.
 - `expected` and `dismissed` changes are no longer followed: the store restarts the series' baseline at an expected
   change and lets a dismissed change's nights back into it."""
 
@@ -83,10 +84,10 @@ def _follow(c: OpenChange, row: Mapping[str, Any] | None, policy: OpenChangesPol
         return c.model_copy(update={"nights_open": nights, "held": held, "failing": failing})
     if outcome in BACK:
         return c.model_copy(update={"nights_open": nights, "held": False, "failing": False, "status": "recovered"})
-    if c.status == "confirmed":
+    if c.status == "confirmed" or policy == "warn":  # listed at its level; a further worsening fails the night
         failing = outcome == "regression" and _worse_than_level(c, float(row["value"]))
     else:
-        failing = policy == "fail"
+        failing = True
     return c.model_copy(update={"nights_open": nights, "held": True, "failing": failing})
 
 
