@@ -49,12 +49,20 @@ def machine_busy(summary: Mapping[str, Any]) -> str | None:
 
 
 def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
-    """A stored (or just measured) run as the statistics see it."""
+    """A stored (or just measured) run as the statistics see it: without the values an open change holds out of
+    the baseline (`held`, from store.comparable_history; docs/METHOD.md §11)."""
     probe = p.get("probe")
+    metrics = p.get("metrics") or {}
+    held = p.get("held") or []
+    if held:
+        out = {sc: dict(block) for sc, block in metrics.items()}
+        for scenario, metric in held:
+            (out.get(scenario) or {}).pop(metric, None)
+        metrics = out
     return stats.RunPoint(
         run_id=p["run_id"],
         started_at=p["started_at"],
-        metrics=p.get("metrics") or {},
+        metrics=metrics,
         histograms=p.get("histograms") or {},
         excluded=bool(p.get("excluded")),
         probe=dict(probe) if isinstance(probe, Mapping) else None,

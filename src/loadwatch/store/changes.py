@@ -54,9 +54,10 @@ def series_changes(conn: Connection, *, plan_hash: str, env_hash: str) -> list[O
 
 
 def apply_to_history(conn: Connection, points: list[dict[str, Any]], *, plan_hash: str, env_hash: str) -> None:
-    """Cut the history's series by their changes, in place: a night held by a change nobody accepted or dismissed
-    loses that series' value (it is no baseline), and a change marked `expected` restarts its series' baseline at
-    the night that opened it (older values of that series are dropped). Other series of those nights stay."""
+    """Mark, in place, the series values of the history that are no baseline (`held`: [[scenario, metric], ...],
+    left out by the comparison's `to_point`; the report still draws them): a night held by a change nobody accepted
+    or dismissed, and the values before a change marked `expected` (its series' baseline restarts at the night that
+    opened it). Other series of those nights stay."""
     held: dict[str, set[tuple[str, str]]] = {}
     for r in conn.execute(_query("held_nights"), {"plan_hash": plan_hash, "env_hash": env_hash}):
         held.setdefault(r.run_id, set()).add((r.scenario, r.metric))
@@ -64,8 +65,8 @@ def apply_to_history(conn: Connection, points: list[dict[str, Any]], *, plan_has
                 for c in series_changes(conn, plan_hash=plan_hash, env_hash=env_hash) if c.status == "expected"]
     for p in points:
         drop = held.get(p["run_id"], set()) | {(sc, m) for since, sc, m in restarts if p["started_at"] < since}
-        for scenario, metric in drop:
-            (p["metrics"].get(scenario) or {}).pop(metric, None)
+        if drop:
+            p["held"] = [[scenario, metric] for scenario, metric in sorted(drop)]
 
 
 def save_changes(conn: Connection, summary: Mapping[str, Any]) -> None:
