@@ -148,6 +148,7 @@ def test_the_trend_review_shows_the_changes_and_their_decisions(engine, fresh_db
     first = night(engine, 11, 13.0)["open_changes"][0]
     data = review_data(engine, last=30)
     assert data["summary"]["verdict_reasons"][0].startswith("1 open change waiting for a decision")
+    assert data["summary"]["verdict"] == "regression"
     assert first["change_id"] in data["summary"]["verdict_reasons"][0]
     triage(fresh_db, first["change_id"], "confirm", capsys)
     data = review_data(engine, last=30)

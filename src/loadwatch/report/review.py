@@ -124,6 +124,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         n = len(undecided)
         lead = f"{n} open change{'s' if n > 1 else ''} waiting for a decision (`loadwatch triage`): "
         summary["verdict_reasons"] = [lead + "; ".join(describe(c) for c in undecided), *summary["verdict_reasons"]]
+        if summary.get("verdict") in ("pass", "insufficient_history"):
+            summary["verdict"] = "regression"  # as the nightly run says while a change is open (`fail`, the default)
     series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]
