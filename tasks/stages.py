@@ -15,7 +15,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
 from loadwatch import engine
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
+from loadwatch.findings import Findings
+from loadwatch.observations import TargetStats
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import capture, preflight, targets
 from loadwatch.pipeline.compare import compare_stage
@@ -55,7 +58,7 @@ class Submitted(Generic[T]):
 
 
 @task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)
-def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> dict[str, Any]:
+def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> preflight.Preflight:
     """Packages, host allow-list, disk, trend store reachable and migrated (spooled runs stored first)."""
     return preflight.preflight_stage(plan, store_url, out_dir, get_run_logger())
 
@@ -68,7 +71,7 @@ def open_target_task(plan: Plan) -> targets.RunTarget:
 
 
 @task(name="baseline", cache_policy=NO_CACHE, timeout_seconds=120)
-def capture_before_task(run: targets.RunTarget, store_url: str, started_at: datetime) -> dict[str, Any]:
+def capture_before_task(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
     before = capture.capture_before(
         run.plan,
         store_url=store_url,
@@ -77,7 +80,7 @@ def capture_before_task(run: targets.RunTarget, store_url: str, started_at: date
         target_database_url=run.database_url,
     )
     get_run_logger().info(
-        "environment %s; %d comparable run(s) in history", before["environment"]["hash"], len(before["history"])
+        "environment %s; %d comparable run(s) in history", before.environment.get("hash"), len(before.history)
     )
     return before
 
@@ -96,21 +99,21 @@ def monitor_task(
 
 
 @task(name="capacity", cache_policy=NO_CACHE, retries=0)
-def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> dict[str, Any]:
+def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> CapacityBlock:
     """The capacity search of the plan's `capacity:` section; never fails the run."""
     return run_capacity_stage(run, stop, workers, get_run_logger())
 
 
 @task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)
-def capture_after_task(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
+def capture_after_task(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
     return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                  target_pids=run.target_pids())
 
 
 @task(name="compare", cache_policy=NO_CACHE)
-def compare_task(**kwargs: Any) -> dict[str, Any]:
+def compare_task(**kwargs: Any) -> Findings:
     findings = compare_stage(**kwargs)
-    get_run_logger().info("verdict %s", findings["verdict"])
+    get_run_logger().info("verdict %s", findings.verdict)
     return findings
 
 

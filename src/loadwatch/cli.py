@@ -101,8 +101,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
         tags=ns.tag or [],
         trigger=ns.trigger,
         capacity=not ns.no_capacity,
+        notify=ns.notify or [],
     )
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
+    from loadwatch.settings import settings
+
+    settings()  # and a bad LOADWATCH_* value (the stages read them again when they use them)
     preflight_static(plan, out_dir=Path(params.out_dir) if params.out_dir else None)
     if ns.database_url:
         os.environ["LOADWATCH_DATABASE_URL"] = ns.database_url
@@ -113,9 +117,9 @@ def cmd_run(ns: argparse.Namespace) -> int:
     server = None
     if not api and "prefect" not in sys.modules:
         from loadwatch.infra.ephemeral import EphemeralServer
-        from loadwatch.store import embedded
+        from loadwatch.settings import data_dir
 
-        server = EphemeralServer.start(embedded.data_dir() / "prefect-ephemeral.log")  # boots while we import
+        server = EphemeralServer.start(data_dir() / "prefect-ephemeral.log")  # boots while we import
     from loadwatch.flows.nightly import nightly
 
     if server is not None:
@@ -285,13 +289,15 @@ def cmd_report(ns: argparse.Namespace) -> int:
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method),
                              initializer=_warm_report_worker) as pool:
         pool.submit(charts.warm)  # starts the worker now
-        if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
+        from loadwatch.settings import settings
+
+        if not (ns.database_url or settings().database_url):
             # Imported before the thread starts, so no module is imported by two threads at once (SQLAlchemy imported
             # by two threads failed with "partially initialized module" when the store package still loaded it eagerly).
-            from loadwatch.store import embedded
+            from loadwatch.infra import postgres
 
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
-            threading.Thread(target=_start_embedded_quietly, args=(embedded.admin_url,), daemon=True).start()
+            threading.Thread(target=_start_embedded_quietly, args=(postgres.admin_url,), daemon=True).start()
         from loadwatch.report.review import review_report
 
         with _store(ns) as engine:
@@ -367,8 +373,11 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 def cmd_serve(ns: argparse.Namespace) -> int:
     _prefect_env(ns.verbose)
     from loadwatch.prefect_adapter import serve_nightly
+    from loadwatch.settings import settings
 
-    serve_nightly(cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
+    env = settings()
+    serve_nightly(cron=ns.cron or env.cron, timezone=ns.timezone or env.timezone, name=ns.name,
+                  params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}.items() if v is not None})
     return EXIT_OK
 
@@ -376,8 +385,11 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 def cmd_deploy(ns: argparse.Namespace) -> int:
     _prefect_env(ns.verbose)
     from loadwatch.prefect_adapter import deploy_nightly
+    from loadwatch.settings import settings
 
-    deploy_nightly(pool=ns.pool, cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
+    env = settings()
+    deploy_nightly(pool=ns.pool, cron=ns.cron or env.cron, timezone=ns.timezone or env.timezone, name=ns.name,
+                   params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration}.items() if v is not None})
     return EXIT_OK
 
@@ -413,6 +425,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help='replace the plan\'s thresholds, e.g. --threshold "p95 < 50ms" (repeatable)')
     r.add_argument("--no-thresholds", action="store_true", help="ignore the plan's thresholds for this run")
     r.add_argument("--no-capacity", action="store_true", help="skip the plan's capacity stage for this run")
+    r.add_argument("--notify", action="append", metavar="CHANNEL",
+                   help="also tell changes here: an Apprise URL or block:<type>/<name> (repeatable)")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
     r.add_argument("--notes", help="free text stored with the run")
@@ -507,8 +521,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     xp.set_defaults(func=cmd_explain)
 
     sv = sub.add_parser("serve", help="serve the nightly schedule from this process (no server or work pool)")
-    sv.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
-    sv.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
+    sv.add_argument("--cron", help="default: LOADWATCH_CRON or 0 2 * * *")
+    sv.add_argument("--timezone", help="default: LOADWATCH_TIMEZONE or UTC")
     sv.add_argument("--name", default="nightly")
     sv.add_argument("--plan")
     sv.add_argument("--duration", type=positive(float))
@@ -518,12 +532,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     dp = sub.add_parser("deploy", help="register the nightly deployment from this install (module entrypoint; "
                         "a process worker needs no checkout)")
     dp.add_argument("--pool", default="loadwatch-process", help="work pool, created as a process pool if missing")
-    dp.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
-    dp.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
+    dp.add_argument("--cron", help="default: LOADWATCH_CRON or 0 2 * * *")
+    dp.add_argument("--timezone", help="default: LOADWATCH_TIMEZONE or UTC")
     dp.add_argument("--name", default="nightly", help="deployment name (default nightly)")
     dp.add_argument("--plan", help="plan of its runs: a path on the worker or plans/NAME.yaml")
     dp.add_argument("--duration", type=positive(float), help="seconds of load of its runs (default: the plan's)")
     dp.set_defaults(func=cmd_deploy)
+
+    wd = sub.add_parser("watchdog", help="tell the plan's channels when no run completed for longer than its "
+                        "schedule allows (a missed night); run it from a timer")
+    from loadwatch.commands import watchdog
+
+    watchdog.add_arguments(wd)
+    wd.set_defaults(func=watchdog.run)
 
     srv = sub.add_parser("server", help="a Prefect server backed by the embedded Postgres (UI + scheduler)")
     srv.add_argument("--host", default="127.0.0.1")
@@ -568,9 +589,9 @@ def _internal_error(exc: BaseException) -> int:
 
     where = "the traceback could not be written"
     try:
-        from loadwatch.store import embedded
+        from loadwatch.settings import data_dir
 
-        path = embedded.data_dir() / "loadwatch-error.log"
+        path = data_dir() / "loadwatch-error.log"
         with path.open("a") as f:
             f.write(f"--- {datetime.now(UTC).isoformat()} loadwatch {__version__} {' '.join(sys.argv)}\n")
             f.write("".join(traceback.format_exception(exc)))

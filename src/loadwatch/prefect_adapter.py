@@ -16,15 +16,19 @@ from typing import Any
 
 from loadwatch import __version__
 from loadwatch.errors import InfrastructureError, InvalidInput
+from loadwatch.infra import postgres
 from loadwatch.infra.procs import stop_group, wait_healthy
-from loadwatch.store import embedded
+from loadwatch.settings import data_dir
+from loadwatch.urls import redact_url
 
 __all__ = [
     "DEFAULT_POOL",
     "NIGHTLY_ENTRYPOINT",
+    "BlockNotDelivered",
     "deploy_nightly",
     "prefect_database_url",
     "prefect_server",
+    "send_with_block",
     "serve_nightly",
 ]
 
@@ -66,7 +70,7 @@ def _start_local_server(timeout: float = 120.0) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url()
-    log_path = embedded.data_dir() / "prefect-server.log"
+    log_path = data_dir() / "prefect-server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -99,8 +103,8 @@ def _serve(*, cron: str, timezone: str, name: str, params_overrides: dict[str, A
 
 def prefect_database_url() -> str:
     """The embedded server's `prefect` database (pg_trgm enabled), as an asyncpg URL for Prefect."""
-    admin = embedded.admin_url()
-    url = embedded.ensure_database(admin, "prefect", ("pg_trgm",))
+    admin = postgres.admin_url()
+    url = postgres.ensure_database(admin, "prefect", ("pg_trgm",))
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
@@ -109,7 +113,7 @@ def prefect_server(*, host: str, port: int) -> int:
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url()
     print(f"Prefect server on http://{host}:{port} with its database in the embedded Postgres "
-          f"({embedded.redact_url(env['PREFECT_SERVER_DATABASE_CONNECTION_URL'])})", file=sys.stderr)
+          f"({redact_url(env['PREFECT_SERVER_DATABASE_CONNECTION_URL'])})", file=sys.stderr)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
                             env=env)
     try:
@@ -247,3 +251,28 @@ def _ensure_process_pool(client: Any, pool: str) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class BlockNotDelivered(Exception):
+    """A Prefect notification block could not be loaded or did not deliver (the reason, in one line)."""
+
+
+def send_with_block(name: str, title: str, body: str) -> None:
+    """Send through the Prefect notification block `<block type>/<name>` (e.g. `slack-webhook/oncall`), raising
+    BlockNotDelivered with the reason when it cannot be loaded or did not deliver (the notify package turns it into
+    its ChannelError: the adapter does not import the stages that call it)."""
+    try:
+        from prefect.blocks.abstract import NotificationBlock
+        from prefect.blocks.core import Block
+
+        block = Block.load(name)
+    except Exception as exc:  # a missing block, an unreachable API: the channel failed, the run goes on
+        raise BlockNotDelivered(f"cannot load Prefect block {name!r}: {_first_line(exc)}") from exc
+    if not isinstance(block, NotificationBlock):
+        raise BlockNotDelivered(f"Prefect block {name!r} is a {type(block).__name__}, not a notification block")
+    try:
+        with block.raise_on_failure():
+            # sync outside an event loop (Prefect's async_dispatch); the abstract signature says async
+            block.notify(body, subject=title)  # type: ignore[unused-coroutine]
+    except Exception as exc:
+        raise BlockNotDelivered(f"Prefect block {name!r}: {_first_line(exc)}") from exc

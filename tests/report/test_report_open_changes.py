@@ -3,8 +3,11 @@ to triage it, in the HTML and the Markdown."""
 
 from __future__ import annotations
 
+import pytest
+
 from loadwatch.changes import OpenChange, Triage
-from loadwatch.report import view as report
+from loadwatch.errors import InvalidInput
+from loadwatch.report import render as report
 
 
 def _data() -> dict:
@@ -17,7 +20,9 @@ def _data() -> dict:
                            first_seen_at="2026-11-29T02:00:00+00:00", nights_open=8, failing=False,
                            triage=Triage(decision="confirmed", by="alice", at="2026-11-30T09:12:00+00:00",
                                          note="JIRA-12"))
-    summary = {"run_id": "run-19", "verdict": "regression", "verdict_reasons": [],
+    summary = {"run_id": "run-19", "status": "completed", "started_at": "2026-12-07T02:00:00+00:00",
+               "finished_at": "2026-12-07T02:01:00+00:00", "verdict": "regression", "verdict_reasons": [],
+               "trigger": "schedule",
                "open_changes": [open_one.model_dump(mode="json"), confirmed.model_dump(mode="json")]}
     return {"summary": summary, "history": []}
 
@@ -33,9 +38,10 @@ def test_open_changes_are_shown_with_their_decision_and_the_triage_command() -> 
     assert "1.4.0 → 1.5.0" in html
 
 
-def test_a_night_without_changes_has_no_section_and_odd_items_are_skipped() -> None:
+def test_a_night_without_changes_has_no_section_and_an_odd_one_is_invalid_input() -> None:
     data = _data()
-    data["summary"]["open_changes"] = [{"change_id": 3}, "x"]
-    assert "Open changes" not in report.render_html(data)
     data["summary"].pop("open_changes")
-    assert "Open changes" not in report.render_markdown(data)
+    assert "Open changes" not in report.render_html(data) and "Open changes" not in report.render_markdown(data)
+    data["summary"]["open_changes"] = [{"change_id": 3}]
+    with pytest.raises(InvalidInput, match="open_changes"):
+        report.render_html(data)

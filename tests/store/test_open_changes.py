@@ -31,8 +31,9 @@ def night(engine: Any, i: int, p50: float, policy: OpenChangesPolicy = "fail") -
     """Judge night i against the stored history and followed changes, as the chain does, and store it."""
     started = START + timedelta(days=i)
     load = {"requests": 10_000, "errors": 0, "latency_ms": {"p50": p50 * WIGGLE[i % len(WIGGLE)]}}
-    summary: dict[str, Any] = {"run_id": f"n{i:02d}", "started_at": started.isoformat(), "load": load,
-                               "plan": {"hash": PLAN}, "environment": {"hash": ENV}}
+    summary: dict[str, Any] = {"run_id": f"n{i:02d}", "status": "completed", "started_at": started.isoformat(),
+                               "finished_at": (started + timedelta(minutes=1)).isoformat(), "trigger": "cli",
+                               "load": load, "plan": {"hash": PLAN}, "environment": {"hash": ENV}}
     history = store.comparable_history(engine, plan_hash=PLAN, env_hash=ENV, before=started)
     current = compare.to_point({"run_id": summary["run_id"], "started_at": started, "metrics": run_metrics(summary)})
     findings = compare.judge(current, [compare.to_point(p) for p in history], thresholds=[], load=load,
@@ -142,7 +143,7 @@ def series_changes_of(engine: Any) -> dict[str, Any]:
 
 def test_the_trend_review_shows_the_changes_and_their_decisions(engine, fresh_db, capsys, tmp_path):
     from loadwatch.report.review import review_data
-    from loadwatch.report.view import render_markdown
+    from loadwatch.report.render import render_markdown
 
     clean_nights(engine)
     first = night(engine, 11, 13.0)["open_changes"][0]

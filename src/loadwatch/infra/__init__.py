@@ -1,2 +1,3 @@
 """Infrastructure the stages run on, kept apart from them: child processes, Prefect's temporary API server, and
-signal handling. (The embedded Postgres lives with the store: loadwatch.store.embedded.)"""
+signal handling, and the embedded PostgreSQL server that the store and the demo service both use (postgres.py):
+below both, so that neither imports the other."""

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadwatch import stats
 from loadwatch.changes import OpenChange
-from loadwatch.metrics import run_metrics
+from loadwatch.findings import Findings
+from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.pipeline.capacity_verdict import capacity_finding
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
+from loadwatch.stats.history import group_incidents, history_change_points
+from loadwatch.stats.model import GateConfig, RunPoint
 from loadwatch.stats.safe_defaults import default_checks
+from loadwatch.stats.score import score
+from loadwatch.stats.thresholds import evaluate_thresholds
+
+if TYPE_CHECKING:  # the store's module imports SQLAlchemy, which the comparison itself never needs
+    from loadwatch.store.repo import HistoryPoint
 
 __all__ = [
     "CONFIRM_AFTER",
@@ -48,7 +55,7 @@ def machine_busy(summary: Mapping[str, Any]) -> str | None:
     return str(c.get("reason")) if c.get("busy") else None
 
 
-def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
+def to_point(p: Mapping[str, Any]) -> RunPoint:
     """A stored (or just measured) run as the statistics see it: without the values an open change holds out of
     the baseline (`held`, from store.comparable_history; docs/METHOD.md §11)."""
     probe = p.get("probe")
@@ -59,7 +66,7 @@ def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
         for scenario, metric in held:
             (out.get(scenario) or {}).pop(metric, None)
         metrics = out
-    return stats.RunPoint(
+    return RunPoint(
         run_id=p["run_id"],
         started_at=p["started_at"],
         metrics=metrics,
@@ -179,14 +186,14 @@ def decide_verdict(
 
 
 def judge(
-    current: stats.RunPoint,
-    history: Sequence[stats.RunPoint],
+    current: RunPoint,
+    history: Sequence[RunPoint],
     *,
     thresholds: Sequence[Mapping[str, Any]],
     load: Mapping[str, Any] | None,
     generator_bound: bool = False,
     machine_busy: str | None = None,
-    config: stats.GateConfig | None = None,
+    config: GateConfig | None = None,
     change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
     changes: Sequence[OpenChange] | None = None,
     policy: OpenChangesPolicy = "fail",
@@ -198,14 +205,16 @@ def judge(
     them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
     or measured on a busy machine) is never a point of them. `changes`: the open and confirmed changes this night
     follows (None: none are followed, as in the trend review); an inconclusive night follows none and opens none."""
-    cfg = config or stats.GateConfig()
+    from loadwatch.stats.gate import compare_run  # numpy and scipy: loaded when a run is judged, not on import
+
+    cfg = config or GateConfig()
     usable = [p for p in history if not p.excluded]
-    comparison = stats.compare_run(current, history, cfg)
+    comparison = compare_run(current, history, cfg)
     if callable(change_points):
         change_points = change_points()
     if change_points is None:
         inconclusive = generator_bound or bool(machine_busy)
-        change_points = stats.history_change_points([*history] if inconclusive else [*history, current],
+        change_points = history_change_points([*history] if inconclusive else [*history, current],
                                                     confirm_after=CONFIRM_AFTER)
     # attribution series are judged like the rest but kept apart: they explain a regression, never are one
     attributing = attribution.ATTRIBUTION_METRICS
@@ -226,7 +235,7 @@ def judge(
         "baseline_run_ids": [p.run_id for p in usable[-cfg.window:]],
         "comparison": [r for r in comparison if r["metric"] not in attributing],
         "change_points": own_points,
-        "incidents": stats.group_incidents([dict(c) for c in own_points]),
+        "incidents": group_incidents([dict(c) for c in own_points]),
         "attribution_rows": [r for r in comparison if r["metric"] in attributing],
         "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
         # the followed ones as they were when the night could not judge (inconclusive): listed, never failing
@@ -239,27 +248,31 @@ def compare_stage(
     *,
     run_id: str,
     started_at: datetime,
-    summary: Mapping[str, Any],
+    summary: Measured,
     histograms: Mapping[str, Mapping[str, str]],
-    history: Sequence[Mapping[str, Any]],
+    history: Sequence[HistoryPoint],
     threshold_exprs: Sequence[str],
     plan_source: str,
-    config: stats.GateConfig | None = None,
+    config: GateConfig | None = None,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
     changes: Sequence[OpenChange] | None = None,
     policy: OpenChangesPolicy = "fail",
-) -> dict[str, Any]:
+) -> Findings:
+    """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
+    record carries it; derived from `summary` when not given); `changes` the open and confirmed changes it follows
+    under the plan's `verdict.open_changes` (`policy`)."""
     load = summary.get("load") or {}
     # the target's version on the last baseline night and tonight, when the plan reads it (`target.version_path`)
     versions = ((history[-1].get("target_version") if history else None),
                 (summary.get("environment") or {}).get("target_version"))
-    current = stats.RunPoint(
+    current = RunPoint(
         run_id=run_id,
         started_at=started_at,
-        metrics=run_metrics(summary),
+        metrics={sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None else run_metrics(summary),
         histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
         probe=summary.get("probe"),
     )
-    thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
+    thresholds = evaluate_thresholds(threshold_exprs, load, source=plan_source)
     thresholds += default_checks(threshold_exprs, load)  # from night 1, whatever the plan says (METHOD §5.1)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
@@ -269,7 +282,8 @@ def compare_stage(
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
         history=history, baseline_run_ids=findings["baseline_run_ids"],
-        min_history=(config or stats.GateConfig()).min_history,
+        min_history=(config or GateConfig()).min_history,
     )
     explained["change_points"] = findings.pop("attribution_change_points")
-    return {**findings, "thresholds": thresholds, "score": stats.score(load), "attribution": explained}
+    return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
+                                    "attribution": explained})

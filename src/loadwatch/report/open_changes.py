@@ -3,10 +3,8 @@ series' changes), its size with its interval, since when, its state and decision
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
-
-from pydantic import ValidationError
 
 from loadwatch.changes import OpenChange
 
@@ -27,17 +25,10 @@ def _size(c: OpenChange) -> str:
     return size
 
 
-def open_changes_view(items: Any) -> list[dict[str, Any]]:
-    """One formatted row per change (odd-shaped items skipped: a report never fails on them)."""
+def open_changes_view(changes: Sequence[OpenChange]) -> list[dict[str, Any]]:
+    """One formatted row per change."""
     out: list[dict[str, Any]] = []
-    for raw in items if isinstance(items, list) else []:
-        try:
-            c = raw if isinstance(raw, OpenChange) else OpenChange.model_validate(raw) if isinstance(raw, Mapping) \
-                else None
-        except ValidationError:
-            continue
-        if c is None:
-            continue
+    for c in changes:
         t = c.triage
         out.append({
             "id": c.change_id,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from loadwatch.changes import OpenChange, Triage
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import run_metrics
+
+if TYPE_CHECKING:  # repo imports this module
+    from loadwatch.store.repo import HistoryPoint
 
 __all__ = ["TRIAGE_DECISIONS", "apply_to_history", "recent_changes", "save_changes", "series_changes",
            "triage_change"]
@@ -53,7 +56,7 @@ def series_changes(conn: Connection, *, plan_hash: str, env_hash: str) -> list[O
     return [_to_change(r) for r in rows]
 
 
-def apply_to_history(conn: Connection, points: list[dict[str, Any]], *, plan_hash: str, env_hash: str) -> None:
+def apply_to_history(conn: Connection, points: list[HistoryPoint], *, plan_hash: str, env_hash: str) -> None:
     """Mark, in place, the series values of the history that are no baseline (`held`: [[scenario, metric], ...],
     left out by the comparison's `to_point`; the report still draws them): a night held by a change nobody accepted
     or dismissed, and the values before a change marked `expected` (its series' baseline restarts at the night that
