@@ -442,6 +442,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_load_arguments(ld)
     ld.set_defaults(func=cmd_load)
 
+    from loadwatch.commands import ab as ab_cmd  # light: its heavy imports are inside run()
+
+    ab = sub.add_parser("ab", help="is the candidate slower than the baseline? alternating A/B rounds, paired")
+    ab_cmd.add_arguments(ab)
+    ab.set_defaults(func=ab_cmd.run)
+    from loadwatch.commands import bisect as bisect_cmd
+
+    bs = sub.add_parser("bisect", help="narrow a regression between two git revisions to one commit (A/B steps)")
+    bisect_cmd.add_arguments(bs)
+    bs.set_defaults(func=bisect_cmd.run)
+
     cp = sub.add_parser("capacity", help="the highest rate at which every SLO holds (ramp, bisection, confirmation; "
                         "exit 0 found, 1 no rate meets the SLO, 2 bad input, 3 generator-bound or no answer in budget)")
     if command in (None, "capacity"):
