@@ -109,6 +109,7 @@ def test_store_stopped_mid_load_keeps_the_night(prefect_harness, external_store,
     assert capacity["outcome"] == "skipped" and capacity["capacity_rps"] is None
     assert "lock" in capacity["reason"] and "trend store" in capacity["reason"]
     assert capacity["steps"] == []
+    assert any(r.startswith("capacity inconclusive: the search was skipped") for r in summary["verdict_reasons"])
     report = (tmp_path / "a" / "report.html").read_text()
     assert "skipped" in report
     assert (tmp_path / "a" / "report.md").exists()
