@@ -152,7 +152,9 @@ def decide_verdict(
     if machine_busy:
         reasons.append(machine_busy)
     if reasons:
-        return "inconclusive", reasons
+        # an inconclusive night still says what its capacity stage could not answer (or found wrong)
+        cap = capacity_finding(capacity)
+        return "inconclusive", reasons + ([cap[1]] if cap is not None else [])
     comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
     excused = changes.excused if changes is not None else set()
