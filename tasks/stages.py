@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
 from loadwatch import engine
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.findings import Findings
 from loadwatch.observations import TargetStats
@@ -98,7 +99,7 @@ def monitor_task(
 
 
 @task(name="capacity", cache_policy=NO_CACHE, retries=0)
-def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> dict[str, Any]:
+def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> CapacityBlock:
     """The capacity search of the plan's `capacity:` section; never fails the run."""
     return run_capacity_stage(run, stop, workers, get_run_logger())
 

@@ -17,7 +17,7 @@ from loadwatch.stats.gate import compare_run
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
 
-__all__ = ["HOSTILE", "SCENARIOS", "make_data"]
+__all__ = ["HOSTILE", "SCENARIOS", "failed_summary", "make_data"]
 
 SCENARIOS = ["list_tools", "get_tool", "search_tools", "filter_tools", "tool_versions", "performance_stats"]
 HOSTILE = "<script>alert(1)</script>"
@@ -55,6 +55,13 @@ def _night_metrics(rng: random.Random, scenarios: list[str], factor: dict[str, f
         "rss_mb": 120 * rng.gauss(1.0, 0.01),
     }
     return out
+
+
+def failed_summary(reason: str = "target unreachable: connection refused", **over: Any) -> dict[str, Any]:
+    """summary.json of a run that failed its preflight: no load, no comparison (as the chain writes it)."""
+    return {"schema_version": 1, "run_id": "20260101T020000Z-f00d00", "status": "failed_preflight",
+            "started_at": "2026-01-01T02:00:00+00:00", "finished_at": "2026-01-01T02:00:01+00:00",
+            "verdict": "failed", "verdict_reasons": [reason], "trigger": "schedule", **over}
 
 
 def make_data(
@@ -163,7 +170,7 @@ def make_data(
             g: {"samples": seconds, "cpu_percent": {"avg": 30.0, "max": 55.0}, "rss_mb": {"avg": 120.0, "max": 130.0}}
             for g in ("target", "database", "generator", "host")
         },
-        "target_stats": {"pre": {}, "post": {}, "delta": {"cache": {"hits": 900, "misses": 100}}},
+        "target_stats": {"pre": {}, "post": {}, "delta": {"cache.hits": 900, "cache.misses": 100}},
         "comparison": comparison,
         "change_points": change_points,
         "incidents": group_incidents(change_points) if change_points else [],

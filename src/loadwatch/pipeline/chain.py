@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
@@ -133,8 +134,8 @@ class Stages:
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
     report: Callable[[ReportInput, Path], object]
-    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
-    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+    # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
     notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
 
@@ -271,7 +272,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
     laps("target")
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
@@ -291,7 +292,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
                           "probe": before.probe, "target_stats": after, "environment": before.environment}
     if capacity is not None:
-        measured["capacity"] = capacity
+        measured["capacity"] = dict(capacity)
     metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,

@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from loadwatch.config import Plan
@@ -25,9 +24,8 @@ from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.preflight import preflight_stage
 from loadwatch.pipeline.save import store_record
-from loadwatch.record import ReportInput, write_summary
 from loadwatch.report import prometheus
-from loadwatch.report import view as report
+from loadwatch.report.render import write_report
 
 __all__ = ["Thread", "plain_stages"]
 
@@ -82,11 +80,6 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
     def capture_after(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
         return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                      target_pids=run.target_pids())
-
-    def write_report(data: ReportInput, out_dir: Path) -> dict[str, Path]:
-        paths = report.write_report(data, out_dir)
-        paths["summary"] = write_summary(data["summary"], out_dir)
-        return paths
 
     return Stages(
         preflight=lambda plan, store_url, out_dir: preflight_stage(plan, store_url, out_dir, log),

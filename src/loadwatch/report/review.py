@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 from loadwatch import store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
-from loadwatch.record import ReportInput, report_input, write_summary
-from loadwatch.report import view as report
+from loadwatch.record import ReportInput, report_input
+from loadwatch.report.render import write_report
 from loadwatch.stats.history import history_change_points
 from loadwatch.stats.model import RunPoint
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
@@ -126,6 +126,4 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
 def review_report(engine: Engine, *, last: int, out_dir: Path, scenario: str | None = None,
                   plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Path]:
     data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool)
-    paths = dict(report.write_report(data, out_dir, pool))
-    paths["summary"] = write_summary(data["summary"], out_dir)
-    return paths
+    return write_report(data, out_dir, pool)
