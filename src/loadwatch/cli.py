@@ -102,6 +102,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         trigger=ns.trigger,
         capacity=not ns.no_capacity,
         notify=ns.notify or [],
+        version=ns.target_version, commit=ns.commit, branch=ns.branch,
     )
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
     from loadwatch.settings import settings
@@ -438,6 +439,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="also tell changes here: an Apprise URL or block:<type>/<name> (repeatable)")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
+    r.add_argument("--version", dest="target_version", help="the target's version (default: its version_path)")
+    r.add_argument("--commit", help="the target's commit (default: GITHUB_SHA or CI_COMMIT_SHA)")
+    r.add_argument("--branch", help="the target's branch (default: GITHUB_HEAD_REF, GITHUB_REF_NAME, "
+                   "CI_COMMIT_REF_NAME)")
     r.add_argument("--notes", help="free text stored with the run")
     r.add_argument("--tag", action="append", help="tag stored with the run (repeatable)")
     r.add_argument("--trigger", default="cli", choices=["cli", "schedule", "ui", "ci", "serve"],

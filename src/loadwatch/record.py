@@ -38,6 +38,7 @@ from loadwatch.findings import (
 )
 from loadwatch.metrics import ALL, run_metrics
 from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
+from loadwatch.revision import Revision
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -100,7 +101,7 @@ class LoadTotals(BaseModel):
 
 class RunSummary(BaseModel):
     """One run's summary.json. Field order is the JSON's key order; `capacity` is written only when the run had a
-    capacity stage (as before)."""
+    capacity stage (as before), `revision` only by runs since it exists (issue 25)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -117,6 +118,9 @@ class RunSummary(BaseModel):
     flow_run_id: str | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
     environment: Checked[Environment] = Field(default_factory=lambda: Environment())
+    # the build measured: version, commit, branch and where each came from (loadwatch.revision); every run since
+    # issue 25 writes it, summaries written before have none (and are written back without one)
+    revision: Checked[Revision] | None = None
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
     resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
     target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
@@ -134,7 +138,8 @@ class RunSummary(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
-        return self.model_dump(exclude={"capacity"} if self.capacity is None else None)
+        absent = {name for name in ("capacity", "revision") if getattr(self, name) is None}
+        return self.model_dump(exclude=absent or None)
 
     @property
     def totals(self) -> LoadTotals:
@@ -207,6 +212,7 @@ class RecordContext:
     flow_run_id: str | None = None
     notes: str | None = None
     tags: Sequence[str] = ()
+    revision: Revision | None = None  # the build measured (loadwatch.revision.resolve_revision)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -276,6 +282,9 @@ def build_record(
         "flow_run_id": flow_run_id,
         "plan": plan_info(plan),
         "environment": dict(environment),
+        "revision": dict(context.revision) if context.revision is not None else {
+            "version": environment.get("target_version"), "commit": None, "branch": None,
+            "source": {"version": "target"} if environment.get("target_version") else {}},
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
         "target_stats": dict(target_stats),

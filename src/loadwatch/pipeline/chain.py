@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -56,6 +56,7 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
+from loadwatch.revision import Revision, resolve_revision
 from loadwatch.settings import data_dir, settings
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import target_lock
@@ -252,6 +253,20 @@ def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyI
         return [f"notifications failed ({type(exc).__name__}: {exc}); what was not sent is sent by the next run"]
 
 
+def _revision(params: RunParams, target_version: str | None) -> Revision:
+    return resolve_revision(version=params.version, commit=params.commit, branch=params.branch,
+                            target_version=target_version)
+
+
+def _with_version(before: Baseline, revision: Revision | None) -> Baseline:
+    """The environment names the version the run measured (a stated one too): the attribution's version change and
+    the store's target_version read it there. Not part of the environment's hash."""
+    version = revision["version"] if revision is not None else None
+    if version is None or before.environment.get("target_version") == version:
+        return before
+    return before.model_copy(update={"environment": {**before.environment, "target_version": version}})
+
+
 def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
@@ -259,7 +274,8 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
     out_dir = Path(params.out_dir) if params.out_dir else default_out_dir(run_id)
-    context = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags)
+    context = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags,
+                            revision=_revision(params, None))
     log.info("run %s: plan %s (%s), out %s", run_id, plan.name, plan.plan_hash(), out_dir)
 
     store_url = store_url or resolve_database_url()
@@ -275,6 +291,8 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
+        context = replace(context, revision=_revision(params, before.target_version))
+        before = _with_version(before, context.revision)
         laps("baseline")
         load_result, monitor_result = _measure(stages, run, params, store_url, run_id, laps, plan.target.url)
         laps("load")

@@ -86,6 +86,7 @@ Row = dict[str, Any]
 def _run_row(record: Mapping[str, Any]) -> Row:
     s = record["summary"]
     plan, env = s.get("plan") or {}, s.get("environment") or {}
+    rev = s.get("revision") or {}
     return {
         "run_id": s["run_id"],
         "started_at": _ts(s["started_at"]),
@@ -100,7 +101,9 @@ def _run_row(record: Mapping[str, Any]) -> Row:
         "env_hash": env.get("hash"),
         "environment": _json(env),
         "target_url": plan.get("target_url"),
-        "target_version": env.get("target_version"),
+        "target_version": rev.get("version") or env.get("target_version"),
+        "target_commit": rev.get("commit"),
+        "target_branch": rev.get("branch"),
         "notes": record.get("notes"),
         "tags": list(record.get("tags") or []),
         "summary": _json(s),
@@ -304,6 +307,8 @@ class HistoryPoint(TypedDict):
     verdict: str | None
     probe: dict[str, float] | None
     target_version: str | None
+    target_commit: str | None
+    target_branch: str | None
 
 
 def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
@@ -326,20 +331,24 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
             "probe": getattr(r, "probe", None),
             # the attribution names a version change between the last good run and this one
             "target_version": getattr(r, "target_version", None),
+            "target_commit": getattr(r, "target_commit", None),
+            "target_branch": getattr(r, "target_branch", None),
         }
         for r in reversed(rows)  # oldest first
     ]
 
 
 def comparable_history(
-    engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
+    engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200, branch: str | None = None
 ) -> list[HistoryPoint]:
-    """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
+    """Completed comparable runs before `before`, oldest first, since the last change marked `expected` (only the
+    target's `branch` when given: the trend review's baseline of a branch is main's)."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
         rows = conn.execute(
             query("comparable_runs"),
-            {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit},
+            {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit,
+             "branch": branch},
         ).all()
         return _points(conn, rows)
 
@@ -375,10 +384,11 @@ def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
-def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[HistoryPoint]:
-    """The last `last` completed runs (optionally of one plan), oldest first, with metrics."""
+def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None,
+                branch: str | None = None) -> list[HistoryPoint]:
+    """The last `last` completed runs (optionally of one plan, of one branch), oldest first, with metrics."""
     with engine.connect() as conn:
-        rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last}).all()
+        rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last, "branch": branch}).all()
         return _points(conn, rows)
 
 
