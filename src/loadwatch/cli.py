@@ -303,7 +303,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
         with _store(ns) as engine:
             paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out),
-                                  plan_hash=ns.plan_hash, pool=pool)
+                                  plan_hash=ns.plan_hash, pool=pool, branch=ns.branch, main_branch=ns.main_branch)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_OK
@@ -504,6 +504,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     rp.add_argument("--last", type=positive(int), default=30, help="the last N runs (default 30)")
     rp.add_argument("--scenario", help="only this scenario")
     rp.add_argument("--plan-hash", help="only runs of this plan hash (default: the newest run's plan)")
+    rp.add_argument("--branch", help="the newest run of this branch, against --main-branch's baseline")
+    rp.add_argument("--main-branch", default="main", help="the branch whose runs are the baseline (default main)")
     rp.add_argument("--out", default="loadwatch-report", help="output directory (default ./loadwatch-report)")
     rp.add_argument("--database-url")
     rp.set_defaults(func=cmd_report)
