@@ -111,6 +111,9 @@ class ChangePointRow(TypedDict):
     runs_after: int
     state: str
     direction: str
+    # the builds between which it happened (loadwatch.revision.build_label): the run before it, and its run
+    version_before: NotRequired[str | None]
+    version_after: NotRequired[str | None]
 
 
 @with_config(_OPEN)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-__all__ = ["CI_BRANCH", "CI_COMMIT", "Revision", "RevisionSource", "branch_of", "resolve_revision"]
+__all__ = ["CI_BRANCH", "CI_COMMIT", "Revision", "RevisionSource", "branch_of", "build_label", "resolve_revision"]
 
 RevisionSource = Literal["cli", "target", "ci"]
 
@@ -60,3 +60,12 @@ def resolve_revision(*, version: str | None = None, commit: str | None = None, b
                 out["source"][field] = source
                 break
     return out
+
+
+def build_label(version: str | None, commit: str | None) -> str | None:
+    """A build as change points and open changes name it: "1.4.2 (3f2a9c1e1b2c)", the version or the short
+    commit alone, None when neither is known."""
+    short = commit[:12] if commit else None
+    if version and short:
+        return f"{version} ({short})"
+    return version or short

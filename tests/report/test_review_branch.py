@@ -24,10 +24,10 @@ def _store_branches(db: str, tmp_path) -> tuple[list[str], list[str]]:
     engine = sa.create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
         ids = list(conn.execute(sa.text("SELECT run_id FROM runs ORDER BY started_at")).scalars())
-        conn.execute(sa.text("UPDATE runs SET target_branch = 'main' WHERE run_id = ANY(:ids)"),
+        conn.execute(sa.text("UPDATE runs SET target_branch = 'main', target_version = '1.0' WHERE run_id = ANY(:ids)"),
                      {"ids": ids[:MAIN_NIGHTS]})
-        conn.execute(sa.text("UPDATE runs SET target_branch = 'feature-slow' WHERE run_id = ANY(:ids)"),
-                     {"ids": ids[MAIN_NIGHTS:]})
+        conn.execute(sa.text("UPDATE runs SET target_branch = 'feature-slow', target_version = '1.1', "
+                             "target_commit = 'c0ffee00c0ffee00' WHERE run_id = ANY(:ids)"), {"ids": ids[MAIN_NIGHTS:]})
     engine.dispose()
     return ids[:MAIN_NIGHTS], ids[MAIN_NIGHTS:]
 
@@ -50,8 +50,12 @@ def test_a_branch_is_judged_against_mains_baseline(fresh_db, tmp_path, capsys):
     rows = [r for r in summary["comparison"] if r["scenario"] == "*" and r["metric"] == "p95_ms"]
     assert rows and rows[0]["outcome"] == "regression" and rows[0]["n_baseline"] == MAIN_NIGHTS
     assert rows[0]["change_percent"] > 40  # against main: the branch's own slow nights would have hidden it
-    history = (tmp_path / "branch" / "report.md").read_text()
-    assert branch_ids[-1] in history
+    # the change point over the charted runs (main's, then the branch's) names the builds it happened between
+    cps = [c for c in summary["change_points"] if c["scenario"] == "*" and c["metric"] == "p95_ms"]
+    assert [c["run_id"] for c in cps] == [branch_ids[0]]
+    assert (cps[0]["version_before"], cps[0]["version_after"]) == ("1.0", "1.1 (c0ffee00c0ff)")
+    md = (tmp_path / "branch" / "report.md").read_text()
+    assert "between 1.0 and 1.1 (c0ffee00c0ff)" in md
 
 
 def test_mains_review_sees_mains_runs_only(fresh_db, tmp_path):

@@ -321,6 +321,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
         history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
+        commit=context.revision["commit"] if context.revision is not None else None,
     )
     if aborted:
         findings = findings.model_copy(update={"verdict": "aborted",

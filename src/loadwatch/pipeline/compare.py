@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from loadwatch.findings import Findings
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
+from loadwatch.revision import build_label
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
 from loadwatch.stats.score import score
@@ -62,6 +63,26 @@ def to_point(p: Mapping[str, Any]) -> RunPoint:
         excluded=bool(p.get("excluded")),
         probe=dict(probe) if isinstance(probe, Mapping) else None,
     )
+
+
+def name_versions(change_points: Sequence[Mapping[str, Any]],
+                  builds: Sequence[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """The change points with the builds between which each happened: `builds` is (run id, build label) of the
+    series' runs, oldest first; `version_before` is the label of the nearest earlier run that has one (a night
+    without a version endpoint does not hide the build before it), `version_after` the label of its run."""
+    index = {run_id: i for i, (run_id, _) in enumerate(builds)}
+    out = []
+    for cp in change_points:
+        i = index.get(str(cp.get("run_id")))
+        before = next((b for _, b in reversed(builds[:i]) if b), None) if i is not None else None
+        after = builds[i][1] if i is not None else None
+        out.append({**cp, "version_before": before, "version_after": after})
+    return out
+
+
+def builds_of(history: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """(run id, build label) of stored runs (loadwatch.store.HistoryPoint), oldest first."""
+    return [(str(p["run_id"]), build_label(p.get("target_version"), p.get("target_commit"))) for p in history]
 
 
 def format_change(row: Mapping[str, Any]) -> str:
@@ -213,9 +234,11 @@ def compare_stage(
     plan_source: str,
     config: GateConfig | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
+    commit: str | None = None,
 ) -> Findings:
     """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
-    record carries it; derived from `summary` when not given)."""
+    record carries it; derived from `summary` when not given); `commit` the run's target commit (the change points
+    name the builds between which they happened)."""
     load = summary.get("load") or {}
     current = RunPoint(
         run_id=run_id,
@@ -235,5 +258,9 @@ def compare_stage(
         min_history=(config or GateConfig()).min_history,
     )
     explained["change_points"] = findings.pop("attribution_change_points")
+    env = summary.get("environment") or {}
+    builds = [*builds_of(history), (run_id, build_label(env.get("target_version"), commit))]
+    findings["change_points"] = name_versions(findings["change_points"], builds)
+    findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
                                     "attribution": explained})

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 
 from loadwatch import store
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
+from loadwatch.pipeline.compare import builds_of, format_change, judge, machine_busy, name_versions, to_point
 from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
-from loadwatch.stats.history import history_change_points
+from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import RunPoint
 from loadwatch.store.repo import HistoryPoint
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
@@ -136,6 +136,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None, plan_
     findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
                      change_points=change_points_of)
+    findings["change_points"] = name_versions(findings["change_points"], builds_of(runs))
+    findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     open_regressions = _open_regressions(engine, findings["change_points"])
     reasons = [*branch_reasons, *findings["verdict_reasons"]]
     if open_regressions:
