@@ -27,6 +27,7 @@ from typing_extensions import TypedDict
 from loadwatch import hist
 from loadwatch.config import Plan
 from loadwatch.findings import (
+    AbBlock,
     Attribution,
     ChangePointRow,
     Checked,
@@ -135,10 +136,11 @@ class RunSummary(BaseModel):
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
     capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+    ab: Checked[AbBlock] | None = None  # the same-night A/B stage's result (pipeline.ab_stage), when it ran
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
-        absent = {name for name in ("capacity", "revision") if getattr(self, name) is None}
+        absent = {name for name in ("capacity", "revision", "ab") if getattr(self, name) is None}
         return self.model_dump(exclude=absent or None)
 
     @property
@@ -264,6 +266,7 @@ def build_record(
     capacity: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
     probe: ProbeReading | None = None,
+    ab: AbBlock | None = None,
 ) -> RunRecord:
     """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
     as the chain derived it for the comparison (derived here from the summary when not given)."""
@@ -300,6 +303,7 @@ def build_record(
         "tags": list(tags),
         # measures.run_metrics makes capacity_rps a metric of the run
         "capacity": dict(capacity) if capacity is not None else None,
+        "ab": ab,
     })
     return RunRecord(
         summary=summary,

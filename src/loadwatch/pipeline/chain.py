@@ -35,13 +35,14 @@ from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
-from loadwatch.findings import Findings
+from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
 from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
 from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
@@ -139,6 +140,8 @@ class Stages:
     capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
     notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
+    # (plan, stop) -> A/B block: pipeline.ab_stage.run_ab_stage (never raises); None = no A/B stage
+    ab: Callable[[Plan, threading.Event], AbBlock] | None = None
 
 
 class _Laps:
@@ -305,6 +308,12 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
             laps("capacity")
     finally:
         run.stop()
+    ab_block: AbBlock | None = None
+    # the plan's `ab:` section: two builds compared the same night, after the night's target has stopped (the cores
+    # are the session's); not after an interrupt
+    if stages.ab is not None and run.plan.ab is not None and not interrupts.requested():
+        ab_block = stages.ab(run.plan, interrupts.STOP)
+        laps("ab")
     aborted = interrupts.requested()
     # target_stats and environment too: the attribution normalises their counters per request
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
@@ -323,6 +332,8 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
         commit=context.revision["commit"] if context.revision is not None else None,
     )
+    if ab_block is not None:
+        findings = judge_with_ab(findings, ab_block)
     if aborted:
         findings = findings.model_copy(update={"verdict": "aborted",
                                                "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
@@ -333,7 +344,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
         status="aborted" if aborted else "completed", plan=run.plan, environment=before.environment,
         load=load_result, monitor=monitor_result, target_stats=after, probe=before.probe, findings=findings,
         timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics, ab=ab_block,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")

@@ -255,6 +255,19 @@ RowBuilder = Callable[[str, Mapping[str, Any]], list[Row]]
 # The run's child tables in insert order: (table, its row builder, the named statement that writes the rows, or None
 # for a plain INSERT). The tables a run owns are emptied first, so storing a run again replaces it; change_points
 # are the series' (keyed by the run they point at) and upserted, never deleted here.
+def _ab_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    """The same-night A/B rows (summary.json's `ab`), with the two builds they compared."""
+    ab = record["summary"].get("ab") or {}
+    return [
+        {"run_id": run_id, "scenario": r["scenario"], "percentile": r["percentile"], "verdict": r["verdict"],
+         "reason": r["reason"], "pairs": r["pairs"], "change_percent": r.get("change_percent"),
+         "ci_low_percent": r.get("ci_low_percent"), "ci_high_percent": r.get("ci_high_percent"),
+         "baseline": ab.get("baseline") or "", "candidate": ab.get("candidate") or "",
+         "same_night": bool(r.get("same_night", True))}
+        for r in ab.get("rows") or []
+    ]
+
+
 _CHILD_TABLES: tuple[tuple[str, RowBuilder, str | None], ...] = (
     ("run_scenarios", _scenario_rows, None),
     ("measurements", _measurement_rows, None),
@@ -263,6 +276,7 @@ _CHILD_TABLES: tuple[tuple[str, RowBuilder, str | None], ...] = (
     ("timeline", _timeline_rows, None),
     ("resource_samples", _resource_sample_rows, "insert_resource_samples"),
     ("thresholds", _threshold_rows, None),
+    ("ab_rows", _ab_rows, None),
     ("verdicts", _verdict_rows, "insert_verdicts"),
     ("change_points", _change_point_rows, "upsert_change_point"),
 )
