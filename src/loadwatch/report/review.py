@@ -82,7 +82,7 @@ def _branch_runs(engine: Engine, *, last: int, plan_hash: str | None, branch: st
                  main_branch: str) -> tuple[list[HistoryPoint], list[HistoryPoint], list[str]]:
     """(baseline, the runs judged and charted after it, reasons to add). Without a branch: the nightly run's own
     choice of comparable runs (plan + environment, since the last expected change) before the newest run. With
-    one, as Apache Otava's `--branch`: the branch's last runs after main's comparable runs, the newest judged
+    one (modelled on Apache Otava's `--branch`): the branch's last runs after main's comparable runs, the newest judged
     against main's baseline only, so a branch's own runs never become its baseline."""
     newest = store.recent_runs(engine, last=1, plan_hash=plan_hash, branch=branch)
     if not newest:
