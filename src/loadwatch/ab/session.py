@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from loadwatch.ab.builds import Build
 from loadwatch.config import Plan
 from loadwatch.engine import run_load
+from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted
 from loadwatch.stats.paired import (
     ERRORS_SHARE,
@@ -97,7 +98,7 @@ def order_of(i: int) -> Literal["A", "B"]:
 
 
 def _round(plan: Plan, build: Build, settings: AbSettings,
-           stop: threading.Event | None) -> tuple[dict[str, str], dict[str, Any]]:
+           stop: threading.Event | None) -> tuple[dict[str, str], LoadSummary]:
     p = plan.with_target_url(build.url).with_load(duration=settings.settle_s + settings.round_s,
                                                    warmup=settings.settle_s)
     res = run_load(p, stop=stop)
@@ -107,7 +108,7 @@ def _round(plan: Plan, build: Build, settings: AbSettings,
     return hists, res.summary
 
 
-def _record(i: int, started: float, hists: dict[str, str], s: dict[str, Any]) -> RoundRecord:
+def _record(i: int, started: float, hists: dict[str, str], s: LoadSummary) -> RoundRecord:
     lat = s.get("latency_ms") or {}
     return RoundRecord(index=i, build=order_of(i), started_at=started, requests=int(s["requests"]),
                        errors=int(s["errors"]), rps=float(s["rps"]),
