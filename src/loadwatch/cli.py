@@ -321,15 +321,6 @@ def cmd_import(ns: argparse.Namespace) -> int:
     return EXIT_INVALID if outcome["skipped"] else EXIT_OK
 
 
-def cmd_triage(ns: argparse.Namespace) -> int:
-    from loadwatch import store
-
-    with _store(ns) as engine:
-        row = store.triage(engine, ns.change_id, ns.decision, ns.note)
-    print(f"change {row['id']} ({row['scenario']} {row['metric']} at run {row['run_id']}): {row['state']}")
-    return EXIT_OK
-
-
 def cmd_store(ns: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -523,12 +514,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     im.add_argument("--database-url")
     im.set_defaults(func=cmd_import)
 
-    t = sub.add_parser("triage", help="record a decision on a change point")
-    t.add_argument("change_id")
-    t.add_argument("decision", choices=["confirm", "dismiss", "expected"])
-    t.add_argument("--note")
-    t.add_argument("--database-url")
-    t.set_defaults(func=cmd_triage)
+    from loadwatch.commands import triage
+
+    t = sub.add_parser("triage", help="record a decision on an open change (or a change point)")
+    triage.add_arguments(t)
+    t.set_defaults(func=triage.run)
 
     st = sub.add_parser("store", help="trend-store maintenance")
     st.add_argument("--database-url")
@@ -589,8 +579,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in args if not a.startswith("-")), None)
     try:
         ns = build_parser(command).parse_args(args)
-        if getattr(ns, "command", None) == "triage":
-            ns.decision = {"confirm": "confirmed", "dismiss": "dismissed"}.get(ns.decision, ns.decision)
         code = int(ns.func(ns))
     except InternalError as exc:  # raised by us around a crash (the run's): its cause's traceback to the log too
         code = _internal_error(exc)

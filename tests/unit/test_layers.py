@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "params": {"config", "errors"},
     "metrics": {"observations", "statements", "vocabulary"},
     "changes": {"errors", "vocabulary"},
-    "findings": {"vocabulary"},
+    "findings": {"changes", "vocabulary"},  # the findings carry the night's open changes
     "revision": set(),  # which build a run measured: the run's parameters and the CI's variables, nothing else
     "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "revision", "urls",
                "vocabulary"},

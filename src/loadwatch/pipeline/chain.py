@@ -348,12 +348,15 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
         commit=context.revision["commit"] if context.revision is not None else None,
+        changes=before.changes,
+        policy=run.plan.verdict.open_changes,
     )
     if ab_block is not None:
         findings = judge_with_ab(findings, ab_block)
-    if aborted:
+    if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)
         findings = findings.model_copy(update={"verdict": "aborted",
-                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
+                                               "open_changes": []})
     warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(

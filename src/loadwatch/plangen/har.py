@@ -80,6 +80,7 @@ class _Response(_Model):
 
 class _Entry(_Model):
     startedDateTime: str = ""
+    time: float | None = None  # total milliseconds of the entry (HAR 1.2); -1 or absent when unknown
     request: _Request
     response: _Response
 
@@ -191,6 +192,7 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
             time=_epoch(e.startedDateTime),
             json_template=session is not None,
             query_templates=templates,
+            duration_ms=e.time if e.time is not None and e.time >= 0 else None,
         ))
     if skipped_static:
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")
