@@ -20,6 +20,7 @@ import pytest
 from record_shape import differences, shape_of
 
 from loadwatch.ab.builds import free_port
+from loadwatch.cli import main
 from loadwatch.infra.procs import stop_group, wait_healthy
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
@@ -99,7 +100,10 @@ def test_a_slowed_candidate_fails_the_night_with_its_ab_row(fresh_db, tmp_path, 
                               "WHERE run_id = %s ORDER BY percentile", (night.run_id,)).fetchall()
     assert ("*", "p50", "regression", True, night.ab["candidate"]) in stored
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "Same-night A/B" in md and "regression" in md
+    assert "Same-night A/B" in md and "| whole run | p50 | regression |" in md
+    # the trend review shows the stored night's same-night rows too
+    assert main(["report", "--out", str(tmp_path / "review"), "--database-url", fresh_db]) == 0
+    assert "| whole run | p50 | regression |" in (tmp_path / "review" / "report.md").read_text()
 
 
 def test_a_build_that_cannot_start_says_so_and_fails_nothing(fresh_db, tmp_path, target):
