@@ -24,10 +24,10 @@ import yaml
 from psycopg import sql
 
 from loadwatch.errors import LoadwatchError
+from loadwatch.infra import postgres as embedded
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
 from loadwatch.pipeline.plain import plain_stages
-from loadwatch.store import embedded
 
 
 class Broken(BaseHTTPRequestHandler):

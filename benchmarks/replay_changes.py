@@ -26,10 +26,10 @@ import psycopg
 from psycopg import sql
 
 from loadwatch import store
+from loadwatch.infra import postgres as embedded
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import compare
 from loadwatch.pipeline.open_changes import OpenChangesPolicy
-from loadwatch.store import embedded
 from loadwatch.store.changes import active_changes, triage_change
 
 PLAN, ENV = "replayplan000001", "replayenv0000001"

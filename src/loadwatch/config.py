@@ -459,14 +459,16 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
-# plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)
-HASH_NEUTRAL_PLAN: dict[str, Any] = {"data": {}, "session": None}
-HASH_NEUTRAL_SCENARIO: dict[str, Any] = {"form": None, "redirects": 0, "steps": None}
 class VerdictSpec(_Model):
     """How the night's verdict treats what it finds (docs/METHOD.md, "Open changes")."""
 
     open_changes: Literal["fail", "warn"] = Field(
         "fail", description="fail: an open (untriaged) change fails every night; warn: only the night it opened")
+
+
+# plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)
+HASH_NEUTRAL_PLAN: dict[str, Any] = {"data": {}, "session": None}
+HASH_NEUTRAL_SCENARIO: dict[str, Any] = {"form": None, "redirects": 0, "steps": None}
 
 
 BLOCK_NAME = re.compile(r"^[a-z0-9-]+/[^/\s]+$")  # a Prefect block: <block type slug>/<block name>

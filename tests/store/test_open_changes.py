@@ -156,3 +156,14 @@ def test_the_trend_review_shows_the_changes_and_their_decisions(engine, fresh_db
     [shown] = data["summary"]["open_changes"]
     assert shown["status"] == "confirmed" and shown["triage"]["by"] == "alice"
     assert "confirmed by alice" in render_markdown(data)
+
+
+def test_by_defaults_to_the_os_user(engine, fresh_db, capsys):
+    import getpass
+
+    clean_nights(engine)
+    first = night(engine, 11, 13.0)["open_changes"][0]
+    assert main(["triage", first["change_id"], "dismiss", "--database-url", fresh_db]) == 0
+    stored = series_changes_of(engine)[first["change_id"]]
+    assert stored.triage is not None and stored.triage.by == getpass.getuser() and stored.triage.note is None
+    assert f"dismissed by {getpass.getuser()}" in capsys.readouterr().out

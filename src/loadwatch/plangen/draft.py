@@ -255,15 +255,15 @@ class PlanDraft:
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)
-        if self.journey_notes:
-            out.append("# Journeys: values a write created, taken from its answer by the requests that sent them:")
-            out += [f"#   {_one_line(x)}" for x in self.journey_notes]
         line(0, "thresholds")
         for expr, note in self.thresholds:
             out.append(f"  - {_flow(expr)}" + (f"  # {_one_line(note)}" if note else ""))
         if not any(expr.startswith("p95") for expr, _ in self.thresholds):
             out.append("  # no latency threshold: the source has no timings; the nightly gate judges latency "
                        "against the target's own nights")
+        if self.journey_notes:
+            out.append("# Journeys: values a write created, taken from its answer by the requests that sent them:")
+            out += [f"#   {_one_line(x)}" for x in self.journey_notes]
         if self.left_out:
             out.append("# Left out:")
             out += [f"#   {_one_line(x)}" for x in self._left_out_lines()]

@@ -190,9 +190,9 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
             headers=_headers(x, session),
             json_body=x.json_body if session is None else _json_template(x.json_body, session, x, "json"),
             time=_epoch(e.startedDateTime),
+            duration_ms=e.time if e.time is not None and e.time >= 0 else None,
             json_template=session is not None,
             query_templates=templates,
-            duration_ms=e.time if e.time is not None and e.time >= 0 else None,
         ))
     if skipped_static:
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")

@@ -51,9 +51,10 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)  # only the ones worth keeping (already redacted)
     json_body: Any = None
     time: float | None = None  # epoch seconds
+    duration_ms: float | None = None  # how long the answer took, when the recording says (HAR `time`)
+
     json_template: bool = False  # the JSON body's strings are in the plan's template syntax (a session's values)
     query_templates: frozenset[str] = frozenset()  # query names whose value is a session's value, as a template
-    duration_ms: float | None = None  # how long the answer took, when the recording says (HAR `time`)
 
 
 def _segments(path: str) -> list[str]:
