@@ -371,8 +371,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     stages.publish(record.summary)
     laps("publish")
     if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
-        notice = night_input(run.plan, record.summary, getattr(record.summary, "open_changes", []),
-                             out_dir / "report.html")
+        notice = night_input(run.plan, record.summary, record.summary.open_changes, out_dir / "report.html")
         record.summary.warnings += _notify(stages.notify, notice, store_url, log)
         laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them
