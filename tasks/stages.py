@@ -17,10 +17,11 @@ from prefect.futures import PrefectFuture, wait
 from loadwatch import engine
 from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
-from loadwatch.findings import Findings
+from loadwatch.findings import AbBlock, Findings
 from loadwatch.observations import TargetStats
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import capture, preflight, targets
+from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.save import store_record
@@ -29,6 +30,7 @@ from loadwatch.report import prometheus
 
 __all__ = [
     "Submitted",
+    "ab_task",
     "capacity_task",
     "capture_after_task",
     "capture_before_task",
@@ -102,6 +104,12 @@ def monitor_task(
 def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> CapacityBlock:
     """The capacity search of the plan's `capacity:` section; never fails the run."""
     return run_capacity_stage(run, stop, workers, get_run_logger())
+
+
+@task(name="ab", cache_policy=NO_CACHE, retries=0)
+def ab_task(plan: Plan, stop: threading.Event) -> AbBlock:
+    """The same-night A/B session of the plan's `ab:` section; never raises (a build that fails says so)."""
+    return run_ab_stage(plan, stop, get_run_logger())
 
 
 @task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)

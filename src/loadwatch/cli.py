@@ -102,6 +102,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         trigger=ns.trigger,
         capacity=not ns.no_capacity,
         notify=ns.notify or [],
+        version=ns.target_version, commit=ns.commit, branch=ns.branch,
     )
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
     from loadwatch.settings import settings
@@ -302,7 +303,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
         with _store(ns) as engine:
             paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out),
-                                  plan_hash=ns.plan_hash, pool=pool)
+                                  plan_hash=ns.plan_hash, pool=pool, branch=ns.branch, main_branch=ns.main_branch)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_OK
@@ -429,6 +430,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="also tell changes here: an Apprise URL or block:<type>/<name> (repeatable)")
     r.add_argument("--out", help="directory for report.html, report.md and summary.json")
     r.add_argument("--database-url", help="trend store (default: LOADWATCH_DATABASE_URL or the embedded Postgres)")
+    r.add_argument("--version", dest="target_version", help="the target's version (default: its version_path)")
+    r.add_argument("--commit", help="the target's commit (default: GITHUB_SHA or CI_COMMIT_SHA)")
+    r.add_argument("--branch", help="the target's branch (default: GITHUB_HEAD_REF, GITHUB_REF_NAME, "
+                   "CI_COMMIT_REF_NAME)")
     r.add_argument("--notes", help="free text stored with the run")
     r.add_argument("--tag", action="append", help="tag stored with the run (repeatable)")
     r.add_argument("--trigger", default="cli", choices=["cli", "schedule", "ui", "ci", "serve"],
@@ -490,6 +495,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     rp.add_argument("--last", type=positive(int), default=30, help="the last N runs (default 30)")
     rp.add_argument("--scenario", help="only this scenario")
     rp.add_argument("--plan-hash", help="only runs of this plan hash (default: the newest run's plan)")
+    rp.add_argument("--branch", help="the newest run of this branch, against --main-branch's baseline")
+    rp.add_argument("--main-branch", default="main", help="the branch whose runs are the baseline (default main)")
     rp.add_argument("--out", default="loadwatch-report", help="output directory (default ./loadwatch-report)")
     rp.add_argument("--database-url")
     rp.set_defaults(func=cmd_report)

@@ -19,6 +19,7 @@ from loadwatch.notify.stage import notify_night
 from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
+from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.chain import Log, Stages
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
@@ -94,4 +95,5 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         notify=notify_night,
         report=write_report,
         capacity=(lambda run, stop, workers: run_capacity_stage(run, stop, workers, log)) if capacity else None,
+        ab=lambda plan, stop: run_ab_stage(plan, stop, log),
     )
