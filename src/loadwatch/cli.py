@@ -49,27 +49,6 @@ class _Parser(argparse.ArgumentParser):
         raise InvalidInput(f"{message} (see `{self.prog} --help`)", source="command line")
 
 
-def _prefect_env(verbose: bool) -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    if not verbose:
-        # Logs still reach the Prefect API (and UI); only the terminal is kept quiet. loadwatch reports
-        # failures itself (one line, the right exit code), so even Prefect's error tracebacks stay out.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-        os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
-
-
-def _quiet_prefect_console(verbose: bool) -> None:
-    """Prefect configures logging once, at import; when it was imported before us (tests, embedding),
-    lower its console handlers here too."""
-    if verbose:
-        return
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            if type(handler).__name__ == "PrefectConsoleHandler":
-                handler.setLevel(logging.CRITICAL)
-
-
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -85,6 +64,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from loadwatch.infra import interrupts
     from loadwatch.params import RunParams, resolve_plan
     from loadwatch.pipeline.preflight import preflight_static
+    from loadwatch.prefect_adapter.environment import prefect_env, quiet_prefect_console
 
     params = RunParams(
         plan=ns.plan,
@@ -106,13 +86,13 @@ def cmd_run(ns: argparse.Namespace) -> int:
     preflight_static(plan, out_dir=Path(params.out_dir) if params.out_dir else None)
     if ns.database_url:
         os.environ["LOADWATCH_DATABASE_URL"] = ns.database_url
-    _prefect_env(ns.verbose)
+    prefect_env(ns.verbose)
     api = os.environ.get("PREFECT_API_URL")
     print(f"loadwatch run: plan {plan.name}, {plan.load.model} model, {plan.load.total_duration:g} s of load "
           f"against {plan.target.url} (Prefect {'API ' + api if api else 'ephemeral API'})", file=sys.stderr)
     server = None
     if not api and "prefect" not in sys.modules:
-        from loadwatch.infra.ephemeral import EphemeralServer
+        from loadwatch.prefect_adapter.ephemeral import EphemeralServer
         from loadwatch.store import embedded
 
         server = EphemeralServer.start(embedded.data_dir() / "prefect-ephemeral.log")  # boots while we import
@@ -120,7 +100,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
     if server is not None:
         server.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-    _quiet_prefect_console(ns.verbose)
+    quiet_prefect_console(ns.verbose)
     with interrupts.handle_signals():
         state = nightly(**params.model_dump(), return_state=True)
     return _finish_run(state, params.out_dir)
@@ -374,8 +354,10 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
-    _prefect_env(ns.verbose)
-    from loadwatch.prefect_adapter import serve_nightly
+    from loadwatch.prefect_adapter.environment import prefect_env
+
+    prefect_env(ns.verbose)
+    from loadwatch.prefect_adapter.deployments import serve_nightly
 
     serve_nightly(cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}.items() if v is not None})
@@ -383,8 +365,10 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
 
 def cmd_deploy(ns: argparse.Namespace) -> int:
-    _prefect_env(ns.verbose)
-    from loadwatch.prefect_adapter import deploy_nightly
+    from loadwatch.prefect_adapter.environment import prefect_env
+
+    prefect_env(ns.verbose)
+    from loadwatch.prefect_adapter.deployments import deploy_nightly
 
     deploy_nightly(pool=ns.pool, cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
         k: v for k, v in {"plan": ns.plan, "duration": ns.duration}.items() if v is not None})
@@ -392,7 +376,7 @@ def cmd_deploy(ns: argparse.Namespace) -> int:
 
 
 def cmd_server(ns: argparse.Namespace) -> int:
-    from loadwatch.prefect_adapter import prefect_server
+    from loadwatch.prefect_adapter.deployments import prefect_server
 
     return prefect_server(host=ns.host, port=ns.port)
 

@@ -1,9 +1,8 @@
-"""The Prefect adapter of the CLI: `loadwatch serve` (the nightly schedule from one process, no work pool),
-`loadwatch server` (a Prefect server whose database is the embedded Postgres) and `loadwatch deploy` (the
+"""The long-running Prefect modes of the CLI: `loadwatch serve` (the nightly schedule from one process, no work
+pool), `loadwatch server` (a Prefect server whose database is the embedded Postgres) and `loadwatch deploy` (the
 nightly deployment registered from the installed package, for a process worker without a checkout).
 
-Prefect is imported lazily here: this module is core-side glue the CLI calls; it imports the flow,
-never the reverse."""
+Prefect is imported inside the functions: the CLI imports this module only for these commands."""
 
 from __future__ import annotations
 
