@@ -1,19 +1,21 @@
 """Deployments against a real `prefect server start` on loopback (marked `deploy`; run alone with
-`pytest tests/deploy -m deploy`): deploy with deploy/prefect.yaml, run it on a process worker, and see
-`loadwatch serve` pick up a scheduled run. Every child process tree is killed afterwards."""
+`pytest tests/deploy -m deploy`), with the test session's own install (CI's strict editable one): deploy with
+deploy/prefect.yaml, run it on a process worker started outside the checkout that finds the checkout through
+LOADWATCH_CHECKOUT, refuse a bad parameter, and see `loadwatch serve` pick up a scheduled run. Every child process
+tree is killed afterwards."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import procs
 import psutil
 import pytest
-from procs import PREFECT, api_get, api_post, prefect_server, run, spawn
+from procs import PREFECT, api_get, api_post, run, spawn
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW, DEPLOYMENT = "loadwatch-nightly", "nightly"
@@ -22,11 +24,10 @@ LOADWATCH = [sys.executable, "-m", "loadwatch"]
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1500)]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], Path]]:
-    home = tmp_path_factory.mktemp("prefect-home")
-    with prefect_server(home) as (api, env):
-        yield api, env, home
+@pytest.fixture
+def server(prefect_api: procs.PrefectApi) -> tuple[str, dict[str, str], Path]:
+    """The session's server (tests/deploy/conftest.py)."""
+    return prefect_api.url, prefect_api.env, prefect_api.home
 
 
 def _param_args(schema: dict[str, Any], **values: Any) -> list[str]:
@@ -53,8 +54,8 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
 ) -> None:
     api, env, home = server
     before = _descendants()
-    created = run([*PREFECT, "work-pool", "create", "loadwatch-process", "--type", "process"], env)
-    assert created.returncode == 0, created.stdout + created.stderr
+    procs.ensure_process_pool(PREFECT, api, "loadwatch-process", env, REPO)
+    procs.forget_deployment(api, FLOW, DEPLOYMENT)
     deployed = run([*PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"], env, cwd=REPO)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     dep = api_get(api, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
