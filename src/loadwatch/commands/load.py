@@ -19,7 +19,7 @@ from loadwatch.commands.args import positive
 from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
 
-__all__ = ["LiveLine", "add_load_arguments", "format_summary", "run_load_command"]
+__all__ = ["LiveLine", "add_arguments", "format_summary", "run"]
 
 PROGRESS_EVERY_S = 5.0  # non-TTY stderr: one progress line this often
 
@@ -60,7 +60,7 @@ class LiveLine:
         self.live = False
 
 
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", nargs="?", help="target URL (http[s]://host[:port]/path); with --plan: its base URL")
     parser.add_argument("--plan", help="YAML plan (scenarios, pools, checks); flags below override its load")
     mode = parser.add_mutually_exclusive_group()
@@ -221,7 +221,7 @@ class _Progress(LiveLine):
         )
 
 
-def run_load_command(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
     import os
 
     from loadwatch import engine

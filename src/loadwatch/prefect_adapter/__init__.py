@@ -4,6 +4,7 @@ Prefect here, in flows/ and in tasks/, nowhere else).
 - `environment`: Prefect's settings for a loadwatch process (analytics off, a quiet console), set before Prefect
   is imported.
 - `ephemeral`: Prefect's temporary API server for `loadwatch run`, started before Prefect is imported.
+- `once`: `loadwatch run`'s flow run, in this process.
 - `deployments`: `loadwatch serve`, `loadwatch server`, `loadwatch deploy`.
 - `steps`: the pull step of deploy/prefect.yaml that finds the checkout a worker runs from.
 
