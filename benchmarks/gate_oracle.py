@@ -84,8 +84,9 @@ def main() -> int:
         f"{doc['date']}).",
         "",
         "Oracle: a one-sided z test on the scenario's p50 series that knows its sigma; s = log(step) / log(1 + the "
-        "series' robust CV over the baseline); expected share found = mean of Phi(s - z). An upper bound for any "
-        f"rule judging one row against its own history. z {Z_GATE:.2f} = the gate's false-alarm rate per row at a "
+        "series' robust CV over the baseline); expected share found = mean of Phi(s - z). A reference, "
+        "not an upper bound: it sees only the p50 series, while the gate also judges the tails with the night's own "
+        f"histogram. z {Z_GATE:.2f} = the gate's false-alarm rate per row at a "
         f"full window (5.1e-4); z {Z_NIGHT:.2f} = 2.5e-4 per row (<= 1 false night in 100 with ~40 independent rows).",
         "",
         f"| suite | cases | gate found | oracle at z {Z_GATE:.2f} | oracle at z {Z_NIGHT:.2f} |",

@@ -18,6 +18,7 @@ from loadwatch.config import plan_from_url
 from loadwatch.engine import run_load
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import rawfile
 from accuracy import start_server
 
 
@@ -25,6 +26,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=300.0)
     ap.add_argument("--rate", type=float, default=2000.0)
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
     port = start_server(0.0)
     samples: list[tuple[float, float]] = []
@@ -54,6 +56,10 @@ def main() -> int:
         f"RSS after warm-up {after[0]:.1f} MB, max {max(after):.1f} MB, last {after[-1]:.1f} MB, "
         f"growth {growth:.1f} MB → {'PASS' if growth < 20 else 'FAIL'} (< 20 MB)"
     )
+    if a.json:
+        rawfile.write(a.json, {"duration_s": a.duration, "rate": a.rate, "requests": r.summary["requests"],
+                               "rss_after_warmup_mb": after[0], "rss_max_mb": max(after), "growth_mb": growth,
+                               "samples": samples})
     return 0
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -130,6 +131,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
     db_url = embedded.ensure_database(embedded.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
     runs = [one_run(a.duration, a.interval, db_url) for _ in range(a.repeat)]
@@ -157,6 +159,11 @@ def main() -> int:
         "goal_met": max(figures) < 2.0,
     }
     print(json.dumps(report, indent=2))
+    if a.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import rawfile
+
+        rawfile.write(a.json, {"cpu_percent_of_core": figures, **report})
     return 0 if report["goal_met"] else 1
 
 

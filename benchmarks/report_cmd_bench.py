@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--home", help="keep the populated store here and reuse it on later runs")
     ap.add_argument("--populate", metavar="HOME", help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     ns = ap.parse_args()
     if ns.populate:
         populate(ns.populate, ns.nights, ns.scenarios)
@@ -115,6 +116,12 @@ def main() -> None:
           f"median {statistics.median(walls):.2f} s (min {min(walls):.2f}, max {max(walls):.2f}) over "
           f"{ns.repeat} runs; report.html {html / 1e3:.0f} kB; load {os.getloadavg()[0]:.1f}")
     print("report.md names the stepped scenario:", "scenario_00" in md_text)
+    if ns.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import rawfile
+
+        rawfile.write(ns.json, {"nights": ns.nights, "scenarios": ns.scenarios, "seconds": walls, "html_bytes": html,
+                                "names_stepped_scenario": "scenario_00" in md_text})
 
 
 if __name__ == "__main__":

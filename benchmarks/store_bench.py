@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import base64
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from loadwatch import hist
 from loadwatch.store import db, embedded, repo
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--scenarios", type=int, default=6)
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as home:
         import os
@@ -75,6 +78,13 @@ def main() -> None:
     print(f"save_run of one {ns.seconds}-s run with {ns.scenarios} scenarios "
           f"({ns.seconds * ns.scenarios} per-second histograms, ~{size / 1e3:.0f} kB of encoded windows): "
           f"median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms over {ns.runs} runs")
+    if ns.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import rawfile
+
+        rawfile.write(ns.json, {"seconds": ns.seconds, "scenarios": ns.scenarios,
+                                "ingest_ms": [t * 1000 for t in times],
+                                "ingest_ms_median": statistics.median(times) * 1000})
 
 
 if __name__ == "__main__":

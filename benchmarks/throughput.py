@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rawfile
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 LOCUST = "/work/locust-venv/bin/locust"
@@ -184,7 +187,9 @@ def main() -> int:
     ap.add_argument("--cpu-rate", type=float, nargs="+", default=[5000.0, 20000.0])
     ap.add_argument("--cpu-reps", type=int, default=3)
     ap.add_argument("--compare-src", help="also run the loadwatch package in this directory (A/B in adjacent runs)")
+    ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
+    raw: dict[str, Any] = {"duration_s": a.duration, "reps": a.reps}
     if not shutil.which("nginx") or not shutil.which("wrk"):
         print("needs: apt-get install -y nginx-light wrk", file=sys.stderr)
         return 2
@@ -194,6 +199,7 @@ def main() -> int:
         if not a.cpu_only:
             lw, wrk, loc, six = [], [], [], []
             rep_ratio, eff_ratio = [], []
+            errors = 0
             cmp_ratio, cmp_eff = [], []
             for rep in range(a.reps):
                 load = run_loadwatch(
@@ -201,6 +207,7 @@ def main() -> int:
                 )
                 if load["errors"]:  # the numbers are only comparable for the 200 that wrk gets too
                     print(f"WARNING loadwatch saw errors: {load['errors_by_kind']}", file=sys.stderr)
+                    errors += int(load["errors"])  # type: ignore[call-overload]
                 lw.append(float(load["rps"]))  # type: ignore[arg-type]
                 w0: dict[str, Any] = load["workers"][0]  # type: ignore[index]
                 lw_eff = int(w0["requests"]) / max(float(w0["cpu_s"]), 1e-9)  # requests per generator CPU-second
@@ -226,6 +233,7 @@ def main() -> int:
                 (tmp / "six.yaml").write_text(SIX.format(url=url, d=a.duration))
                 six_load = run_loadwatch(["--plan", str(tmp / "six.yaml"), "--workers", "1"], tmp)
                 six.append(float(six_load["rps"]))  # type: ignore[arg-type]
+                errors += int(six_load["errors"])  # type: ignore[call-overload]
                 print(
                     f"rep {rep + 1}: loadwatch {lw[-1]:,.0f}  wrk {wrk[-1]:,.0f}  "
                     f"locust {loc[-1] if loc else float('nan'):,.0f}  six-scenario {six[-1]:,.0f} req/s; "
@@ -250,6 +258,11 @@ def main() -> int:
                 f"{max(rep_ratio):.2f}); requests per CPU-second loadwatch/wrk: median {m(eff_ratio):.2f} "
                 f"(range {min(eff_ratio):.2f}–{max(eff_ratio):.2f})"
             )
+            raw["runs"] = {"loadwatch": lw, "wrk": wrk, "locust": loc, "six": six}
+            raw["median"] = {"loadwatch": m(lw), "wrk": m(wrk), "locust": m(loc) if loc else None, "six": m(six)}
+            raw["ratios"] = {"loadwatch_wrk_medians": m(lw) / m(wrk), "loadwatch_wrk_per_rep": rep_ratio,
+                             "cpu_second_per_rep": eff_ratio}
+            raw["errors"] = errors
             if cmp_ratio:
                 print(
                     f"compare-src ({a.compare_src}) in the same repetitions: loadwatch/wrk median {m(cmp_ratio):.2f} "
@@ -258,6 +271,7 @@ def main() -> int:
                 )
         for rate in a.cpu_rate if a.cpu_reps > 0 else []:
             ratios = [cpu_per_request(url, tmp, rate, max(a.duration, 6)) for _ in range(a.cpu_reps)]
+            raw.setdefault("two_over_one", {})[str(rate)] = ratios
             print(
                 f"2 workers / 1 worker at {rate:.0f} req/s over {len(ratios)} repetitions: "
                 f"median {statistics.median(ratios):.2f} (range {min(ratios):.2f}–{max(ratios):.2f}; goal ≤ 1.10)"
@@ -266,6 +280,8 @@ def main() -> int:
         nginx.terminate()
         nginx.wait(5)
         shutil.rmtree(tmp, ignore_errors=True)
+    if a.json:
+        rawfile.write(a.json, raw)
     return 0
 
 

@@ -4,9 +4,9 @@ validation answers 422 to a wrong parameter, so a generated plan with one invali
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Path, Query
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
 
@@ -50,6 +50,20 @@ ITEMS = [Item(id=101 + i, name=f"item{i}", color=list(Color)[i % 3], price=5.0 +
 BY_ID = {it.id: it for it in ITEMS}
 
 app = FastAPI(title="Shop API", version="1.2.3")
+
+# every request the service received, as "METHOD /path": the tests prove which methods `init` sent
+RECEIVED: list[str] = []
+
+
+@app.middleware("http")
+async def _record(request: Request, call_next: Any) -> Response:
+    RECEIVED.append(f"{request.method} {request.url.path}")
+    response: Response = await call_next(request)
+    return response
+
+# orders are untyped in the spec (plain dicts, no response model): their ids can only come from a real answer;
+# they start at 501, so a made-up id (the schema's minimum, 1) answers 404
+ORDERS = [{"order_no": 501 + i, "customer": f"c{i}", "total": 10.0 + i} for i in range(8)]
 
 
 @app.get("/items", response_model=list[Item], operation_id="list_items")
@@ -96,6 +110,19 @@ def health() -> dict[str, str]:
 @app.post("/items", response_model=Item, status_code=201, operation_id="create_item")
 def create_item(new: NewItem) -> Item:
     return Item(id=1000, **new.model_dump())
+
+
+@app.get("/orders", operation_id="list_orders")
+def list_orders() -> list[dict[str, Any]]:
+    return ORDERS
+
+
+@app.get("/orders/{order_no}", operation_id="get_order")
+def get_order(order_no: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    for order in ORDERS:
+        if order["order_no"] == order_no:
+            return order
+    raise HTTPException(404, f"no order {order_no}")
 
 
 # a retired endpoint: no list operation and no example, so the made-up id finds nothing; `--check` must say so

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave these out (repeatable)")
     parser.add_argument("--methods", help="methods to include (default GET,HEAD: read-only)")
     parser.add_argument("--check", action="store_true", help="send one request per scenario, report non-2xx/3xx")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="OpenAPI: write the plan without sending anything (by default each scenario is sent once "
+                             "first and what does not answer 2xx is left out, with the reason)")
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def run(ns: argparse.Namespace) -> int:
     kind, location = next((k, v) for k, v in sources if v)
     filters = Filters(parse_methods(ns.methods), tuple(ns.include), tuple(ns.exclude))
     plan, draft = generate(InitRequest(kind=kind, location=location, out=Path(ns.out), base_url=ns.base_url,
-                                       rate=ns.rate, filters=filters))
+                                       rate=ns.rate, filters=filters, probe=not ns.no_probe))
     print(f"wrote {ns.out}: {len(plan.scenarios)} scenario(s), {len(plan.pools)} pool(s), {plan.load.rate:g} req/s "
           f"against {plan.target.url}" + (f"; {len(draft.left_out)} thing(s) left out (listed at its end)"
                                            if draft.left_out else ""), file=sys.stderr)

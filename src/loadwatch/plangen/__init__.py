@@ -26,6 +26,7 @@ class InitRequest:
     base_url: str | None = None
     rate: float | None = None
     filters: Filters = field(default_factory=Filters)
+    probe: bool = True  # OpenAPI: send each scenario once before writing and leave out what does not answer 2xx
 
 
 def parse_methods(text: str | None) -> tuple[str, ...]:
@@ -54,7 +55,7 @@ def draft_plan(req: InitRequest) -> PlanDraft:
     if req.kind == "openapi":
         from loadwatch.plangen.openapi import draft_from_openapi
 
-        draft = draft_from_openapi(req.location, base_url=base, filters=req.filters)
+        draft = draft_from_openapi(req.location, base_url=base, filters=req.filters, live=req.probe)
     elif req.kind == "har":
         from loadwatch.plangen.har import draft_from_har
 
@@ -74,6 +75,11 @@ def draft_plan(req: InitRequest) -> PlanDraft:
 
 
 def generate(req: InitRequest) -> tuple[Plan, PlanDraft]:
-    """Draft, validate and write the plan (all or nothing)."""
+    """Draft, validate and write the plan (all or nothing). From OpenAPI, each scenario is sent once first and what
+    does not answer 2xx is left out, with the reason (`probe`; loadwatch.plangen.verify)."""
     draft = draft_plan(req)
+    if req.kind == "openapi" and req.probe:
+        from loadwatch.plangen.verify import keep_answering
+
+        keep_answering(draft)
     return write_plan(draft, req.out), draft

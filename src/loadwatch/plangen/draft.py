@@ -39,6 +39,7 @@ DEFAULT_DURATION = 60.0
 DEFAULT_WARMUP = 5.0
 READ_ONLY = ("GET", "HEAD")
 MAX_LEFT_OUT = 100  # lines of the "Left out" comment: an OpenAPI document can have thousands of operations
+_NOT_ALLOWED = re.compile(r": method (\S+) not in --methods ")
 
 
 def literal(text: str) -> str:
@@ -206,10 +207,30 @@ class PlanDraft:
                 line(6, "status", sc.expect_status, sc.expect_note)
         if self.left_out:
             out.append("# Left out:")
-            out += [f"#   {_one_line(x)}" for x in self.left_out[:MAX_LEFT_OUT]]
-            if len(self.left_out) > MAX_LEFT_OUT:
-                out.append(f"#   ... and {len(self.left_out) - MAX_LEFT_OUT} more")
+            out += [f"#   {_one_line(x)}" for x in self._left_out_lines()]
         return "\n".join(out) + "\n"
+
+    def _left_out_lines(self) -> list[str]:
+        """What was left out and why; the operations of methods the user did not allow are one line (a spec can
+        have a hundred POSTs, and they must not hide why a GET was left out)."""
+        by_method: dict[str, int] = {}
+        lines = []
+        for x in self.left_out:
+            m = _NOT_ALLOWED.search(x)
+            if m:
+                by_method[m.group(1)] = by_method.get(m.group(1), 0) + 1
+            else:
+                lines.append(x)
+        if len(lines) > MAX_LEFT_OUT:
+            lines = [*lines[:MAX_LEFT_OUT], f"... and {len(lines) - MAX_LEFT_OUT} more"]
+        if by_method:
+            counts = ", ".join(f"{m} ×{n}" for m, n in sorted(by_method.items(), key=lambda kv: -kv[1]))
+            lines.append(f"{sum(by_method.values())} operation(s) of methods not in --methods ({counts})")
+        return lines
+
+    def to_plan(self, where: str = "the generated plan") -> Plan:
+        """The rendered text read back through the plan model (what `write_plan` writes, proved)."""
+        return parse_plan(yaml.safe_load(self.render()), source=where)
 
 
 def write_plan(draft: PlanDraft, out: Path) -> Plan:
@@ -218,7 +239,7 @@ def write_plan(draft: PlanDraft, out: Path) -> Plan:
         raise InvalidInput("nothing left to load after the filters: " + "; ".join(draft.left_out[:5]),
                            source=draft.source)
     text = draft.render()
-    plan = parse_plan(yaml.safe_load(text), source=f"{out} (generated)")
+    plan = draft.to_plan(f"{out} (generated)")
     if out.is_dir():
         raise InvalidInput("is a directory; expected the plan file to write", source=str(out), field="--out")
     try:

@@ -31,6 +31,7 @@ from loadwatch.config import check_target_allowed, safe_name
 from loadwatch.errors import InvalidInput, TargetUnavailable
 from loadwatch.plangen.draft import Filters, PlanDraft, PoolDraft, ScenarioDraft, literal, scenario_name, unique_name
 from loadwatch.plangen.values import NoValue, generate, spec_example
+from loadwatch.plangen.verify import LiveLists
 
 __all__ = ["draft_from_openapi", "load_document"]
 
@@ -235,8 +236,36 @@ def _field_for(param: str, resource: str, item: Any) -> str | None:
     return None
 
 
-def _list_source(doc_paths: dict[str, Any], path: str, pname: str, refs: _Refs) -> tuple[str, str, str] | None:
-    """(collection path, json_path, operation) of the list operation whose answer holds values for `{pname}`."""
+def _live_items(doc: Any) -> tuple[str, dict[str, Any]] | None:
+    """(json_path prefix, first item) of the list in a real answer: the answer itself, or its first list property."""
+    if isinstance(doc, list):
+        return ("", doc[0]) if doc and isinstance(doc[0], dict) else None
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict) and re.match(r"^[A-Za-z_]\w*$", key):
+                return key, value[0]
+    return None
+
+
+def _live_source(lists: LiveLists, prefix: str, parent: str, pname: str, resource: str,
+                 op: str) -> tuple[str, str, str] | None:
+    """The list operation's real answer, when its schema does not show the items' fields (untyped objects)."""
+    found = _live_items(lists.get(prefix + parent))
+    if found is None:
+        return None
+    key, item = found
+    scalar: dict[str, Any] = {k: {} for k, v in item.items() if isinstance(v, str | int) and not isinstance(v, bool)
+                              and v != ""}
+    field = _field_for(pname, resource, {"properties": scalar})
+    if field is None:
+        return None
+    return parent, f"{key}[*].{field}", f"{op}: its live answer (the spec's schema does not show the items' fields)"
+
+
+def _list_source(doc_paths: dict[str, Any], path: str, pname: str, refs: _Refs, lists: LiveLists | None = None,
+                 prefix: str = "") -> tuple[str, str, str] | None:
+    """(collection path, json_path, operation) of the list operation whose answer holds values for `{pname}`: from
+    its answer schema, else (with `lists`) from its real answer."""
     segs = path.split("/")
     try:
         i = segs.index("{" + pname + "}")
@@ -255,9 +284,16 @@ def _list_source(doc_paths: dict[str, Any], path: str, pname: str, refs: _Refs) 
     ok = next((responses[c] for c in ("200", 200, "2XX") if c in responses), None)
     schema = (((ok or {}).get("content") or {}).get("application/json") or {}).get("schema")
     resource = segs[i - 1] if i else ""
+    op = f"GET {parent} ({get.get('operationId') or 'list'})"
+    typed = _typed_source(schema, parent, pname, resource, op)
+    if typed is None and lists is not None:
+        return _live_source(lists, prefix, parent, pname, resource, op)
+    return typed
+
+
+def _typed_source(schema: Any, parent: str, pname: str, resource: str, op: str) -> tuple[str, str, str] | None:
     if not isinstance(schema, dict):
         return None
-    op = f"GET {parent} ({get.get('operationId') or 'list'})"
     if schema.get("type") == "array" or "items" in schema:
         field = _field_for(pname, resource, schema.get("items"))
         return (parent, f"[*].{field}", op) if field else None
@@ -294,7 +330,9 @@ def _security_headers(doc: dict[str, Any], op: dict[str, Any], refs: _Refs) -> d
     return out
 
 
-def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters) -> PlanDraft:
+def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters, live: bool = False) -> PlanDraft:
+    """The plan's draft; with `live`, list operations' real answers fill path parameters whose list schema does not
+    show the items' fields (only when GET is an allowed method: nothing is sent that the user did not allow)."""
     doc, base_uri = load_document(location)
     refs = _Refs(doc, base_uri, location)
     refs.check_all(doc, [])
@@ -311,6 +349,8 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
     )
     taken: set[str] = set()
     pool_source: dict[str, tuple[str, str]] = {}
+    typed_host = [str(urllib.parse.urlsplit(base_url).hostname)] if base_url else None  # the user named it
+    lists = LiveLists(target, typed_host) if live and "GET" in filters.methods else None
     paths = {p: item for p, item in (doc.get("paths") or {}).items() if p.startswith("/")}  # not `x-` extensions
     if not paths:
         raise InvalidInput("the document has no operations under `paths` (webhooks are not requests to send)",
@@ -334,7 +374,7 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
                 continue
             try:
                 sc = _scenario(doc, item, op, method, path, prefix, name, version, paths, refs, draft, pool_source,
-                               taken)
+                               taken, lists if "GET" in filters.methods else None, "GET" in filters.methods)
             except NoValue as exc:
                 draft.left_out.append(f"{label}: {exc}")
                 continue
@@ -348,7 +388,9 @@ def draft_from_openapi(location: str, *, base_url: str | None, filters: Filters)
 
 def _scenario(doc: dict[str, Any], item: dict[str, Any], op: dict[str, Any], method: str, path: str, prefix: str,
               name: str, version: str, paths: dict[str, Any], refs: _Refs, draft: PlanDraft,
-              pool_source: dict[str, tuple[str, str]], taken: set[str]) -> ScenarioDraft:
+              pool_source: dict[str, tuple[str, str]], taken: set[str], lists: LiveLists | None,
+              setup_get: bool) -> ScenarioDraft:
+    """One operation as a scenario. Pools are filled by GET setup requests, so only when GET is allowed."""
     params: dict[tuple[str, str], dict[str, Any]] = {}
     for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:  # the operation's own win
         if isinstance(p, dict) and "name" in p and "in" in p:
@@ -364,7 +406,7 @@ def _scenario(doc: dict[str, Any], item: dict[str, Any], op: dict[str, Any], met
             continue  # optional, and the spec gives no value: the service's own default applies
         if where == "path":
             marker = literal("{" + pname + "}")
-            src = _list_source(paths, path, pname, refs)
+            src = _list_source(paths, path, pname, refs, lists, prefix) if setup_get else None
             if src is not None:
                 pool = _pool_name(pname, src, pool_source)
                 draft.pools[pool] = PoolDraft(
