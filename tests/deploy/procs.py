@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 __all__ = [
+    "LIGHT_PLAN",
     "PREFECT",
     "Installs",
     "PrefectApi",
@@ -245,10 +246,21 @@ def _flow_run_state(api: str, watch_output: str) -> str:
 
 
 def light_run_params(out_dir: Path) -> dict[str, Any]:
-    """A light run with no thresholds: what the deployment tests test is the deployment path, not this shared
-    machine's speed. One closed-model user, because on a busy box even 10 req/s of the open model had 7 of 22 sends
-    late: a generator-bound run is inconclusive and ends Failed, as does a p95 over a threshold."""
-    return {"duration": 3, "users": 1, "workers": 1, "thresholds": [], "out_dir": str(out_dir)}
+    """A light run with no thresholds and no capacity search: what the deployment tests test is the deployment path,
+    not this shared machine's speed. One closed-model user, because on a busy box even 10 req/s of the open model had
+    7 of 22 sends late: a generator-bound run is inconclusive and ends Failed, as does a p95 over a threshold. No
+    capacity stage: its budget is a minute of load at rising rates."""
+    return {"duration": 3, "users": 1, "workers": 1, "thresholds": [], "capacity": False, "out_dir": str(out_dir)}
+
+
+LIGHT_PLAN = """\
+# the bundled seed plan, lighter: one user, no ramp, no thresholds, no capacity section (tests/deploy/procs.py)
+name: deploy_test_light
+target: {url: demo, stats_path: /api/v1/tools/performance/stats, health_path: /api/v1/tools/health}
+load: {model: closed, users: 1, think_time: 0.5, duration: 3, warmup: 0}
+scenarios:
+  - {name: list_tools, weight: 1, path: /api/v1/tools}
+"""
 
 
 def installed_loadwatch(python: str, env: Mapping[str, str], cwd: Path) -> tuple[str, bool]:

@@ -77,7 +77,7 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
         cwd=tmp_path,
     ):
         out_dir = tmp_path / "out"
-        params = _param_args(dep["parameter_openapi_schema"], duration=5, out_dir=str(out_dir))
+        params = _param_args(dep["parameter_openapi_schema"], **procs.light_run_params(out_dir))
         triggered = run(
             [*PREFECT, "deployment", "run", f"{FLOW}/{DEPLOYMENT}", *params, "--watch", "--watch-timeout", "900"],
             env,
@@ -89,7 +89,7 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
         assert "Completed" in triggered.stdout
         summary = json.loads((out_dir / "summary.json").read_text())
         assert summary["trigger"] == "ui"  # a run by hand; only the schedule's runs say "schedule"
-        assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 5
+        assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
         assert (out_dir / "report.md").is_file()
     leftovers = [p for p in _descendants() - before if psutil.pid_exists(p)]
     assert not leftovers, [psutil.Process(p).cmdline() for p in leftovers]
@@ -122,6 +122,8 @@ def test_loadwatch_serve_runs_a_scheduled_run(
     name = "serve-test"
     log = home / "serve.log"
     out_dir = tmp_path / "serve-out"
+    plan = tmp_path / "light.yaml"
+    plan.write_text(procs.LIGHT_PLAN)
     cmd = [
         *LOADWATCH,
         "serve",
@@ -131,6 +133,8 @@ def test_loadwatch_serve_runs_a_scheduled_run(
         "UTC",
         "--name",
         name,
+        "--plan",
+        str(plan),
         "--duration",
         "3",
         "--out",

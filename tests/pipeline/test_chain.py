@@ -1,4 +1,4 @@
-"""The nightly chain without Prefect (loadwatch.pipeline.chain with the plain runners of loadwatch.pipeline.plain),
+"""The nightly chain without Prefect (loadwatch.pipeline.chain run by tests/pipeline/plain_runner.py's plain runners),
 against the real demo target and a real Postgres: the record it builds, what it stores, spools and writes, the
 failed preflight, the interrupt, and the shape of summary.json (pinned in summary_shape.json)."""
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from plain_runner import plain_stages
 from record_shape import differences, shape_of
 
 from loadwatch.errors import StoreUnavailable, TargetUnavailable
 from loadwatch.infra import interrupts
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 from loadwatch.record import RunSummary
 
 GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())

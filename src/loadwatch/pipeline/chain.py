@@ -4,7 +4,7 @@
     → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
 
 `run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
-tasks (retries, timeouts, logging to the Prefect UI; tasks/), `loadwatch.pipeline.plain` passes plain
+tasks (retries, timeouts, logging to the Prefect UI; tasks/), the tests pass plain
 calls and threads. Whatever runs the stages, the chain decides the same things here, once:
 
 - a target that cannot be reached is recorded as a failed preflight (`status: failed_preflight`, verdict `failed`),

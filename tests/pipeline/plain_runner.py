@@ -1,8 +1,9 @@
-"""The chain's stages run plainly: direct calls, and the load ∥ monitor on two threads. No Prefect.
+"""The chain's stages run plainly, for the tests of the chain: direct calls, and the load ∥ monitor on two threads.
+No Prefect.
 
 What the Prefect tasks add (retries, timeouts, artifacts, the UI's logs) is left out; the decisions are the
-chain's either way (loadwatch.pipeline.chain). Used by the tests of the chain and by anyone who embeds a run
-without an orchestrator. A sharded load needs the Dask runner of the Prefect flow (tasks/shards.py)."""
+chain's either way (loadwatch.pipeline.chain). A sharded load needs the Dask runner of the Prefect flow
+(tasks/shards.py)."""
 
 from __future__ import annotations
 
