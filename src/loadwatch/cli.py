@@ -67,10 +67,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    """The terminal shows warnings (everything with -v); the logger itself passes INFO on, to the handler Prefect's
+    extra-loggers setting adds when a flow runs (the run's logs in the UI)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
 
 

@@ -17,7 +17,8 @@ def _run(tmp_path, name: str, **overrides):
 
     out = tmp_path / name
     # the capacity stage has its own tests (tests/capacity); here it would add its 60 s budget to every run
-    params = RunParams(duration=5, rate=80, warmup=1, out_dir=str(out), trigger="cli", capacity=False, **overrides)
+    params = RunParams(**{"duration": 5, "rate": 80, "warmup": 1, "out_dir": str(out), "trigger": "cli",
+                          "capacity": False, **overrides})
     state = nightly(**params.model_dump(), return_state=True)
     summary = json.loads((out / "summary.json").read_text())
     return state, summary, out
@@ -66,9 +67,9 @@ def _flow_run_log_lines(flow_run_id) -> list[tuple[str, str]]:
     """(logger name, message) of every log line the API holds for that flow run and its task runs."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
+    from prefect.logging.handlers import APILogWorker
 
-    APILogHandler.flush()  # the handler ships its lines in batches
+    APILogWorker.drain_all(timeout=30)  # the handler ships its lines in batches
     with get_client(sync_client=True) as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)
     return [(entry.name, entry.message) for entry in logs]

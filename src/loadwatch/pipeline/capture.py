@@ -20,7 +20,8 @@ from loadwatch.observe.discovery import postgres_pids
 
 __all__ = ["capture_after", "capture_before"]
 
-log = logging.getLogger("loadwatch")
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 IDLE_CHECK_S = 0.5  # long enough to see a busy target, short enough not to lengthen every run
 HISTORY_LIMIT = 200  # runs read for change-point detection; the gate uses the newest 20 of them
 
@@ -68,6 +69,7 @@ def capture_before(
         )
     finally:
         engine.dispose()
+    log.info("environment %s; %d comparable run(s) in history", env_hash, len(history))
     probe_before = probe.measure_probe()
     return {
         "environment": environment,

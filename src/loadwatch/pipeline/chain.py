@@ -58,7 +58,6 @@ __all__ = [
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
-    "Log",
     "Running",
     "Stages",
     "default_out_dir",
@@ -68,7 +67,6 @@ __all__ = [
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-Log = logging.Logger | logging.LoggerAdapter[Any]
 
 # error kinds of the load (engine.client) that mean the target itself failed: it died, stalled or refused
 TARGET_FAILURES = (
@@ -78,6 +76,8 @@ MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it nor
 LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 
 
 class Running(Protocol[T_co]):
@@ -204,7 +204,6 @@ def run_chain(
     params: RunParams,
     stages: Stages,
     *,
-    log: Log,
     flow_run_id: str | None = None,
     store_url: str | None = None,
 ) -> RunSummary:

@@ -16,6 +16,7 @@ from typing import Any
 from loadwatch import __version__
 from loadwatch.errors import InfrastructureError, InvalidInput
 from loadwatch.infra.procs import stop_group, wait_healthy
+from loadwatch.prefect_adapter.environment import CORE_LOGGER, EXTRA_LOGGERS_ENV
 from loadwatch.store import embedded
 
 __all__ = [
@@ -201,6 +202,8 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         concurrency_limit=1,  # two runs never overlap their load: further runs wait until the running one ends
         work_pool_name=pool,
         work_queue_name="default",
+        # the flow run's process imports Prefect with this set: the core's module loggers reach its logs
+        job_variables={"env": {EXTRA_LOGGERS_ENV: CORE_LOGGER}},
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     # to_deployment and apply are sync-compatible: called outside an event loop they return their results

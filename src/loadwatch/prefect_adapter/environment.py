@@ -6,10 +6,22 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["prefect_env", "quiet_prefect_console"]
+__all__ = ["CORE_LOGGER", "EXTRA_LOGGERS_ENV", "prefect_env", "quiet_prefect_console", "with_core_logger"]
+
+# The core logs to module loggers under this name (no logger is threaded through the stages); Prefect's extra-loggers
+# setting gives it Prefect's API handler at import, so a stage's lines reach the flow run (and task run) it ran in.
+CORE_LOGGER = "loadwatch"
+EXTRA_LOGGERS_ENV = "PREFECT_LOGGING_EXTRA_LOGGERS"
+
+
+def with_core_logger(extra_loggers: str | None) -> str:
+    """A PREFECT_LOGGING_EXTRA_LOGGERS value (comma-separated names) with the core's logger in it."""
+    names = [n.strip() for n in (extra_loggers or "").split(",") if n.strip()]
+    return ",".join(names if CORE_LOGGER in names else [*names, CORE_LOGGER])
 
 
 def prefect_env(verbose: bool) -> None:
+    os.environ[EXTRA_LOGGERS_ENV] = with_core_logger(os.environ.get(EXTRA_LOGGERS_ENV))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
