@@ -31,6 +31,7 @@ __all__ = [
     "api_get",
     "api_post",
     "checkout_copy",
+    "core_log_lines",
     "ensure_process_pool",
     "forget_deployment",
     "free_port",
@@ -243,6 +244,15 @@ def _flow_run_state(api: str, watch_output: str) -> str:
         return "(no flow run id in the output)"
     state = api_get(api, f"/flow_runs/{match.group(1)}")["state"] or {}
     return f"{state.get('type')}: {state.get('message')}"
+
+
+def core_log_lines(api: str, watch_output: str) -> list[str]:
+    """The messages of loadwatch's own loggers in the logs of the flow run `prefect deployment run` printed: what
+    the deployment's PREFECT_LOGGING_EXTRA_LOGGERS job variable brings to the run's logs."""
+    match = re.search(r"UUID: ([0-9a-f-]{36})", watch_output)
+    assert match, watch_output
+    logs = api_post(api, "/logs/filter", {"logs": {"flow_run_id": {"any_": [match.group(1)]}}, "limit": 200})
+    return [entry["message"] for entry in logs if entry["name"].startswith("loadwatch.")]
 
 
 def light_run_params(out_dir: Path) -> dict[str, Any]:

@@ -36,6 +36,8 @@ def test_prefect_yaml_deploys_the_nightly_flow_on_a_process_pool() -> None:
     assert flow.name == "loadwatch-nightly"
     assert dep["work_pool"]["name"] == "loadwatch-process"
     assert dep["concurrency_limit"] == 1
+    # the flow run's process imports Prefect with loadwatch's module loggers among its extra loggers
+    assert dep["work_pool"]["job_variables"]["env"] == {"PREFECT_LOGGING_EXTRA_LOGGERS": "loadwatch"}
     (sched,) = dep["schedules"]
     assert sched["cron"] == "0 2 * * *" and sched["timezone"] == "UTC" and sched["active"] is True
     from zoneinfo import ZoneInfo

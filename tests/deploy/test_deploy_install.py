@@ -61,7 +61,8 @@ def _deploy_from_the_checkout_and_run_a_worker_in_it(
     with procs.spawn([*prefect, "worker", "start", "--pool", POOL, "--limit", "1"], worker_env, worker_log,
                      cwd=checkout):
         params = {**procs.light_run_params(Path()), "out_dir": relative_out}
-        procs.run_deployment(prefect, api.url, f"{FLOW}/{DEPLOYMENT}", params, env, nowhere, worker_log)
+        watched = procs.run_deployment(prefect, api.url, f"{FLOW}/{DEPLOYMENT}", params, env, nowhere, worker_log)
+    assert any(line.startswith("load done:") for line in procs.core_log_lines(api.url, watched))
     summary = json.loads((checkout / relative_out / "summary.json").read_text())  # the run's cwd was the checkout
     assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
     assert summary["trigger"] == "ui" and (checkout / relative_out / "report.md").is_file()

@@ -50,6 +50,8 @@ def test_wheel_runs_and_deploys_to_a_worker_without_a_checkout(
         assert sched["schedule"]["cron"] == "0 2 * * *" and sched["schedule"]["timezone"] == "UTC"
         assert sched["active"] and sched["parameters"] == {"trigger": "schedule"}
         assert dep["parameter_openapi_schema"]["properties"]["duration"]
+        # the stages' module loggers reach the run's logs (checked on the run below)
+        assert dep["job_variables"]["env"] == {"PREFECT_LOGGING_EXTRA_LOGGERS": "loadwatch"}
 
         # deploying again with another schedule updates the one schedule (same slug), never adds one
         again = procs.run([str(bin_dir / "loadwatch"), "deploy", "--cron", "30 3 * * *", "--timezone",
@@ -71,8 +73,9 @@ def test_wheel_runs_and_deploys_to_a_worker_without_a_checkout(
         out_dir = tmp_path / "out"
         with procs.spawn([str(bin_dir / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1"],
                          worker_env, worker_log, cwd=nowhere):
-            procs.run_deployment([str(bin_dir / "prefect")], api, f"{FLOW}/{DEPLOYMENT}",
-                                 procs.light_run_params(out_dir), env, nowhere, worker_log)
+            watched = procs.run_deployment([str(bin_dir / "prefect")], api, f"{FLOW}/{DEPLOYMENT}",
+                                           procs.light_run_params(out_dir), env, nowhere, worker_log)
+        assert any(line.startswith("load done:") for line in procs.core_log_lines(api, watched))
         summary = json.loads((out_dir / "summary.json").read_text())
         assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
         assert summary["trigger"] == "ui"
