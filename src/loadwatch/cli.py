@@ -66,13 +66,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+class _TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The CLI's own handler on the "loadwatch" logger (stderr)."""
+
+
 def _setup_logging(verbose: bool) -> None:
     """The terminal shows warnings (everything with -v); the logger itself passes INFO on, to the handler Prefect's
     extra-loggers setting adds when a flow runs (the run's logs in the UI)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _TerminalHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    log.handlers[:] = [handler]
+    # ours replaced, anyone else's kept: Prefect's handler is there when Prefect was imported first (tests, embedding)
+    log.handlers[:] = [h for h in log.handlers if not isinstance(h, _TerminalHandler)] + [handler]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
 
