@@ -16,7 +16,7 @@ CPU). Every client pinned to core 0: wrk (`taskset -c 0 wrk -t1 -c16 -d6s URL`, 
 3. sensitivity: the cpu server with 25 % more work per request (a 20 % capacity loss), capacity drop against the
    repeat median, and wrk's drop for reference;
 4. detection: a synthetic nightly series, ten nights drawn around the repeat median with the repeat spread, then
-   the dropped capacity: `loadwatch.stats.compare_run` must call it a regression on capacity_rps.
+   the dropped capacity: `loadwatch.compare_run` must call it a regression on capacity_rps.
 Writes capacity.md and capacity.json to --out."""
 
 from __future__ import annotations
@@ -217,16 +217,17 @@ def detection(base: float, spread: float, dropped: float) -> dict[str, Any]:
     """Ten nights around `base` (uniform within +-spread/2, seeded), then `dropped`: the gate's verdict on it."""
     import random
 
-    from loadwatch import stats
     from loadwatch.metrics import ALL
+    from loadwatch.stats.gate import compare_run
+    from loadwatch.stats.model import RunPoint
 
     rng = random.Random(16)
     half = max(spread, 0.01) / 2
     nights = [base * (1 + rng.uniform(-half, half)) for _ in range(10)]
     t0 = datetime(2026, 11, 1, 2, tzinfo=UTC)
-    points = [stats.RunPoint(run_id=f"night{i:02d}", started_at=t0 + timedelta(days=i),
+    points = [RunPoint(run_id=f"night{i:02d}", started_at=t0 + timedelta(days=i),
                              metrics={ALL: {"capacity_rps": v}}) for i, v in enumerate([*nights, dropped])]
-    rows = stats.compare_run(points[-1], points[:-1])
+    rows = compare_run(points[-1], points[:-1])
     (row,) = [r for r in rows if r["metric"] == "capacity_rps"]
     return {"nights": [round(v, 1) for v in nights], "tonight": dropped, "outcome": row["outcome"],
             "change_percent": row["change_percent"], "robust_z": row["robust_z"], "ci": row["ci"],

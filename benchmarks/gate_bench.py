@@ -37,7 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stats.synth import SUITES, Service, SuiteParams, build_run, draw_effect, resized, service_suite
 
-from loadwatch.stats import GateConfig, RunPoint, compare_run
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import GateConfig, RunPoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")

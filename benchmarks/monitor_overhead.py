@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 
+from loadwatch.infra import postgres
 from loadwatch.observe import discovery as disc
 from loadwatch.observe import monitor as mon
-from loadwatch.store import embedded
 
 TARGET = """
 import http.server, sys
@@ -133,7 +133,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
-    db_url = embedded.ensure_database(embedded.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
+    db_url = postgres.ensure_database(postgres.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
     runs = [one_run(a.duration, a.interval, db_url) for _ in range(a.repeat)]
     figures = [float(r["overhead_percent_of_core"]) for r in runs]  # type: ignore[arg-type]
     me = psutil.Process()

@@ -286,7 +286,8 @@ def rejudge(result_json: Path, home: Path) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from loadwatch import store
-    from loadwatch.stats import GateConfig, RunPoint, compare_run
+    from loadwatch.stats.gate import compare_run
+    from loadwatch.stats.model import GateConfig, RunPoint
 
     engine = store.connect(None)  # the dedicated embedded store of that run; stopped when this process exits
     try:

@@ -22,8 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from loadwatch.stats import GateConfig, RunPoint, compare_run
-from loadwatch.stats.model import METRICS  # whatever metrics the gate of this checkout judges (p99.9 included)
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import (
+    METRICS,  # whatever metrics the gate of this checkout judges (p99.9 included)
+    GateConfig,
+    RunPoint,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HAS_PROBE = "probe" in RunPoint.__dataclass_fields__

@@ -1,8 +1,8 @@
 """Report rendering cost: `--last 365` over 365 nights x 10 scenarios, target <= 3 s, file <= 2 MB.
 
-Each repetition is a fresh Python process that imports loadwatch.report.view (and so matplotlib) and writes
-report.html + report.md from the report input, exactly what `loadwatch report` does after its store queries;
-the timing covers import + render + write. The input comes from tests/report/synthetic.py (the real gate and
+Each repetition is a fresh Python process that imports loadwatch.report.render (and so matplotlib) and writes
+report.html, report.md and summary.json from the report input, exactly what `loadwatch report` does after its store
+queries; the timing covers import + render + write. The input comes from tests/report/synthetic.py (the real gate and
 change-point detector over the synthetic nights) and is prepared once, outside the timing.
 
     /work/venv/bin/python benchmarks/report_bench.py [--nights 365] [--scenarios 10] [--repeat 5]
@@ -27,7 +27,7 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from loadwatch.report import view as report
+from loadwatch.report import render as report
 t1 = time.perf_counter()
 data = json.loads(Path(sys.argv[1]).read_text())
 t2 = time.perf_counter()

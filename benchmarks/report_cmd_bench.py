@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from loadwatch import hist
-from loadwatch.store import db, embedded, repo
+from loadwatch.infra import postgres
+from loadwatch.store import db, repo
 
 
 def _hist(rng: np.random.Generator, median_ms: float, n: int) -> tuple[str, dict[str, float]]:
@@ -67,7 +68,7 @@ def record(rng: np.random.Generator, night: int, started: datetime, names: list[
 
 def populate(home: str, nights: int, scenarios: int) -> None:
     os.environ["LOADWATCH_HOME"] = home
-    url = embedded.ensure_database(embedded.admin_url(), embedded.DEFAULT_DATABASE)
+    url = postgres.ensure_database(postgres.admin_url(), postgres.DEFAULT_DATABASE)
     engine = db.make_engine(url)
     db.migrate(engine)
     rng = np.random.default_rng(2026)

@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stats.synth import HELDOUT, TUNING, Case, SuiteParams, series_suite, suite
 
 from loadwatch.hist import encode, new_hist, record_many, stats_ms
-from loadwatch.stats import GateConfig, RunPoint, compare_run, detect_change_points
+from loadwatch.stats.edivisive import detect_change_points
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import GateConfig, RunPoint
 
 TOL = 2
 DATA = Path(__file__).resolve().parents[1] / "tests" / "stats" / "golden" / "tigerbeetle_nightly.csv"

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loadwatch import hist
-from loadwatch.store import db, embedded, repo
+from loadwatch.infra import postgres
+from loadwatch.store import db, repo
 
 
 def record(run_id: str, started: datetime, seconds: int, scenarios: int) -> dict:
@@ -62,7 +63,7 @@ def main() -> None:
         import os
 
         os.environ["LOADWATCH_HOME"] = home
-        url = embedded.ensure_database(embedded.admin_url(), "bench_" + uuid.uuid4().hex[:8])
+        url = postgres.ensure_database(postgres.admin_url(), "bench_" + uuid.uuid4().hex[:8])
         engine = db.make_engine(url)
         db.migrate(engine)
         t0 = datetime(2026, 1, 1, 2, tzinfo=UTC)

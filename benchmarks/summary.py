@@ -292,6 +292,23 @@ def real_nights_rows() -> list[Row]:
     return rows
 
 
+def notify_rows() -> list[Row]:
+    target, goal = "False notifications per 100 clean nights, any event but a missed night (22)", "≤ 1"
+    d = _load("notify_false.json")
+    if d is None:
+        return [_missing(target, goal, "python benchmarks/notify_false.py")]
+    parts = []
+    worst = 0.0
+    for r in d["rows"]:
+        if r["per_100"] is None:
+            continue
+        worst = max(worst, r["per_100"])
+        first = r["variants"].get("told on the first night", {})
+        parts.append(f"{r['source'].split(' (')[0]}: {r['per_100']:.2f} ({r['nights_with_notification']} of "
+                     f"{r['judged']}; told on the first night {first.get('per_100', float('nan')):.2f})")
+    return [Row(target, goal, "; ".join(parts), "met" if worst <= 1 else "not met", _src("notify_false.json"))]
+
+
 # --- busy machine, capacity -----------------------------------------------------------------------------------
 
 
@@ -416,7 +433,7 @@ def store_report_rows() -> list[Row]:
 
 SECTIONS: list[Callable[[], list[Row]]] = [
     throughput_rows, accuracy_rows, memory_rows, cpu_rows, monitor_rows, stats_rows, real_nights_rows,
-    contention_rows, capacity_rows, store_report_rows,
+    notify_rows, contention_rows, capacity_rows, store_report_rows,
 ]
 
 

@@ -1,4 +1,4 @@
-"""loadwatch-nightly: preflight → baseline → load ∥ monitor → capacity → compare → store → publish → report.
+"""loadwatch-nightly: preflight → baseline → load ∥ monitor → capacity → compare → store → publish → notify → report.
 
 Composition only: the parameters (the Prefect UI form, `prefect deployment run --param`), the chain
 (loadwatch.pipeline.chain.run_chain) run with the tasks of tasks/ as its stage runners, and the final
@@ -18,6 +18,7 @@ from pydantic import Field
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import Done, Stages, run_chain
 from loadwatch.record import RunSummary
+from loadwatch.tasks.notify import notify_task
 from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
@@ -68,11 +69,12 @@ def _nightly(
     tags: _p("tags", nullable=True) = None,  # type: ignore[valid-type]
     trigger: _p("trigger") = "ui",  # type: ignore[valid-type]
     capacity: _p("capacity") = True,  # type: ignore[valid-type]
+    notify: _p("notify", nullable=True) = None,  # type: ignore[valid-type]
 ) -> State[Any]:
     params = RunParams(
         plan=plan, duration=duration, rate=rate, users=users, warmup=warmup, target_url=target_url,
         thresholds=thresholds, workers=workers, shards=shards, out_dir=out_dir, notes=notes, tags=tags or [],
-        trigger=trigger, capacity=capacity,
+        trigger=trigger, capacity=capacity, notify=notify or [],
     )
     return run_nightly(params)
 
@@ -107,6 +109,7 @@ def prefect_stages() -> Stages:
         compare=compare_task,
         store=store_task,
         publish=publish_metrics_task,
+        notify=notify_task,
         report=report_task,
     )
 

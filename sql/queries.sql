@@ -115,3 +115,27 @@ RETURNING id, run_id, scenario, metric, state;
 
 -- name: exclude_run
 UPDATE runs SET excluded = true, exclude_reason = :why WHERE run_id = :r;
+
+-- name: notify_state
+-- What was told for one plan (loadwatch.notify.events.NotifyState), locked until the transaction ends so two
+-- runs of one plan never tell the same thing twice.
+SELECT state FROM notify_state WHERE plan_name = :plan FOR UPDATE;
+
+-- name: save_notify_state
+INSERT INTO notify_state (plan_name, state) VALUES (:plan, CAST(:state AS jsonb))
+ON CONFLICT (plan_name) DO UPDATE SET state = EXCLUDED.state, updated_at = now();
+
+-- name: log_notification
+INSERT INTO notifications (plan_name, run_id, channel, kinds, title, body, delivered, error)
+VALUES (:plan, :run_id, :channel, :kinds, :title, :body, :delivered, :error);
+
+-- name: last_completed_run
+-- The newest completed run of a plan (any verdict: it ran), for the missed-night check.
+SELECT run_id, started_at FROM runs
+WHERE plan_name = :plan AND status = 'completed' AND started_at < COALESCE(:before, 'infinity'::timestamptz)
+ORDER BY started_at DESC
+LIMIT 1;
+
+-- name: notified_plans
+-- Plans that have a notification state: the watchdog's default set.
+SELECT plan_name FROM notify_state ORDER BY plan_name;

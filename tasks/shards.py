@@ -7,7 +7,6 @@ otherwise a local cluster with one worker per shard is started for the run."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ from prefect_dask.task_runners import DaskTaskRunner
 
 from loadwatch import engine
 from loadwatch.config import Plan
+from loadwatch.settings import settings
 
 __all__ = ["BARRIER_MARGIN_S", "dask_runner", "shard_load_task", "sharded_load"]
 
@@ -42,7 +42,7 @@ def dask_runner(shards: int) -> DaskTaskRunner:
     import dask
 
     dask.config.set({"distributed.worker.daemon": False})
-    address = os.environ.get("LOADWATCH_DASK_ADDRESS")
+    address = settings().dask_address
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(

@@ -10,12 +10,13 @@ reads of them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
+from loadwatch.observations import TargetStats
 from loadwatch.pipeline import capture, preflight, targets
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
@@ -57,7 +58,7 @@ open_target_task = task(name="open-target", cache_policy=NO_CACHE, retries=0)(ta
 
 
 @task(name="capture-before", cache_policy=NO_CACHE, timeout_seconds=120)
-def capture_before_task(run: targets.RunTarget, store_url: str, started_at: datetime) -> dict[str, Any]:
+def capture_before_task(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
     return capture.capture_before(run.plan, store_url=store_url, started_at=started_at,
                                   target_pids=run.target_pids(), target_database_url=run.database_url)
 
@@ -70,7 +71,7 @@ capacity_task = task(name="capacity", cache_policy=NO_CACHE, retries=0)(run_capa
 
 
 @task(name="capture-after", cache_policy=NO_CACHE, timeout_seconds=60)
-def capture_after_task(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
+def capture_after_task(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
     return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                  target_pids=run.target_pids())
 

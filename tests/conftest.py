@@ -28,9 +28,9 @@ def pg_admin_url() -> str:
     override = os.environ.get("LOADWATCH_TEST_DATABASE_URL")
     if override:
         return override
-    from loadwatch.store import embedded
+    from loadwatch.infra import postgres
 
-    return embedded.admin_url()
+    return postgres.admin_url()
 
 
 @pytest.fixture
@@ -39,10 +39,10 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from loadwatch.store import embedded
+    from loadwatch.infra import postgres
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    url = embedded.ensure_database(pg_admin_url, name)
+    url = postgres.ensure_database(pg_admin_url, name)
     yield url
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

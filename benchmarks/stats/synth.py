@@ -1,8 +1,10 @@
 """Synthetic nightly data with known changes, for the change-point and gate benchmarks (fixed seeds, reproducible).
 
-Three suites come from one parameterised generator (`SuiteParams`); `TUNING`, `HELDOUT` and `FRESH` differ in seed
+Four suites come from one parameterised generator (`SuiteParams`); `TUNING`, `HELDOUT` and `FRESH` differ in seed
 AND in parameters, so a rule tuned on the first is tested on data it has not seen (issue 13, item 8). HELDOUT was
-read while the gate was reworked; FRESH was drawn after the rule was fixed and is read only to judge it.
+read while the gate was reworked; FRESH was drawn after the rule was fixed and is read only to judge it. NOTIFY
+(FRESH's parameters, a new seed, clean nights only) was drawn after the notification rules were fixed and only
+counts false notifications (benchmarks/notify_false.py).
 
 Kinds of case
 -------------
@@ -77,6 +79,7 @@ from loadwatch.hist import encode, new_hist, record_many, stats_ms
 __all__ = [
     "FRESH",
     "HELDOUT",
+    "NOTIFY",
     "SUITES",
     "TUNING",
     "Case",
@@ -235,7 +238,16 @@ FRESH = SuiteParams(
     error_step_points=(2.0, 5.0),
 )
 
-SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}
+# Notify: drawn on 2026-12-07 at 06:43 UTC (seed from secrets.randbelow), after the notification rules
+# (loadwatch.notify.events) were fixed, and read only by benchmarks/notify_false.py to count false notifications on
+# clean nights: FRESH's services with another seed, longer histories, more services, and no spikes or drifts
+# (every night is clean, so any notification is a false one).
+NOTIFY = SuiteParams(
+    **{**FRESH.__dict__, "name": "notify", "seed": 829_213_733, "services": 15, "service_nights": 40,
+       "spike_prob": 0.0, "drift_service_share": 0.0},
+)
+
+SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}  # not NOTIFY: only notify_false.py reads it
 
 
 # --- (a) single series ------------------------------------------------------------------------------------------

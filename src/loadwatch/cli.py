@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy", "register the nightly deployment from this install (module entrypoint; a process worker "
                          "needs no checkout)"),
     "server": ("server", "a Prefect server backed by the embedded Postgres (UI + scheduler)"),
+    "watchdog": ("watchdog", "tell the plan's channels when no run completed for longer than its schedule allows (a "
+                             "missed night); run it from a timer"),
 }
 
 
@@ -118,9 +120,9 @@ def _internal_error(exc: BaseException) -> int:
 
     where = "the traceback could not be written"
     try:
-        from loadwatch.store import embedded
+        from loadwatch.settings import data_dir
 
-        path = embedded.data_dir() / "loadwatch-error.log"
+        path = data_dir() / "loadwatch-error.log"
         with path.open("a") as f:
             f.write(f"--- {datetime.now(UTC).isoformat()} loadwatch {__version__} {' '.join(sys.argv)}\n")
             f.write("".join(traceback.format_exception(exc)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import string
 import urllib.parse
@@ -21,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loadwatch.errors import InvalidInput
+from loadwatch.settings import settings
 from loadwatch.stats.thresholds import parse_threshold
 
 __all__ = [
@@ -29,12 +29,14 @@ __all__ = [
     "Check",
     "LoadSpec",
     "MonitorSpec",
+    "NotifySpec",
     "Plan",
     "Pool",
     "Scenario",
     "Stage",
     "TargetSpec",
     "Timeouts",
+    "check_channel",
     "check_target_allowed",
     "load_plan",
     "parse_plan",
@@ -267,6 +269,72 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
+BLOCK_NAME = re.compile(r"^[a-z0-9-]+/[^/\s]+$")  # a Prefect block: <block type slug>/<block name>
+
+
+def check_channel(ref: str) -> str:
+    """An Apprise URL (`${NAME}` filled from the environment when sending) or `block:<type>/<name>`; ValueError
+    saying what is allowed otherwise."""
+    if ref.startswith("block:"):
+        if not BLOCK_NAME.match(ref.removeprefix("block:")):
+            raise ValueError(f"{ref!r}: a Prefect block is `block:<block type>/<name>`, "
+                             "e.g. block:slack-webhook/oncall")
+        return ref
+    import apprise  # only for plans that notify: its import is not free
+
+    scheme = ref.split("://", 1)[0].lower() if "://" in ref else ""
+    if ENV_REF.search(ref):  # tokens come from the environment when sending: only the service can be checked now
+        known = {str(p).lower() for s in apprise.Apprise().details()["schemas"]
+                 for p in [*(s.get("protocols") or []), *(s.get("secure_protocols") or [])]}
+        ok = scheme in known
+    else:
+        ok = bool(scheme) and apprise.Apprise.instantiate(ref) is not None
+    if not ok:
+        raise ValueError(f"{ref!r} is not an Apprise URL this install supports (e.g. slack://..., workflows://... "
+                         "for Teams, mailto://..., pagerduty://..., json://host/path; "
+                         "https://github.com/caronc/apprise/wiki)")
+    return ref
+
+
+class NotifySpec(_Model):
+    """Being told (docs/deploy.md): channels, links and when to speak. Not part of the plan's hash."""
+
+    urls: list[str] = Field([], description="Apprise URLs; ${NAME} is filled from the environment when sending")
+    blocks: list[str] = Field([], description="Prefect notification blocks, <block type>/<name>")
+    report_url: str | None = Field(None, description="base URL of the reports: <base>/<run id>/report.html, or "
+                                   "a URL with {run_id}")
+    prefect_ui_url: str | None = Field(None, description="the Prefect UI (default: PREFECT_UI_URL, or "
+                                       "PREFECT_API_URL without /api)")
+    remind_days: float = Field(7.0, gt=0, le=365, description="days between reminders of a change still open")
+    inconclusive_nights: int = Field(3, ge=1, le=365, description="tell after this many inconclusive nights in a row")
+    max_gap_hours: float = Field(25.0, gt=0, le=24 * 365, description="a missed night: no completed run this long")
+    tell_after_nights: int = Field(2, ge=1, le=30, description="a new change is told once open this many nights")
+    tell_at_once_percent: float = Field(100.0, gt=0, le=1e6, description="... or at once when the low end of its "
+                                        "interval is at least this (percent)")
+    tell_at_once_points: float = Field(1.0, gt=0, le=100, description="... or, for the error rate, these points")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        return [check_channel(u) for u in v]
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks(cls, v: list[str]) -> list[str]:
+        return [check_channel("block:" + b).removeprefix("block:") for b in v]
+
+    @field_validator("report_url", "prefect_ui_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("http", "https", "file"):
+            raise ValueError("an http(s):// or file:// URL")
+        return v
+
+    def channels(self) -> list[str]:
+        """Every channel as one reference: Apprise URLs, then `block:<type>/<name>`."""
+        return [*self.urls, *("block:" + b for b in self.blocks)]
+
+
 class Plan(_Model):
     name: str = "plan"
     target: TargetSpec = TargetSpec()
@@ -276,6 +344,7 @@ class Plan(_Model):
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
+    notify: NotifySpec = NotifySpec()
     tags: list[str] = []
 
     @model_validator(mode="after")
@@ -298,8 +367,8 @@ class Plan(_Model):
         return self
 
     def plan_hash(self) -> str:
-        """Hash of what makes two runs comparable: the workload, not the target's address or notes."""
-        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "target": {"url"}})
+        """Hash of what makes two runs comparable: the workload, not the target's address, tags or channels."""
+        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "target": {"url"}})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_target_url(self, url: str) -> Plan:
@@ -420,10 +489,6 @@ def plan_from_url(url: str, *, rate: float | None, users: int | None, duration: 
     )
 
 
-def _allowed_env() -> list[str]:
-    return [h.strip() for h in os.environ.get("LOADWATCH_ALLOWED_HOSTS", "").split(",") if h.strip()]
-
-
 def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, source: str = "target.url") -> None:
     """Refuse targets outside loopback unless the plan or LOADWATCH_ALLOWED_HOSTS allows the host.
 
@@ -436,7 +501,7 @@ def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, so
             return
     except ValueError:
         pass
-    allowed = {h.lower() for h in [*(allowed_hosts or []), *_allowed_env()]}
+    allowed = {h.lower() for h in [*(allowed_hosts or []), *settings().allowed_host_list]}
     if host in allowed or "*" in allowed:
         return
     raise InvalidInput(

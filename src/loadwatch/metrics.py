@@ -6,19 +6,40 @@ latency here at all (never 0), and one with no requests no error rate.
 Latency percentiles are from the intended send time (coordinated-omission correct);
 error_rate is in percent; cpu_percent and rss_mb are the target's process group. The attribution figures
 (database time, calls, blocks and rows per request, target CPU per request, cache hit rate; per statement under
-`stmt:<queryid>`) come from loadwatch.pipeline.attribution and are judged like the rest (docs/METHOD.md §9).
+`stmt:<queryid>`) are derived here too (`attribution_metrics`) and judged like the rest;
+loadwatch.pipeline.attribution explains a regression with them (docs/METHOD.md §9).
 capacity_rps is the capacity stage's answer (the highest rate meeting the plan's capacity SLOs,
 loadwatch.capacity.search), when the run had one."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from loadwatch.pipeline.attribution import attribution_metrics
-from loadwatch.vocabulary import ALL, METRICS
+from typing_extensions import TypedDict
 
-__all__ = ["ALL", "METRICS", "run_metrics"]
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
+from loadwatch.statements import statements
+from loadwatch.vocabulary import ALL, METRICS, STMT_PREFIX
+
+__all__ = ["ALL", "METRICS", "MIN_STATEMENT_CALLS", "Measured", "attribution_metrics", "cache_hit_rate",
+           "finite_number", "run_metrics", "window_requests"]
+
+class Measured(TypedDict, total=False):
+    """What a run measured, as the comparison reads it: summary.json's blocks the metric vector is derived from
+    (a stored summary has them too). `load` is the engine's summary and `resources` the monitor's (typed there)."""
+
+    load: dict[str, Any]
+    resources: Resources
+    target_stats: TargetStats
+    environment: Environment
+    probe: ProbeReading | None
+    capacity: dict[str, Any]
+
+
+# A statement's mean over fewer calls than this is mostly noise (one slow call moves it): not a series.
+MIN_STATEMENT_CALLS = 20
 
 _LATENCY = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99", "p999_ms": "p999"}
 
@@ -61,3 +82,66 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     if capacity is not None:
         metrics[ALL]["capacity_rps"] = float(capacity)
     return {k: v for k, v in metrics.items() if v}
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON value as a float when it is a finite number (never a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def window_requests(load: Mapping[str, Any]) -> float | None:
+    """Requests over the window the counters cover. The monitor and the stats endpoint are read around the whole
+    load, warm-up included, so every send counts (`sends`); `requests` (measured only) when sends are unknown."""
+    for key in ("sends", "requests"):
+        n = finite_number(load.get(key))
+        if n is not None and n > 0:
+            return n
+    return None
+
+
+def cache_hit_rate(target_stats: Mapping[str, Any]) -> tuple[str, float] | None:
+    """(counter, percent) of the stats endpoint's hit rate over the window: a `…hit_rate_window` derived from hit and
+    miss counters (baseline.counter_deltas), one whose name says cache first; Postgres' own blks_* ratios are not a
+    cache of the target's. None when the endpoint has no such counters or there were no lookups."""
+    delta = target_stats.get("delta") or {}
+    keys = [k for k in delta
+            if k.endswith("hit_rate_window") and "blks" not in k and finite_number(delta[k]) is not None]
+    if not keys:
+        return None
+    key = sorted(keys, key=lambda k: ("cache" not in k.lower(), k))[0]
+    return key, float(delta[key])
+
+
+def attribution_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """scenario -> metric -> value: run-level figures under "*", statements under `stmt:<queryid>`."""
+    load = summary.get("load") or {}
+    req = window_requests(load)
+    run: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
+    resources = summary.get("resources") or {}
+    totals = (resources.get("database") or {}).get("statement_totals") or {}
+    if req and totals:
+        for metric, key in (("db_ms_per_req", "total_exec_time_ms"), ("db_calls_per_req", "calls"),
+                            ("blks_hit_per_req", "shared_blks_hit"), ("blks_read_per_req", "shared_blks_read"),
+                            ("rows_per_req", "rows")):
+            v = finite_number(totals.get(key))
+            if v is not None:
+                run[metric] = v / req
+    target = resources.get("target") or {}
+    cpu = finite_number((target.get("cpu_percent") or {}).get("avg"))
+    duration = finite_number(load.get("duration_s"))
+    if req and target.get("samples") and cpu is not None and duration:
+        run["cpu_ms_per_req"] = cpu / 100.0 * duration * 1000.0 / req  # % of one core x seconds -> CPU ms
+    hit = cache_hit_rate(summary.get("target_stats") or {})
+    if hit is not None:
+        run["cache_hit_rate"] = hit[1]
+    if run:
+        out[ALL] = run
+    if req:
+        for qid, s in statements(summary).items():
+            if s["calls"] >= MIN_STATEMENT_CALLS:
+                out[STMT_PREFIX + qid] = {"stmt_mean_ms": s["total_exec_time_ms"] / s["calls"],
+                                          "stmt_calls_per_req": s["calls"] / req}
+    return out

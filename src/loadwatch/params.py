@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loadwatch.config import Plan, TargetSpec, load_plan
+from loadwatch.config import NotifySpec, Plan, TargetSpec, check_channel, load_plan
 from loadwatch.errors import InvalidInput
 
 __all__ = ["RunParams", "resolve_plan"]
@@ -73,6 +73,12 @@ class RunParams(BaseModel):
         True, title="Capacity stage", description="Run the plan's capacity: section after the load (false skips it)",
         json_schema_extra={"position": 13},
     )
+    notify: list[str] = Field(
+        default_factory=list, title="Notify",
+        description="Channels added to the plan's notify: section: Apprise URLs (slack://, workflows:// for Teams, "
+        "mailto://, pagerduty://, json://...) or block:<block type>/<name> for a Prefect notification block",
+        json_schema_extra={"position": 14},
+    )
 
 
 def resolve_plan(params: RunParams) -> Plan:
@@ -99,4 +105,21 @@ def resolve_plan(params: RunParams) -> Plan:
         plan = plan.model_copy(update={"target": target})
     if params.thresholds is not None:
         plan = plan.model_copy(update={"thresholds": list(params.thresholds)})
+    if params.notify:
+        plan = plan.model_copy(update={"notify": _with_channels(plan.notify, params.notify)})
     return plan
+
+
+def _with_channels(spec: NotifySpec, refs: list[str]) -> NotifySpec:
+    """The plan's notify: section with `--notify` channels added (each checked: an Apprise URL or block:...)."""
+    urls, blocks = list(spec.urls), list(spec.blocks)
+    for ref in refs:
+        try:
+            check_channel(ref)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), source="parameters", field="notify") from None
+        if ref.startswith("block:"):
+            blocks.append(ref.removeprefix("block:"))
+        else:
+            urls.append(ref)
+    return spec.model_copy(update={"urls": urls, "blocks": blocks})

@@ -3,9 +3,11 @@ chain (loadwatch.pipeline.chain) and read by every consumer: the CLI's printout,
 the store, the spool and the flow's final state.
 
 `RunSummary.to_json()` is summary.json's contract (docs/ARCHITECTURE.md, "Command line"): exactly the dict earlier
-versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The blocks whose
-keys are data (the load's scenarios, the target's counters, the attribution) stay `dict[str, Any]`; what consumers
-read of them has typed accessors (`RunSummary.totals`).
+versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The findings
+(loadwatch.findings) and what was observed (loadwatch.observations: environment, target stats, probe) are TypedDicts
+validated where a record is read and never rewritten; the engine's `load` block and the monitor's `resources` stay
+dicts (typed by their owners), read through typed accessors (`RunSummary.totals`). `RunRecord.metrics` carries the
+run's metric vector, derived once per run.
 """
 
 from __future__ import annotations
@@ -19,19 +21,33 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
 from loadwatch import hist
 from loadwatch.config import Plan
+from loadwatch.findings import (
+    Attribution,
+    ChangePointRow,
+    Checked,
+    ComparisonRow,
+    Findings,
+    Incident,
+    Score,
+    ThresholdRow,
+)
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.store.embedded import redact_url
+from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
+from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
+    "HistoryRow",
     "Latency",
     "LoadTotals",
     "RecordContext",
+    "ReportInput",
     "RunRecord",
     "RunStatus",
     "RunSummary",
@@ -100,17 +116,17 @@ class RunSummary(BaseModel):
     trigger: str
     flow_run_id: str | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
-    resources: dict[str, Any] = Field(default_factory=dict)  # per process group (pipeline.monitor)
-    target_stats: dict[str, Any] = Field(default_factory=dict)  # pre/post/delta of the target's counters
-    probe: dict[str, Any] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
-    comparison: list[dict[str, Any]] = Field(default_factory=list)
-    change_points: list[dict[str, Any]] = Field(default_factory=list)
-    incidents: list[dict[str, Any]] = Field(default_factory=list)
-    thresholds: list[dict[str, Any]] = Field(default_factory=list)
-    score: dict[str, Any] = Field(default_factory=dict)
-    attribution: dict[str, Any] = Field(default_factory=dict)
+    resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
+    target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
+    probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
+    comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
+    change_points: list[Checked[ChangePointRow]] = Field(default_factory=list)
+    incidents: list[Checked[Incident]] = Field(default_factory=list)
+    thresholds: list[Checked[ThresholdRow]] = Field(default_factory=list)
+    score: Checked[Score] = Field(default_factory=lambda: Score())
+    attribution: Checked[Attribution] = Field(default_factory=lambda: Attribution())
     timings_s: dict[str, float] = Field(default_factory=dict)
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -164,6 +180,20 @@ class RunRecord(BaseModel):
     windows: list[dict[str, Any]] = Field(default_factory=list)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
     resource_samples: list[dict[str, Any]] = Field(default_factory=list)
+    # the run's metric vector (loadwatch.metrics.run_metrics): derived once, for the comparison, and carried here to
+    # the store and the report; a record spooled or imported without it gets it derived when it is read
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_metrics(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "metrics" not in data:
+            summary = data.get("summary")
+            if isinstance(summary, RunSummary):
+                summary = summary.to_json()
+            if isinstance(summary, Mapping):
+                return {**data, "metrics": run_metrics(summary)}
+        return data
 
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary.to_json(), **self.model_dump(exclude={"summary"})}
@@ -217,17 +247,20 @@ def build_record(
     finished_at: datetime,
     status: str,
     plan: Plan,
-    environment: Mapping[str, Any],
+    environment: Environment,
     load: Any | None,  # engine LoadResult
     monitor: Any | None,  # monitor MonitorResult
-    target_stats: Mapping[str, Any],
-    findings: Mapping[str, Any],
+    target_stats: TargetStats,
+    findings: Findings,
     context: RecordContext,
     timings: Mapping[str, float],
     warnings: Sequence[str] = (),
     capacity: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
+    probe: ProbeReading | None = None,
 ) -> RunRecord:
-    """The complete result of one run: what is stored, spooled, and rendered."""
+    """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
+    as the chain derived it for the comparison (derived here from the summary when not given)."""
     trigger, flow_run_id, notes, tags = context.trigger, context.flow_run_id, context.notes, context.tags
     summary = RunSummary.model_validate({
         "schema_version": SCHEMA_VERSION,
@@ -235,24 +268,24 @@ def build_record(
         "status": status,
         "started_at": _iso(started_at),
         "finished_at": _iso(finished_at),
-        "verdict": findings.get("verdict", "failed" if status != "completed" else "pass"),
-        "verdict_reasons": list(findings.get("verdict_reasons", [])),
+        "verdict": findings.verdict,
+        "verdict_reasons": list(findings.verdict_reasons),
         "warnings": list(warnings),
-        "baseline_run_ids": list(findings.get("baseline_run_ids", [])),
+        "baseline_run_ids": list(findings.baseline_run_ids),
         "trigger": trigger,
         "flow_run_id": flow_run_id,
         "plan": plan_info(plan),
         "environment": dict(environment),
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
-        "target_stats": {k: v for k, v in target_stats.items() if k != "probe"},
-        "probe": target_stats.get("probe"),  # the machine-drift probe of this run (loadwatch.observe.probe)
-        "comparison": list(findings.get("comparison", [])),
-        "change_points": list(findings.get("change_points", [])),
-        "incidents": list(findings.get("incidents", [])),
-        "thresholds": list(findings.get("thresholds", [])),
-        "score": dict(findings.get("score", {})),
-        "attribution": dict(findings.get("attribution") or {}),
+        "target_stats": dict(target_stats),
+        "probe": probe,  # the machine-drift probe of this run (loadwatch.observe.probe)
+        "comparison": list(findings.comparison),
+        "change_points": list(findings.change_points),
+        "incidents": list(findings.incidents),
+        "thresholds": list(findings.thresholds),
+        "score": dict(findings.score),
+        "attribution": dict(findings.attribution),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "notes": notes,
         "tags": list(tags),
@@ -270,6 +303,8 @@ def build_record(
         windows=list(load.windows) if load is not None else [],
         timeline=list(load.timeline) if load is not None else [],
         resource_samples=list(monitor.samples) if monitor is not None else [],
+        metrics=({sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None
+                 else run_metrics(summary.to_json())),
     )
 
 
@@ -280,19 +315,56 @@ def spectrum(h: HdrHistogram) -> list[list[float]]:
     return [[q, hist.percentile_us(h, q) / 1000.0] for q in SPECTRUM_PERCENTILES]
 
 
+class HistoryRow(TypedDict):
+    """One run of the report's trend charts."""
+
+    run_id: str
+    started_at: str | None
+    verdict: str | None
+    metrics: dict[str, dict[str, float]]
+
+
+class ResourceSampleRow(TypedDict):
+    t: Any
+    group: str | None
+    cpu_percent: float | None
+    rss_mb: float | None
+
+
+class Spectrum(TypedDict):
+    """[[percentile, ms], ...] of tonight's latency and of its baseline runs' merged."""
+
+    current: list[list[float]]
+    baseline: list[list[float]]
+
+
+class ReportInput(TypedDict):
+    """What the report renders (loadwatch.report.view): `summary` is summary.json as written (a stored one in a trend
+    review, of any version, with the review's own verdict); the rest typed here."""
+
+    mode: str
+    summary: dict[str, Any]
+    history: list[HistoryRow]
+    timeline: list[dict[str, Any]]
+    resource_samples: list[ResourceSampleRow]
+    spectrum: Spectrum
+    incidents: list[Incident]
+
+
 def report_input(
     record: RunRecord | Mapping[str, Any],
     history: Sequence[Mapping[str, Any]],
     *,
     mode: str = "run",
-) -> dict[str, Any]:
+) -> ReportInput:
     """The data the report renders: this run plus its comparable history (oldest first). A run's record is the typed
     one; the trend review (pipeline.review) passes a stored summary of any version as a mapping."""
     if isinstance(record, RunRecord):
         record = record.to_json()
     s = record["summary"]
+    metrics = record.get("metrics")  # the run's own vector, carried by its record
     baseline_ids = set(s.get("baseline_run_ids") or [])
-    hist_rows = [
+    hist_rows: list[HistoryRow] = [
         {
             "run_id": h["run_id"],
             "started_at": _iso(h["started_at"]),
@@ -303,7 +375,8 @@ def report_input(
     ]
     if mode == "run" and s.get("status") == "completed":
         hist_rows.append(
-            {"run_id": s["run_id"], "started_at": s["started_at"], "verdict": s["verdict"], "metrics": run_metrics(s)}
+            {"run_id": s["run_id"], "started_at": s["started_at"], "verdict": s["verdict"],
+             "metrics": metrics if metrics is not None else run_metrics(s)}
         )
     current = (record.get("histograms") or {}).get(ALL, {}).get("latency")
     base = hist.merge_encoded(h["histograms"][ALL] for h in history if h["run_id"] in baseline_ids
@@ -314,7 +387,8 @@ def report_input(
         "history": hist_rows,
         "timeline": list(record.get("timeline") or []),
         "resource_samples": [
-            {k: smp.get(k) for k in ("t", "group", "cpu_percent", "rss_mb")}
+            {"t": smp.get("t"), "group": smp.get("group"), "cpu_percent": smp.get("cpu_percent"),
+             "rss_mb": smp.get("rss_mb")}
             for smp in record.get("resource_samples") or []
         ],
         "spectrum": {"current": spectrum(hist.decode(current or "")), "baseline": spectrum(base)},

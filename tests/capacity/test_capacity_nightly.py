@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from loadwatch import stats
-from loadwatch.capacity.search import find_capacity
+from loadwatch.capacity.stepper import find_capacity
 from loadwatch.config import load_plan, parse_plan
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.report.view import build_view, render_markdown, write_report
+from loadwatch.report.render import render_markdown, write_report
+from loadwatch.report.view import build_view
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import RunPoint
 
 PLAN = {
     "name": "cap",
@@ -57,16 +59,18 @@ def test_stage_result_becomes_a_gated_metric(server, tmp_path):
     # busy machine the search may still find a lower answer; either way it is a number)
     assert capacity["outcome"] in ("max_rate", "found"), capacity["reason"]
     assert capacity["capacity_rps"] is not None
-    summary = {"run_id": "r1", "started_at": datetime.now(UTC).isoformat(), "verdict": "pass", "status": "completed",
-               "load": {"requests": 10, "errors": 0, "rps": 2.0, "latency_ms": {"p50": 1, "p95": 2, "p99": 3}},
-               "capacity": capacity}
+    now = datetime.now(UTC).isoformat()
+    summary = {"run_id": "r1", "started_at": now, "finished_at": now, "verdict": "pass", "status": "completed",
+               "trigger": "manual", "capacity": capacity,
+               "load": {"requests": 10, "errors": 0, "rps": 2.0, "latency_ms": {"p50": 1, "p95": 2, "p99": 3}}}
     metrics = run_metrics(summary)
     assert metrics[ALL]["capacity_rps"] == capacity["capacity_rps"]
 
     history = [{"run_id": f"h{i}", "started_at": (datetime.now(UTC) - timedelta(days=5 - i)).isoformat(),
                 "verdict": "pass", "metrics": {ALL: {"capacity_rps": capacity["capacity_rps"] * (1 + 0.01 * (i % 3))}}}
                for i in range(5)]
-    data = {"mode": "run", "summary": summary, "history": [*history, {"run_id": "r1", "metrics": metrics}]}
+    this = {"run_id": "r1", "started_at": now, "verdict": "pass", "metrics": metrics}
+    data = {"mode": "run", "summary": summary, "history": [*history, this]}
     view = build_view(data)
     assert view["capacity"]["found"]
     assert view["charts"]["capacity"] and "<svg" in view["charts"]["capacity"]
@@ -79,7 +83,8 @@ def test_stage_result_becomes_a_gated_metric(server, tmp_path):
 
 
 def test_no_capacity_section_no_report_section(tmp_path):
-    summary = {"run_id": "r1", "verdict": "pass", "status": "completed",
+    summary = {"run_id": "r1", "verdict": "pass", "status": "completed", "started_at": None, "finished_at": None,
+               "trigger": "manual",
                "load": {"requests": 10, "errors": 0, "rps": 2.0, "latency_ms": {"p50": 1, "p95": 2, "p99": 3}}}
     view = build_view({"mode": "run", "summary": summary, "history": []})
     assert view["capacity"] is None and view["charts"]["capacity"] is None
@@ -88,21 +93,21 @@ def test_no_capacity_section_no_report_section(tmp_path):
     assert "chart-capacity" not in html
 
 
-def _series(values: list[float]) -> list[stats.RunPoint]:
+def _series(values: list[float]) -> list[RunPoint]:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    return [stats.RunPoint(run_id=f"n{i:02d}", started_at=t0 + timedelta(days=i), metrics={ALL: {"capacity_rps": v}})
+    return [RunPoint(run_id=f"n{i:02d}", started_at=t0 + timedelta(days=i), metrics={ALL: {"capacity_rps": v}})
             for i, v in enumerate(values)]
 
 
 def test_gate_flags_a_capacity_drop_and_not_the_noise():
     clean = [812.0, 826.0, 805.0, 819.0, 830.0, 808.0, 815.0, 822.0, 811.0, 818.0]  # ~1 % spread, as measured
     points = _series([*clean, 812.0 * 0.8])
-    rows = stats.compare_run(points[-1], points[:-1])
+    rows = compare_run(points[-1], points[:-1])
     (row,) = [r for r in rows if r["metric"] == "capacity_rps"]
     assert row["outcome"] == "regression" and row["direction"] == -1
-    rows = stats.compare_run(_series([*clean, 809.0])[-1], _series(clean))
+    rows = compare_run(_series([*clean, 809.0])[-1], _series(clean))
     (row,) = [r for r in rows if r["metric"] == "capacity_rps"]
     assert row["outcome"] == "ok"
     # more capacity is an improvement, never a regression
-    rows = stats.compare_run(_series([*clean, 1000.0])[-1], _series(clean))
+    rows = compare_run(_series([*clean, 1000.0])[-1], _series(clean))
     assert [r["outcome"] for r in rows if r["metric"] == "capacity_rps"] == ["improvement"]

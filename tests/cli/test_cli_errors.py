@@ -31,6 +31,14 @@ def test_invalid_input_exits_2(argv, needle, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_bad_environment_variable_exits_2_naming_it(monkeypatch, capsys):
+    monkeypatch.setenv("LOADWATCH_LOCK_WAIT_S", "ten minutes")
+    assert main(["run", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "environment: LOADWATCH_LOCK_WAIT_S" in err and "ten minutes" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_bad_plan_file_names_file_and_field(tmp_path, capsys):
     plan = tmp_path / "p.yaml"
     plan.write_text("load: {rate: 10, duration: 5}\nscenarios:\n  - {name: a, path: nope}\n")

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from loadwatch.demo.app import make_app
 from loadwatch.demo.faults import Faults
-from loadwatch.store import embedded
+from loadwatch.infra import postgres
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Served:
 @pytest.fixture(scope="module")
 def catalog_db(pg_admin_url: str) -> Iterator[str]:
     name = f"lw_target_{uuid.uuid4().hex[:10]}"
-    url = embedded.ensure_database(pg_admin_url, name, ("pg_trgm",))
+    url = postgres.ensure_database(pg_admin_url, name, ("pg_trgm",))
     yield url
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

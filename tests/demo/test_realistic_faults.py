@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from loadwatch.demo.seed import generate
-from loadwatch.store import embedded
+from loadwatch.infra import postgres
 
 from .conftest import Served
 
@@ -26,7 +26,7 @@ PAGE = 20
 def stmt_served(pg_admin_url: str) -> Iterator[tuple[Served, str]]:
     """A target on its own database with pg_stat_statements (preloaded by the embedded server)."""
     name = f"lw_faults_{uuid.uuid4().hex[:10]}"
-    url = embedded.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
+    url = postgres.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
     served = Served(url)
     yield served, url
     served.close()

@@ -7,6 +7,7 @@ import configparser
 import importlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,18 @@ def test_ci_workflow_structure() -> None:
     assert summary["if"] == "always()" and "out/report.md" in summary["run"]
     upload = next(s for s in pr["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "out/"
+    # the run's exit code is kept, so the summary, the comment and the upload happen whatever it is ...
+    run = next(s for s in pr["steps"] if "loadwatch run" in s.get("run", ""))
+    assert run["id"] == "run" and "set +e" in run["run"] and 'echo "code=$?" >> "$GITHUB_OUTPUT"' in run["run"]
+    # ... one PR comment, found by its marker and updated in place (PATCH), created only when missing (POST)
+    comment = next(s for s in pr["steps"] if "gh api" in s.get("run", ""))
+    assert comment["if"].startswith("always()") and "out/report.md" in comment["run"]
+    assert "<!-- loadwatch-report -->" in comment["run"] and "--method PATCH" in comment["run"]
+    assert comment["run"].count("--method POST") == 1 and pr["permissions"]["pull-requests"] == "write"
+    # ... and the last step sets the check from the exit code
+    verdict = pr["steps"][-1]
+    assert verdict["if"] == "always()" and verdict["env"]["CODE"] == "${{ steps.run.outputs.code }}"
+    assert 'exit "$CODE"' in verdict["run"]
     main = jobs["deploy-and-run"]
     main_runs = "\n".join(s.get("run", "") for s in main["steps"])
     # deployed from the installed package (module entrypoint), so the worker needs no checkout
@@ -151,6 +164,26 @@ def test_systemd_units(unit: str) -> None:
         assert svc["ExecStart"].endswith("loadwatch serve")
     if unit == "loadwatch-server":
         assert "loadwatch server" in svc["ExecStart"]
+
+
+def test_the_watchdog_timer_runs_the_watchdog_hourly() -> None:
+    def read(name: str) -> configparser.ConfigParser:
+        cp = configparser.ConfigParser(strict=False, interpolation=None)
+        cp.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+        cp.read_string((DEPLOY / "systemd" / name).read_text())
+        return cp
+
+    svc, timer = read("loadwatch-watchdog.service"), read("loadwatch-watchdog.timer")
+    assert svc["Service"]["Type"] == "oneshot" and svc["Service"]["User"] == "loadwatch"
+    argv = shlex.split(svc["Service"]["ExecStart"])
+    assert argv[0].startswith("/") and argv[1:3] == ["watchdog", "--plan"]
+    assert svc["Service"]["SuccessExitStatus"] == "1"  # a missed night told is the check's finding
+    assert timer["Timer"]["Unit"] == "loadwatch-watchdog.service" and timer["Timer"]["OnCalendar"] == "hourly"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    from loadwatch.cli import build_parser
+
+    ns = build_parser("watchdog").parse_args(argv[1:])  # the unit's arguments are the command's
+    assert ns.plan == ["/etc/loadwatch/plan.yaml"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")

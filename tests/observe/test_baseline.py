@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from loadwatch.errors import TargetUnavailable
-from loadwatch.observe import counters as bl
+from loadwatch.observe import environment, target_stats
+from loadwatch.observe.deltas import counter_deltas
 
 from .conftest import SLEEP, SPIN
 
@@ -61,9 +62,9 @@ def server() -> Iterator[str]:
 
 
 def test_stats_diffed_over_the_window(server):
-    pre = bl.fetch_stats(server + "/stats")
-    post = bl.fetch_stats(server + "/stats")
-    d = bl.counter_deltas(pre, post)
+    pre = target_stats.fetch_stats(server + "/stats")
+    post = target_stats.fetch_stats(server + "/stats")
+    d = counter_deltas(pre, post)
     assert d["delta"]["performance.cache.hits"] == 3
     assert d["delta"]["performance.cache.misses"] == 1
     assert d["delta"]["performance.cache.hit_rate_window"] == pytest.approx(75.0)
@@ -73,40 +74,40 @@ def test_stats_diffed_over_the_window(server):
 @pytest.mark.parametrize("path", ["/broken", "/list", "/html"])
 def test_stats_errors_are_target_unavailable(server, path):
     with pytest.raises(TargetUnavailable) as info:
-        bl.fetch_stats(server + path)
+        target_stats.fetch_stats(server + path)
     assert path in info.value.message
 
 
 def test_stats_of_a_closed_port_is_target_unavailable():
     with pytest.raises(TargetUnavailable):
-        bl.fetch_stats("http://127.0.0.1:1/stats", timeout=2)
+        target_stats.fetch_stats("http://127.0.0.1:1/stats", timeout=2)
     with pytest.raises(TargetUnavailable):
-        bl.fetch_stats("file:///etc/passwd")
+        target_stats.fetch_stats("file:///etc/passwd")
 
 
 def test_version_from_json_or_text(server):
-    assert bl.fetch_version(server + "/version.json") == "abc1234"
-    assert bl.fetch_version(server + "/version.txt") == "1.4.2"
-    assert bl.fetch_version(server + "/broken") is None
-    assert bl.fetch_version("http://127.0.0.1:1/v", timeout=2) is None
+    assert target_stats.fetch_version(server + "/version.json") == "abc1234"
+    assert target_stats.fetch_version(server + "/version.txt") == "1.4.2"
+    assert target_stats.fetch_version(server + "/broken") is None
+    assert target_stats.fetch_version("http://127.0.0.1:1/v", timeout=2) is None
 
 
 def test_idle_check_busy_and_idle(spawn):
     busy = spawn(SPIN.format(seconds=20))
     idle = spawn(SLEEP.format(seconds=20))
-    b = bl.idle_check({busy.pid}, seconds=0.5)
-    i = bl.idle_check({idle.pid}, seconds=0.5)
+    b = environment.idle_check({busy.pid}, seconds=0.5)
+    i = environment.idle_check({idle.pid}, seconds=0.5)
     assert b["busy"] is True and b["cpu_percent"] >= 20 and b["processes"] == 1
     assert i["busy"] is False and i["cpu_percent"] < 20
-    assert bl.idle_check({999_999_999}) == {"busy": False, "cpu_percent": None, "processes": 0, "seconds": 0.0}
+    assert environment.idle_check({999_999_999}) == {"busy": False, "cpu_percent": None, "processes": 0, "seconds": 0.0}
 
 
 def test_fingerprint_hash_is_stable_and_covers_what_matters():
-    fp, h = bl.environment_fingerprint(plan_hash="p1", target_version="v1")
-    _, again = bl.environment_fingerprint(plan_hash="p1", target_version="v1")
+    fp, h = environment.environment_fingerprint(plan_hash="p1", target_version="v1")
+    _, again = environment.environment_fingerprint(plan_hash="p1", target_version="v1")
     assert h == again and len(h) == 16
-    assert bl.environment_fingerprint(plan_hash="p2", target_version="v1")[1] != h
-    assert bl.environment_fingerprint(plan_hash="p1", target_version="v2")[1] != h
+    assert environment.environment_fingerprint(plan_hash="p2", target_version="v1")[1] != h
+    assert environment.environment_fingerprint(plan_hash="p1", target_version="v2")[1] != h
     assert fp["cpu_count"] and fp["cpu_model"] and fp["memory_total_mb"] > 0 and fp["python"]
     assert fp["packages"]["loadwatch"] and "prefect" in fp["packages"]
     assert fp["hostname"] and "hostname" not in fp["hashed_fields"]
@@ -118,4 +119,4 @@ def test_fingerprint_hash_is_stable_and_covers_what_matters():
     ("version", "major"), [("1.2.3", "1"), ("0.21.4", "0.21"), ("3.11", "3"), (None, None), ("dev", "dev")]
 )
 def test_major_versions(version, major):
-    assert bl._major(version) == major
+    assert environment._major(version) == major

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadwatch.observe.counters import counter_deltas, flatten_numeric, statement_deltas
+from loadwatch.observe.deltas import counter_deltas, flatten_numeric
+from loadwatch.observe.postgres_stats import statement_deltas
 
 
 def test_flatten_numeric_dotted_keys_and_exclusions():

@@ -11,9 +11,10 @@ import psycopg
 import pytest
 
 from loadwatch.errors import InfrastructureError
-from loadwatch.observe import counters as bl
 from loadwatch.observe import discovery as disc
 from loadwatch.observe import monitor as mon
+from loadwatch.observe import postgres_stats as bl
+from loadwatch.observe.deltas import counter_deltas
 
 
 def _work(url: str, rows: int = 200) -> str:
@@ -48,7 +49,7 @@ def test_database_counters_and_deltas(fresh_db):
     assert set(bl.DB_COUNTERS) <= pre.keys()
     _work(fresh_db, rows=300)
     post = bl.pg_database_counters(fresh_db)
-    d = bl.counter_deltas(pre, post)
+    d = counter_deltas(pre, post)
     assert d["delta"]["tup_inserted"] >= 300
     assert d["delta"]["xact_commit"] > 0
     assert d["resets"] == []

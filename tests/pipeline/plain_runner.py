@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import InvalidInput
+from loadwatch.notify.stage import notify_night
+from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
 from loadwatch.pipeline.chain import Stages
@@ -23,9 +24,8 @@ from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.preflight import preflight_stage
 from loadwatch.pipeline.save import store_record
-from loadwatch.record import write_summary
 from loadwatch.report import prometheus
-from loadwatch.report import view as report
+from loadwatch.report.render import write_report
 
 __all__ = ["Thread", "plain_stages"]
 
@@ -72,18 +72,13 @@ def plain_stages(*, capacity: bool = True) -> Stages:
                                source="parameters", field="shards")
         return Thread("load", lambda: run_load_stage(plan, stop, workers))
 
-    def capture_before(run: targets.RunTarget, store_url: str, started_at: datetime) -> dict[str, Any]:
+    def capture_before(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
         return capture.capture_before(run.plan, store_url=store_url, started_at=started_at,
                                       target_pids=run.target_pids(), target_database_url=run.database_url)
 
-    def capture_after(run: targets.RunTarget, before: dict[str, Any]) -> dict[str, Any]:
+    def capture_after(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
         return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                      target_pids=run.target_pids())
-
-    def write_report(data: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-        paths = report.write_report(data, out_dir)
-        paths["summary"] = write_summary(data["summary"], out_dir)
-        return paths
 
     return Stages(
         preflight=preflight_stage,
@@ -95,6 +90,7 @@ def plain_stages(*, capacity: bool = True) -> Stages:
         compare=compare_stage,
         store=store_record,
         publish=prometheus.publish,
+        notify=notify_night,
         report=write_report,
         capacity=run_capacity_stage if capacity else None,
     )

@@ -15,11 +15,15 @@ import pytest
 from plain_runner import plain_stages
 from record_shape import differences, shape_of
 
+from loadwatch import metrics
+from loadwatch import record as record_module
 from loadwatch.errors import StoreUnavailable, TargetUnavailable
 from loadwatch.infra import interrupts
 from loadwatch.params import RunParams
+from loadwatch.pipeline import chain, compare
 from loadwatch.pipeline.chain import run_chain
 from loadwatch.record import RunSummary
+from loadwatch.store import repo
 
 GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())
 STAGES = ["preflight", "target", "baseline", "lock", "load", "compare", "store", "publish"]
@@ -36,7 +40,21 @@ def _params(out: Path, **overrides) -> RunParams:
                         "capacity": False, **overrides})
 
 
-def test_two_nights_through_the_chain(fresh_db, tmp_path):
+def _count_metric_vectors(monkeypatch) -> list[int]:
+    """Every module that could derive a run's metric vector, wrapped to count the derivations (the real function)."""
+    calls: list[int] = []
+
+    def counted(summary):
+        calls.append(1)
+        return metrics.run_metrics(summary)
+
+    for module in (chain, compare, record_module, repo):
+        monkeypatch.setattr(module, "run_metrics", counted)
+    return calls
+
+
+def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
+    derived = _count_metric_vectors(monkeypatch)
     first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), plain_stages(), store_url=fresh_db)
     written = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert written == json.loads(json.dumps(first.to_json(), default=str))  # the returned record is what was written
@@ -55,6 +73,12 @@ def test_two_nights_through_the_chain(fresh_db, tmp_path):
     # stored before the publish and report stages: the stored timings end at the comparison
     assert stored == [(first.run_id, "completed", first.verdict, "first", {k: first.timings_s[k] for k in STAGES[:6]})]
     assert _rows(fresh_db, f"SELECT count(*) FROM histograms WHERE run_id = '{first.run_id}'")[0][0] > 0
+    # the metric vector is derived once per night: judged, stored and charted from the record that carries it
+    assert len(derived) == 1
+    stored_metrics = _rows(fresh_db, "SELECT scenario, metric, value FROM measurements WHERE run_id = "
+                                     f"'{first.run_id}'")
+    vector = metrics.run_metrics(written)
+    assert sorted(stored_metrics) == sorted((sc, m, v) for sc, ms in vector.items() for m, v in ms.items())
 
     second = run_chain(_params(tmp_path / "b"), plain_stages(), store_url=fresh_db)
     usable = first.verdict != "inconclusive"  # a generator-bound night (a loaded box) is never a baseline
@@ -89,7 +113,8 @@ def test_a_failing_store_spools_the_record_and_still_writes_the_report(store_ref
     assert len(spooled) == 1 and str(spooled[0]) in err.value.message
     record = json.loads(spooled[0].read_text())
     assert set(record) == {"summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms", "windows",
-                           "timeline", "resource_samples"}
+                           "timeline", "resource_samples", "metrics"}
+    assert record["metrics"]["*"]["requests"] > 0  # the run's metric vector travels with the spooled record
     assert record["histograms"] and record["summary"]["run_id"]
     assert (tmp_path / "a" / "report.html").exists() and (tmp_path / "a" / "summary.json").exists()
 

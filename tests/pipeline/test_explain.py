@@ -58,7 +58,7 @@ def _history(seed: int = 1) -> tuple[random.Random, list[dict[str, Any]]]:
 
 def _judge(summary: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
     return compare_stage(run_id="now", started_at=T0 + timedelta(days=NIGHTS), summary=summary, histograms={},
-                         history=history, threshold_exprs=[], plan_source="test")
+                         history=history, threshold_exprs=[], plan_source="test").model_dump()
 
 
 def _only(findings: dict[str, Any], scenario: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from loadwatch import metrics, statements
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline import attribution as at
 
@@ -43,7 +44,7 @@ def _summary(**over: Any) -> dict[str, Any]:
 
 
 def test_run_level_figures_are_per_request_over_the_whole_window() -> None:
-    m = at.attribution_metrics(_summary())["*"]
+    m = metrics.attribution_metrics(_summary())["*"]
     # 1000 sends (warm-up included: the counters cover the whole load), not the 900 measured requests
     assert m["db_ms_per_req"] == pytest.approx(0.3)
     assert m["db_calls_per_req"] == pytest.approx(1.5)
@@ -56,11 +57,11 @@ def test_run_level_figures_are_per_request_over_the_whole_window() -> None:
 
 
 def test_statements_are_keyed_by_queryid_added_up_and_filtered() -> None:
-    m = at.attribution_metrics(_summary())
+    m = metrics.attribution_metrics(_summary())
     assert m["stmt:11"] == {"stmt_mean_ms": pytest.approx(0.2), "stmt_calls_per_req": pytest.approx(1.0)}
     assert "stmt:22" not in m  # 5 calls: too few for a mean worth judging
     assert "stmt:33" not in m  # loadwatch's own snapshot query
-    texts = {q: s["query"] for q, s in at.statements(_summary()).items()}
+    texts = {q: s["query"] for q, s in statements.statements(_summary()).items()}
     assert texts["11"] == "SELECT … FROM tool_catalog.tools WHERE tool_name ILIKE $1"
 
 
@@ -72,7 +73,7 @@ def test_run_metrics_carries_the_attribution_figures() -> None:
 
 def test_missing_sources_are_named() -> None:
     bare = _summary(resources={}, target_stats={}, environment={})
-    assert at.attribution_metrics(bare) == {}
+    assert metrics.attribution_metrics(bare) == {}
     missing = " | ".join(at.missing_sources(bare))
     assert "statement-level attribution needs target.database_url" in missing
     assert "target.stats_path" in missing and "target.version_path" in missing and "target's processes" in missing
@@ -83,9 +84,9 @@ def test_missing_sources_are_named() -> None:
 
 
 def test_cache_hit_rate_prefers_a_cache_counter_and_needs_lookups() -> None:
-    assert at.cache_hit_rate({"delta": {"a.hit_rate_window": 50.0, "x.cache.hit_rate_window": 70.0}}) == (
+    assert metrics.cache_hit_rate({"delta": {"a.hit_rate_window": 50.0, "x.cache.hit_rate_window": 70.0}}) == (
         "x.cache.hit_rate_window", 70.0)
-    assert at.cache_hit_rate({"delta": {"performance.cache.hit_rate_window": None}}) is None
+    assert metrics.cache_hit_rate({"delta": {"performance.cache.hit_rate_window": None}}) is None
 
 
 @pytest.mark.parametrize(
@@ -98,11 +99,11 @@ def test_cache_hit_rate_prefers_a_cache_counter_and_needs_lookups() -> None:
     ],
 )
 def test_normalise_query(text: str, short: str) -> None:
-    assert at.normalise_query(text) == short
+    assert statements.normalise_query(text) == short
 
 
 def test_normalise_query_shortens_to_the_limit() -> None:
-    q = at.normalise_query("SELECT x FROM t WHERE " + " AND ".join(f"c{i} = ${i}" for i in range(60)), limit=60)
+    q = statements.normalise_query("SELECT x FROM t WHERE " + " AND ".join(f"c{i} = ${i}" for i in range(60)), limit=60)
     assert len(q) <= 60 and q.endswith(" …")
 
 
@@ -137,6 +138,6 @@ def test_the_monitor_window_totals_all_of_the_targets_statements_and_none_of_loa
     ],
 )
 def test_own_statements(query: str, own: bool) -> None:
-    from loadwatch.observe.counters import is_own_statement
+    from loadwatch.statements import is_own_statement
 
     assert is_own_statement(query) is own

@@ -62,7 +62,8 @@ def test_the_record_serialises_as_the_stored_json():
                        histograms={"*": {"latency": "HISTFAAAA"}}, windows=[{"t": 1.0}])
     doc = record.to_json()
     assert list(doc) == ["summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms", "windows",
-                         "timeline", "resource_samples"]  # the keys the store and the spool read
+                         "timeline", "resource_samples", "metrics"]  # the keys the store and the spool read
+    assert doc["metrics"]["*"]["p95_ms"] == summary["load"]["latency_ms"]["p95"]  # derived when not given
     assert doc["summary"] == summary
 
 

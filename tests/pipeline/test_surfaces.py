@@ -8,7 +8,7 @@ from typing import Any
 
 from loadwatch import store
 from loadwatch.cli import main
-from loadwatch.report.view import render_html, render_markdown
+from loadwatch.report.render import render_html, render_markdown
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 FIRST = ("database time per request +900 % (0.10 → 1.0 ms) — statement `SELECT … FROM tool_catalog.tools t"
@@ -16,8 +16,12 @@ FIRST = ("database time per request +900 % (0.10 → 1.0 ms) — statement `SELE
 ATTRIBUTION: dict[str, Any] = {
     "statements": {"11": "SELECT … FROM tool_catalog.tools t WHERE tool_name = $1"},
     "explanations": [{"scenario": "tool_versions", "metrics": ["p50_ms"], "nothing_moved": False, "text": FIRST,
-                      "candidates": [{"rank": 1, "kind": "statement_time", "queryid": "11", "text": FIRST},
-                                     {"rank": 2, "kind": "version", "text": "target version 1.4.2 → 1.5.0"}]}],
+                      "candidates": [{"rank": 1, "kind": "statement_time", "tier": 1, "scenario": "tool_versions",
+                                      "queryid": "11", "metric": "mean_ms", "baseline": 0.1, "value": 3.0,
+                                      "score": 29.0, "text": FIRST},
+                                     {"rank": 2, "kind": "version", "tier": 2, "scenario": "tool_versions",
+                                      "metric": "version", "baseline": "1.4.2", "value": "1.5.0", "score": 1.0,
+                                      "text": "target version 1.4.2 → 1.5.0"}]}],
     "missing": ["the cache hit rate needs target.stats_path (the target's stats endpoint)"],
     "notes": [],
     "rows": [],
@@ -28,14 +32,16 @@ def _summary(run_id: str, attribution: dict[str, Any] | None) -> dict[str, Any]:
     s: dict[str, Any] = {
         "schema_version": 1, "run_id": run_id, "status": "completed", "started_at": T0.isoformat(),
         "finished_at": (T0 + timedelta(seconds=10)).isoformat(), "verdict": "regression",
-        "verdict_reasons": ["regression: tool_versions p50_ms +80.0%"],
+        "verdict_reasons": ["regression: tool_versions p50_ms +80.0%"], "trigger": "schedule",
         "plan": {"name": "t", "hash": "p1", "scenarios": [{"name": "tool_versions", "method": "GET", "path": "/v"}]},
         "environment": {"hash": "e1"},
         "load": {"requests": 100, "errors": 0, "rps": 10.0, "latency_ms": {"p50": 5.0, "p95": 9.0},
                  "scenarios": {"tool_versions": {"requests": 100, "errors": 0, "rps": 10.0,
                                                  "latency_ms": {"p50": 5.0, "p95": 9.0}}}},
         "comparison": [{"scenario": "tool_versions", "metric": "p50_ms", "outcome": "regression", "value": 5.0,
-                        "baseline": 2.8, "change_percent": 80.0, "n_baseline": 10}],
+                        "baseline": 2.8, "change_percent": 80.0, "n_baseline": 10, "ci": [60.0, 95.0],
+                        "ci_unit": "percent", "robust_z": 12.0, "checks": {"z": True, "floor": True, "ci": True},
+                        "direction": 1, "floor": 0.05}],
     }
     if attribution is not None:
         s["attribution"] = attribution

@@ -14,7 +14,7 @@ import uvicorn
 from psycopg import sql
 
 from loadwatch.demo.process import DemoTarget
-from loadwatch.store import embedded
+from loadwatch.infra import postgres
 
 from .shop import app
 
@@ -37,7 +37,7 @@ def shop_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def demo_url(pg_admin_url: str) -> Iterator[str]:
     name = f"lw_plangen_{uuid.uuid4().hex[:10]}"
-    db = embedded.ensure_database(pg_admin_url, name, ("pg_trgm",))
+    db = postgres.ensure_database(pg_admin_url, name, ("pg_trgm",))
     target = DemoTarget.start(database_url=db)
     try:
         yield target.url

@@ -12,10 +12,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from loadwatch import stats
 from loadwatch.pipeline.compare import decide_verdict
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.history import group_incidents, history_change_points
+from loadwatch.stats.model import GateConfig, RunPoint
 
-__all__ = ["HOSTILE", "SCENARIOS", "make_data"]
+__all__ = ["HOSTILE", "SCENARIOS", "failed_summary", "make_data"]
 
 SCENARIOS = ["list_tools", "get_tool", "search_tools", "filter_tools", "tool_versions", "performance_stats"]
 HOSTILE = "<script>alert(1)</script>"
@@ -55,6 +57,13 @@ def _night_metrics(rng: random.Random, scenarios: list[str], factor: dict[str, f
     return out
 
 
+def failed_summary(reason: str = "target unreachable: connection refused", **over: Any) -> dict[str, Any]:
+    """summary.json of a run that failed its preflight: no load, no comparison (as the chain writes it)."""
+    return {"schema_version": 1, "run_id": "20260101T020000Z-f00d00", "status": "failed_preflight",
+            "started_at": "2026-01-01T02:00:00+00:00", "finished_at": "2026-01-01T02:00:01+00:00",
+            "verdict": "failed", "verdict_reasons": [reason], "trigger": "schedule", **over}
+
+
 def make_data(
     nights: int = 30,
     *,
@@ -73,11 +82,11 @@ def make_data(
     scenarios = list(scenarios or SCENARIOS)
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
-    points: list[stats.RunPoint] = []
+    points: list[RunPoint] = []
     for i in range(nights):
         factor = {step_scenario: 1 + step} if step_at is not None and i + 1 >= step_at else {}
         points.append(
-            stats.RunPoint(
+            RunPoint(
                 run_id=f"2026{i:04d}T020000Z-{i:06x}",
                 started_at=start + timedelta(days=i),
                 metrics=_night_metrics(rng, scenarios, factor),
@@ -85,9 +94,9 @@ def make_data(
         )
     current, past = points[-1], points[:-1]
     if gate:
-        cfg = stats.GateConfig(resamples=500)
-        comparison = stats.compare_run(current, past, cfg)
-        change_points = stats.history_change_points(points)
+        cfg = GateConfig(resamples=500)
+        comparison = compare_run(current, past, cfg)
+        change_points = history_change_points(points)
         usable = past[-cfg.window :]
         verdict, reasons = decide_verdict(comparison, [], n_baseline=len(usable), min_history=cfg.min_history)
     else:
@@ -161,10 +170,10 @@ def make_data(
             g: {"samples": seconds, "cpu_percent": {"avg": 30.0, "max": 55.0}, "rss_mb": {"avg": 120.0, "max": 130.0}}
             for g in ("target", "database", "generator", "host")
         },
-        "target_stats": {"pre": {}, "post": {}, "delta": {"cache": {"hits": 900, "misses": 100}}},
+        "target_stats": {"pre": {}, "post": {}, "delta": {"cache.hits": 900, "cache.misses": 100}},
         "comparison": comparison,
         "change_points": change_points,
-        "incidents": stats.group_incidents(change_points) if change_points else [],
+        "incidents": group_incidents(change_points) if change_points else [],
         "thresholds": [
             {
                 "expr": "p95 < 50ms",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadwatch.report import view as report
+from loadwatch.report import render as report
 
 from .synthetic import make_data
 

@@ -117,6 +117,23 @@ def test_report_on_empty_store_is_a_clear_error(fresh_db, tmp_path, capsys):
     assert "no completed runs" in capsys.readouterr().err
 
 
+def test_a_stored_summary_that_does_not_validate_is_refused_naming_the_field(fresh_db, tmp_path, capsys):
+    """A stored summary is validated once, through the run record's model, before the review renders it: one
+    message naming the run and the field (exit 2), and no report of junk."""
+    files = write_seed_nights(tmp_path, nights=3)
+    assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
+    engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        newest = conn.execute(sa.text("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")).scalar()
+        conn.execute(sa.text("UPDATE runs SET summary = summary - 'trigger' WHERE run_id = :r"), {"r": newest})
+    engine.dispose()
+    out = tmp_path / "report"
+    assert main(["report", "--last", "3", "--out", str(out), "--database-url", fresh_db]) == 2
+    err = capsys.readouterr().err
+    assert f"report input of run {newest}: summary.trigger: Field required" in err
+    assert not (out / "report.html").exists()
+
+
 def test_review_with_worker_processes_equals_the_serial_review(fresh_db, tmp_path):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

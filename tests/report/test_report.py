@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from loadwatch.report import view as report
-from loadwatch.report.view import md_escape
+from loadwatch.errors import InvalidInput
+from loadwatch.report import render as report
+from loadwatch.report.markdown import md_escape
+from loadwatch.report.view import build_view, scenario_table
 
-from .synthetic import HOSTILE, make_data
+from .synthetic import HOSTILE, failed_summary, make_data
 
 STEP_SCENARIO = "search_tools"
 MAX_BYTES = 2 * 1024 * 1024
@@ -52,7 +54,7 @@ def assert_self_contained(html: str) -> None:
 def test_first_run_without_history_renders(tmp_path: Path) -> None:
     data = make_data(1)
     paths = report.write_report(data, tmp_path / "out")
-    assert set(paths) == {"html", "md"}
+    assert set(paths) == {"html", "md", "summary"}
     html = paths["html"].read_text()
     md = paths["md"].read_text()
     assert "First run of this plan" in html and "First run of this plan" in md
@@ -66,40 +68,74 @@ def test_first_run_without_history_renders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        {},
-        {"mode": "review"},
-        {"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable"]}},
-        {
-            "summary": "junk",
-            "history": [1, None, {"metrics": "x"}, {"run_id": "a", "metrics": {"*": {"p95_ms": "NaN"}}}],
-            "timeline": [{"t": "abc"}, None],
-            "resource_samples": [{"t": None}],
-            "spectrum": {"current": [[1], "x"]},
-            "incidents": [{"changes": "none"}],
-        },
+        {"summary": failed_summary()},
+        {"mode": "review", "summary": failed_summary()},
+        {"summary": failed_summary(), "history": [{"run_id": "a", "started_at": None, "verdict": None,
+                                                   "metrics": {"*": {"p95_ms": 5.0}}}],
+         "timeline": [], "resource_samples": [], "spectrum": {"current": [], "baseline": []}, "incidents": []},
         # imported seed runs have host samples only; a generator-only series has nothing to draw
-        {"resource_samples": [{"t": 1.0, "group": "generator", "cpu_percent": 5}]},
-        {"resource_samples": [{"t": float(i), "group": "host", "cpu_percent": 5} for i in range(5)]},
-        {
-            "summary": {
-                "load": {"latency_ms": None, "scenarios": {"a": None}},
-                "comparison": [{"outcome": "regression"}],
-                "thresholds": [{"passed": False}],
-                "change_points": [{"run_id": None}],
-            }
-        },
+        {"summary": failed_summary(),
+         "resource_samples": [{"t": 1.0, "group": "generator", "cpu_percent": 5, "rss_mb": None}]},
+        {"summary": failed_summary(),
+         "resource_samples": [{"t": float(i), "group": "host", "cpu_percent": 5, "rss_mb": None} for i in range(5)]},
+        # an aborted run whose load had nothing answered yet
+        {"summary": failed_summary(status="aborted", verdict="aborted", load={
+            "requests": 0, "errors": 0, "rps": 0.0, "scenarios": {},
+            "latency_ms": {"p50": None, "p95": None, "p99": None, "max": None}})},
     ],
 )
-def test_missing_or_odd_parts_render_gracefully(data: dict, tmp_path: Path) -> None:
+def test_missing_parts_render(data: dict, tmp_path: Path) -> None:
     paths = report.write_report(data, tmp_path)
     html = paths["html"].read_text()
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert paths["md"].read_text().startswith("## loadwatch:")
-    assert isinstance(report.scenario_table(data), list)
+    assert json.loads(paths["summary"].read_text()) == data["summary"]
+    # no gate: the Prefect table has the whole run's row when there was a load or a history, else none
+    latest = data["history"][-1]["metrics"]["*"]["p95_ms"] if data.get("history") else None  # else: nothing answered
+    whole_run = {"scenario": "all scenarios", "latest_p95_ms": latest, "baseline_median_p95_ms": None,
+                 "change_percent": None, "interval": "–", "outcome": "–"}
+    assert scenario_table(data) == ([whole_run] if data["summary"].get("load") or data.get("history") else [])
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({}, "summary"),
+        ({"mode": "review"}, "summary"),
+        ({"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable"]}}, "summary.run_id"),
+        ({"summary": "junk"}, "summary"),
+        ({"summary": failed_summary(), "history": [1, None]}, "history[0]"),
+        ({"summary": failed_summary(), "timeline": [None]}, "timeline[0]"),
+        ({"summary": failed_summary(), "spectrum": {"current": [[1], "x"]}}, "spectrum.current[1]"),
+        ({"summary": failed_summary(), "incidents": [{"changes": "none"}]}, "incidents[0].run_id"),
+        ({"summary": failed_summary(verdict="unknown")}, "summary.verdict"),
+        ({"summary": failed_summary(comparison=[{"outcome": "regression"}])}, "summary.comparison[0].scenario"),
+        ({"summary": failed_summary(thresholds=[{"passed": False}])}, "summary.thresholds[0].expr"),
+        ({"summary": failed_summary(change_points=[{"run_id": None}])}, "summary.change_points[0].scenario"),
+        ({"summary": failed_summary(load={"requests": 3, "latency_ms": None})}, "summary.load.latency_ms"),
+        ({"summary": failed_summary(capacity={"capacity_rps": 1.0})}, "summary.capacity.bracket"),
+    ],
+)
+def test_input_that_does_not_validate_is_refused_naming_the_field(data: dict, field: str, tmp_path: Path) -> None:
+    """The report input is validated once, through the run record's model: what does not validate is refused in
+    one message (exit 2) before any file is written, instead of rendering a report of junk."""
+    with pytest.raises(InvalidInput) as err:
+        report.write_report(data, tmp_path / "out")
+    assert err.value.field == field and err.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InvalidInput):
+        scenario_table(data)
+
+
+def test_keys_the_record_model_does_not_know_stay_in_summary_json(tmp_path: Path) -> None:
+    # the trend review adds `open_regressions`; a later version may add its own keys
+    summary = failed_summary(open_regressions=["list_tools p95_ms +40.0% since 2026-01-20"], future={"x": 1})
+    paths = report.write_report({"mode": "review", "summary": summary}, tmp_path)
+    assert json.loads(paths["summary"].read_text()) == summary
 
 
 def test_failed_run_says_so() -> None:
-    data = {"summary": {"verdict": "failed", "verdict_reasons": ["target unreachable: connection refused"]}}
+    data = {"summary": failed_summary()}
     html = report.render_html(data)
     assert "RUN FAILED" in html and "target unreachable: connection refused" in html
     assert "RUN FAILED" in report.render_markdown(data)
@@ -128,7 +164,7 @@ def test_regression_banner_findings_and_markdown(regression30: dict, tmp_path: P
     paths = report.write_report(regression30, tmp_path)
     html, md = paths["html"].read_text(), paths["md"].read_text()
     assert 'class="banner v-bad"' in html and ">REGRESSION<" in html
-    view = report.build_view(regression30)
+    view = build_view(regression30)
     top = view["findings"][0]
     assert top["outcome"] == "regression" and top["metric_label"].startswith("p")
     assert {f["scenario"] for f in view["findings"]} == {"*", STEP_SCENARIO}
@@ -143,7 +179,7 @@ def test_regression_banner_findings_and_markdown(regression30: dict, tmp_path: P
 
 
 def test_scenario_table_rows_for_the_prefect_artifact(regression30: dict) -> None:
-    rows = report.scenario_table(regression30)
+    rows = scenario_table(regression30)
     assert [r["scenario"] for r in rows][:2] == ["all scenarios", STEP_SCENARIO]  # flagged first
     assert set(rows[0]) == {
         "scenario",
@@ -157,7 +193,6 @@ def test_scenario_table_rows_for_the_prefect_artifact(regression30: dict) -> Non
     assert step["outcome"] == "regression" and step["change_percent"] > 30
     assert step["latest_p95_ms"] > step["baseline_median_p95_ms"]
     json.dumps(rows)  # plain JSON for create_table_artifact
-    assert report.scenario_table({}) == []
 
 
 def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
@@ -219,7 +254,7 @@ def test_datetimes_and_review_mode(step30: dict) -> None:
     for cp in data["summary"]["change_points"]:
         cp["time"] = datetime.fromisoformat(cp["time"])
     data["incidents"] = []
-    data["history"][3]["started_at"] = datetime(2026, 1, 4, 2, 0, tzinfo=UTC)
+    # (history rows carry ISO strings: loadwatch.record.report_input writes them so for a review too)
     html = report.render_html(data)
     assert "trend review (no new run)" in html and "newest run" in html
     assert "2026-01-20 02:00 UTC" in html  # incident grouped from the change points, time formatted
@@ -252,7 +287,7 @@ def test_review_charts_drawn_in_worker_processes_equal_the_serial_ones(step30: d
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    serial = report.build_view(step30)
+    serial = build_view(step30)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parallel = report.build_view(step30, pool)
+        parallel = build_view(step30, pool)
     assert parallel == serial

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from loadwatch.hist import encode, new_hist, record_many, stats_ms
-from loadwatch.stats import RunPoint
+from loadwatch.stats.model import RunPoint
 
 T0 = datetime(2026, 1, 1, 2, tzinfo=UTC)
 

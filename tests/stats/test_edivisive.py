@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadwatch.stats import detect_change_points
-from loadwatch.stats.edivisive import rank_p, segment_stats
+from loadwatch.stats.edivisive import detect_change_points, rank_p, segment_stats
 
 GOLDEN = Path(__file__).parent / "golden" / "tigerbeetle_nightly.csv"
 

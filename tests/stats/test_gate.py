@@ -5,8 +5,8 @@ from dataclasses import replace
 import pytest
 from stats_helpers import clean_history, make_run
 
-from loadwatch.stats import GateConfig, compare_run
-from loadwatch.stats.gate import newcombe_interval, prediction_interval, robust_z
+from loadwatch.stats.gate import compare_run, newcombe_interval, prediction_interval, robust_z
+from loadwatch.stats.model import GateConfig
 
 FAST = GateConfig(resamples=2000)
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from loadwatch.stats import RunPoint, group_incidents, history_change_points
+from loadwatch.stats.history import group_incidents, history_change_points
+from loadwatch.stats.model import RunPoint
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

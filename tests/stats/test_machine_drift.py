@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loadwatch.stats import GateConfig, RunPoint, compare_run
+from loadwatch.stats.gate import compare_run
+from loadwatch.stats.model import GateConfig, RunPoint
 
 SCENARIOS = {"a": 2.0, "b": 3.0, "c": 1.5, "d": 4.0, "e": 2.5, "f": 6.0}
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from loadwatch.stats import score
+from loadwatch.stats.score import score
 
 
 def _load(p95, p99, errors, requests, rps):

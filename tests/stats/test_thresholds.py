@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from loadwatch.errors import InvalidInput
-from loadwatch.stats import evaluate_thresholds, parse_threshold
+from loadwatch.stats.thresholds import evaluate_thresholds, parse_threshold
 
 LOAD = {
     "requests": 1000,

@@ -19,7 +19,9 @@ def _record(run_id: str, started: datetime, p95: float = 10.0, plan_hash: str = 
         "run_id": run_id,
         "started_at": started.isoformat(),
         "finished_at": (started + timedelta(seconds=10)).isoformat(),
+        "status": "completed",
         "verdict": "pass",
+        "trigger": "cli",
         "plan": {"name": "t", "hash": plan_hash, "scenarios": [{"name": "a", "method": "GET", "path": "/a"}]},
         "environment": {"hash": env_hash},
         "load": {
@@ -30,7 +32,10 @@ def _record(run_id: str, started: datetime, p95: float = 10.0, plan_hash: str = 
             "scenarios": {"a": {"requests": 100, "errors": 1, "rps": 10.0, "latency_ms": {"p50": 5, "p95": p95}}},
         },
         "resources": {"target": {"samples": 3, "cpu_percent": {"avg": 12.0}, "rss_mb": {"avg": 50.0}}},
-        "comparison": [{"scenario": "a", "metric": "p95_ms", "outcome": "ok", "value": p95, "ci": [1.0, 2.0]}],
+        "comparison": [{"scenario": "a", "metric": "p95_ms", "outcome": "ok", "value": p95, "baseline": 9.0,
+                        "change_percent": 11.1, "ci": [1.0, 2.0], "ci_unit": "percent", "robust_z": 1.0,
+                        "checks": {"z": False, "floor": True, "ci": False}, "n_baseline": 10, "direction": 1,
+                        "floor": 0.075}],
         "thresholds": [{"expr": "p95 < 50ms", "scenario": "*", "metric": "p95", "value": p95, "limit": 50,
                         "passed": True}],
         "change_points": [],
@@ -38,6 +43,7 @@ def _record(run_id: str, started: datetime, p95: float = 10.0, plan_hash: str = 
     return {
         "summary": summary,
         "status": "completed",
+        "trigger": "cli",
         "histograms": {"a": {"latency": "HISTFAAA", "service": "HISTFAAB"}},
         "windows": [{"t": started.timestamp(), "scenario": "a", "requests": 5, "errors": 0, "latency": "x"}],
         "timeline": [{"t": started.timestamp(), "requests": 5, "errors": 0, "p95_ms": p95}],
@@ -118,10 +124,18 @@ def test_spool_flush_stores_once(engine, tmp_path, monkeypatch):
     path = store.spool_write(_record("spooled", t0))
     assert json.loads(path.read_text())["summary"]["run_id"] == "spooled"
     (tmp_path / "junk.json").write_text("{not json")
+    wrong = _record("wrong", t0)
+    wrong["summary"]["comparison"][0]["value"] = "fast"  # read through the record model: refused, kept aside
+    (tmp_path / "wrong.json").write_text(json.dumps(wrong))
     assert store.flush(engine) == ["spooled"]
-    assert not path.exists() and (tmp_path / "junk.bad").exists()
+    assert not path.exists() and (tmp_path / "junk.bad").exists() and (tmp_path / "wrong.bad").exists()
     assert store.flush(engine) == []
-    assert store.run_exists(engine, "spooled")
+    assert store.run_exists(engine, "spooled") and not store.run_exists(engine, "wrong")
+    # the metric vector a spooled record carries is what is stored (derived on read for a record without one)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT value FROM measurements WHERE run_id = 'spooled' "
+                                      "AND scenario = '*' AND metric = 'p95_ms'")).scalar()
+    assert stored == 10.0
 
 
 def test_unreachable_database_is_store_unavailable():

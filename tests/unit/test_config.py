@@ -124,3 +124,29 @@ def test_generated_broken_plans_only_raise_invalid_input(doc):
         parse_plan(doc, source="gen.yaml")
     except InvalidInput as exc:
         assert exc.message.startswith("gen.yaml")
+
+
+def test_notify_section_is_validated_and_outside_the_plan_hash(tmp_path):
+    doc = {**BASE, "notify": {"urls": ["json://127.0.0.1:9000/hook", "slack://${A}/${B}/${C}/#perf"],
+                              "blocks": ["slack-webhook/oncall"], "remind_days": 3}}
+    plan = parse_plan(doc)
+    assert plan.notify.channels() == ["json://127.0.0.1:9000/hook", "slack://${A}/${B}/${C}/#perf",
+                                      "block:slack-webhook/oncall"]
+    assert plan.plan_hash() == parse_plan(BASE).plan_hash()  # channels never break comparability
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(yaml.safe_dump({**BASE, "notify": {"urls": ["nosuch://x"]}}))
+    with pytest.raises(InvalidInput, match=r"plan\.yaml: notify\.urls: 'nosuch://x' is not an Apprise URL"):
+        load_plan(bad)
+    with pytest.raises(InvalidInput, match=r"notify\.blocks: .*block:<block type>/<name>"):
+        parse_plan({**BASE, "notify": {"blocks": ["oncall"]}})
+    with pytest.raises(InvalidInput, match=r"notify\.remind_days: .*greater than 0"):
+        parse_plan({**BASE, "notify": {"remind_days": 0}})
+
+
+def test_notify_channels_from_the_command_line_are_checked():
+    from loadwatch.params import RunParams, resolve_plan
+
+    plan = resolve_plan(RunParams(notify=["json://127.0.0.1/x", "block:custom-webhook/ops"]))
+    assert plan.notify.urls == ["json://127.0.0.1/x"] and plan.notify.blocks == ["custom-webhook/ops"]
+    with pytest.raises(InvalidInput, match=r"parameters: notify: 'http//oops' is not an Apprise URL"):
+        resolve_plan(RunParams(notify=["http//oops"]))

@@ -16,31 +16,34 @@ on service time by more than the generator's own event-loop lag); a generator-bo
 the offered rate is a valid, conservative pass. Errors above the SLO at the first rate, twice, end the search with
 no number either.
 
-`search` is the decision logic alone, over any step function (unit-tested with a fake one); `find_capacity` runs
-it against a real target. No Prefect here: the nightly stage (tasks/stages.py) and `loadwatch capacity`
-(commands/capacity.py) are thin adapters."""
+This module is the decision logic alone (`CapacitySearch`, one method per phase), over any step function
+(unit-tested with a fake one); loadwatch.capacity.stepper runs it against a real target. No Prefect here: the
+nightly stage (pipeline/load.py) and `loadwatch capacity` (commands/capacity.py) are thin adapters."""
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, cast
 
-from loadwatch.config import CapacitySpec, Plan
-from loadwatch.errors import InvalidInput, LoadwatchError
+from typing_extensions import TypedDict
+
+from loadwatch.config import CapacitySpec
+from loadwatch.errors import InvalidInput
 from loadwatch.stats.thresholds import evaluate_thresholds, parse_threshold
 
 __all__ = [
     "DEFAULT_ERROR_SLO",
+    "Breach",
+    "CapacityBlock",
     "CapacityResult",
+    "CapacitySearch",
     "Step",
+    "StepRow",
     "effective_slos",
     "evaluate_step",
-    "find_capacity",
-    "process_cpu_probe",
     "search",
 ]
 
@@ -56,16 +59,62 @@ MAX_STEPS = 40  # every loop of the search is bounded in steps as well as in tim
 MAX_CONFIRMATIONS = 3
 INITIAL_OVERHEAD_S = 2.0  # a step's cost beyond settle + measure (spawning generator processes, drain) until seen
 OVERHEAD_MARGIN = 1.25  # ... then the worst seen, times this
-WATCHDOG_MARGIN_S = 1.0  # a step still running this long before the budget ends is stopped (its stop takes ~1 s)
-# After a failing step the target may still be working off requests the generator gave up on (a server keeps
-# serving what it has read); the next step waits about as long as the slowest request took, at most this long,
-# so one overloaded step does not make the next one fail.
-COOLDOWN_MAX_S = 5.0
-STEP_TIMEOUT_MIN_S = 2.0  # per-request timeout of a step: at least this, ...
-STEP_TIMEOUT_SLO_FACTOR = 20.0  # ... or this many times the largest latency limit, at most the plan's timeout
 
 Outcome = Literal["found", "max_rate", "generator_bound", "no_capacity", "budget", "interrupted", "failed"]
 ERROR_METRICS = ("error_rate", "errors")
+
+
+class Breach(TypedDict):
+    """Why a step failed, one SLO (or the step itself: nothing completed, drops, the generator) at a time."""
+
+    slo: str | None  # the SLO expression; None when the step itself failed
+    kind: str  # errors, latency, other, dropped, generator
+    value: float
+    limit: float | None
+    note: NotRequired[str]
+
+
+class StepRow(TypedDict):
+    """One step as summary.json's `capacity.steps` holds it (Step's fields)."""
+
+    rate: float
+    kind: str
+    achieved: float
+    offered: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    error_rate: float
+    target_cpu: float | None
+    passed: bool
+    breaches: list[Breach]  # worst first
+    requests: int
+    dropped: int
+    generator_bound: bool
+    generator_reasons: list[str]
+    generator_blamed: bool
+    retry: bool
+    stopped: bool
+    measured_s: float
+    wall_s: float
+    cooldown_s: float
+
+
+class CapacityBlock(TypedDict):
+    """summary.json's `capacity` block: the capacity stage's answer (CapacityResult.to_dict), what crosses from the
+    stage to the run record."""
+
+    capacity_rps: float | None
+    bracket: list[float | None]
+    bracket_width_percent: float | None
+    binding_slo: str | None
+    outcome: Outcome
+    reason: str
+    slos: list[str]
+    budget_s: float
+    elapsed_s: float
+    resolution: float
+    steps: list[StepRow]
 
 
 @dataclass
@@ -83,7 +132,7 @@ class Step:
     error_rate: float = 0.0
     target_cpu: float | None = None
     passed: bool = False
-    breaches: list[dict[str, Any]] = field(default_factory=list)  # {slo, value, limit}, worst first
+    breaches: list[Breach] = field(default_factory=list)  # worst first
     requests: int = 0
     dropped: int = 0
     generator_bound: bool = False
@@ -100,8 +149,8 @@ class Step:
         """The target failed outright: an error SLO broke (or nothing completed), not only a latency one."""
         return any(b["kind"] == "errors" for b in self.breaches)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> StepRow:
+        return cast(StepRow, asdict(self))
 
 
 @dataclass
@@ -123,7 +172,7 @@ class CapacityResult:
         lo, hi = self.bracket
         return hi / lo - 1 if lo and hi else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CapacityBlock:
         width = self.bracket_width
         return {
             "capacity_rps": self.capacity_rps,
@@ -180,7 +229,7 @@ def evaluate_step(rate: float, kind: str, summary: Mapping[str, Any], slos: list
         stopped=bool(summary.get("stopped")),
         measured_s=float(summary.get("measured_s") or 0.0),
     )
-    breaches: list[tuple[float, dict[str, Any]]] = []
+    breaches: list[tuple[float, Breach]] = []
     scenarios = summary.get("scenarios") or {}
     for expr in slos:
         t = parse_threshold(expr, source="slo")
@@ -227,8 +276,8 @@ def _target_breach(step: Step, summary: Mapping[str, Any]) -> bool:
     if not summary.get("service_time_ms"):
         return False
     svc = {**service(summary), "scenarios": {k: service(v) for k, v in (summary.get("scenarios") or {}).items()}}
-    latency = [b["slo"] for b in step.breaches if b["kind"] == "latency" and not
-               parse_threshold(b["slo"]).metric.startswith("service_")]
+    latency = [slo for b in step.breaches if b["kind"] == "latency" and (slo := b["slo"]) is not None
+               and not parse_threshold(slo).metric.startswith("service_")]
     try:
         return any(not r["passed"] for r in evaluate_thresholds(latency, svc, source="slo"))
     except InvalidInput:  # no service time for a scenario: nothing proves the target slow
@@ -246,6 +295,242 @@ def _fmt(rate: float) -> str:
     return f"{rate:.4g}" if rate < 1000 else f"{rate:.0f}"
 
 
+class CapacitySearch:
+    """The search over `step_fn(rate, kind) -> Step`, phase by phase: `ramp`, `descend` (only when the first step
+    broke an SLO), then `bisect` and `confirm` (repeated while a confirmation breaks, at most MAX_CONFIRMATIONS
+    times). Each phase returns the result when the search ends in it, else None and the next phase goes on from the
+    bracket it left (`last_good`, `first_bad`). `run()` chains them; the budget counts from construction.
+
+    `halted()` returns "budget", "interrupted" or "failed" once the search must stop (a step cut short then is
+    discarded); `on_step(step, bracket)` is called after every kept step.
+
+    A breach counts only when seen twice: every failing step is measured once more at the same rate, and the second
+    measurement decides (RECHECK; docs/METHOD.md §10). A pass counts at once: a transient can only slow a step."""
+
+    def __init__(
+        self,
+        step_fn: Callable[[float, str], Step],
+        spec: CapacitySpec,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        halted: Callable[[], str | None] = lambda: None,
+        on_step: Callable[[Step, list[float | None]], None] | None = None,
+        slos: list[str] | None = None,
+    ) -> None:
+        self.step_fn = step_fn
+        self.spec = spec
+        self.clock = clock
+        self.halted = halted
+        self.on_step = on_step
+        self.slos = list(slos or spec.slos)
+        self.t0 = clock()
+        self.steps: list[Step] = []
+        self.overheads: list[float] = []
+        self.last_good: float | None = None
+        self.first_bad: Step | None = None
+        self.unrechecked: set[float] = set()  # failing rates the budget left no room to measure again
+
+    # --- the search, phase by phase ----------------------------------------------------------------------------
+
+    def run(self) -> CapacityResult:
+        end = self.ramp()
+        if end is None:
+            end = self.descend()
+        for _ in range(MAX_CONFIRMATIONS):
+            if end is not None:
+                return end
+            end = self.bisect()
+            if end is None:
+                end = self.confirm()
+        return end or self.done("budget", f"the answer did not hold on {MAX_CONFIRMATIONS} confirmation steps: "
+                                          "the target's capacity is not steady enough to measure")
+
+    def ramp(self) -> CapacityResult | None:
+        """Geometric steps from the start rate up to the first breach (then `first_bad` is set) or max_rate."""
+        spec = self.spec
+        rate = min(spec.start_rate, spec.max_rate)
+        while self.first_bad is None:
+            if self.remaining() < self.cost(rate) * 2:  # this step and at least the confirmation
+                if self.last_good is None:
+                    return self.done("budget", f"the {spec.budget:g} s budget cannot fit two steps")
+                return self.done("budget", f"the {spec.budget:g} s budget ran out at {_fmt(self.last_good)} req/s "
+                                           "before any SLO broke: the capacity is above that; raise the budget or "
+                                           "the start rate")
+            if (end := self.advance(rate, "ramp")) is not None:
+                return end
+            if self.first_bad is None:
+                if rate >= spec.max_rate:
+                    break
+                rate = min(rate * spec.growth, spec.max_rate)
+        return None
+
+    def descend(self) -> CapacityResult | None:
+        """When the first step broke an SLO: divide the rate by the growth until one holds (`last_good` is set);
+        none is looked for when the target failed outright (errors) or below MIN_RATE."""
+        while self.last_good is None and self.first_bad is not None:
+            first_bad = self.first_bad
+            if first_bad.failed_on_errors:
+                return self.no_capacity(first_bad)
+            rate = first_bad.rate / self.spec.growth
+            if rate < MIN_RATE:
+                return self.no_capacity(first_bad)
+            if self.remaining() < self.cost(rate) * 2:
+                return self.done("budget", f"the {self.spec.budget:g} s budget ran out looking below "
+                                           f"{_fmt(first_bad.rate)} req/s")
+            if (end := self.advance(rate, "descend")) is not None:
+                return end
+        return None
+
+    def bisect(self) -> CapacityResult | None:
+        """Geometric mid-points between last good and first bad (the error is a ratio) until they are within the
+        resolution, or the budget would leave no room for the confirmation."""
+        while (self.first_bad is not None and self.last_good is not None
+               and self.first_bad.rate / self.last_good - 1 > self.spec.resolution):
+            mid = round(math.sqrt(self.last_good * self.first_bad.rate), 2)
+            if self.remaining() < self.cost(mid) + self.cost(self.last_good):  # leave room for the confirmation
+                break
+            if (end := self.advance(mid, "bisect")) is not None:
+                return end
+        return None
+
+    def confirm(self) -> CapacityResult | None:
+        """One more step at the last good rate: the answer when it holds. When it breaks (twice: a failing
+        confirmation is measured again too) it becomes the new first bad, the last good moves to the highest
+        passing rate below it, and None says to bisect again."""
+        last_good = self.last_good
+        if last_good is None:
+            raise ValueError("confirm() needs a last good rate: run ramp() (and descend()) first")
+        if self.remaining() < self.cost(last_good):
+            return self.done("budget", f"the {self.spec.budget:g} s budget ran out before the confirmation step at "
+                                       f"{_fmt(last_good)} req/s")
+        step = self.measure(last_good, "confirm")
+        if isinstance(step, CapacityResult):
+            return step
+        if step.passed:
+            return self.found(last_good)
+        self.first_bad = step
+        below = [s.rate for s in self.steps if s.passed and s.rate < step.rate]
+        if not below:
+            return self.no_capacity(step)
+        self.last_good = max(below)
+        return None
+
+    # --- steps -------------------------------------------------------------------------------------------------
+
+    def cost(self, rate: float) -> float:
+        """What a step at `rate` takes, from the worst overhead seen so far with a margin (on a busy machine the
+        overhead, mostly starting the generator processes, varies by a second or more); a step that does not fit
+        is not started."""
+        overhead = OVERHEAD_MARGIN * max(self.overheads) if self.overheads else INITIAL_OVERHEAD_S
+        return self.spec.settle + self.spec.measure_seconds(rate) + overhead
+
+    def remaining(self) -> float:
+        return self.spec.budget - (self.clock() - self.t0)
+
+    def bracket(self) -> list[float | None]:
+        return [self.last_good, self.first_bad.rate if self.first_bad else None]
+
+    def run_once(self, rate: float, kind: str) -> Step | None:
+        """One step, kept; None when it cannot run (halted, out of steps) or was cut short."""
+        if self.halted() or len(self.steps) >= MAX_STEPS:
+            return None
+        start = self.clock()
+        step = self.step_fn(rate, kind)
+        step.wall_s = round(self.clock() - start, 3)
+        spec = self.spec
+        self.overheads.append(max(step.wall_s - spec.settle - spec.measure_seconds(rate) - step.cooldown_s, 0.0))
+        if step.stopped or self.halted():
+            return None
+        self.steps.append(step)
+        if self.on_step is not None:
+            self.on_step(step, self.bracket())
+        return step
+
+    def recheck(self, rate: float, kind: str) -> Step | None:
+        """One verdict at `rate`, or None when a step cannot run or was cut short (the caller reads `halted()`).
+        A failing step is measured once more and the second measurement decides: on a shared machine a stall of a
+        few hundred milliseconds (a GC pause, a neighbour's burst) is common, and one should not set the bracket.
+        The re-measurement is skipped only when it would leave no room for the confirmation."""
+        step = self.run_once(rate, kind)
+        if step is None or step.passed:
+            return step
+        reserve = self.cost(self.last_good) if self.last_good is not None and kind != "confirm" else 0.0
+        if self.remaining() < self.cost(rate) + reserve:
+            self.unrechecked.add(rate)
+            return step
+        again = self.run_once(rate, kind)
+        if again is not None:
+            again.retry = True
+        return again
+
+    def measure(self, rate: float, kind: str) -> Step | CapacityResult:
+        """recheck(), with the two ends every phase shares: cut short, or a breach the generator may have caused."""
+        step = self.recheck(rate, kind)
+        if step is None:
+            return self.cut_short(rate)
+        if step.generator_blamed:
+            return self.generator_bound(step)
+        return step
+
+    def advance(self, rate: float, kind: str) -> CapacityResult | None:
+        """A ramp, descent or bisection step: moves the bracket's good or bad end; a result when the search ends."""
+        step = self.measure(rate, kind)
+        if isinstance(step, CapacityResult):
+            return step
+        if step.passed:
+            self.last_good = rate
+        else:
+            self.first_bad = step
+        return None
+
+    # --- ends --------------------------------------------------------------------------------------------------
+
+    def done(self, outcome: Outcome, reason: str, capacity: float | None = None) -> CapacityResult:
+        return CapacityResult(
+            capacity_rps=capacity,
+            bracket=self.bracket(),
+            binding_slo=_binding(self.first_bad),
+            outcome=outcome,
+            reason=reason,
+            steps=self.steps,
+            slos=list(self.slos),
+            budget_s=self.spec.budget,
+            elapsed_s=self.clock() - self.t0,
+            resolution=self.spec.resolution,
+        )
+
+    def cut_short(self, at: float) -> CapacityResult:
+        if self.halted() == "interrupted":
+            return self.done("interrupted", f"stopped on request during the step at {_fmt(at)} req/s")
+        if len(self.steps) >= MAX_STEPS:
+            return self.done("budget", f"the search used its {MAX_STEPS} steps")
+        return self.done("budget", f"the {self.spec.budget:g} s budget ran out during the step at {_fmt(at)} req/s")
+
+    def generator_bound(self, step: Step) -> CapacityResult:
+        why = "; ".join(step.generator_reasons[:2])
+        return self.done("generator_bound", f"generator-bound at {_fmt(step.rate)} req/s: the capacity is above "
+                                            f"what this generator can offer" + (f" ({why})" if why else ""))
+
+    def no_capacity(self, step: Step) -> CapacityResult:
+        b = step.breaches[0]
+        what = b.get("note") or f"{b['slo']} broken ({b['value']:g})"
+        return self.done("no_capacity", f"no rate meets the SLO: at {_fmt(step.rate)} req/s {what}")
+
+    def found(self, last_good: float) -> CapacityResult:
+        """The confirmed answer: the first bad rate's binding SLO, the bracket, and how the breach was seen."""
+        first_bad = self.first_bad
+        if first_bad is None:
+            return self.done("max_rate", f"every SLO held up to the maximum rate, {_fmt(last_good)} req/s: the "
+                                         "capacity is at least that", last_good)
+        width = first_bad.rate / last_good - 1
+        binding = _binding(first_bad) or str(first_bad.breaches[0].get("note") if first_bad.breaches else "an SLO")
+        note = "" if width <= self.spec.resolution + 1e-9 else " (the budget ended the bisection early)"
+        once = first_bad.rate in self.unrechecked
+        seen = "once: the budget left no room to measure it again" if once else "twice"
+        return self.done("found", f"capacity {_fmt(last_good)} req/s: every SLO held there twice; {binding} broke at "
+                                  f"{_fmt(first_bad.rate)} req/s (+{100 * width:.1f} %), {seen}{note}", last_good)
+
+
 def search(
     step_fn: Callable[[float, str], Step],
     spec: CapacitySpec,
@@ -255,319 +540,5 @@ def search(
     on_step: Callable[[Step, list[float | None]], None] | None = None,
     slos: list[str] | None = None,
 ) -> CapacityResult:
-    """The search over `step_fn(rate, kind) -> Step`. `halted()` returns "budget" or "interrupted" once the
-    search must stop (a step cut short then is discarded); `on_step(step, bracket)` after every kept step.
-
-    A breach counts only when seen twice: every failing step is measured once more at the same rate, and the second
-    measurement decides (RECHECK; docs/METHOD.md §10). A pass counts at once: a transient can only slow a step."""
-    t0 = clock()
-    steps: list[Step] = []
-    overheads: list[float] = []
-    last_good: float | None = None
-    first_bad: Step | None = None
-    unrechecked: set[float] = set()  # failing rates the budget left no room to measure again
-
-    def cost(rate: float) -> float:
-        # what a step at `rate` takes, from the worst overhead seen so far with a margin (on a busy machine the
-        # overhead, mostly starting the generator processes, varies by a second or more); a step that does not fit
-        # is not started
-        overhead = OVERHEAD_MARGIN * max(overheads) if overheads else INITIAL_OVERHEAD_S
-        return spec.settle + spec.measure_seconds(rate) + overhead
-
-    def remaining() -> float:
-        return spec.budget - (clock() - t0)
-
-    def bracket() -> list[float | None]:
-        return [last_good, first_bad.rate if first_bad else None]
-
-    def done(outcome: Outcome, reason: str, capacity: float | None = None) -> CapacityResult:
-        return CapacityResult(
-            capacity_rps=capacity,
-            bracket=bracket(),
-            binding_slo=_binding(first_bad),
-            outcome=outcome,
-            reason=reason,
-            steps=steps,
-            slos=list(slos or spec.slos),
-            budget_s=spec.budget,
-            elapsed_s=clock() - t0,
-            resolution=spec.resolution,
-        )
-
-    def run_once(rate: float, kind: str) -> Step | None:
-        if halted() or len(steps) >= MAX_STEPS:
-            return None
-        start = clock()
-        step = step_fn(rate, kind)
-        step.wall_s = round(clock() - start, 3)
-        overheads.append(max(step.wall_s - spec.settle - spec.measure_seconds(rate) - step.cooldown_s, 0.0))
-        if step.stopped or halted():
-            return None
-        steps.append(step)
-        if on_step is not None:
-            on_step(step, bracket())
-        return step
-
-    def run(rate: float, kind: str) -> Step | None:
-        """One verdict at `rate`, or None when a step cannot run or was cut short (the caller reads `halted()`).
-        A failing step is measured once more and the second measurement decides: on a shared machine a stall of a
-        few hundred milliseconds (a GC pause, a neighbour's burst) is common, and one should not set the bracket.
-        The re-measurement is skipped only when it would leave no room for the confirmation."""
-        step = run_once(rate, kind)
-        if step is None or step.passed:
-            return step
-        reserve = cost(last_good) if last_good is not None and kind != "confirm" else 0.0
-        if remaining() < cost(rate) + reserve:
-            unrechecked.add(rate)
-            return step
-        again = run_once(rate, kind)
-        if again is not None:
-            again.retry = True
-        return again
-
-    def measure(rate: float, kind: str) -> Step | CapacityResult:
-        """run(), with the two ends every phase shares: cut short, or a breach the generator may have caused."""
-        step = run(rate, kind)
-        if step is None:
-            return cut_short(rate)
-        if step.generator_blamed:
-            return generator_bound(step)
-        return step
-
-    def advance(rate: float, kind: str) -> CapacityResult | None:
-        """A ramp, descent or bisection step: moves the bracket's good or bad end; a result when the search ends."""
-        nonlocal last_good, first_bad
-        step = measure(rate, kind)
-        if isinstance(step, CapacityResult):
-            return step
-        if step.passed:
-            last_good = rate
-        else:
-            first_bad = step
-        return None
-
-    def cut_short(at: float) -> CapacityResult:
-        why = halted()
-        if why == "interrupted":
-            return done("interrupted", f"stopped on request during the step at {_fmt(at)} req/s")
-        if len(steps) >= MAX_STEPS:
-            return done("budget", f"the search used its {MAX_STEPS} steps")
-        return done("budget", f"the {spec.budget:g} s budget ran out during the step at {_fmt(at)} req/s")
-
-    def generator_bound(step: Step) -> CapacityResult:
-        why = "; ".join(step.generator_reasons[:2])
-        return done("generator_bound", f"generator-bound at {_fmt(step.rate)} req/s: the capacity is above what "
-                                       f"this generator can offer" + (f" ({why})" if why else ""))
-
-    def no_capacity(step: Step) -> CapacityResult:
-        b = step.breaches[0]
-        what = b.get("note") or f"{b['slo']} broken ({b['value']:g})"
-        return done("no_capacity", f"no rate meets the SLO: at {_fmt(step.rate)} req/s {what}")
-
-    # --- ramp: geometric, up to the first breach or max_rate
-    rate = min(spec.start_rate, spec.max_rate)
-    while first_bad is None:
-        if remaining() < cost(rate) * 2:  # this step and at least the confirmation
-            if last_good is None:
-                return done("budget", f"the {spec.budget:g} s budget cannot fit two steps")
-            return done("budget", f"the {spec.budget:g} s budget ran out at {_fmt(last_good)} req/s before any "
-                                  "SLO broke: the capacity is above that; raise the budget or the start rate")
-        if (end := advance(rate, "ramp")) is not None:
-            return end
-        if first_bad is None:
-            if rate >= spec.max_rate:
-                break
-            rate = min(rate * spec.growth, spec.max_rate)
-
-    # --- descend: the first step broke an SLO; find a rate that holds (none if the target fails outright)
-    while last_good is None and first_bad is not None:
-        if first_bad.failed_on_errors:
-            return no_capacity(first_bad)
-        rate = first_bad.rate / spec.growth
-        if rate < MIN_RATE:
-            return no_capacity(first_bad)
-        if remaining() < cost(rate) * 2:
-            return done("budget", f"the {spec.budget:g} s budget ran out looking below {_fmt(first_bad.rate)} req/s")
-        if (end := advance(rate, "descend")) is not None:
-            return end
-
-    assert last_good is not None  # for mypy: both loops above leave only with a good rate or return
-    for _ in range(MAX_CONFIRMATIONS):
-        # --- bisect between last good and first bad (geometric mid-points: the error is a ratio)
-        while first_bad is not None and first_bad.rate / last_good - 1 > spec.resolution:
-            mid = round(math.sqrt(last_good * first_bad.rate), 2)
-            if remaining() < cost(mid) + cost(last_good):  # leave room for the confirmation
-                break
-            if (end := advance(mid, "bisect")) is not None:
-                return end
-        # --- confirm at the answer (a failing confirmation is measured again too: the answer needs two passes of
-        # three measurements at most)
-        if remaining() < cost(last_good):
-            return done("budget", f"the {spec.budget:g} s budget ran out before the confirmation step at "
-                                  f"{_fmt(last_good)} req/s")
-        step = measure(last_good, "confirm")
-        if isinstance(step, CapacityResult):
-            return step
-        if step.passed:
-            return _answer(done, last_good, first_bad, spec, first_bad is not None and first_bad.rate in unrechecked)
-        # the answer broke twice: it is the new first bad; continue below it
-        first_bad = step
-        below = [s.rate for s in steps if s.passed and s.rate < step.rate]
-        if not below:
-            return no_capacity(step)
-        last_good = max(below)
-    return done("budget", f"the answer did not hold on {MAX_CONFIRMATIONS} confirmation steps: the target's "
-                          "capacity is not steady enough to measure")
-
-
-def _answer(done: Callable[..., CapacityResult], last_good: float, first_bad: Step | None,
-            spec: CapacitySpec, once: bool) -> CapacityResult:
-    if first_bad is None:
-        return done("max_rate", f"every SLO held up to the maximum rate, {_fmt(last_good)} req/s: the capacity is "
-                                "at least that", last_good)
-    width = first_bad.rate / last_good - 1
-    binding = _binding(first_bad) or str(first_bad.breaches[0].get("note") if first_bad.breaches else "an SLO")
-    note = "" if width <= spec.resolution + 1e-9 else " (the budget ended the bisection early)"
-    seen = "once: the budget left no room to measure it again" if once else "twice"
-    return done("found", f"capacity {_fmt(last_good)} req/s: every SLO held there twice; {binding} broke at "
-                         f"{_fmt(first_bad.rate)} req/s (+{100 * width:.1f} %), {seen}{note}", last_good)
-
-
-# --- against a real target ----------------------------------------------------------------------------------------
-
-
-def process_cpu_probe(pids: Callable[[], set[int]]) -> Callable[[], float | None]:
-    """A function returning the CPU seconds (user + system) used so far by the processes `pids()` names; None when
-    there are none. A process that exits between two readings takes its seconds with it (the target's CPU is then
-    under-read, never over-read)."""
-    import psutil
-
-    def probe() -> float | None:
-        found = pids()
-        if not found:
-            return None
-        total = 0.0
-        for pid in found:
-            try:
-                t = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system
-        return total
-
-    return probe
-
-
-def _step_timeout(plan: Plan, slos: list[str]) -> float:
-    """Per-request timeout of a step: long enough to see any latency near the SLO, short enough that a step above
-    capacity drains in seconds (requests still waiting when it ends count as read_timeout errors)."""
-    limits = [t.limit / 1000.0 for t in (parse_threshold(e) for e in slos) if t.unit == "ms"]
-    wanted = max(STEP_TIMEOUT_MIN_S, STEP_TIMEOUT_SLO_FACTOR * max(limits, default=0.0))
-    return min(plan.load.timeout.total, wanted)
-
-
-def find_capacity(
-    plan: Plan,
-    spec: CapacitySpec,
-    *,
-    workers: int | None = None,
-    stop: threading.Event | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    cpu_probe: Callable[[], float | None] | None = None,
-) -> CapacityResult:
-    """Run the search against `plan`'s target (a concrete URL). `progress` receives dicts: {"event": "tick", ...
-    run_load's progress, "step", "kind", "rate", "elapsed", "budget", "bracket"} while a step runs and
-    {"event": "step", "step": Step, "bracket": [...], "elapsed", "budget"} after each.
-
-    Errors from the infrastructure (the target went away, a generator process failed) end the search with outcome
-    "failed" and the steps so far; InvalidInput (a bad SLO) is raised before any load."""
-    from loadwatch import engine
-
-    slos = effective_slos(list(spec.slos))
-    names = [s.name for s in plan.scenarios]
-    for expr in slos:  # an SLO on an unknown scenario fails here, before any load
-        scenario = parse_threshold(expr, source="slo").scenario
-        if scenario != "*" and scenario not in names:
-            raise InvalidInput(f"SLO {expr!r} names scenario {scenario!r}; the plan's scenarios: {', '.join(names)}",
-                               source="slo")
-    timeout = _step_timeout(plan, slos)
-    t0 = time.monotonic()
-    deadline = t0 + spec.budget - WATCHDOG_MARGIN_S
-    halt = threading.Event()  # stops the running step: set by the watchdog below
-    finished = threading.Event()
-    reason: list[str] = []
-
-    def watchdog() -> None:
-        # bounded: ends when the search does, or once it has stopped a step
-        while not finished.wait(0.1):
-            if stop is not None and stop.is_set():
-                reason.append("interrupted")
-            elif time.monotonic() >= deadline:
-                reason.append("budget")
-            if reason:
-                halt.set()
-                return
-
-    state: dict[str, Any] = {"n": 0, "bracket": [None, None]}
-
-    def step_fn(rate: float, kind: str) -> Step:
-        state["n"] += 1
-        step_plan = plan.with_load(
-            source="capacity", rate=rate, duration=spec.settle + spec.measure_seconds(rate), warmup=spec.settle,
-            timeout={"connect": min(plan.load.timeout.connect, timeout), "total": timeout},
-        )
-        before = cpu_probe() if cpu_probe else None
-
-        def tick(p: dict[str, Any]) -> None:
-            if progress is not None:
-                progress({**p, "event": "tick", "step": state["n"], "kind": kind, "rate": rate,
-                          "elapsed": time.monotonic() - t0, "step_elapsed": p.get("elapsed"),
-                          "budget": spec.budget, "bracket": state["bracket"]})
-
-        result = engine.run_load(step_plan, workers=workers, stop=halt, progress=tick)
-        step = evaluate_step(rate, kind, result.summary, slos)
-        if cpu_probe is not None:
-            # the target's CPU over the step's load (settle included), not over the generator's start-up: the
-            # target is idle before the first send and after the last answer
-            after, window = cpu_probe(), result.finished_at - result.started_at
-            if after is not None and before is not None and window > 0:
-                step.target_cpu = round(100.0 * (after - before) / window, 1)
-        if not step.passed:
-            slowest = float((result.summary.get("latency_ms") or {}).get("max") or 0.0) / 1000.0
-            wait = min(max(slowest, timeout if step.error_rate else 0.0), COOLDOWN_MAX_S,
-                       max(deadline - time.monotonic(), 0.0))
-            if wait > 0 and not halt.wait(wait):  # the watchdog (budget, stop) cuts the wait short too
-                step.cooldown_s = round(wait, 3)
-        return step
-
-    def on_step(step: Step, bracket: list[float | None]) -> None:
-        state["bracket"] = bracket
-        if progress is not None:
-            progress({"event": "step", "step": step, "bracket": bracket, "elapsed": time.monotonic() - t0,
-                      "budget": spec.budget})
-
-    failure: list[LoadwatchError] = []
-
-    def guarded(rate: float, kind: str) -> Step:
-        try:
-            return step_fn(rate, kind)
-        except InvalidInput:
-            raise
-        except LoadwatchError as exc:
-            failure.append(exc)
-            halt.set()
-            return Step(rate=rate, kind=kind, stopped=True)
-
-    thread = threading.Thread(target=watchdog, name="capacity-watchdog", daemon=True)
-    thread.start()
-    try:
-        result = search(guarded, spec, halted=lambda: "failed" if failure else (reason[0] if reason else None),
-                        on_step=on_step, slos=slos)
-    finally:
-        finished.set()
-        thread.join(timeout=1.0)
-    if failure:
-        result.outcome = "failed"
-        result.capacity_rps = None
-        result.reason = f"the search failed at step {state['n']}: {failure[0].message}"
-    return result
+    """The whole search (CapacitySearch.run) over `step_fn(rate, kind) -> Step`."""
+    return CapacitySearch(step_fn, spec, clock=clock, halted=halted, on_step=on_step, slos=slos).run()

@@ -149,7 +149,7 @@ class _Progress(LiveLine):
 
 
 def run(ns: argparse.Namespace) -> int:
-    from loadwatch.capacity.search import find_capacity, process_cpu_probe
+    from loadwatch.capacity.stepper import find_capacity, process_cpu_probe
     from loadwatch.infra import interrupts
     from loadwatch.pipeline.targets import RunTarget
 

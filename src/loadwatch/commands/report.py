@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,13 +52,15 @@ def run(ns: argparse.Namespace) -> int:
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method),
                              initializer=_warm_report_worker) as pool:
         pool.submit(charts.warm)  # starts the worker now
-        if not (ns.database_url or os.environ.get("LOADWATCH_DATABASE_URL")):
+        from loadwatch.settings import settings
+
+        if not (ns.database_url or settings().database_url):
             # Imported before the thread starts, so no module is imported by two threads at once (SQLAlchemy imported
             # by two threads failed with "partially initialized module" when the store package still loaded it eagerly).
-            from loadwatch.store import embedded
+            from loadwatch.infra import postgres
 
             # the embedded server starts (a subprocess: this thread mostly waits) while the imports below run
-            threading.Thread(target=_start_embedded_quietly, args=(embedded.admin_url,), daemon=True).start()
+            threading.Thread(target=_start_embedded_quietly, args=(postgres.admin_url,), daemon=True).start()
         from loadwatch.report.review import review_report
 
         with open_store(ns) as engine:

@@ -39,6 +39,9 @@ def run(ns: argparse.Namespace) -> int:
         given["out_dir"] = str(Path(given["out_dir"]).resolve())
     params = RunParams(**given)
     plan = resolve_plan(params)  # bad plans fail here, in milliseconds, before Prefect starts
+    from loadwatch.settings import settings
+
+    settings()  # and a bad LOADWATCH_* value (the stages read them again when they use them)
     preflight_static(plan, out_dir=Path(params.out_dir) if params.out_dir else None)
     if ns.database_url:
         os.environ["LOADWATCH_DATABASE_URL"] = ns.database_url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from loadwatch.commands.args import positive
 from loadwatch.errors import EXIT_OK
@@ -12,8 +11,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cron", default=os.environ.get("LOADWATCH_CRON", "0 2 * * *"))
-    parser.add_argument("--timezone", default=os.environ.get("LOADWATCH_TIMEZONE", "UTC"))
+    parser.add_argument("--cron", help="default: LOADWATCH_CRON or 0 2 * * *")
+    parser.add_argument("--timezone", help="default: LOADWATCH_TIMEZONE or UTC")
     parser.add_argument("--name", default="nightly")
     parser.add_argument("--plan")
     parser.add_argument("--duration", type=positive(float))
@@ -25,7 +24,12 @@ def run(ns: argparse.Namespace) -> int:
 
     prefect_env(ns.verbose)
     from loadwatch.prefect_adapter.deployments import serve_nightly
+    from loadwatch.settings import settings
 
-    serve_nightly(cron=ns.cron, timezone=ns.timezone, name=ns.name, params_overrides={
-        k: v for k, v in {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}.items() if v is not None})
+    env = settings()
+
+    given = {"plan": ns.plan, "duration": ns.duration, "out_dir": ns.out}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    serve_nightly(cron=ns.cron or env.cron, timezone=ns.timezone or env.timezone, name=ns.name,
+                  params_overrides=overrides)
     return EXIT_OK

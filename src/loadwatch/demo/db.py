@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from loadwatch.demo.schema import DROPPABLE_INDEXES, SCHEMA_SQL
 from loadwatch.demo.seed import generate
 from loadwatch.errors import StoreUnavailable
-from loadwatch.store.embedded import redact_url
+from loadwatch.urls import redact_url
 
 __all__ = ["Catalog", "ListFilter", "SearchQuery", "like_pattern"]
 

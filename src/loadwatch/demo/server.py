@@ -21,7 +21,6 @@ from aiohttp import web
 from loadwatch.demo.app import make_app
 from loadwatch.demo.faults import ENDPOINTS, Faults
 from loadwatch.errors import InvalidInput
-from loadwatch.store import embedded
 
 __all__ = [
     "DATABASE_ENV",
@@ -43,7 +42,11 @@ _PARENT_POLL_S = 0.5
 
 def demo_database_url() -> str:
     """The embedded server's demo database (created with its extensions if missing)."""
-    return embedded.ensure_database(embedded.admin_url(), DEMO_DATABASE, ("pg_trgm", "pg_stat_statements"))
+    # imported here: a demo started by the pipeline gets its database's URL and never starts the server, and the
+    # server's module reads the settings model (pydantic), which the demo's process stays without (its RSS is gated)
+    from loadwatch.infra import postgres
+
+    return postgres.ensure_database(postgres.admin_url(), DEMO_DATABASE, ("pg_trgm", "pg_stat_statements"))
 
 
 def git_sha() -> str | None:

@@ -28,9 +28,10 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psutil
+
+from loadwatch.observations import ContentionWindow
 
 __all__ = ["MIN_WAIT_SHARE", "OTHERS_MIN_CORES", "WAIT_TO_CPU", "Snapshot", "assess", "snapshot"]
 
@@ -123,7 +124,7 @@ def _procs(pids: Iterable[int]) -> list[psutil.Process]:
     return out
 
 
-def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
+def assess(before: Snapshot, after: Snapshot) -> ContentionWindow:
     """The window between two snapshots: how long the target waited for a CPU, how much CPU others used, and
     whether that makes the run inconclusive (`busy`, with a `reason` a person can act on)."""
     wall = max(after.at - before.at, 1e-9)
@@ -135,7 +136,7 @@ def assess(before: Snapshot, after: Snapshot) -> dict[str, Any]:
         ((name, cpu - before.others[pid][1]) for pid, (name, cpu) in after.others.items() if pid in before.others),
         key=lambda x: -x[1],
     )[:TOP_OTHERS]
-    out: dict[str, Any] = {
+    out: ContentionWindow = {
         "window_s": round(wall, 3),
         "others_cores": round(others_s / wall, 3),
         # the parts it is the difference of (cores on average): the host, loadwatch's own tree, the target

@@ -30,14 +30,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
-from loadwatch.observe import counters
+from loadwatch.observations import Resources
+from loadwatch.observe import postgres_stats
+from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import one_process_table
+from loadwatch.statements import is_own_statement
 
 __all__ = ["Monitor", "MonitorResult", "ProcessGroup"]
 
@@ -275,7 +278,7 @@ class MonitorResult:
     overhead: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Resources:
         """The summary.json `resources` object. Averages and maxima use only the samples in which the group
         had processes (a target that died mid-run is not averaged with zeros); `empty_samples` counts the
         others. cpu_percent avg and ctx_switches_per_s avg are time-weighted. `database` holds both the
@@ -318,7 +321,7 @@ class MonitorResult:
         # The database's processes (group "database") and its counters share one block: the keys differ.
         out["database"] = {**out.get("database", {}), **self.database}
         out["monitor_overhead_percent"] = self.overhead.get("percent_of_core")
-        return out
+        return cast(Resources, out)
 
 
 # ---------------------------------------------------------------- the monitor
@@ -352,8 +355,8 @@ class Monitor:
             return None
         try:
             return {
-                "counters": counters.pg_database_counters(self.database_url),
-                "statements": counters.pg_statement_snapshot(self.database_url),
+                "counters": postgres_stats.pg_database_counters(self.database_url),
+                "statements": postgres_stats.pg_statement_snapshot(self.database_url),
                 "at": time.time(),
             }
         except (LoadwatchError, psycopg.Error, OSError) as exc:
@@ -367,8 +370,8 @@ class Monitor:
         if not pre or not post or "error" in pre or "error" in post:
             err = (pre or {}).get("error") or (post or {}).get("error") or "not read"
             return {"error": err, "top_statements": []}
-        d = counters.counter_deltas(pre["counters"], post["counters"])
-        out: dict[str, Any] = {k: d["delta"].get(k) for k in counters.DB_COUNTERS}
+        d = counter_deltas(pre["counters"], post["counters"])
+        out: dict[str, Any] = {k: d["delta"].get(k) for k in postgres_stats.DB_COUNTERS}
         out["blks_hit_rate_window"] = d["delta"].get("blks_hit_rate_window")
         out["window_s"] = round(post["at"] - pre["at"], 3)
         if d["resets"]:
@@ -378,10 +381,10 @@ class Monitor:
             out["top_statements"] = []
             return out
         # loadwatch's own reads (these snapshots, the counters) are left out: they are not the target's work
-        rows = [r for r in counters.statement_deltas(s_pre or {}, s_post, limit=counters.SNAPSHOT_ROWS)
-                if not counters.is_own_statement(r.get("query"))]
+        rows = [r for r in postgres_stats.statement_deltas(s_pre or {}, s_post, limit=postgres_stats.SNAPSHOT_ROWS)
+                if not is_own_statement(r.get("query"))]
         out["top_statements"] = rows[:TOP_STATEMENTS]
-        out["statement_totals"] = counters.statement_totals(rows)  # all of them: database time per request
+        out["statement_totals"] = postgres_stats.statement_totals(rows)  # all of them: database time per request
         return out
 
     def run(self, stop: threading.Event, *, max_duration: float) -> MonitorResult:

@@ -1,48 +1,39 @@
 """Why a run regressed: what it cost per request, judged like latency, and what moved with a regression.
 
-Pure functions over a run's summary and its gate rows (no Prefect, no I/O); method in docs/METHOD.md §9.
+Pure functions over a run's summary and its gate rows (no Prefect, no I/O); method in docs/METHOD.md §9. The
+per-request figures themselves (database time, calls, blocks and rows per request, target CPU per request, the
+cache hit rate, per statement its mean time and calls per request) are metrics of the run, derived below the store
+with the rest of the metric vector (loadwatch.metrics.attribution_metrics), so the gate and the change-point
+detector judge them with the same history and the same rule as latency.
 
-1. `attribution_metrics(summary)`: per-request figures derived from what the run captured over its load window:
-   database time, statement calls, shared blocks hit/read and rows per request (pg_stat_statements deltas),
-   target CPU per request (the monitor's target group), the cache hit rate over the window (the stats endpoint's
-   hit/miss counters), and per statement (pseudo-scenario `stmt:<queryid>`) its mean execution time and calls
-   per request. They become metrics of the run (loadwatch.metrics.run_metrics), so the gate and the
-   change-point detector judge them with the same history and the same rule as latency.
-2. `explain(...)`: for each regressed scenario, the candidates whose own gate rows moved the same night in the
-   direction that would explain it, ranked, each as one sentence; the sources that were missing, named.
+`explain(...)`: for each regressed scenario, the candidates whose own gate rows moved the same night in the
+direction that would explain it, ranked, each as one sentence; `missing_sources`: the sources that were missing,
+named.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loadwatch.metrics import cache_hit_rate
+from loadwatch.metrics import finite_number as _num
+from loadwatch.statements import statements
 from loadwatch.vocabulary import ALL, ATTRIBUTION_METRICS, STATEMENT_METRICS, STMT_PREFIX
 
 __all__ = [
     "ATTRIBUTION_METRICS",
     "MAX_CANDIDATES",
-    "MIN_STATEMENT_CALLS",
     "STATEMENT_METRICS",
     "STMT_PREFIX",
-    "attribution_metrics",
-    "cache_hit_rate",
     "explain",
     "format_text",
     "missing_sources",
     "moved",
-    "normalise_query",
-    "statements",
-    "window_requests",
 ]
 
-# A statement's mean over fewer calls than this is mostly noise (one slow call moves it): not a series.
-MIN_STATEMENT_CALLS = 20
 MAX_CANDIDATES = 5
-STATEMENT_TEXT_CHARS = 110
 # "(N+1)": calls per request at least doubled, and the rise is at least two extra calls per request of the scenario
 # being explained (a statement run once per item of a page), not one (a rarer path taken once per request more
 # often, as when a cache stops serving it)
@@ -64,125 +55,6 @@ UNITS = {"db_ms_per_req": " ms", "cpu_ms_per_req": " ms", "cache_hit_rate": " %"
 
 
 # ---------------------------------------------------------------- normalisation
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def window_requests(load: Mapping[str, Any]) -> float | None:
-    """Requests over the window the counters cover. The monitor and the stats endpoint are read around the whole
-    load, warm-up included, so every send counts (`sends`); `requests` (measured only) when sends are unknown."""
-    for key in ("sends", "requests"):
-        n = _num(load.get(key))
-        if n is not None and n > 0:
-            return n
-    return None
-
-
-_SELECT = re.compile(r"\bSELECT\s+(?:DISTINCT\s+)?", re.IGNORECASE)
-_FROM = re.compile(r"\s+FROM\s", re.IGNORECASE)
-FOLD_SELECT_LIST_CHARS = 24  # a select list longer than this is folded to `…`: the FROM and WHERE say more
-
-
-def _fold_select_lists(q: str) -> str:
-    """Each SELECT's list (up to its own FROM, at its own parenthesis depth) folded to `…` when long."""
-    out: list[str] = []
-    pos = 0
-    while (m := _SELECT.search(q, pos)) is not None:
-        depth, i, end = 0, m.end(), None
-        while i < len(q):
-            ch = q[i]
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                if depth == 0:
-                    break  # the subquery ended without a FROM (SELECT 1)
-                depth -= 1
-            elif depth == 0 and (f := _FROM.match(q, i)) is not None:
-                end = f.start()
-                break
-            i += 1
-        if end is not None and end - m.end() > FOLD_SELECT_LIST_CHARS:
-            out.append(q[pos : m.end()] + "…")
-            pos = end
-        else:
-            out.append(q[pos : m.end()])
-            pos = m.end()
-    out.append(q[pos:])
-    return "".join(out)
-
-
-def normalise_query(text: str | None, limit: int = STATEMENT_TEXT_CHARS) -> str:
-    """One line, long select lists folded to `…`, at most `limit` characters: enough to recognise the statement
-    (pg_stat_statements has already replaced constants by $1, $2, ...)."""
-    q = _fold_select_lists(" ".join((text or "").split()))
-    return q if len(q) <= limit else q[: limit - 2].rstrip() + " …"
-
-
-def statements(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """queryid -> {query (normalised), calls, total_exec_time_ms, rows, shared_blks_hit, shared_blks_read} over the
-    window, the rows of one queryid (several users, top-level or nested) added up."""
-    from loadwatch.observe.counters import is_own_statement
-
-    db = (summary.get("resources") or {}).get("database") or {}
-    out: dict[str, dict[str, Any]] = {}
-    for r in db.get("top_statements") or []:
-        qid = str(r.get("queryid") or "")
-        if not qid or is_own_statement(r.get("query")):
-            continue
-        s = out.setdefault(qid, {"query": normalise_query(r.get("query")), "calls": 0.0, "total_exec_time_ms": 0.0,
-                                 "rows": 0.0, "shared_blks_hit": 0.0, "shared_blks_read": 0.0})
-        for k in ("calls", "total_exec_time_ms", "rows", "shared_blks_hit", "shared_blks_read"):
-            s[k] += _num(r.get(k)) or 0.0
-    return out
-
-
-def cache_hit_rate(target_stats: Mapping[str, Any]) -> tuple[str, float] | None:
-    """(counter, percent) of the stats endpoint's hit rate over the window: a `…hit_rate_window` derived from hit and
-    miss counters (baseline.counter_deltas), one whose name says cache first; Postgres' own blks_* ratios are not a
-    cache of the target's. None when the endpoint has no such counters or there were no lookups."""
-    delta = target_stats.get("delta") or {}
-    keys = [k for k in delta if k.endswith("hit_rate_window") and "blks" not in k and _num(delta[k]) is not None]
-    if not keys:
-        return None
-    key = sorted(keys, key=lambda k: ("cache" not in k.lower(), k))[0]
-    return key, float(delta[key])
-
-
-def attribution_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """scenario -> metric -> value: run-level figures under "*", statements under `stmt:<queryid>`."""
-    load = summary.get("load") or {}
-    req = window_requests(load)
-    run: dict[str, float] = {}
-    out: dict[str, dict[str, float]] = {}
-    resources = summary.get("resources") or {}
-    totals = (resources.get("database") or {}).get("statement_totals") or {}
-    if req and totals:
-        for metric, key in (("db_ms_per_req", "total_exec_time_ms"), ("db_calls_per_req", "calls"),
-                            ("blks_hit_per_req", "shared_blks_hit"), ("blks_read_per_req", "shared_blks_read"),
-                            ("rows_per_req", "rows")):
-            v = _num(totals.get(key))
-            if v is not None:
-                run[metric] = v / req
-    target = resources.get("target") or {}
-    cpu = _num((target.get("cpu_percent") or {}).get("avg"))
-    duration = _num(load.get("duration_s"))
-    if req and target.get("samples") and cpu is not None and duration:
-        run["cpu_ms_per_req"] = cpu / 100.0 * duration * 1000.0 / req  # % of one core x seconds -> CPU ms
-    hit = cache_hit_rate(summary.get("target_stats") or {})
-    if hit is not None:
-        run["cache_hit_rate"] = hit[1]
-    if run:
-        out[ALL] = run
-    if req:
-        for qid, s in statements(summary).items():
-            if s["calls"] >= MIN_STATEMENT_CALLS:
-                out[STMT_PREFIX + qid] = {"stmt_mean_ms": s["total_exec_time_ms"] / s["calls"],
-                                          "stmt_calls_per_req": s["calls"] / req}
-    return out
 
 
 def missing_sources(summary: Mapping[str, Any]) -> list[str]:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from loadwatch import store
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
-from loadwatch.observe import contention, probe
-from loadwatch.observe import counters as bl
+from loadwatch.observations import DatabaseCounters, Environment, IdleCheck, ProbeReading, TargetStats
+from loadwatch.observe import contention, environment, postgres_stats, probe, target_stats
+from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import postgres_pids
+from loadwatch.store.repo import HistoryPoint
 
-__all__ = ["capture_after", "capture_before"]
+__all__ = ["Baseline", "capture_after", "capture_before"]
 
 # a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
 log = logging.getLogger(__name__)
@@ -26,21 +30,40 @@ IDLE_CHECK_S = 0.5  # long enough to see a busy target, short enough not to leng
 HISTORY_LIMIT = 200  # runs read for change-point detection; the gate uses the newest 20 of them
 
 
-def _stats(plan: Plan) -> dict[str, Any] | None:
+class Baseline(BaseModel):
+    """What the capture stage reads before the load, for the stages after it: the environment (with its hash, which
+    chose the history), the machine-drift probe, the idle check, the first readings of the target's counters, the
+    comparable history (oldest first), and the contention snapshot that opens the load's window (a live reading of
+    this host's scheduler counters, closed by `capture_after`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    environment: Environment
+    probe: ProbeReading | None = None
+    target_version: str | None = None
+    idle: IdleCheck
+    stats_pre: dict[str, JsonValue] | None = None  # the stats endpoint's document, as it answered
+    db_pre: DatabaseCounters | None = None
+    history: list[HistoryPoint] = Field(default_factory=list)
+    contention_before: contention.Snapshot | None = None
+
+
+def _stats(plan: Plan) -> dict[str, JsonValue] | None:
     if not plan.target.stats_path:
         return None
     try:
-        return dict(bl.fetch_stats(plan.target.url + plan.target.stats_path))
+        return dict(target_stats.fetch_stats(plan.target.url + plan.target.stats_path))
     except LoadwatchError as exc:
         log.warning("target stats unavailable: %s", exc.message)
         return None
 
 
-def _db_counters(database_url: str | None) -> dict[str, Any] | None:
+def _db_counters(database_url: str | None) -> DatabaseCounters | None:
     if not database_url:
         return None
     try:
-        return {"database": bl.pg_database_counters(database_url), "statements": bl.pg_top_statements(database_url)}
+        return {"database": postgres_stats.pg_database_counters(database_url),
+                "statements": postgres_stats.pg_top_statements(database_url)}
     except Exception as exc:  # the target's database is optional evidence, never a reason to fail
         log.warning("target database counters unavailable: %s", exc)
         return None
@@ -53,13 +76,15 @@ def capture_before(
     started_at: datetime,
     target_pids: set[int],
     target_database_url: str | None,
-) -> dict[str, Any]:
-    version = bl.fetch_version(plan.target.url + plan.target.version_path) if plan.target.version_path else None
+) -> Baseline:
+    version_path = plan.target.version_path
+    version = target_stats.fetch_version(plan.target.url + version_path) if version_path else None
     # The target's version is recorded with the run (like a commit in Otava's attributes) but kept out of the
     # comparability hash: comparing one version with the last is the whole point of a regression pipeline.
-    environment, env_hash = bl.environment_fingerprint(plan_hash=plan.plan_hash(), target_version=None)
-    environment = {**environment, "hash": env_hash, "target_version": version}
-    idle = bl.idle_check(target_pids, seconds=IDLE_CHECK_S) if target_pids else {"busy": False, "cpu_percent": None}
+    fingerprint, env_hash = environment.environment_fingerprint(plan_hash=plan.plan_hash(), target_version=None)
+    env = cast(Environment, {**fingerprint, "hash": env_hash, "target_version": version})
+    idle: IdleCheck = (environment.idle_check(target_pids, seconds=IDLE_CHECK_S) if target_pids
+                       else {"busy": False, "cpu_percent": None})
     if idle.get("busy"):
         log.warning("the target was busy before load (%.0f %% CPU): this run may be noisy", idle["cpu_percent"])
     engine = store.connect(store_url)
@@ -71,17 +96,17 @@ def capture_before(
         engine.dispose()
     log.info("environment %s; %d comparable run(s) in history", env_hash, len(history))
     probe_before = probe.measure_probe()
-    return {
-        "environment": environment,
-        "probe_before": probe_before,
-        "target_version": version,
-        "idle": idle,
-        "stats_pre": _stats(plan),
-        "db_pre": _db_counters(target_database_url),
-        "history": history,
+    return Baseline(
+        environment=env,
+        probe=probe_before,
+        target_version=version,
+        idle=idle,
+        stats_pre=_stats(plan),
+        db_pre=_db_counters(target_database_url),
+        history=history,
         # last, right before the load: the window it opens should hold the load and little else
-        "contention_before": contention.snapshot(_measured_pids(target_pids, target_database_url)),
-    }
+        contention_before=contention.snapshot(_measured_pids(target_pids, target_database_url)),
+    )
 
 
 def _measured_pids(target_pids: set[int], database_url: str | None) -> set[int]:
@@ -90,26 +115,25 @@ def _measured_pids(target_pids: set[int], database_url: str | None) -> set[int]:
 
 
 def capture_after(
-    plan: Plan, before: dict[str, Any], *, target_database_url: str | None, target_pids: set[int] | None = None,
-) -> dict[str, Any]:
-    """`target_stats` of the summary: {pre, post, delta} of the stats endpoint and the target's database,
-    `probe`: the machine-drift probe of this run (measured before the load, when the target is idle), and
-    `contention`: whether other work on the machine made the target wait for a CPU over the load window."""
+    plan: Plan, before: Baseline, *, target_database_url: str | None, target_pids: set[int] | None = None,
+) -> TargetStats:
+    """`target_stats` of the summary: {pre, post, delta, resets, gauges} of the stats endpoint, `database`: the same
+    of the target's database, and `contention`: whether other work on the machine made the target wait for a CPU
+    over the load window. (The run's probe is the one measured before the load, when the target was idle: after it,
+    a slowed target may still be working through its queue on the same host, and the target must not move its own
+    adjustment.)"""
     # first, before the counters' requests: the window should end with the load
-    snap = before.get("contention_before")
+    snap = before.contention_before
     contended = (contention.assess(snap, contention.snapshot(_measured_pids(target_pids or set(),
                                                                              target_database_url)))
-                 if isinstance(snap, contention.Snapshot) else None)
-    # the probe reading from before the load only: after it, a slowed target may still be working through its queue
-    # on the same host, and the target must not move its own adjustment
-    out: dict[str, Any] = {"probe": before.get("probe_before")}
+                 if snap is not None else None)
+    out: dict[str, Any] = {}
     post = _stats(plan)
-    if before.get("stats_pre") is not None and post is not None:
-        out.update(bl.counter_deltas(before["stats_pre"], post))
+    if before.stats_pre is not None and post is not None:
+        out.update(counter_deltas(before.stats_pre, post))
     db_post = _db_counters(target_database_url)
-    if before.get("db_pre") and db_post:
-        d = bl.counter_deltas(before["db_pre"]["database"], db_post["database"])
-        out["database"] = d
+    if before.db_pre and db_post:
+        out["database"] = counter_deltas(before.db_pre["database"], db_post["database"])
     if contended is not None:
         out["contention"] = contended
-    return out
+    return cast(TargetStats, out)

@@ -1,7 +1,7 @@
 """The nightly chain, without Prefect: every decision of a night in one function, `run_chain`.
 
     preflight → open target → capture before → [target lock: load ∥ monitor] → capture after
-    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → report
+    → [target lock: capacity (optional)] → compare → store (or spool) → publish metrics → notify → report
 
 `run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
 tasks (retries, timeouts, logging to the Prefect UI; tasks/), the tests pass plain
@@ -23,7 +23,6 @@ It returns the run's typed summary (`RunSummary`): its verdict maps to the exit 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,16 +31,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
-from loadwatch.errors import TargetUnavailable
+from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
+from loadwatch.findings import Findings
 from loadwatch.infra import interrupts
+from loadwatch.metrics import Measured, run_metrics
+from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
+from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
 from loadwatch.record import (
     RecordContext,
+    ReportInput,
     RunRecord,
     RunSummary,
     build_record,
@@ -49,12 +56,12 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
-from loadwatch.store import embedded, resolve_database_url
+from loadwatch.settings import data_dir, settings
+from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import target_lock
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
-    "LOCK_WAIT_S",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
@@ -73,7 +80,6 @@ TARGET_FAILURES = (
     "connect_refused", "connection_reset", "connect_timeout", "read_timeout", "protocol_error", "dropped",
 )
 MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
-LOCK_WAIT_S = float(os.environ.get("LOADWATCH_LOCK_WAIT_S", "600"))  # a nightly run waits for a CI run, then refuses
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
 # a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
@@ -109,27 +115,29 @@ class Stages:
     them their inputs and keeps every decision between them."""
 
     # (plan, store_url, out_dir) -> info: pipeline.preflight.preflight_stage
-    preflight: Callable[[Plan, str, Path | None], Mapping[str, Any]]
+    preflight: Callable[[Plan, str, Path | None], Preflight]
     # (plan) -> the started or reached target: pipeline.targets.open_target (raises TargetUnavailable)
     open_target: Callable[[Plan], RunTarget]
     # (run, store_url, started_at) -> environment, history, idle, counters: pipeline.capture.capture_before
-    capture_before: Callable[[RunTarget, str, datetime], dict[str, Any]]
+    capture_before: Callable[[RunTarget, str, datetime], Baseline]
     # (run, stop, interval, max_duration) -> started monitor: pipeline.load.run_monitor_stage
     start_monitor: Callable[[RunTarget, threading.Event, float, float], Running[MonitorResult]]
     # (plan, stop, workers, shards) -> started load: pipeline.load.run_load_stage (sets `stop` when it ends)
     start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
-    capture_after: Callable[[RunTarget, dict[str, Any]], dict[str, Any]]
+    capture_after: Callable[[RunTarget, Baseline], TargetStats]
     # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., dict[str, Any]]
+    compare: Callable[..., Findings]
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
     store: Callable[[RunRecord, str], object]
     # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
     publish: Callable[[RunSummary], object]
     # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[dict[str, Any], Path], object]
-    # (run, stop, workers) -> capacity block: pipeline.capacity.find_capacity; None = no capacity stage
-    capacity: Callable[[RunTarget, threading.Event, int | None], dict[str, Any]] | None = None
+    report: Callable[[ReportInput, Path], object]
+    # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
+    capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
+    # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
+    notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
 
 
 class _Laps:
@@ -147,10 +155,10 @@ class _Laps:
 
 def default_out_dir(run_id: str) -> Path:
     """Where a run's report goes without --out: <data dir>/reports/<run id>."""
-    return embedded.data_dir() / "reports" / run_id
+    return data_dir() / "reports" / run_id
 
 
-def night_warnings(load: Mapping[str, Any], idle: Mapping[str, Any]) -> list[str]:
+def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
     """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
     warnings = []
     failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
@@ -170,7 +178,7 @@ def _measure(
     stop = threading.Event()  # set by the load when it ends (releases the monitor) or on SIGINT/SIGTERM
     max_duration = run.plan.load.total_duration + MONITOR_GRACE_S
     # one load at a time per target; the lock is held by this process's session until the load ends
-    with target_lock(store_url, lock_target, run_id=run_id, wait_s=LOCK_WAIT_S):
+    with target_lock(store_url, lock_target, run_id=run_id, wait_s=settings().lock_wait_s):
         laps("lock")
         monitor = stages.start_monitor(run, stop, run.plan.monitor.interval, max_duration)
         try:
@@ -191,7 +199,7 @@ def _failed_preflight(
     """Record an unreachable target as a failed preflight (not as a measurement), then raise its error."""
     record = build_record(run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
                           status="failed_preflight", plan=plan, environment={}, load=None, monitor=None,
-                          target_stats={}, findings={"verdict": "failed", "verdict_reasons": [exc.message]},
+                          target_stats={}, findings=Findings(verdict="failed", verdict_reasons=[exc.message]),
                           timings=timings, context=context)
     write_summary(record.summary, out_dir)
     store_error = store_or_spool(stages.store, record, store_url)
@@ -209,7 +217,41 @@ def run_chain(
 ) -> RunSummary:
     """Run the nightly chain once with these runners; the run's summary (also written to summary.json with the
     report). Raises TargetUnavailable (recorded as a failed preflight), StoreUnavailable (after spooling and
-    writing the report), InvalidInput and InfrastructureError (preflight, lock) as they happen."""
+    writing the report), InvalidInput and InfrastructureError (preflight, lock) as they happen. A night that ends
+    without a measurement (a crash, an unreachable target) is told through the notify stage first."""
+    started_at = datetime.now(UTC)
+    try:
+        return _chain(params, stages, flow_run_id=flow_run_id, store_url=store_url)
+    except (InvalidInput, Interrupted, StoreUnavailable):
+        raise  # a person's input or interrupt; a store outage leaves nowhere to keep what was told
+    except Exception as exc:
+        if stages.notify is not None:  # its failures are warnings only, like the night's own notification
+            _tell_unmeasured(stages.notify, params, exc, started_at, flow_run_id, store_url)
+        raise
+
+
+def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params: RunParams, exc: Exception,
+                     started_at: datetime, flow_run_id: str | None, store_url: str | None) -> None:
+    try:
+        plan = resolve_plan(params)
+        if plan.notify.channels():
+            notify(unmeasured_input(plan, exc, started_at=started_at, flow_run_id=flow_run_id),
+                   store_url or resolve_database_url())
+    except Exception:  # telling must never hide the night's own error
+        log.warning("could not notify about the failed night", exc_info=True)
+
+
+def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyInput, store_url: str) -> list[str]:
+    """The notify stage's warnings; its runner failing as a whole (a task's timeout) is one more warning."""
+    try:
+        return notify(notice, store_url).warnings
+    except Exception as exc:  # telling must never cost the night its verdict
+        log.warning("the notify stage failed", exc_info=True)
+        return [f"notifications failed ({type(exc).__name__}: {exc}); what was not sent is sent by the next run"]
+
+
+def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
+           store_url: str | None) -> RunSummary:
     laps = _Laps()
     plan = resolve_plan(params)
     started_at = datetime.now(UTC)
@@ -228,7 +270,7 @@ def run_chain(
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
     laps("target")
-    capacity: dict[str, Any] | None = None
+    capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         laps("baseline")
@@ -238,41 +280,52 @@ def run_chain(
         # the capacity stage (the plan's `capacity:` section) after the fixed-rate load and its target counters, on
         # the same target under the same lock; not after an interrupt
         if stages.capacity is not None and run.plan.capacity is not None and not interrupts.requested():
-            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=LOCK_WAIT_S):
+            with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s):
                 capacity = stages.capacity(run, interrupts.STOP, params.workers)
             laps("capacity")
     finally:
         run.stop()
     aborted = interrupts.requested()
+    # target_stats and environment too: the attribution normalises their counters per request
+    measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
+                          "probe": before.probe, "target_stats": after, "environment": before.environment}
+    if capacity is not None:
+        measured["capacity"] = dict(capacity)
+    metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
     findings = stages.compare(
         run_id=run_id,
         started_at=started_at,
-        # target_stats and environment too: the attribution normalises their counters per request
-        summary={"load": load_result.summary, "resources": monitor_result.summary(), "probe": after.get("probe"),
-                 "target_stats": after, "environment": before["environment"],
-                 **({"capacity": capacity} if capacity is not None else {})},
+        summary=measured,
+        metrics=metrics,
         histograms=load_result.histograms,
-        history=before["history"],
+        history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
     )
     if aborted:
-        findings = {**findings, "verdict": "aborted", "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]}
-    warnings = night_warnings(load_result.summary, before["idle"])
+        findings = findings.model_copy(update={"verdict": "aborted",
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
+    warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC),
-        status="aborted" if aborted else "completed", plan=run.plan, environment=before["environment"],
-        load=load_result, monitor=monitor_result, target_stats=after, findings=findings, timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity,
+        status="aborted" if aborted else "completed", plan=run.plan, environment=before.environment,
+        load=load_result, monitor=monitor_result, target_stats=after, probe=before.probe, findings=findings,
+        timings=laps.timings,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")
     stages.publish(record.summary)
     laps("publish")
+    if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
+        notice = night_input(run.plan, record.summary, getattr(record.summary, "open_changes", []),
+                             out_dir / "report.html")
+        record.summary.warnings += _notify(stages.notify, notice, store_url)
+        laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}
-    stages.report(report_input(record, before["history"]), out_dir)
+    stages.report(report_input(record, before.history), out_dir)
     if store_error is not None:
         raise store_error
     return record.summary

@@ -11,11 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadwatch import stats
-from loadwatch.metrics import run_metrics
+from loadwatch.findings import Findings
+from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
+from loadwatch.stats.history import group_incidents, history_change_points
+from loadwatch.stats.model import GateConfig, RunPoint
+from loadwatch.stats.score import score
+from loadwatch.stats.thresholds import evaluate_thresholds
+
+if TYPE_CHECKING:  # the store's module imports SQLAlchemy, which the comparison itself never needs
+    from loadwatch.store.repo import HistoryPoint
 
 __all__ = [
     "CONFIRM_AFTER",
@@ -47,10 +54,10 @@ def machine_busy(summary: Mapping[str, Any]) -> str | None:
     return str(c.get("reason")) if c.get("busy") else None
 
 
-def to_point(p: Mapping[str, Any]) -> stats.RunPoint:
+def to_point(p: Mapping[str, Any]) -> RunPoint:
     """A stored (or just measured) run as the statistics see it."""
     probe = p.get("probe")
-    return stats.RunPoint(
+    return RunPoint(
         run_id=p["run_id"],
         started_at=p["started_at"],
         metrics=p.get("metrics") or {},
@@ -154,28 +161,30 @@ def decide_verdict(
 
 
 def judge(
-    current: stats.RunPoint,
-    history: Sequence[stats.RunPoint],
+    current: RunPoint,
+    history: Sequence[RunPoint],
     *,
     thresholds: Sequence[Mapping[str, Any]],
     load: Mapping[str, Any] | None,
     generator_bound: bool = False,
     machine_busy: str | None = None,
-    config: stats.GateConfig | None = None,
+    config: GateConfig | None = None,
     change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
     them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
     or measured on a busy machine) is never a point of them."""
-    cfg = config or stats.GateConfig()
+    from loadwatch.stats.gate import compare_run  # numpy and scipy: loaded when a run is judged, not on import
+
+    cfg = config or GateConfig()
     usable = [p for p in history if not p.excluded]
-    comparison = stats.compare_run(current, history, cfg)
+    comparison = compare_run(current, history, cfg)
     if callable(change_points):
         change_points = change_points()
     if change_points is None:
         inconclusive = generator_bound or bool(machine_busy)
-        change_points = stats.history_change_points([*history] if inconclusive else [*history, current],
+        change_points = history_change_points([*history] if inconclusive else [*history, current],
                                                     confirm_after=CONFIRM_AFTER)
     # attribution series are judged like the rest but kept apart: they explain a regression, never are one
     attributing = attribution.ATTRIBUTION_METRICS
@@ -190,7 +199,7 @@ def judge(
         "baseline_run_ids": [p.run_id for p in usable[-cfg.window:]],
         "comparison": [r for r in comparison if r["metric"] not in attributing],
         "change_points": own_points,
-        "incidents": stats.group_incidents([dict(c) for c in own_points]),
+        "incidents": group_incidents([dict(c) for c in own_points]),
         "attribution_rows": [r for r in comparison if r["metric"] in attributing],
         "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
     }
@@ -200,22 +209,25 @@ def compare_stage(
     *,
     run_id: str,
     started_at: datetime,
-    summary: Mapping[str, Any],
+    summary: Measured,
     histograms: Mapping[str, Mapping[str, str]],
-    history: Sequence[Mapping[str, Any]],
+    history: Sequence[HistoryPoint],
     threshold_exprs: Sequence[str],
     plan_source: str,
-    config: stats.GateConfig | None = None,
-) -> dict[str, Any]:
+    config: GateConfig | None = None,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
+) -> Findings:
+    """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
+    record carries it; derived from `summary` when not given)."""
     load = summary.get("load") or {}
-    current = stats.RunPoint(
+    current = RunPoint(
         run_id=run_id,
         started_at=started_at,
-        metrics=run_metrics(summary),
+        metrics={sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None else run_metrics(summary),
         histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
         probe=summary.get("probe"),
     )
-    thresholds = stats.evaluate_thresholds(threshold_exprs, load, source=plan_source)
+    thresholds = evaluate_thresholds(threshold_exprs, load, source=plan_source)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
                      config=config)
@@ -223,8 +235,9 @@ def compare_stage(
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
         history=history, baseline_run_ids=findings["baseline_run_ids"],
-        min_history=(config or stats.GateConfig()).min_history,
+        min_history=(config or GateConfig()).min_history,
     )
     explained["change_points"] = findings.pop("attribution_change_points")
     log.info("verdict %s", findings["verdict"])
-    return {**findings, "thresholds": thresholds, "score": stats.score(load), "attribution": explained}
+    return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
+                                    "attribution": explained})

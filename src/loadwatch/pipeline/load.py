@@ -15,7 +15,8 @@ import threading
 from typing import Any
 
 from loadwatch import engine
-from loadwatch.capacity import search as capacity
+from loadwatch.capacity import stepper as capacity
+from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import targets
@@ -62,7 +63,7 @@ def run_monitor_stage(
 
 def run_capacity_stage(
     run: targets.RunTarget, stop: threading.Event, workers: int | None
-) -> dict[str, Any]:
+) -> CapacityBlock:
     """The capacity search of the plan's `capacity:` section (bounded by its budget); never fails the run: a search
     that ends without a number says why in its `outcome` and `reason`."""
     spec = run.plan.capacity

@@ -9,14 +9,18 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
+
+from typing_extensions import TypedDict
 
 from loadwatch.config import Plan, check_target_allowed
 from loadwatch.errors import InfrastructureError, TargetUnavailable
-from loadwatch.store import embedded
+from loadwatch.settings import data_dir
+from loadwatch.urls import redact_url
 
 __all__ = [
-    "REQUIRED_MODULES", "check_disk", "check_modules", "preflight_stage", "preflight_static", "wait_for_target",
+    "REQUIRED_MODULES", "Preflight", "check_disk", "check_modules", "preflight_stage", "preflight_static",
+    "wait_for_target",
 ]
 
 REQUIRED_MODULES = (
@@ -72,19 +76,28 @@ def wait_for_target(url: str, *, timeout: float = 5.0, interval: float = 0.25) -
         return {"url": url, "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def preflight_static(plan: Plan, *, out_dir: Path | None) -> dict[str, Any]:
+class Preflight(TypedDict):
+    """What preflight found: the required modules (all importable, else it raised), the free disk space per path,
+    and the spooled runs it stored first (the chain's first stage only)."""
+
+    modules: list[str]
+    disk_free_mb: dict[str, float]
+    flushed: NotRequired[list[str]]
+
+
+def preflight_static(plan: Plan, *, out_dir: Path | None) -> Preflight:
     """The checks that need no running target or database: packages, host allow-list, disk."""
     if plan.target.url != "demo":
         check_target_allowed(plan.target.url, plan.target.allowed_hosts)
     return {
         "modules": check_modules(),
-        "disk_free_mb": check_disk(embedded.data_dir(), *([out_dir] if out_dir else [])),
+        "disk_free_mb": check_disk(data_dir(), *([out_dir] if out_dir else [])),
     }
 
 
 def preflight_stage(
     plan: Plan, store_url: str, out_dir: Path | None
-) -> dict[str, Any]:
+) -> Preflight:
     """The chain's first stage: the static checks, then the trend store reachable and migrated, and the runs spooled
     while it was away stored first (so tonight's history includes them)."""
     from loadwatch.pipeline.save import flush_spool  # the store's imports cost the CLI's fast checks nothing
@@ -93,5 +106,5 @@ def preflight_stage(
     flushed = flush_spool(store_url)
     if flushed:
         log.info("stored %d spooled run(s) first: %s", len(flushed), ", ".join(flushed))
-    log.info("preflight ok; store %s", embedded.redact_url(store_url))
+    log.info("preflight ok; store %s", redact_url(store_url))
     return {**info, "flushed": flushed}

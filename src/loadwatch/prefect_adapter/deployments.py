@@ -15,9 +15,11 @@ from typing import Any
 
 from loadwatch import __version__
 from loadwatch.errors import InfrastructureError, InvalidInput
+from loadwatch.infra import postgres
 from loadwatch.infra.procs import stop_group, wait_healthy
 from loadwatch.prefect_adapter.environment import CORE_LOGGER, EXTRA_LOGGERS_ENV
-from loadwatch.store import embedded
+from loadwatch.settings import data_dir
+from loadwatch.urls import redact_url
 
 __all__ = [
     "DEFAULT_POOL",
@@ -66,7 +68,7 @@ def _start_local_server(timeout: float = 120.0) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url()
-    log_path = embedded.data_dir() / "prefect-server.log"
+    log_path = data_dir() / "prefect-server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -99,8 +101,8 @@ def _serve(*, cron: str, timezone: str, name: str, params_overrides: dict[str, A
 
 def prefect_database_url() -> str:
     """The embedded server's `prefect` database (pg_trgm enabled), as an asyncpg URL for Prefect."""
-    admin = embedded.admin_url()
-    url = embedded.ensure_database(admin, "prefect", ("pg_trgm",))
+    admin = postgres.admin_url()
+    url = postgres.ensure_database(admin, "prefect", ("pg_trgm",))
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
@@ -109,7 +111,7 @@ def prefect_server(*, host: str, port: int) -> int:
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = prefect_database_url()
     print(f"Prefect server on http://{host}:{port} with its database in the embedded Postgres "
-          f"({embedded.redact_url(env['PREFECT_SERVER_DATABASE_CONNECTION_URL'])})", file=sys.stderr)
+          f"({redact_url(env['PREFECT_SERVER_DATABASE_CONNECTION_URL'])})", file=sys.stderr)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
                             env=env)
     try:

@@ -23,9 +23,9 @@ def run_flow_once(params: RunParams, *, verbose: bool) -> Any:
     server = None
     if not os.environ.get("PREFECT_API_URL") and "prefect" not in sys.modules:
         from loadwatch.prefect_adapter.ephemeral import EphemeralServer
-        from loadwatch.store import embedded
+        from loadwatch.settings import data_dir
 
-        server = EphemeralServer.start(embedded.data_dir() / "prefect-ephemeral.log")  # boots while we import
+        server = EphemeralServer.start(data_dir() / "prefect-ephemeral.log")  # boots while we import
     from loadwatch.flows.nightly import nightly
 
     if server is not None:

@@ -16,12 +16,13 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from loadwatch.record import RunSummary
+from loadwatch.settings import settings
 from loadwatch.vocabulary import VERDICTS
 
 __all__ = [
@@ -42,7 +43,7 @@ PUSH_TIMEOUT_S = 5.0
 # every verdict is exported (1 for the current one, 0 for the others) so a rule can match on the label
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 ALL_SCENARIOS = "*"
-_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.counters.counter_deltas
+_HIT_RATE = re.compile(r"[._]?hit_rate_window$")  # window ratios from loadwatch.observe.deltas.counter_deltas
 
 log = logging.getLogger("loadwatch.report.prometheus")
 
@@ -156,27 +157,34 @@ def _load_block(fam: _Families, base: Mapping[str, str], scenario: str, block: M
 
 def render_metrics(summary: RunSummary | Mapping[str, Any]) -> str:
     """The Prometheus text exposition (format 0.0.4) of one run's summary (the run record, or a summary.json read
-    back, which may be of any version: every value is checked before it is exported)."""
+    back, which may be of any version: every value is checked before it is exported). Families appear in the order
+    of FAMILIES."""
     if isinstance(summary, RunSummary):
         summary = summary.to_json()
-    plan_info = _plan_info(summary)
-    plan = _plan_name(summary)
-    base = {"plan": plan}
-    verdict = str(summary.get("verdict") or "unknown")
+    base = {"plan": _plan_name(summary)}
     fam = _Families()
+    for add_family in FAMILIES:
+        add_family(fam, base, summary)
+    return fam.render()
+
+
+def _run_info(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     fam.add(
         "loadwatch_run_info",
         "The latest run of a plan (value always 1; identity in the labels)",
         {
             **base,
             "run_id": summary.get("run_id") or "",
-            "verdict": verdict,
+            "verdict": _verdict(summary),
             "status": summary.get("status") or "",
             "trigger": summary.get("trigger") or "",
-            "plan_hash": plan_info.get("hash") or "",
+            "plan_hash": _plan_info(summary).get("hash") or "",
         },
         1,
     )
+
+
+def _run_timestamps(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     fam.add(
         "loadwatch_run_timestamp_seconds",
         "Start of the latest run (Unix time)",
@@ -189,6 +197,14 @@ def render_metrics(summary: RunSummary | Mapping[str, Any]) -> str:
         base,
         _timestamp(summary.get("finished_at")),
     )
+
+
+def _verdict(summary: Mapping[str, Any]) -> str:
+    return str(summary.get("verdict") or "unknown")
+
+
+def _verdicts(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    verdict = _verdict(summary)
     for v in (*VERDICTS, *(() if verdict in VERDICTS else (verdict,))):
         fam.add(
             "loadwatch_verdict",
@@ -197,48 +213,67 @@ def render_metrics(summary: RunSummary | Mapping[str, Any]) -> str:
             1 if v == verdict else 0,
         )
 
-    load = summary.get("load") or {}
-    if isinstance(load, Mapping) and load:
-        _load_block(fam, base, ALL_SCENARIOS, load)
-        for name, block in (load.get("scenarios") or {}).items():
-            if isinstance(block, Mapping):
-                _load_block(fam, base, str(name), block)
-        fam.add(
-            "loadwatch_dropped_requests",
-            "Sends the generator dropped (it fell behind the schedule)",
-            base,
-            load.get("dropped"),
-        )
-        fam.add("loadwatch_late_requests", "Sends that left later than intended", base, load.get("late"))
-        fam.add(
-            "loadwatch_generator_bound",
-            "1 when the load generator could not keep up (latencies suspect)",
-            base,
-            bool(load.get("generator_bound")),
-        )
 
-    thresholds = [t for t in summary.get("thresholds") or [] if isinstance(t, Mapping)]
-    for t in thresholds:
+def _load(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    """Latency, service time, requests, errors and throughput, of the whole run and per scenario; the generator's
+    drops, late sends and whether it kept up."""
+    load = summary.get("load") or {}
+    if not isinstance(load, Mapping) or not load:
+        return
+    _load_block(fam, base, ALL_SCENARIOS, load)
+    for name, block in (load.get("scenarios") or {}).items():
+        if isinstance(block, Mapping):
+            _load_block(fam, base, str(name), block)
+    fam.add(
+        "loadwatch_dropped_requests",
+        "Sends the generator dropped (it fell behind the schedule)",
+        base,
+        load.get("dropped"),
+    )
+    fam.add("loadwatch_late_requests", "Sends that left later than intended", base, load.get("late"))
+    fam.add(
+        "loadwatch_generator_bound",
+        "1 when the load generator could not keep up (latencies suspect)",
+        base,
+        bool(load.get("generator_bound")),
+    )
+
+
+def _thresholds(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    for t in (t for t in summary.get("thresholds") or [] if isinstance(t, Mapping)):
         fam.add(
             "loadwatch_threshold_passed",
             "1 when the plan's threshold held in the latest run, 0 when breached",
             {**base, "scenario": t.get("scenario") or ALL_SCENARIOS, "expr": t.get("expr") or ""},
             bool(t.get("passed")),
         )
-    comparison = [c for c in summary.get("comparison") or [] if isinstance(c, Mapping)]
+
+
+def _outcomes(summary: Mapping[str, Any]) -> list[object]:
+    return [c.get("outcome") for c in summary.get("comparison") or [] if isinstance(c, Mapping)]
+
+
+def _comparisons(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    outcomes = _outcomes(summary)
     for outcome in ("regression", "suspect"):
         fam.add(
             "loadwatch_comparisons",
             "Scenario x metric comparisons of the latest run by outcome",
             {**base, "outcome": outcome},
-            sum(1 for c in comparison if c.get("outcome") == outcome),
+            outcomes.count(outcome),
         )
+
+
+def _regressions(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     fam.add(
         "loadwatch_regressions",
         "Regressions the same-night gate found in the latest run",
         base,
-        sum(1 for c in comparison if c.get("outcome") == "regression"),
+        _outcomes(summary).count("regression"),
     )
+
+
+def _change_points(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     fam.add(
         "loadwatch_change_points",
         "Change points over the plan's history reported by the latest run",
@@ -246,48 +281,73 @@ def render_metrics(summary: RunSummary | Mapping[str, Any]) -> str:
         len([c for c in summary.get("change_points") or [] if isinstance(c, Mapping)]),
     )
 
+
+def _score(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     score = summary.get("score") or {}
-    if isinstance(score, Mapping):
-        for component, value in score.items():
+    if not isinstance(score, Mapping):
+        return
+    for component, value in score.items():
+        fam.add(
+            "loadwatch_score",
+            "The seed's 100-point score of the latest run, by component",
+            {**base, "component": component},
+            value,
+        )
+
+
+def _resources(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
+    """CPU and resident memory per process group (avg and max); the two families interleave by group, as before."""
+    resources = summary.get("resources") or {}
+    if not isinstance(resources, Mapping):
+        return
+    for group, res in resources.items():
+        if not isinstance(res, Mapping) or not res.get("samples"):
+            continue
+        for stat in ("avg", "max"):
             fam.add(
-                "loadwatch_score",
-                "The seed's 100-point score of the latest run, by component",
-                {**base, "component": component},
-                value,
+                "loadwatch_cpu_percent",
+                "CPU of a process group during the latest run (% of one core)",
+                {**base, "group": group, "stat": stat},
+                (res.get("cpu_percent") or {}).get(stat),
+            )
+            rss = _number((res.get("rss_mb") or {}).get(stat))
+            fam.add(
+                "loadwatch_rss_bytes",
+                "Resident memory of a process group during the latest run",
+                {**base, "group": group, "stat": stat},
+                None if rss is None else round(rss * 1024 * 1024),
             )
 
-    resources = summary.get("resources") or {}
-    if isinstance(resources, Mapping):
-        for group, res in resources.items():
-            if not isinstance(res, Mapping) or not res.get("samples"):
-                continue
-            for stat in ("avg", "max"):
-                fam.add(
-                    "loadwatch_cpu_percent",
-                    "CPU of a process group during the latest run (% of one core)",
-                    {**base, "group": group, "stat": stat},
-                    (res.get("cpu_percent") or {}).get(stat),
-                )
-                rss = _number((res.get("rss_mb") or {}).get(stat))
-                fam.add(
-                    "loadwatch_rss_bytes",
-                    "Resident memory of a process group during the latest run",
-                    {**base, "group": group, "stat": stat},
-                    None if rss is None else round(rss * 1024 * 1024),
-                )
 
+def _target_hit_ratio(fam: _Families, base: Mapping[str, str], summary: Mapping[str, Any]) -> None:
     target_stats = summary.get("target_stats") or {}
     delta = target_stats.get("delta") if isinstance(target_stats, Mapping) else None
-    if isinstance(delta, Mapping):
-        for key, value in delta.items():
-            if _HIT_RATE.search(str(key)) and _number(value) is not None:
-                fam.add(
-                    "loadwatch_target_hit_ratio",
-                    "Target cache hit ratio over the load window (0..1)",
-                    {**base, "counter": _HIT_RATE.sub("", str(key))},
-                    round(float(value) / 100.0, 6),
-                )
-    return fam.render()
+    if not isinstance(delta, Mapping):
+        return
+    for key, value in delta.items():
+        if _HIT_RATE.search(str(key)) and _number(value) is not None:
+            fam.add(
+                "loadwatch_target_hit_ratio",
+                "Target cache hit ratio over the load window (0..1)",
+                {**base, "counter": _HIT_RATE.sub("", str(key))},
+                round(float(value) / 100.0, 6),
+            )
+
+
+# One function per metric family (or per pair that shares its samples' loop), in exposition order.
+FAMILIES: tuple[Callable[[_Families, Mapping[str, str], Mapping[str, Any]], None], ...] = (
+    _run_info,
+    _run_timestamps,
+    _verdicts,
+    _load,
+    _thresholds,
+    _comparisons,
+    _regressions,
+    _change_points,
+    _score,
+    _resources,
+    _target_hit_ratio,
+)
 
 
 def textfile_name(plan: str) -> str:
@@ -348,9 +408,9 @@ def publish(summary: RunSummary | Mapping[str, Any], env: Mapping[str, str] | No
 
     LOADWATCH_PROM_TEXTFILE_DIR: write <dir>/loadwatch_<plan>.prom for node_exporter's textfile collector.
     LOADWATCH_PUSHGATEWAY_URL: PUT to the Pushgateway. Neither set: nothing happens. Errors are logged."""
-    env = os.environ if env is None else env
-    textfile_dir = env.get(TEXTFILE_DIR_ENV, "").strip()
-    gateway = env.get(PUSHGATEWAY_ENV, "").strip()
+    current = settings(env)
+    textfile_dir = str(current.prom_textfile_dir or "")
+    gateway = (current.pushgateway_url or "").strip()
     if not textfile_dir and not gateway:
         return []
     if isinstance(summary, RunSummary):

@@ -15,24 +15,26 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from loadwatch import stats, store
+from loadwatch import store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
-from loadwatch.record import report_input, write_summary
-from loadwatch.report import view as report
+from loadwatch.record import ReportInput, report_input
+from loadwatch.report.render import write_report
+from loadwatch.stats.history import history_change_points
+from loadwatch.stats.model import RunPoint
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]
 
 
-def _start_change_points(points: list[stats.RunPoint],
+def _start_change_points(points: list[RunPoint],
                          pool: Executor | None) -> Callable[[], list[dict[str, Any]]]:
     """history_change_points, started in `pool` when given (the caller runs the gate meanwhile) and collected by
     the returned function; the points go without their histograms, which it does not read."""
     if pool is None:
-        return lambda: stats.history_change_points(points)
-    future = pool.submit(stats.history_change_points, [
-        stats.RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded, metrics=p.metrics)
+        return lambda: history_change_points(points)
+    future = pool.submit(history_change_points, [
+        RunPoint(run_id=p.run_id, started_at=p.started_at, excluded=p.excluded, metrics=p.metrics)
         for p in points
     ])
 
@@ -40,7 +42,7 @@ def _start_change_points(points: list[stats.RunPoint],
         try:
             return list(future.result())
         except Exception:  # a broken worker costs time, never the answer
-            return stats.history_change_points(points)
+            return history_change_points(points)
 
     return collect
 
@@ -65,7 +67,7 @@ def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> li
 
 
 def review_data(engine: Engine, *, last: int, scenario: str | None = None,
-                plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Any]:
+                plan_hash: str | None = None, pool: Executor | None = None) -> ReportInput:
     newest = store.recent_runs(engine, last=1, plan_hash=plan_hash)
     if not newest:
         raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
@@ -83,13 +85,13 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         if scenario not in known:
             raise InvalidInput(f"unknown scenario; the stored runs have: {', '.join(sorted(known))}",
                                source="command line", field="--scenario")
-        points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at,
+        points = [RunPoint(run_id=p.run_id, started_at=p.started_at,
                                  metrics={k: v for k, v in p.metrics.items() if k == scenario},
                                  histograms={k: v for k, v in p.histograms.items() if k == scenario},
                                  excluded=p.excluded, probe=p.probe) for p in points]
     # attribution series explain a stored run's regression (its `attribution`); a review neither judges them again
     # nor scans them for change points, which would double the detector's work
-    points = [stats.RunPoint(run_id=p.run_id, started_at=p.started_at, histograms=p.histograms, excluded=p.excluded,
+    points = [RunPoint(run_id=p.run_id, started_at=p.started_at, histograms=p.histograms, excluded=p.excluded,
                              probe=p.probe,
                              metrics={sc: {m: v for m, v in block.items() if m not in ATTRIBUTION_METRICS}
                                       for sc, block in p.metrics.items() if not sc.startswith(STMT_PREFIX)})
@@ -116,13 +118,12 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     history = [dict(r) for r in runs[:-1]]
     data = report_input(record, history, mode="review")
     data["history"].append({"run_id": current.run_id, "started_at": summary.get("started_at"),
-                            "verdict": summary.get("verdict"), "metrics": dict(current.metrics)})
+                            "verdict": summary.get("verdict"),
+                            "metrics": {sc: dict(ms) for sc, ms in current.metrics.items()}})
     return data
 
 
 def review_report(engine: Engine, *, last: int, out_dir: Path, scenario: str | None = None,
                   plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Path]:
     data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool)
-    paths = dict(report.write_report(data, out_dir, pool))
-    paths["summary"] = write_summary(data["summary"], out_dir)
-    return paths
+    return write_report(data, out_dir, pool)

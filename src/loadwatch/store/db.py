@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from importlib import resources
@@ -12,10 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loadwatch.errors import StoreUnavailable
-from loadwatch.store import embedded
+from loadwatch.infra import postgres
+from loadwatch.settings import settings
+from loadwatch.urls import redact_url
 
 __all__ = [
-    "DATABASE_ENV",
     "applied_versions",
     "connect",
     "make_engine",
@@ -25,24 +25,23 @@ __all__ = [
     "resolve_database_url",
 ]
 
-DATABASE_ENV = "LOADWATCH_DATABASE_URL"
 _MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _MIGRATE_LOCK = 0x6C6F6164  # advisory lock id ("load") so concurrent runs migrate one at a time
 
 
 def resolve_database_url(explicit: str | None = None) -> str:
     """`--database-url`, else LOADWATCH_DATABASE_URL, else the embedded server's `loadwatch` database."""
-    url = explicit or os.environ.get(DATABASE_ENV)
+    url = explicit or settings().database_url
     if url:
         return url
-    return embedded.ensure_database(embedded.admin_url(), embedded.DEFAULT_DATABASE)
+    return postgres.ensure_database(postgres.admin_url(), postgres.DEFAULT_DATABASE)
 
 
 def _sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
-    raise StoreUnavailable(f"not a PostgreSQL URL: {embedded.redact_url(url)} (expected postgresql://...)")
+    raise StoreUnavailable(f"not a PostgreSQL URL: {redact_url(url)} (expected postgresql://...)")
 
 
 def make_engine(url: str) -> Engine:
@@ -51,7 +50,7 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_size=2,
         max_overflow=2,
-        connect_args={"connect_timeout": embedded.CONNECT_TIMEOUT_S, "application_name": "loadwatch"},
+        connect_args={"connect_timeout": postgres.CONNECT_TIMEOUT_S, "application_name": "loadwatch"},
     )
 
 
@@ -61,7 +60,7 @@ def map_db_errors(url: str | None = None) -> Iterator[None]:
     try:
         yield
     except sa.exc.SQLAlchemyError as exc:
-        where = f" ({embedded.redact_url(url)})" if url else ""
+        where = f" ({redact_url(url)})" if url else ""
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreUnavailable(f"trend store{where}: {detail}") from exc
 

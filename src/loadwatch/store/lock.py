@@ -5,6 +5,7 @@ then refuses with a message naming the run that holds the target."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from contextlib import contextmanager
 import psycopg
 
 from loadwatch.errors import InfrastructureError, StoreUnavailable
-from loadwatch.store.embedded import CONNECT_TIMEOUT_S, redact_url
+from loadwatch.infra.postgres import CONNECT_TIMEOUT_S
+from loadwatch.urls import redact_url
 
 __all__ = ["DEFAULT_WAIT_S", "lock_key", "target_lock"]
 
@@ -53,4 +55,9 @@ def target_lock(database_url: str, target: str, *, run_id: str, wait_s: float = 
             time.sleep(0.5)
         yield
     finally:
-        conn.close()  # closing the session releases the lock, also after a crash of this process
+        # released explicitly: the server frees a closed session's locks only when its backend has exited, which on a
+        # busy machine came after the next run's try (a run ending is then refused to the one that follows it);
+        # closing the session still releases the lock after a crash of this process
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        conn.close()

@@ -7,7 +7,7 @@ the database is away): {"summary", "status", "trigger", "flow_run_id", "notes", 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from typing_extensions import TypedDict
 
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import run_metrics
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) a
 
 __all__ = [
     "TRIAGE_STATES",
+    "HistoryPoint",
     "comparable_history",
     "exclude_run",
     "get_summary",
@@ -74,24 +76,194 @@ def _ts(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _insert(conn: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    if not rows:
-        return
-    cols = list(rows[0])
-    stmt = sa.text(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})")
-    conn.execute(stmt, [dict(r) for r in rows])
+def _insert_statement(table: str, columns: Sequence[str]) -> sa.TextClause:
+    return sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})")
 
 
-_CHILDREN = (
-    "run_scenarios",
-    "measurements",
-    "histograms",
-    "histogram_windows",
-    "timeline",
-    "resource_samples",
-    "thresholds",
-    "verdicts",
+Row = dict[str, Any]
+
+
+def _run_row(record: Mapping[str, Any]) -> Row:
+    s = record["summary"]
+    plan, env = s.get("plan") or {}, s.get("environment") or {}
+    return {
+        "run_id": s["run_id"],
+        "started_at": _ts(s["started_at"]),
+        "finished_at": _ts(s.get("finished_at")),
+        "status": record.get("status", "completed"),
+        "verdict": s.get("verdict"),
+        "trigger": record.get("trigger") or "cli",
+        "flow_run_id": record.get("flow_run_id"),
+        "plan_name": plan.get("name"),
+        "plan_hash": plan.get("hash"),
+        "plan": _json(plan),
+        "env_hash": env.get("hash"),
+        "environment": _json(env),
+        "target_url": plan.get("target_url"),
+        "target_version": env.get("target_version"),
+        "notes": record.get("notes"),
+        "tags": list(record.get("tags") or []),
+        "summary": _json(s),
+    }
+
+
+def _scenario_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    s = record["summary"]
+    scen_plan = {sc["name"]: sc for sc in (s.get("plan") or {}).get("scenarios") or []}
+    return [
+        {
+            "run_id": run_id,
+            "scenario": name,
+            "method": scen_plan.get(name, {}).get("method"),
+            "path": scen_plan.get(name, {}).get("path"),
+            "weight": scen_plan.get(name, {}).get("weight"),
+            "requests": int(b.get("requests") or 0),
+            "errors": int(b.get("errors") or 0),
+        }
+        for name, b in ((s.get("load") or {}).get("scenarios") or {}).items()
+    ]
+
+
+def _measurement_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    """The run's metric vector, only for a completed run: the one its record carries (derived once, for the
+    comparison), else derived from the summary (an imported record)."""
+    if record.get("status", "completed") != "completed":
+        return []
+    metrics = record.get("metrics")
+    if metrics is None:
+        metrics = run_metrics(record["summary"])
+    return [{"run_id": run_id, "scenario": sc, "metric": m, "value": v} for sc, ms in metrics.items()
+            for m, v in ms.items()]
+
+
+def _histogram_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    return [
+        {"run_id": run_id, "scenario": sc, "kind": kind, "encoded": enc}
+        for sc, kinds in (record.get("histograms") or {}).items()
+        for kind, enc in kinds.items()
+        if kind in ("latency", "service") and enc
+    ]
+
+
+def _window_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    return [
+        {
+            "run_id": run_id,
+            "t": _ts(w["t"]),
+            "scenario": w["scenario"],
+            "requests": int(w.get("requests") or 0),
+            "errors": int(w.get("errors") or 0),
+            "warmup": bool(w.get("warmup")),
+            "encoded": w.get("latency"),
+        }
+        for w in record.get("windows") or []
+    ]
+
+
+def _timeline_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    return [
+        {
+            "run_id": run_id,
+            "t": _ts(p["t"]),
+            "requests": int(p.get("requests") or 0),
+            "errors": int(p.get("errors") or 0),
+            **{k: p.get(k) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")},
+            "warmup": bool(p.get("warmup")),
+        }
+        for p in record.get("timeline") or []
+    ]
+
+
+def _resource_sample_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    """One row per group and instant (a sample repeated by a retried monitor is stored once)."""
+    seen: set[tuple[str, datetime | None]] = set()
+    rows = []
+    for smp in record.get("resource_samples") or []:
+        key = (str(smp.get("group")), _ts(smp.get("t")))
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append({"run_id": run_id, "t": key[1], "grp": key[0], "cpu_percent": smp.get("cpu_percent"),
+                     "rss_mb": smp.get("rss_mb"), "data": _json(smp)})
+    return rows
+
+
+def _threshold_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    return [
+        {
+            "run_id": run_id,
+            "expr": t["expr"],
+            "scenario": t.get("scenario") or "*",
+            "metric": t.get("metric") or "",
+            "value": t.get("value"),
+            "limit_value": t.get("limit"),
+            "passed": bool(t.get("passed")),
+        }
+        for t in record["summary"].get("thresholds") or []
+    ]
+
+
+def _verdict_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    rows = []
+    for c in record["summary"].get("comparison") or []:
+        ci = c.get("ci") or [None, None]
+        rows.append({
+            "run_id": run_id,
+            "scenario": c["scenario"],
+            "metric": c["metric"],
+            "outcome": c["outcome"],
+            "value": c.get("value"),
+            "baseline": c.get("baseline"),
+            "change_percent": c.get("change_percent"),
+            "ci_low": ci[0],
+            "ci_high": ci[1],
+            "robust_z": c.get("robust_z"),
+            "evidence": _json(c),
+        })
+    return rows
+
+
+def _change_point_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    """Change points belong to the series, not to the run: keyed by the run they point at, noting who found them."""
+    s = record["summary"]
+    plan, env = s.get("plan") or {}, s.get("environment") or {}
+    return [
+        {
+            "run_id": cp["run_id"],
+            "scenario": cp.get("scenario", "*"),
+            "metric": cp.get("metric", ""),
+            "plan_hash": plan.get("hash"),
+            "env_hash": env.get("hash"),
+            "detected_by": run_id,
+            "fcp": cp.get("forward_change_percent"),
+            "p": cp.get("p_value"),
+            "mb": cp.get("mean_before"),
+            "ma": cp.get("mean_after"),
+            "direction": cp.get("direction"),
+            "state": cp.get("state") if cp.get("state") in ("pending", "confirmed") else "pending",
+            "evidence": _json(cp),
+        }
+        for cp in s.get("change_points") or []
+        if cp.get("run_id")
+    ]
+
+
+RowBuilder = Callable[[str, Mapping[str, Any]], list[Row]]
+# The run's child tables in insert order: (table, its row builder, the named statement that writes the rows, or None
+# for a plain INSERT). The tables a run owns are emptied first, so storing a run again replaces it; change_points
+# are the series' (keyed by the run they point at) and upserted, never deleted here.
+_CHILD_TABLES: tuple[tuple[str, RowBuilder, str | None], ...] = (
+    ("run_scenarios", _scenario_rows, None),
+    ("measurements", _measurement_rows, None),
+    ("histograms", _histogram_rows, None),
+    ("histogram_windows", _window_rows, None),
+    ("timeline", _timeline_rows, None),
+    ("resource_samples", _resource_sample_rows, "insert_resource_samples"),
+    ("thresholds", _threshold_rows, None),
+    ("verdicts", _verdict_rows, "insert_verdicts"),
+    ("change_points", _change_point_rows, "upsert_change_point"),
 )
+_OWNED = tuple(table for table, _, _ in _CHILD_TABLES if table != "change_points")
 
 
 def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
@@ -99,180 +271,15 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
     stored as its JSON (summary.json's contract); spooled and imported records arrive as that JSON already."""
     if not isinstance(record, Mapping):
         record = record.to_json()
-    s = record["summary"]
-    run_id = s["run_id"]
-    plan = s.get("plan") or {}
-    env = s.get("environment") or {}
+    run_id = record["summary"]["run_id"]
     with engine.begin() as conn:
-        conn.execute(
-            query("upsert_run"),
-            {
-                "run_id": run_id,
-                "started_at": _ts(s["started_at"]),
-                "finished_at": _ts(s.get("finished_at")),
-                "status": record.get("status", "completed"),
-                "verdict": s.get("verdict"),
-                "trigger": record.get("trigger") or "cli",
-                "flow_run_id": record.get("flow_run_id"),
-                "plan_name": plan.get("name"),
-                "plan_hash": plan.get("hash"),
-                "plan": _json(plan),
-                "env_hash": env.get("hash"),
-                "environment": _json(env),
-                "target_url": plan.get("target_url"),
-                "target_version": env.get("target_version"),
-                "notes": record.get("notes"),
-                "tags": list(record.get("tags") or []),
-                "summary": _json(s),
-            },
-        )
-        for table in _CHILDREN:
+        conn.execute(query("upsert_run"), _run_row(record))
+        for table in _OWNED:
             conn.execute(sa.text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run_id})
-        load = s.get("load") or {}
-        scen_plan = {sc["name"]: sc for sc in plan.get("scenarios") or []}
-        _insert(
-            conn,
-            "run_scenarios",
-            [
-                {
-                    "run_id": run_id,
-                    "scenario": name,
-                    "method": scen_plan.get(name, {}).get("method"),
-                    "path": scen_plan.get(name, {}).get("path"),
-                    "weight": scen_plan.get(name, {}).get("weight"),
-                    "requests": int(b.get("requests") or 0),
-                    "errors": int(b.get("errors") or 0),
-                }
-                for name, b in (load.get("scenarios") or {}).items()
-            ],
-        )
-        if record.get("status", "completed") == "completed":
-            _insert(
-                conn,
-                "measurements",
-                [
-                    {"run_id": run_id, "scenario": sc, "metric": m, "value": v}
-                    for sc, ms in run_metrics(s).items()
-                    for m, v in ms.items()
-                ],
-            )
-        _insert(
-            conn,
-            "histograms",
-            [
-                {"run_id": run_id, "scenario": sc, "kind": kind, "encoded": enc}
-                for sc, kinds in (record.get("histograms") or {}).items()
-                for kind, enc in kinds.items()
-                if kind in ("latency", "service") and enc
-            ],
-        )
-        _insert(
-            conn,
-            "histogram_windows",
-            [
-                {
-                    "run_id": run_id,
-                    "t": _ts(w["t"]),
-                    "scenario": w["scenario"],
-                    "requests": int(w.get("requests") or 0),
-                    "errors": int(w.get("errors") or 0),
-                    "warmup": bool(w.get("warmup")),
-                    "encoded": w.get("latency"),
-                }
-                for w in record.get("windows") or []
-            ],
-        )
-        _insert(
-            conn,
-            "timeline",
-            [
-                {
-                    "run_id": run_id,
-                    "t": _ts(p["t"]),
-                    "requests": int(p.get("requests") or 0),
-                    "errors": int(p.get("errors") or 0),
-                    **{k: p.get(k) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")},
-                    "warmup": bool(p.get("warmup")),
-                }
-                for p in record.get("timeline") or []
-            ],
-        )
-        seen: set[tuple[str, datetime | None]] = set()
-        samples = []
-        for smp in record.get("resource_samples") or []:
-            key = (str(smp.get("group")), _ts(smp.get("t")))
-            if key in seen:
-                continue
-            seen.add(key)
-            samples.append(
-                {
-                    "run_id": run_id,
-                    "t": key[1],
-                    "grp": key[0],
-                    "cpu_percent": smp.get("cpu_percent"),
-                    "rss_mb": smp.get("rss_mb"),
-                    "data": _json(smp),
-                }
-            )
-        if samples:
-            conn.execute(query("insert_resource_samples"), samples)
-        _insert(
-            conn,
-            "thresholds",
-            [
-                {
-                    "run_id": run_id,
-                    "expr": t["expr"],
-                    "scenario": t.get("scenario") or "*",
-                    "metric": t.get("metric") or "",
-                    "value": t.get("value"),
-                    "limit_value": t.get("limit"),
-                    "passed": bool(t.get("passed")),
-                }
-                for t in s.get("thresholds") or []
-            ],
-        )
-        verdicts = []
-        for c in s.get("comparison") or []:
-            ci = c.get("ci") or [None, None]
-            verdicts.append(
-                {
-                    "run_id": run_id,
-                    "scenario": c["scenario"],
-                    "metric": c["metric"],
-                    "outcome": c["outcome"],
-                    "value": c.get("value"),
-                    "baseline": c.get("baseline"),
-                    "change_percent": c.get("change_percent"),
-                    "ci_low": ci[0],
-                    "ci_high": ci[1],
-                    "robust_z": c.get("robust_z"),
-                    "evidence": _json(c),
-                }
-            )
-        if verdicts:
-            conn.execute(query("insert_verdicts"), verdicts)
-        for cp in s.get("change_points") or []:
-            if not cp.get("run_id"):
-                continue
-            conn.execute(
-                query("upsert_change_point"),
-                {
-                    "run_id": cp["run_id"],
-                    "scenario": cp.get("scenario", "*"),
-                    "metric": cp.get("metric", ""),
-                    "plan_hash": plan.get("hash"),
-                    "env_hash": env.get("hash"),
-                    "detected_by": run_id,
-                    "fcp": cp.get("forward_change_percent"),
-                    "p": cp.get("p_value"),
-                    "mb": cp.get("mean_before"),
-                    "ma": cp.get("mean_after"),
-                    "direction": cp.get("direction"),
-                    "state": cp.get("state") if cp.get("state") in ("pending", "confirmed") else "pending",
-                    "evidence": _json(cp),
-                },
-            )
+        for table, build, named in _CHILD_TABLES:
+            rows = build(run_id, record)
+            if rows:
+                conn.execute(query(named) if named else _insert_statement(table, list(rows[0])), rows)
 
 
 def run_exists(engine: Engine, run_id: str) -> bool:
@@ -286,7 +293,20 @@ def get_summary(engine: Engine, run_id: str) -> dict[str, Any] | None:
     return dict(row[0]) if row else None
 
 
-def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+class HistoryPoint(TypedDict):
+    """A stored run as the comparison sees it (oldest first in a history)."""
+
+    run_id: str
+    started_at: datetime
+    metrics: dict[str, dict[str, float]]
+    histograms: dict[str, str]
+    excluded: bool
+    verdict: str | None
+    probe: dict[str, float] | None
+    target_version: str | None
+
+
+def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
     ids = [r.run_id for r in rows]
     metrics: dict[str, dict[str, dict[str, float]]] = {i: {} for i in ids}
     hists: dict[str, dict[str, str]] = {i: {} for i in ids}
@@ -313,7 +333,7 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 def comparable_history(
     engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[HistoryPoint]:
     """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
@@ -324,7 +344,7 @@ def comparable_history(
         return _points(conn, rows)
 
 
-def history_points(engine: Engine, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+def history_points(engine: Engine, run_ids: Sequence[str]) -> list[HistoryPoint]:
     with engine.connect() as conn:
         rows = conn.execute(query("runs_by_id"), {"ids": list(run_ids)}).all()
         return _points(conn, rows)
@@ -355,7 +375,7 @@ def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
-def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[dict[str, Any]]:
+def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[HistoryPoint]:
     """The last `last` completed runs (optionally of one plan), oldest first, with metrics."""
     with engine.connect() as conn:
         rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last}).all()

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from loadwatch.errors import StoreUnavailable
-from loadwatch.store import embedded
+from loadwatch.record import RunRecord
+from loadwatch.settings import data_dir, settings
 from loadwatch.store.db import map_db_errors
 from loadwatch.store.repo import save_run
 
@@ -26,7 +28,8 @@ log = logging.getLogger("loadwatch.store")
 
 
 def spool_dir() -> Path:
-    path = Path(os.environ.get("LOADWATCH_SPOOL_DIR") or embedded.data_dir() / "spool")
+    current = settings()
+    path = current.spool_dir or data_dir(current) / "spool"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -44,18 +47,25 @@ def pending() -> list[Path]:
     return sorted(spool_dir().glob("*.json"), key=lambda p: p.stat().st_mtime)
 
 
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
 def flush(engine: Engine) -> list[str]:
     """Store every spooled run (oldest first); returns the run ids stored. Stops at the first DB error."""
     stored: list[str] = []
     for path in pending():
         try:
-            record = json.loads(path.read_text())
-            run_id = record["summary"]["run_id"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # validated once, here, through the record model: a spooled run of an earlier version is read as one
+            record = RunRecord.model_validate_json(path.read_bytes())
+        except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             bad = path.with_suffix(".bad")
             path.rename(bad)
-            log.warning("spooled file %s is unreadable (%s); moved to %s", path.name, exc, bad.name)
+            reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            log.warning("spooled file %s is not a run record (%s); moved to %s", path.name, reason, bad.name)
             continue
+        run_id = record.summary.run_id
         try:
             with map_db_errors():
                 save_run(engine, record)

@@ -16,7 +16,8 @@ from contextlib import contextmanager, suppress
 import psutil
 import pytest
 
-from loadwatch.capacity.search import DEFAULT_ERROR_SLO, find_capacity, process_cpu_probe
+from loadwatch.capacity.search import DEFAULT_ERROR_SLO
+from loadwatch.capacity.stepper import find_capacity, process_cpu_probe
 from loadwatch.cli import main
 from loadwatch.config import CapacitySpec, Plan, plan_from_url
 

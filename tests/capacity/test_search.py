@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from loadwatch.capacity.search import DEFAULT_ERROR_SLO, MAX_STEPS, Step, effective_slos, evaluate_step, search
+from loadwatch.capacity.search import (
+    DEFAULT_ERROR_SLO,
+    MAX_STEPS,
+    CapacitySearch,
+    Step,
+    effective_slos,
+    evaluate_step,
+    search,
+)
 from loadwatch.config import CapacitySpec
 from loadwatch.errors import InvalidInput
 
@@ -336,3 +344,145 @@ def test_without_room_the_single_breach_decides_and_says_so():
     assert target.now <= 21
     assert [(r, k) for r, k in target.calls] == [(100, "ramp"), (200, "ramp"), (400, "ramp"), (200, "confirm")]
     assert "400 req/s (+100.0 %), once: the budget left no room to measure it again" in result.reason
+
+
+# --- the phases of CapacitySearch, one at a time -------------------------------------------------------------------
+
+
+def _searcher(target: FakeTarget, **spec_kw: float) -> CapacitySearch:
+    spec = CapacitySpec(slos=[SLO], **spec_kw)  # type: ignore[arg-type]
+    target.spec = spec
+    return CapacitySearch(target.step, spec, clock=target.clock, slos=effective_slos([SLO]))
+
+
+def _bad(rate: float) -> Step:
+    return Step(rate=rate, kind="ramp", breaches=[{"slo": SLO, "kind": "latency", "value": 80.0, "limit": 50.0}])
+
+
+def test_ramp_phase_leaves_the_bracket_at_the_first_breach():
+    target = FakeTarget(300.0)
+    s = _searcher(target, start_rate=25, growth=2, budget=300)
+    assert s.ramp() is None
+    assert s.bracket() == [200, 400]
+    assert target.calls == [(25, "ramp"), (50, "ramp"), (100, "ramp"), (200, "ramp"), (400, "ramp"), (400, "ramp")]
+    assert s.first_bad is not None and s.first_bad.retry  # the second measurement set the bad end
+
+
+def test_ramp_phase_stops_at_max_rate_without_a_bad_end():
+    target = FakeTarget(10_000.0)
+    s = _searcher(target, start_rate=100, growth=2, max_rate=300, budget=300)
+    assert s.ramp() is None
+    assert s.bracket() == [300, None]
+    assert [r for r, _ in target.calls] == [100, 200, 300]
+
+
+def test_ramp_phase_ends_the_search_when_two_steps_do_not_fit():
+    target = FakeTarget(300.0)
+    s = _searcher(target, start_rate=100, budget=5, step=3, settle=1)
+    end = s.ramp()
+    assert end is not None and end.outcome == "budget" and "cannot fit two steps" in end.reason
+    assert target.calls == []
+
+
+def test_descend_phase_divides_until_a_rate_holds():
+    target = FakeTarget(30.0)
+    s = _searcher(target, start_rate=200, growth=2, budget=600)
+    assert s.ramp() is None and s.bracket() == [None, 200]
+    assert s.descend() is None
+    assert s.last_good == 25
+    assert s.first_bad is not None and s.first_bad.rate == 50
+    assert [k for _, k in target.calls[2:]] == ["descend"] * 5  # 100 and 50 broke (twice each), 25 held
+
+
+def test_descend_phase_is_a_no_op_after_a_good_ramp():
+    target = FakeTarget(300.0)
+    s = _searcher(target, start_rate=25, budget=300)
+    s.ramp()
+    n = len(target.calls)
+    assert s.descend() is None and len(target.calls) == n
+
+
+def test_bisect_phase_narrows_the_bracket_to_the_resolution():
+    target = FakeTarget(300.0)
+    s = _searcher(target, budget=600)
+    s.last_good, s.first_bad = 200.0, _bad(400.0)
+    assert s.bisect() is None
+    lo, hi = s.bracket()
+    assert lo is not None and hi is not None
+    assert lo <= 300.0 < hi and hi / lo - 1 <= s.spec.resolution
+    assert {k for _, k in target.calls} == {"bisect"}
+    assert target.calls[0][0] == pytest.approx(math.sqrt(200 * 400), rel=1e-3)
+
+
+def test_bisect_phase_leaves_room_for_the_confirmation():
+    target = FakeTarget(300.0, overhead=1.0)
+    s = _searcher(target, budget=11, step=3, settle=1)  # a step is expected to take 1 + 3 + 2 s (initial overhead)
+    s.last_good, s.first_bad = 200.0, _bad(400.0)
+    assert s.bisect() is None
+    assert target.calls == []  # a bisection step and the confirmation would not both fit after it
+    assert s.remaining() >= s.cost(200.0)
+
+
+def test_confirm_phase_answers_when_the_last_good_rate_holds_again():
+    target = FakeTarget(300.0)
+    s = _searcher(target, budget=300)
+    s.last_good, s.first_bad = 290.0, _bad(300.5)
+    end = s.confirm()
+    assert end is not None and end.outcome == "found" and end.capacity_rps == 290.0
+    assert target.calls == [(290.0, "confirm")]
+    assert end.binding_slo == SLO
+
+
+def test_confirm_phase_moves_the_answer_down_when_it_breaks_twice():
+    target = FakeTarget(300.0, flaky_at={290.0})
+    s = _searcher(target, budget=300)
+    s.steps = [Step(rate=250.0, kind="bisect", passed=True), Step(rate=280.0, kind="bisect", passed=True)]
+    s.last_good, s.first_bad = 290.0, _bad(300.5)
+    assert s.confirm() is None  # bisect again, below the broken answer
+    assert target.calls == [(290.0, "confirm"), (290.0, "confirm")]
+    assert s.bracket() == [280.0, 290.0]
+    assert s.first_bad is not None and s.first_bad.kind == "confirm" and s.first_bad.retry
+
+
+def test_confirm_phase_without_a_passing_rate_below_finds_none():
+    target = FakeTarget(300.0, flaky_at={290.0})
+    s = _searcher(target, budget=300)
+    s.last_good, s.first_bad = 290.0, _bad(300.5)
+    end = s.confirm()
+    assert end is not None and end.outcome == "no_capacity" and end.capacity_rps is None
+
+
+def test_confirm_phase_needs_a_last_good_rate():
+    s = _searcher(FakeTarget(300.0), budget=300)
+    with pytest.raises(ValueError, match="needs a last good rate"):
+        s.confirm()
+
+
+def test_run_chains_the_phases_like_search():
+    a, b = FakeTarget(813.0), FakeTarget(813.0)
+    by_class = _searcher(a, start_rate=25, budget=300).run()
+    by_function, _ = run(b, start_rate=25, budget=300)
+    assert a.calls == b.calls
+    assert by_class.to_dict() == by_function.to_dict()
+
+
+def test_the_block_the_stage_hands_on_is_summary_json_s_capacity_block():
+    """CapacityBlock (what crosses from the capacity stage to the run record) is the block a real night wrote, key for
+    key, and a search's to_dict() validates as one."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    from pydantic import TypeAdapter
+
+    from loadwatch.capacity.search import CapacityBlock, StepRow
+
+    real = json.loads(gzip.decompress((Path(__file__).parents[1] / "pipeline" / "summaries" / "capacity.json.gz")
+                                      .read_bytes()))
+    block = real["capacity"]
+    assert set(block) == set(CapacityBlock.__annotations__)
+    assert set(block["steps"][0]) == set(StepRow.__annotations__)
+    adapter = TypeAdapter(CapacityBlock)
+    adapter.validate_python(block)
+    result, _ = run(FakeTarget(300.0), start_rate=25, budget=300)
+    assert adapter.validate_python(result.to_dict())["capacity_rps"] == result.capacity_rps

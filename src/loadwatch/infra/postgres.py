@@ -1,5 +1,6 @@
 """Embedded PostgreSQL: one server per data directory, started on demand, shared by the store and
-the demo target (each in its own database). `LOADWATCH_DATABASE_URL` bypasses all of this."""
+the demo target (each in its own database). `LOADWATCH_DATABASE_URL` bypasses all of this. It lives below both (in
+infra) so that the demo service never imports the store."""
 
 from __future__ import annotations
 
@@ -10,22 +11,19 @@ import threading
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import platformdirs
 import psycopg
 from psycopg import sql
 
 from loadwatch.errors import StoreUnavailable
+from loadwatch.settings import data_dir
+from loadwatch.urls import redact_url, with_database
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
     "DEFAULT_DATABASE",
     "admin_url",
-    "data_dir",
     "ensure_database",
-    "redact_url",
-    "with_database",
 ]
 
 DEFAULT_DATABASE = "loadwatch"
@@ -33,14 +31,6 @@ CONNECT_TIMEOUT_S = 5  # every connection to the store's server: a database that
 _EXTRA_CONF = "shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n"
 _lock = threading.Lock()
 _server: Any = None
-
-
-def data_dir() -> Path:
-    """Where loadwatch keeps its files: `LOADWATCH_HOME`, else the user data dir."""
-    home = os.environ.get("LOADWATCH_HOME")
-    path = Path(home) if home else Path(platformdirs.user_data_dir("loadwatch", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def admin_url() -> str:
@@ -71,12 +61,6 @@ def admin_url() -> str:
         return str(_server.get_uri(database="postgres"))
 
 
-def with_database(url: str, database: str) -> str:
-    """The same server URL pointing at another database."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
 def ensure_database(admin_url: str, database: str, extensions: tuple[str, ...] = ()) -> str:
     """Create `database` on the server behind `admin_url` if missing; return its URL."""
     try:
@@ -93,17 +77,3 @@ def ensure_database(admin_url: str, database: str, extensions: tuple[str, ...] =
         return url
     except psycopg.Error as exc:
         raise StoreUnavailable(f"database {redact_url(admin_url)}: {exc}".strip()) from exc
-
-
-def redact_url(url: str) -> str:
-    """Hide the password (and any password query parameter) of a database URL."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        creds, host = netloc.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in creds and creds.split(":", 1)[1] else f"{user}@{host}"
-    query = urlencode(
-        [(k, "***" if k.lower() in {"password", "sslpassword"} else v) for k, v in parse_qsl(parts.query)], safe="/*"
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

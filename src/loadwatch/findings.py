@@ -1,0 +1,208 @@
+"""What the compare stage finds, typed: the gate's comparison rows, the change points and the incidents they group
+into, the thresholds, the seed's score, the attribution (statements, explanations and their candidates, the
+attribution series' own rows and change points), and the verdict with its reasons (`Findings`).
+
+The rows are TypedDicts: at run time they stay the plain dicts the statistics write, key for key and in their order
+(summary.json's contract, tests/pipeline/test_record_shape.py), and `Checked[...]` validates them, where a record is
+read (loadwatch.record.RunSummary: a new run, a spooled one, a stored summary of an earlier version), without
+rewriting them: a value of the wrong type fails there, once, instead of deep inside the report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NotRequired, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, with_config
+from typing_extensions import TypedDict
+
+from loadwatch.vocabulary import Verdict
+
+__all__ = [
+    "Attribution",
+    "AttributionRow",
+    "Candidate",
+    "ChangePointRow",
+    "Checked",
+    "ComparisonRow",
+    "Explanation",
+    "Findings",
+    "GateChecks",
+    "Incident",
+    "Score",
+    "ThresholdRow",
+]
+
+T = TypeVar("T")
+_OPEN = ConfigDict(extra="allow")  # a later version's added key is kept, never dropped
+
+
+def _keep_original(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate, then keep the value as written (pydantic would rebuild a TypedDict in its declared key order and
+    turn an int written into a float field into a float: both change summary.json's bytes)."""
+    handler(value)
+    return value
+
+
+Checked = Annotated[T, WrapValidator(_keep_original)]
+
+Number = int | float
+
+
+@with_config(_OPEN)
+class GateChecks(TypedDict):
+    """The gate's three checks in the row's direction (METHOD.md §3): None where the interval is unknown."""
+
+    z: bool
+    floor: bool
+    ci: bool | None
+
+
+@with_config(_OPEN)
+class ComparisonRow(TypedDict):
+    """One scenario x metric judged by the same-night gate (loadwatch.stats.gate)."""
+
+    scenario: str
+    metric: str
+    value: Number
+    baseline: Number | None
+    change: NotRequired[Number | None]
+    change_unit: NotRequired[str]
+    change_percent: Number | None
+    ci: list[Number | None] | None
+    ci_unit: str
+    ci_method: NotRequired[str | None]
+    robust_z: Number | None
+    checks: GateChecks
+    cv: NotRequired[Number | None]
+    noise: NotRequired[dict[str, Any] | None]
+    outcome: str
+    baseline_run_ids: NotRequired[list[str]]
+    n_baseline: int
+    direction: int
+    floor: Number
+    within: NotRequired[list[Number]]
+    z_critical: NotRequired[Number]
+    probe: NotRequired[dict[str, Any]]
+    raw_change_percent: NotRequired[Number]
+    improvable: NotRequired[bool]
+    judged_as: NotRequired[str]
+
+
+# the attribution series' rows, compacted (loadwatch.pipeline.attribution): the gate row's keys that explain
+AttributionRow = ComparisonRow
+
+
+@with_config(_OPEN)
+class ChangePointRow(TypedDict):
+    """A change point over a series' history (loadwatch.stats.history), where it is and how far it has been
+    confirmed."""
+
+    scenario: str
+    metric: str
+    run_id: str | None
+    index: int
+    time: NotRequired[Any]  # an ISO string in summary.json, a datetime straight from the store
+    forward_change_percent: Number | None
+    magnitude: NotRequired[Number | None]
+    p_value: Number | None
+    mean_before: NotRequired[Number | None]
+    mean_after: NotRequired[Number | None]
+    std_before: NotRequired[Number | None]
+    std_after: NotRequired[Number | None]
+    runs_after: int
+    state: str
+    direction: str
+
+
+@with_config(_OPEN)
+class Incident(TypedDict):
+    """Change points of one run grouped (loadwatch.stats.history.group_incidents)."""
+
+    run_id: str | None
+    time: NotRequired[Any]
+    changes: list[ChangePointRow]
+    regressions: int
+    state: str
+
+
+@with_config(_OPEN)
+class ThresholdRow(TypedDict):
+    """One of the plan's thresholds, evaluated (loadwatch.stats.thresholds)."""
+
+    expr: str
+    scenario: NotRequired[str | None]
+    metric: NotRequired[str | None]
+    op: NotRequired[str]
+    value: Number | None
+    limit: NotRequired[Number | None]
+    unit: NotRequired[str]
+    passed: bool
+    reason: NotRequired[str]
+
+
+@with_config(_OPEN)
+class Score(TypedDict, total=False):
+    """The seed's 100-point score (loadwatch.stats.score); empty for a run without a load."""
+
+    total: Number
+    p95: Number
+    error_rate: Number
+    throughput: Number
+    consistency: Number
+    band: str
+
+
+@with_config(_OPEN)
+class Candidate(TypedDict):
+    """One thing that moved with a regression, ranked (loadwatch.pipeline.attribution)."""
+
+    kind: str
+    tier: int
+    scenario: str
+    queryid: NotRequired[str]
+    n_plus_one: NotRequired[bool]
+    metric: str
+    baseline: Any  # a number, or the last good version's name
+    value: Any
+    share_ms_per_req: NotRequired[Number]
+    score: Number
+    text: str
+    rank: NotRequired[int]
+
+
+@with_config(_OPEN)
+class Explanation(TypedDict):
+    """Why one regressed scenario regressed: its ranked candidates, or that nothing measured moved."""
+
+    scenario: str
+    metrics: list[str]
+    candidates: list[Candidate]
+    nothing_moved: bool
+    text: str
+
+
+@with_config(_OPEN)
+class Attribution(TypedDict, total=False):
+    """summary.json's `attribution` block; empty when the run was not compared."""
+
+    statements: dict[str, str]
+    explanations: list[Explanation]
+    missing: list[str]
+    notes: list[str]
+    rows: list[AttributionRow]
+    change_points: list[ChangePointRow]
+
+
+class Findings(BaseModel):
+    """The compare stage's answer (loadwatch.pipeline.compare.compare_stage): what the run record carries of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict
+    verdict_reasons: list[str] = Field(default_factory=list)
+    baseline_run_ids: list[str] = Field(default_factory=list)
+    comparison: list[Checked[ComparisonRow]] = Field(default_factory=list)
+    change_points: list[Checked[ChangePointRow]] = Field(default_factory=list)
+    incidents: list[Checked[Incident]] = Field(default_factory=list)
+    thresholds: list[Checked[ThresholdRow]] = Field(default_factory=list)
+    score: Checked[Score] = Field(default_factory=lambda: Score())
+    attribution: Checked[Attribution] = Field(default_factory=lambda: Attribution())

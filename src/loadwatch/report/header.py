@@ -1,0 +1,92 @@
+"""The report's header: which run of which plan, when, the verdict banner and its reasons, and the warnings about
+the measurement itself (a generator that could not keep up, a busy machine, dropped or late sends)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loadwatch.pipeline.compare import machine_busy
+from loadwatch.record import HistoryRow, RunSummary
+from loadwatch.report.charts import as_float, parse_time
+from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_time
+
+__all__ = ["VERDICTS", "header_view", "profile"]
+
+VERDICTS = {
+    "pass": ("PASS", "pass"),
+    "regression": ("REGRESSION", "bad"),
+    "threshold_breach": ("THRESHOLD BREACHED", "bad"),
+    "insufficient_history": ("NOT ENOUGH HISTORY YET", "info"),
+    "inconclusive": ("INCONCLUSIVE", "dark"),
+    "failed": ("RUN FAILED", "dark"),
+    "aborted": ("RUN ABORTED", "dark"),
+}
+# the engine's counts of late sends shown only when non-zero (the totals' own counts: RunSummary.totals)
+_LATE = ("late_target", "late")
+
+
+def profile(plan: Mapping[str, Any]) -> str:
+    """The load profile in a few words: "open model, 50 req/s, 60 s, warm-up 5 s, 6 scenarios"."""
+    model = as_text(plan.get("model"))
+    parts = []
+    if model == "open" and plan.get("rate") is not None:
+        parts.append(f"open model, {fmt_num(plan.get('rate'))} req/s")
+    elif model == "closed" and plan.get("users") is not None:
+        parts.append(f"closed model, {fmt_num(plan.get('users'))} users")
+    elif model:
+        parts.append(f"{model} model")
+    if plan.get("duration") is not None:
+        parts.append(f"{fmt_num(plan.get('duration'))} s")
+    if as_float(plan.get("warmup")):
+        parts.append(f"warm-up {fmt_num(plan.get('warmup'))} s")
+    n = len(as_list(plan.get("scenarios")))
+    if n:
+        parts.append(f"{n} scenarios")
+    return ", ".join(parts)
+
+
+def _duration(summary: RunSummary) -> float | None:
+    started = parse_time(summary.started_at)
+    finished = parse_time(summary.finished_at)
+    if started and finished and ((started.tzinfo is None) == (finished.tzinfo is None)):
+        return (finished - started).total_seconds()
+    return None
+
+
+def _nonzero(value: float | None) -> str:
+    return fmt_num(value) if as_float(value) else ""
+
+
+def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -> dict[str, Any]:
+    """Run, plan, time, verdict and the measurement's warnings, formatted."""
+    load, plan, totals = summary.load, summary.plan, summary.totals
+    run_id = summary.run_id or (history[-1]["run_id"] if history else "")
+    label, css = VERDICTS[summary.verdict]
+    duration = _duration(summary)
+    return {
+        "mode": mode,
+        "run_id": run_id,
+        "plan_name": as_text(plan.get("name")) or "load plan",
+        "plan_hash": as_text(plan.get("hash"))[:12],
+        "target_url": as_text(plan.get("target_url")),
+        "profile": profile(plan),
+        "started": fmt_time(summary.started_at) if summary.started_at else "",
+        "duration": fmt_num(duration) if duration is not None else "",
+        "trigger": summary.trigger,
+        "verdict": summary.verdict,
+        "verdict_label": label,
+        "verdict_class": css,
+        "reasons": list(summary.verdict_reasons),
+        "warnings": list(summary.warnings),
+        "generator_bound": totals.generator_bound,
+        "machine_busy": as_text(machine_busy({"target_stats": summary.target_stats})),
+        # the engine's block beyond the totals (loadwatch.engine's summary: not typed by the record)
+        "generator_reasons": [as_text(r) for r in as_list(as_map(load.get("generator")).get("reasons"))],
+        "dropped": _nonzero(totals.dropped),
+        "censored": _nonzero(totals.censored),
+        "clamped": _nonzero(totals.clamped),
+        "protocol_errors": _nonzero(totals.protocol_errors),
+        **{k: _nonzero(load.get(k)) for k in _LATE},
+        "protocol_error_sample": as_text(load.get("protocol_error_sample")),
+    }
