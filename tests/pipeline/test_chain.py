@@ -1,4 +1,4 @@
-"""The nightly chain without Prefect (loadwatch.pipeline.chain run by tests/pipeline/plain_runner.py's plain runners),
+"""The nightly chain without Prefect (loadwatch.pipeline.chain run by tests/plain_runner.py's plain runners),
 against the real demo target and a real Postgres: the record it builds, what it stores, spools and writes, the
 failed preflight, the interrupt, and the shape of summary.json (pinned in summary_shape.json)."""
 

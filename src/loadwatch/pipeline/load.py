@@ -4,7 +4,7 @@ The load (loadwatch.engine, spawned generator processes) and the monitor (loadwa
 target's, the database's, the generator's and the host's processes) run side by side on one `stop` event: the
 load sets it when it ends, which releases the monitor; SIGINT/SIGTERM set it too (the chain polls
 loadwatch.infra.interrupts). Running them side by side is the stage runner's business (Prefect tasks in
-tasks, threads in the tests' plain runner, tests/pipeline/plain_runner.py); fanning the load out over machines is
+tasks, threads in the tests' plain runner, tests/plain_runner.py); fanning the load out over machines is
 tasks/shards.py (Dask). The capacity search (the plan's `capacity:` section) is a series of such loads
 after the fixed-rate one."""
 

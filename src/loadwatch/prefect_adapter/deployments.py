@@ -17,7 +17,7 @@ from loadwatch import __version__
 from loadwatch.errors import InfrastructureError, InvalidInput
 from loadwatch.infra import postgres
 from loadwatch.infra.procs import stop_group, wait_healthy
-from loadwatch.prefect_adapter.environment import CORE_LOGGER, EXTRA_LOGGERS_ENV
+from loadwatch.prefect_adapter.environment import CORE_LOGGER, EXTRA_LOGGERS_SETTING
 from loadwatch.settings import data_dir
 from loadwatch.urls import redact_url
 
@@ -205,7 +205,7 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         work_pool_name=pool,
         work_queue_name="default",
         # the flow run's process imports Prefect with this set: the core's module loggers reach its logs
-        job_variables={"env": {EXTRA_LOGGERS_ENV: CORE_LOGGER}},
+        job_variables={"env": {EXTRA_LOGGERS_SETTING: CORE_LOGGER}},
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     # to_deployment and apply are sync-compatible: called outside an event loop they return their results

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["CORE_LOGGER", "EXTRA_LOGGERS_ENV", "prefect_env", "quiet_prefect_console", "with_core_logger"]
+__all__ = ["CORE_LOGGER", "EXTRA_LOGGERS_SETTING", "prefect_env", "quiet_prefect_console", "with_core_logger"]
 
 # The core logs to module loggers under this name (no logger is threaded through the stages); Prefect's extra-loggers
 # setting gives it Prefect's API handler at import, so a stage's lines reach the flow run (and task run) it ran in.
 CORE_LOGGER = "loadwatch"
-EXTRA_LOGGERS_ENV = "PREFECT_LOGGING_EXTRA_LOGGERS"
+EXTRA_LOGGERS_SETTING = "PREFECT_LOGGING_EXTRA_LOGGERS"
 
 
 def with_core_logger(extra_loggers: str | None) -> str:
@@ -21,7 +21,7 @@ def with_core_logger(extra_loggers: str | None) -> str:
 
 
 def prefect_env(verbose: bool) -> None:
-    os.environ[EXTRA_LOGGERS_ENV] = with_core_logger(os.environ.get(EXTRA_LOGGERS_ENV))
+    os.environ[EXTRA_LOGGERS_SETTING] = with_core_logger(os.environ.get(EXTRA_LOGGERS_SETTING))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
