@@ -17,7 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from loadwatch.errors import InvalidInput
 from loadwatch.settings import settings
@@ -27,13 +27,19 @@ __all__ = [
     "DEFAULT_PLAN",
     "CapacitySpec",
     "Check",
+    "DataSource",
+    "Extract",
     "LoadSpec",
     "MonitorSpec",
     "NotifySpec",
     "Plan",
     "Pool",
+    "RefreshSpec",
+    "RequestSpec",
     "Scenario",
+    "SessionSpec",
     "Stage",
+    "Step",
     "TargetSpec",
     "Timeouts",
     "check_channel",
@@ -53,6 +59,7 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # `${NAME}` in a header value: filled from the environment when the requests are built, so a credential lives in
 # the environment, never in the plan, its hash or the stored results
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DATA_NAME = VALUE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -117,17 +124,48 @@ class Check(_Model):
         return v
 
 
-class Scenario(_Model):
+class Extract(_Model):
+    """A value taken from an answer into the session (or the journey): one of a JSON path, a header, or a regular
+    expression over the body (its first group, else the whole match)."""
+
+    json_path: str | None = Field(None, alias="json", description="dotted path: access_token, items[0].id")
+    header: str | None = None
+    regex: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> Extract:
+        if sum(x is not None for x in (self.json_path, self.header, self.regex)) != 1:
+            raise ValueError("give exactly one of `json`, `header` or `regex`")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return self
+
+
+class RequestSpec(_Model):
+    """What a request is: a scenario's, a journey step's or a login step's."""
+
     name: str
-    weight: float = Field(1.0, gt=0)
     method: str = "GET"
-    path: str
+    path: str | None = None
     query: dict[str, str] = {}
     headers: dict[str, str] = {}
     json_body: Any = Field(None, alias="json")
+    form: dict[str, str] | None = Field(None, description="an application/x-www-form-urlencoded body")
     expect: Check = Check()
+    redirects: int = Field(0, ge=0, le=20, description="3xx answers followed, at most; 0: a 3xx is the answer")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("give `json` or `form`, not both")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -145,20 +183,143 @@ class Scenario(_Model):
 
     @field_validator("path")
     @classmethod
-    def _path(cls, v: str) -> str:
-        if not v.startswith("/") or any(c in v for c in " \r\n\t"):
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("/") or any(c in v for c in " \r\n\t")):
             raise ValueError("must start with '/' and contain no whitespace")
         return v
 
-    def placeholders(self) -> set[str]:
-        names: set[str] = set()
-        for text in (self.path, *self.query.values(), *(ENV_REF.sub("", v) for v in self.headers.values())):
-            names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    def texts(self) -> list[tuple[str, str]]:
+        """Every text of the request that is a template, with its field: path, query, header and form values,
+        the strings of a JSON body."""
+        texts: list[tuple[str, str]] = [("path", self.path or "")]
+        texts += [(f"query.{k}", v) for k, v in self.query.items()]
+        texts += [(f"headers.{k}", v) for k, v in self.headers.items()]
+        texts += [(f"form.{k}", v) for k, v in (self.form or {}).items()]
+        return texts + _json_texts(self.json_body, "json")
+
+    def placeholders(self) -> dict[str, str]:
+        """Every `{name}` the request's text uses -> the first field that uses it (`path`, `json.filter.name`)."""
+        names: dict[str, str] = {}
+        for where, text in self.texts():
+            for name in template_names(ENV_REF.sub("", text), where):
+                names.setdefault(name, where)
         return names
 
     def env_refs(self) -> set[str]:
-        """Environment variables named by `${NAME}` in header values."""
-        return {m for v in self.headers.values() for m in ENV_REF.findall(v)}
+        """Environment variables named by `${NAME}` in the request's text (a secret stays out of the plan)."""
+        return {m for _, text in self.texts() for m in ENV_REF.findall(text)}
+
+
+class Step(RequestSpec):
+    """One request of a journey or of a session's login: its answer may fill values for the next ones."""
+
+    path: str
+    extract: dict[str, Extract] = {}
+
+    @field_validator("extract")
+    @classmethod
+    def _names(cls, v: dict[str, Extract]) -> dict[str, Extract]:
+        bad = [k for k in v if not VALUE_NAME.match(k)]
+        if bad:
+            raise ValueError(f"value names are 1-64 of A-Z a-z 0-9 _ -, not starting with a digit: {bad[0]!r}")
+        return v
+
+
+class Scenario(RequestSpec):
+    """One request (`path`), or a journey: named `steps` sent one after the other, values flowing between them."""
+
+    weight: float = Field(1.0, gt=0)
+    steps: list[Step] | None = Field(None, min_length=1, description="a journey: replaces path and the request")
+
+    @model_validator(mode="after")
+    def _request_or_journey(self) -> Scenario:
+        if self.steps is None:
+            if self.path is None:
+                raise ValueError("give `path` (one request) or `steps` (a journey)")
+            return self
+        request = {"path", "query", "headers", "json_body", "form", "expect", "redirects", "method"}
+        given = sorted(f for f in request & self.model_fields_set)
+        if given:
+            raise ValueError(f"a journey (`steps`) has no request of its own: move {', '.join(given)} into a step")
+        names = [st.name for st in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("step names must be unique within the journey")
+        return self
+
+    @property
+    def request_path(self) -> str:
+        """The path of a one-request scenario (a journey has none: use its steps)."""
+        if self.path is None:
+            raise ValueError(f"scenario {self.name!r} is a journey")
+        return self.path
+
+
+class RefreshSpec(_Model):
+    """Renew a session's credentials before they expire: after `every` seconds, or after the value extracted as
+    `expires_in` (seconds, from the login's answer), less `margin` of that lifetime."""
+
+    every: float | None = Field(None, gt=0, le=MAX_DURATION_S)
+    expires_in: str | None = Field(None, description="the extracted value holding the lifetime in seconds")
+    margin: float = Field(0.25, ge=0, lt=1, description="share of the lifetime left when the refresh runs")
+    steps: list[Step] | None = Field(None, min_length=1, description="default: the login steps again")
+
+    @model_validator(mode="after")
+    def _when(self) -> RefreshSpec:
+        if self.every is None and self.expires_in is None:
+            raise ValueError("give `every` (seconds) or `expires_in` (an extracted value)")
+        return self
+
+
+class SessionSpec(_Model):
+    """Virtual users with state: a cookie jar, values extracted from answers, a login when the session starts."""
+
+    login: list[Step] = []
+    refresh: RefreshSpec | None = None
+    cookies: bool = Field(True, description="keep a cookie jar per session (RFC 6265, http.cookiejar)")
+    pool: int = Field(16, ge=1, le=100_000, description="open model: logged-in sessions the arrivals take turns on")
+    measure_login: bool = Field(False, description="also count login and refresh requests as scenarios")
+
+    @model_validator(mode="after")
+    def _steps(self) -> SessionSpec:
+        for steps in (self.login, (self.refresh.steps or []) if self.refresh else []):
+            names = [st.name for st in steps]
+            if len(set(names)) != len(names):
+                raise ValueError("step names must be unique within the login and within the refresh")
+        if self.refresh is not None and self.refresh.steps is None and not self.login:
+            raise ValueError("`refresh` without `steps` repeats the login: give `login` steps")
+        return self
+
+    def extracted(self) -> frozenset[str]:
+        """The values every logged-in session has: what its login extracts (a renewal runs only later, so a value
+        only the refresh steps extract is not one a scenario can count on)."""
+        return frozenset(k for st in self.login for k in st.extract)
+
+
+def template_names(text: str, where: str) -> list[str]:
+    """The `{name}`s of one template; a malformed one (a lone brace, a format spec) is an invalid plan."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    for name, spec, conv in fields:
+        if not name or spec or conv:
+            raise ValueError(f"{where}: {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} is not a "
+                             "value name: {pool} or {data.column} (write a literal brace as {{ or }})")
+    return [f for f, _, _ in fields]
+
+
+def _json_texts(node: Any, where: str) -> list[tuple[str, str]]:
+    """The strings (keys and values) of a JSON body, each with its dotted place."""
+    if isinstance(node, str):
+        return [(where, node)]
+    if isinstance(node, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in node.items():
+            out += [(f"{where}.{k}", str(k)), *_json_texts(v, f"{where}.{k}")]
+        return out
+    if isinstance(node, list):
+        return [t for i, v in enumerate(node) for t in _json_texts(v, f"{where}[{i}]")]
+    return []
 
 
 class Pool(_Model):
@@ -178,6 +339,35 @@ class Pool(_Model):
         if self.from_path and not self.json_path:
             raise ValueError("`from_path` needs `json_path`, e.g. tools[*].tool_name")
         return self
+
+
+
+
+class DataSource(_Model):
+    """Rows of test data whose columns are drawn together (`{name.column}`): a CSV or JSON Lines file, or a SQL
+    query against `target.database_url`, read once before the run (docs/plan.md, "Data sources")."""
+
+    file: str | None = Field(None, description="CSV (.csv) or JSON Lines (.jsonl, .ndjson), relative to the plan")
+    format: Literal["csv", "jsonl"] | None = Field(None, description="default: from the file's extension")
+    query: str | None = Field(None, description="SQL run once, read-only, against target.database_url")
+    strategy: Literal["random", "circular", "sequential", "unique"] = "random"
+    on_exhausted: Literal["stop", "wrap"] = Field("stop", description="sequential/unique: at the last row")
+    limit: int = Field(1_000_000, ge=1, le=10_000_000, description="rows read at most")
+
+    @model_validator(mode="after")
+    def _source(self) -> DataSource:
+        if (self.file is None) == (self.query is None):
+            raise ValueError("give exactly one of `file` or `query`")
+        if self.file is not None and self.file_format is None:
+            raise ValueError(f"cannot tell the format of {self.file!r}: name it .csv or .jsonl, or set `format`")
+        return self
+
+    @property
+    def file_format(self) -> str | None:
+        if self.format is not None or self.file is None:
+            return self.format
+        suffix = Path(self.file).suffix.lower()
+        return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
 
 
 class TargetSpec(_Model):
@@ -269,6 +459,11 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
+# plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)
+HASH_NEUTRAL_PLAN: dict[str, Any] = {"data": {}, "session": None}
+HASH_NEUTRAL_SCENARIO: dict[str, Any] = {"form": None, "redirects": 0, "steps": None}
+
+
 BLOCK_NAME = re.compile(r"^[a-z0-9-]+/[^/\s]+$")  # a Prefect block: <block type slug>/<block name>
 
 
@@ -336,11 +531,14 @@ class NotifySpec(_Model):
 
 
 class Plan(_Model):
+    _base_dir: Path | None = PrivateAttr(None)  # set by load_plan; not part of the plan (nor of its hash)
     name: str = "plan"
     target: TargetSpec = TargetSpec()
     load: LoadSpec
     scenarios: list[Scenario] = Field(min_length=1)
     pools: dict[str, Pool] = {}
+    data: dict[str, DataSource] = {}
+    session: SessionSpec | None = None
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
@@ -353,22 +551,90 @@ class Plan(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"scenario names must be unique; repeated: {', '.join(dupes)}")
+        self._check_data()
+        self._check_session()
+        session = self.session.extracted() if self.session is not None else frozenset()
         for s in self.scenarios:
-            missing = s.placeholders() - set(self.pools)
-            if missing:
-                raise ValueError(
-                    f"scenario {s.name!r} uses {{{'}, {'.join(sorted(missing))}}} but `pools` defines "
-                    f"{', '.join(sorted(self.pools)) or 'nothing'}"
-                )
+            if s.steps is None:
+                self.check_names(s.name, s.placeholders(), session)
+                continue
+            known = set(session)
+            for st in s.steps:  # a step may use what the steps before it extracted
+                self.check_names(f"{s.name}/{st.name}", st.placeholders(), frozenset(known))
+                known |= set(st.extract)
+        measured = [label for label, _ in self.requests() if not label.startswith(("login/", "refresh/"))]
         for expr in self.capacity.slos if self.capacity is not None else []:
             scenario = parse_threshold(expr).scenario
-            if scenario != "*" and scenario not in names:
-                raise ValueError(f"capacity SLO {expr!r} names scenario {scenario!r}; scenarios: {', '.join(names)}")
+            if scenario != "*" and scenario not in measured:  # a journey's steps are measured as journey/step
+                raise ValueError(f"capacity SLO {expr!r} names scenario {scenario!r}; scenarios: {', '.join(measured)}")
         return self
+
+    def _check_data(self) -> None:
+        for name, src in self.data.items():
+            if not DATA_NAME.match(name):
+                raise ValueError(f"data source name {name!r}: 1-64 of A-Z a-z 0-9 _ -, not starting with a digit")
+            if name in self.pools:
+                raise ValueError(f"{name!r} is both a pool and a data source: rename one")
+            if src.query is not None and self.target.database_url is None:
+                raise ValueError(f"data source {name!r} runs a query: set `target.database_url`")
+
+    def requests(self) -> list[tuple[str, RequestSpec]]:
+        """Every request the plan can send, with its label: scenarios, journey steps, login and refresh steps."""
+        out: list[tuple[str, RequestSpec]] = []
+        for s in self.scenarios:
+            out += [(s.name, s)] if s.steps is None else [(f"{s.name}/{st.name}", st) for st in s.steps]
+        if self.session is not None:
+            out += [(f"login/{st.name}", st) for st in self.session.login]
+            refresh = self.session.refresh
+            out += [(f"refresh/{st.name}", st) for st in (refresh.steps or [] if refresh is not None else [])]
+        return out
+
+    def _check_session(self) -> None:
+        if self.session is None:
+            return
+        known: set[str] = set()
+        for st in self.session.login:
+            self.check_names(f"login/{st.name}", st.placeholders(), frozenset(known))
+            known |= set(st.extract)
+        refresh = self.session.refresh
+        if refresh is not None:
+            for st in refresh.steps or []:
+                self.check_names(f"refresh/{st.name}", st.placeholders(), frozenset(known))
+                known |= set(st.extract)
+            if refresh.expires_in is not None and refresh.expires_in not in known:
+                raise ValueError(f"session.refresh.expires_in names {refresh.expires_in!r}, which no login or "
+                                 f"refresh step extracts ({', '.join(sorted(known)) or 'none'})")
+
+    def check_names(self, scenario: str, names: dict[str, str], known: frozenset[str] = frozenset()) -> None:
+        """Every `{name}` a request uses must name a pool, a data source's column (`{source.column}`; the columns
+        are checked when the data is read) or a value in `known` (a session's or journey's extraction)."""
+        for name, where in sorted(names.items()):
+            source, dot, _column = name.partition(".")
+            if name in known or name in self.pools or (dot and source in self.data):
+                continue
+            defined = [*self.pools, *(f"{d}.<column>" for d in self.data), *sorted(known)]
+            raise ValueError(
+                f"scenario {scenario!r} field {where} uses {{{name}}}, which names no value: the plan defines "
+                f"{', '.join(defined) or 'no pools, data or extracted values'}"
+            )
+
+    @property
+    def base_dir(self) -> Path:
+        """The plan file's folder: data files are relative to it (the working directory for a plan not read
+        from a file)."""
+        return self._base_dir or Path.cwd()
 
     def plan_hash(self) -> str:
         """Hash of what makes two runs comparable: the workload, not the target's address, tags or channels."""
         doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "target": {"url"}})
+        # fields added since plans were first hashed count only when used, so an existing plan keeps its hash
+        for key, default in HASH_NEUTRAL_PLAN.items():
+            if doc.get(key, default) == default:
+                doc.pop(key, None)
+        for sc in doc["scenarios"]:
+            for key, default in HASH_NEUTRAL_SCENARIO.items():
+                if sc.get(key, default) == default:
+                    sc.pop(key, None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_target_url(self, url: str) -> Plan:
@@ -456,7 +722,9 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise InvalidInput(f"not valid YAML: {problem}", source=source, field=where) from None
     except OSError as exc:
         raise InvalidInput(f"cannot read: {exc.strerror}", source=source) from None
-    return parse_plan(doc, source=source)
+    plan = parse_plan(doc, source=source)
+    plan._base_dir = p.resolve().parent
+    return plan
 
 
 def safe_name(text: str, default: str, limit: int = 64) -> str:

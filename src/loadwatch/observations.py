@@ -20,6 +20,7 @@ __all__ = [
     "IdleCheck",
     "ProbeReading",
     "ResourceGroup",
+    "ResourceSample",
     "Resources",
     "StatementRow",
     "TargetStats",
@@ -172,3 +173,27 @@ class Resources(TypedDict, total=False):
     generator: ResourceGroup
     host: ResourceGroup
     monitor_overhead_percent: float | None
+
+
+@with_config(_OPEN)
+class ResourceSample(TypedDict, total=False):
+    """One sample of one process group (loadwatch.observe.monitor): rates per second over the interval before `t`.
+    The host's sample adds its memory, network and disk; a process group's `threads` and `fds` are the host's None."""
+
+    t: float
+    interval_s: float
+    group: str
+    processes: int
+    cpu_percent: float
+    rss_mb: float
+    threads: int | None
+    fds: int | None
+    read_bytes_per_s: float | None
+    write_bytes_per_s: float | None
+    ctx_switches_per_s: float | None
+    mem_used_mb: float
+    mem_percent: float
+    net_sent_bytes_per_s: float | None
+    net_recv_bytes_per_s: float | None
+    disk_read_bytes_per_s: float | None
+    disk_write_bytes_per_s: float | None

@@ -37,7 +37,7 @@ from loadwatch.findings import (
     ThresholdRow,
 )
 from loadwatch.metrics import ALL, run_metrics
-from loadwatch.observations import Environment, ProbeReading, Resources, TargetStats
+from loadwatch.observations import Environment, ProbeReading, Resources, ResourceSample, TargetStats
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -179,7 +179,7 @@ class RunRecord(BaseModel):
     histograms: dict[str, dict[str, str]] = Field(default_factory=dict)
     windows: list[dict[str, Any]] = Field(default_factory=list)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
-    resource_samples: list[dict[str, Any]] = Field(default_factory=list)
+    resource_samples: list[Checked[ResourceSample]] = Field(default_factory=list)
     # the run's metric vector (loadwatch.metrics.run_metrics): derived once, for the comparison, and carried here to
     # the store and the report; a record spooled or imported without it gets it derived when it is read
     metrics: dict[str, dict[str, float]] = Field(default_factory=dict)

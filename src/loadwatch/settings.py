@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,7 +48,8 @@ class Settings(BaseModel):
     checkout: Path | None = Field(None, description="the checkout a Prefect worker runs the flow from "
                                                     "(read by deploy/prefect.yaml's pull step)")
     # read without this module (see the module's docstring), declared for the reference
-    tls_insecure: bool = Field(False, description="1: do not verify the target's TLS certificate")
+    # "1" exactly, as the generator processes read it (a "true" there would be silently ignored: refused here)
+    tls_insecure: Literal["0", "1"] = Field("0", description="1: do not verify the target's TLS certificate")
     target_database_url: str | None = Field(None, description="the demo service's database")
     git_sha: str | None = Field(None, description="the commit the demo service reports as its version")
 

@@ -86,5 +86,7 @@ ERROR_KINDS = (
     "check_failed",  # an answer that failed the scenario's expectations (status set, JSON field)
     "protocol_error",
     "dropped",  # not sent: the in-flight cap was reached (the target held every request)
+    "session_login",  # not sent: its session could not log in (engine/session.py)
+    "session_refresh",  # not sent: its session's credentials could not be renewed before they expired
     "other",
 )

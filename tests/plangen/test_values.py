@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from loadwatch.config import parse_plan
@@ -77,3 +79,18 @@ def test_pattern_values_are_printable_and_short(pattern):
 def test_patterns_beyond_the_generator_give_no_value(pattern):
     with pytest.raises(NoValue):
         generate({"type": "string", "pattern": pattern}, name="p", version="3.1.0")
+
+
+def test_recorded_json_bodies_stay_literal_now_that_bodies_are_templated(tmp_path):
+    """A recorded body with braces in its strings is written with them doubled, so a run (and `--check`) sends
+    exactly what was recorded, never a placeholder."""
+    from loadwatch.engine.build import render_body
+    from loadwatch.plangen.draft import PlanDraft, ScenarioDraft, write_plan
+
+    body = {"query": "{ tools { name } }", "vars": {"{id}": [1, "a}b"]}}
+    draft = PlanDraft(name="g", source="test", base_url="http://127.0.0.1:9", base_note="")
+    draft.scenarios.append(ScenarioDraft(name="graphql", method="POST", path="/graphql", json_body=body))
+    plan = write_plan(draft, tmp_path / "plan.yaml")
+    compiled = compile_scenario(plan.scenarios[0], 0, "127.0.0.1:9")
+    assert compiled.static is not None and compiled.static.endswith(json.dumps(body, separators=(",", ":")).encode())
+    assert render_body(plan.scenarios[0], {}) == (json.dumps(body, separators=(",", ":")).encode(), "application/json")

@@ -126,6 +126,18 @@ def test_generated_broken_plans_only_raise_invalid_input(doc):
         assert exc.message.startswith("gen.yaml")
 
 
+def test_plans_keep_their_hash_when_fields_are_added():
+    """Runs are compared by plan hash: the request, data and session fields added to the plan count only when a plan
+    uses them (the hashes below are those of the code before they existed)."""
+    from loadwatch.config import load_plan, parse_plan
+
+    assert load_plan().plan_hash() == "4a27fabd72170bba"
+    plain = {"load": {"rate": 1}, "scenarios": [{"name": "a", "path": "/x", "json": {"a": 1}}]}
+    assert parse_plan(plain).plan_hash() == "e094e11cc942e4e4"
+    with_form = {"load": {"rate": 1}, "scenarios": [{"name": "a", "path": "/x", "form": {"a": "1"}}]}
+    assert parse_plan(with_form).plan_hash() != parse_plan(plain).plan_hash()
+
+
 def test_notify_section_is_validated_and_outside_the_plan_hash(tmp_path):
     doc = {**BASE, "notify": {"urls": ["json://127.0.0.1:9000/hook", "slack://${A}/${B}/${C}/#perf"],
                               "blocks": ["slack-webhook/oncall"], "remind_days": 3}}

@@ -21,7 +21,7 @@ READERS_ALLOWED = {"settings.py", "demo/server.py", "engine/driver.py"}
 def test_defaults_and_values_from_a_mapping():
     s = settings({"LOADWATCH_LOCK_WAIT_S": "12.5", "LOADWATCH_ALLOWED_HOSTS": " a.test, ,b.test", "OTHER": "x",
                   "LOADWATCH_CRON": "  ", "LOADWATCH_TLS_INSECURE": "1"})
-    assert s.lock_wait_s == 12.5 and s.allowed_host_list == ["a.test", "b.test"] and s.tls_insecure is True
+    assert s.lock_wait_s == 12.5 and s.allowed_host_list == ["a.test", "b.test"] and s.tls_insecure == "1"
     assert s.cron == "0 2 * * *"  # empty counts as unset
     assert settings({}).database_url is None and settings({}).spool_dir is None
 
@@ -39,6 +39,8 @@ def test_a_bad_value_names_the_variable():
     assert err.value.field == "LOADWATCH_LOCK_WAIT_S" and "environment" in str(err.value) and "soon" in str(err.value)
     with pytest.raises(InvalidInput, match="LOADWATCH_LOCK_WAIT_S"):
         settings({"LOADWATCH_LOCK_WAIT_S": "-1"})
+    with pytest.raises(InvalidInput, match="LOADWATCH_TLS_INSECURE"):  # the generators read "1" exactly
+        settings({"LOADWATCH_TLS_INSECURE": "true"})
 
 
 def _mentions(path: Path) -> set[str]:

@@ -12,12 +12,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from loadwatch.commands.args import positive
 from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
+from loadwatch.plangen.draft import literal, literal_json
 
 __all__ = ["LiveLine", "add_arguments", "format_summary", "run"]
 
@@ -132,11 +134,11 @@ def build_plan(ns: argparse.Namespace) -> Plan:
             name, sep, value = h.partition(":")
             if not sep or not name.strip() or any(c in h for c in "\r\n"):
                 raise InvalidInput("expected 'Name: value'", source="command line", field=f"--header {h!r}")
-            headers[name.strip()] = value.strip()
+            headers[name.strip()] = literal(value.strip())  # URL mode has no values to template: sent as given
         changes["headers"] = headers
     if ns.body is not None:
         try:
-            changes["json_body"] = json.loads(ns.body)
+            changes["json_body"] = literal_json(json.loads(ns.body))  # sent as given, braces included
         except ValueError:
             raise InvalidInput("not valid JSON", source="command line", field="--body") from None
     if changes:
@@ -159,7 +161,7 @@ def _fmt_stats(label: str, s: dict[str, float | None], at_least: list[str] | Non
     return f"  {label:<34}" + "".join(_cell(s, k, at_least or []) for k in keys)
 
 
-def format_summary(summary: dict[str, Any], url: str) -> str:
+def format_summary(summary: Mapping[str, Any], url: str) -> str:
     s = summary
     lines = []
     mode = f"open model, {s['intended_rate'] or 0:.0f} req/s intended" if s["model"] == "open" else "closed model"
@@ -208,9 +210,32 @@ def format_summary(summary: dict[str, Any], url: str) -> str:
         lines.append("  WARNING generator-bound: these latencies describe the generator, not only the target:")
         for r in s["generator"]["reasons"]:
             lines.append(f"    - {r}")
+    lines += _format_state(s)
     if s.get("stopped"):
         lines.append("  (stopped early on request)")
     return "\n".join(lines)
+
+
+def _format_state(s: Mapping[str, Any]) -> list[str]:
+    """Data sources, sessions and journeys: what the run did with them, and what ran out."""
+    lines: list[str] = []
+    for name, u in (s.get("data") or {}).items():
+        line = f"  data {name} ({u['strategy']}): {u['used']} draws from {u['rows']} rows"
+        if u["exhausted"]:
+            what = "stopped sending" if u["on_exhausted"] == "stop" else f"started over {u['wraps']} time(s)"
+            line += f"; WARNING ran out after {u['exhausted_at_s']} s and {what}"
+        lines.append(line)
+    ss = s.get("sessions")
+    if ss:
+        lines.append(f"  sessions {ss['sessions']}: logins {ss['logins']} ({ss['login_failures']} failed), "
+                     f"refreshes {ss['refreshes']} ({ss['refresh_failures']} failed); login steps, timed apart:")
+        for name, v in ss["steps"].items():
+            lines.append(_fmt_stats(f"  {name} ({v['requests']} req, {v['errors']} err)", v["latency_ms"],
+                                    v.get("latency_at_least")))
+    for name, v in (s.get("journeys") or {}).items():
+        lines.append(_fmt_stats(f"journey {name} end to end ({v['requests']}, {v['errors']} err)", v["latency_ms"],
+                                v.get("latency_at_least")))
+    return lines
 
 
 class _Progress(LiveLine):

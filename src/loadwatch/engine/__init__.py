@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from loadwatch.config import Plan, check_target_allowed
 from loadwatch.engine.build import check_env
+from loadwatch.engine.data import check_columns, load_data
 from loadwatch.engine.pools import resolve_pools
 from loadwatch.engine.result import LoadResult, combine_parts, merge_results
 from loadwatch.engine.schedule import local_users
@@ -63,18 +64,8 @@ def _check_reachable(plan: Plan) -> None:
         raise TargetUnavailable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
 
 
-def run_load(
-    plan: Plan,
-    *,
-    workers: int | None = None,
-    stop: threading.Event | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    start_at: float | None = None,
-    share: tuple[int, int] = (0, 1),
-) -> LoadResult:
-    """Blocking. Drives `share[0]` of `share[1]` of the plan's load with `workers` processes.
-
-    Every shard must use the same number of workers (the rate/users split is by global process index)."""
+def _workers_for(plan: Plan, workers: int | None, share: tuple[int, int]) -> int:
+    """Check the plan and the share before anything starts; the number of generator processes to start."""
     url = plan.target.url
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidInput(
@@ -88,78 +79,122 @@ def run_load(
     n = workers or plan.load.workers or _default_workers(plan, s_n)
     if n < 1:
         raise InvalidInput("workers must be at least 1", source="run_load", field="workers")
-    _check_reachable(plan)
-    pools = resolve_pools(plan)
     if plan.load.model == "closed":  # no process without a user to drive
         n = max(1, min(n, max(local_users(_max_users(plan), s_i, s_n), 1)))
-    from loadwatch.engine.driver import WorkerConfig
-    from loadwatch.engine.proc import worker_main
+    return n
 
-    ctx = multiprocessing.get_context("spawn")
-    q: Any = ctx.Queue()
-    start_value: Any = ctx.Value("d", 0.0)
-    stop_ev = ctx.Event()
-    procs = []
-    for w in range(n):
-        cfg = WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n, local_workers=n)
-        p = ctx.Process(target=worker_main, args=(cfg, q, start_value, stop_ev), daemon=True, name=f"loadwatch-gen-{w}")
-        p.start()
-        procs.append(p)
-    outputs: dict[int, dict[str, Any]] = {}
-    try:
+
+class _Processes:
+    """The spawned generator processes of one run_load call and their queue."""
+
+    def __init__(self, configs: list[Any]) -> None:
+        from loadwatch.engine.proc import worker_main
+
+        ctx = multiprocessing.get_context("spawn")
+        self.q: Any = ctx.Queue()
+        self.start_value: Any = ctx.Value("d", 0.0)
+        self.stop_ev = ctx.Event()
+        self.procs = []
+        for cfg in configs:
+            p = ctx.Process(target=worker_main, args=(cfg, self.q, self.start_value, self.stop_ev), daemon=True,
+                            name=f"loadwatch-gen-{cfg.index}")
+            p.start()
+            self.procs.append(p)
+
+    def await_ready(self) -> None:
         ready = 0
         ready_deadline = time.monotonic() + 120.0
-        while ready < n:
-            msg = _get(q, ready_deadline, procs)
+        while ready < len(self.procs):
+            msg = _get(self.q, ready_deadline, self.procs)
             if msg["type"] == "ready":
                 ready += 1
             elif msg["type"] == "error":
                 raise InfrastructureError(f"generator process {msg['index']} failed: {msg['message']}")
-        start_value.value = start_at if start_at is not None else time.time() + START_MARGIN_S
-        begin = float(start_value.value)
+
+    def collect(
+        self,
+        plan: Plan,
+        begin: float,
+        stop: threading.Event | None,
+        progress: Callable[[dict[str, Any]], None] | None,
+    ) -> dict[int, dict[str, Any]]:
+        """Every process's result; progress reports on the way; a stop passed on; a missing result an error."""
+        n = len(self.procs)
         grace = min(plan.load.timeout.total, 10.0)
         deadline = time.monotonic() + max(begin - time.time(), 0) + plan.load.total_duration + grace + EXTRA_WAIT_S
+        outputs: dict[int, dict[str, Any]] = {}
         ticks: dict[int, dict[str, Any]] = {}
         last_progress = 0.0
         while len(outputs) < n:
             if stop is not None and stop.is_set():
-                stop_ev.set()
+                self.stop_ev.set()
             try:
-                msg = q.get(timeout=0.2)
+                msg = self.q.get(timeout=0.2)
             except queue_mod.Empty:
                 if time.monotonic() > deadline:
-                    stop_ev.set()
+                    self.stop_ev.set()
                     raise InfrastructureError("generator processes did not finish in time") from None
-                if not any(p.is_alive() for p in procs) and q.empty():
+                if not any(p.is_alive() for p in self.procs) and self.q.empty():
                     raise InfrastructureError("generator processes exited without a result") from None
                 continue
             kind = msg["type"]
             if kind == "result":
                 outputs[msg["index"]] = msg["data"]
             elif kind == "error":
-                stop_ev.set()
+                self.stop_ev.set()
                 raise InfrastructureError(f"generator process {msg['index']} failed: {msg['message']}")
             elif kind == "tick":
                 ticks[msg["index"]] = msg
                 now = time.monotonic()
-                if (
-                    progress is not None
-                    and (len(ticks) == n or now - last_progress > 1.5)
-                    and now - last_progress > 0.5
-                ):
+                due = len(ticks) == n or now - last_progress > 1.5
+                if progress is not None and due and now - last_progress > 0.5:
                     last_progress = now
                     progress(_progress(list(ticks.values()), plan.load.total_duration))
-    except KeyboardInterrupt:
-        stop_ev.set()
-        raise
-    finally:
-        stop_ev.set()
-        for p in procs:
+        return outputs
+
+    def close(self) -> None:
+        self.stop_ev.set()
+        for p in self.procs:
             p.join(timeout=5.0)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=2.0)
-        q.close()
+        self.q.close()
+
+
+def run_load(
+    plan: Plan,
+    *,
+    workers: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    start_at: float | None = None,
+    share: tuple[int, int] = (0, 1),
+) -> LoadResult:
+    """Blocking. Drives `share[0]` of `share[1]` of the plan's load with `workers` processes.
+
+    Every shard must use the same number of workers (the rate/users split is by global process index)."""
+    n = _workers_for(plan, workers, share)
+    data = load_data(plan)  # a bad data file is the plan's fault (exit 2), whether or not the target is up
+    check_columns(plan, data, {label: sc.placeholders() for label, sc in plan.requests()})
+    _check_reachable(plan)
+    pools = resolve_pools(plan)
+    from loadwatch.engine.driver import WorkerConfig
+
+    s_i, s_n = share
+    procs = _Processes([
+        WorkerConfig(plan=plan, pools=pools, index=w, part=s_i * n + w, parts=s_n * n, local_workers=n, data=data)
+        for w in range(n)
+    ])
+    try:
+        procs.await_ready()
+        procs.start_value.value = start_at if start_at is not None else time.time() + START_MARGIN_S
+        outputs = procs.collect(plan, float(procs.start_value.value), stop, progress)
+    except KeyboardInterrupt:
+        procs.stop_ev.set()
+        raise
+    finally:
+        procs.close()
     return combine_parts([outputs[i] for i in sorted(outputs)])
 
 

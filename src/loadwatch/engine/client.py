@@ -285,11 +285,12 @@ async def open_conn(
     server_hostname: str | None,
     timeout: float,
     full: bool = True,
+    conn_class: type[Conn] | None = None,
 ) -> Conn:
     """Connect; raises the original exception (classify with `classify_error(exc, connecting=True)`).
-    `full=False` gives a lean connection (no body collection, no HEAD support)."""
+    `full=False` gives a lean connection (no body collection, no HEAD support); `conn_class` another kind."""
     loop = asyncio.get_running_loop()
-    cls = FullConn if full else Conn
+    cls = conn_class or (FullConn if full else Conn)
     _t, conn = await asyncio.wait_for(
         loop.create_connection(
             lambda: cls(owner), host, port, ssl=ssl_ctx, server_hostname=server_hostname if ssl_ctx else None

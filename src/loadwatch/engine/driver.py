@@ -23,7 +23,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,9 +31,11 @@ from urllib.parse import urlsplit
 from loadwatch.config import Plan
 from loadwatch.engine.build import CompiledScenario, RequestFactory, check_response
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, classify_error, open_conn
+from loadwatch.engine.data import DataExhausted, Table
 from loadwatch.engine.pacer import LATE_TOLERANCE_NS, OpenPacer, tick_for_rate
 from loadwatch.engine.recording import ERROR_SAMPLE_CHARS, Recorder
 from loadwatch.engine.schedule import closed_users_at, intended_offsets, local_users, split_count
+from loadwatch.engine.session import SessionRunner, needs_sessions, session_names
 
 __all__ = ["HOUSEKEEPING_S", "Runner", "WorkerConfig", "make_ssl_context"]
 
@@ -62,6 +64,7 @@ class WorkerConfig:
     parts: int = 1
     local_workers: int = 1  # generator processes of this run_load call (share one machine)
     start_at: float = 0.0  # epoch seconds of the agreed start
+    data: dict[str, Table] = field(default_factory=dict)  # the plan's data sources, read by the parent
 
 
 class _Req:
@@ -109,8 +112,10 @@ class Runner:
         if ":" in self.host and not default_port:
             host_header = f"[{self.host}]:{self.port}"
         self.ssl_ctx = (ssl_ctx or make_ssl_context()) if self.tls else None
-        self.factory = RequestFactory(plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part)
-        self.names = [s.name for s in plan.scenarios]
+        self.factory = RequestFactory(
+            plan, cfg.pools, host_header, seed=self.load.seed, part=cfg.part, parts=cfg.parts, data=cfg.data
+        )
+        self.names = self.factory.names + session_names(plan)
         self.stop_check = stop_check
         self.report = report
         self.timeout_ns = int(self.load.timeout.total * 1e9)
@@ -156,6 +161,8 @@ class Runner:
         self.sched_done: asyncio.Future[None] | None = None
         self.start_skew_s = 0.0
         self.cpu_s = 0.0
+        # sessions, journeys, redirects: the awaiting path (session.py); plain plans keep the callback hot path
+        self.sess = SessionRunner(self, plan, self.factory, host_header) if needs_sessions(plan) else None
 
     # ------------------------------------------------------------------ progress
     def _tick(self, window: int, t: float, n: int, errors: int, p95_ms: float) -> None:
@@ -221,9 +228,17 @@ class Runner:
             # closed user, no think time: the next request goes out on this connection now, reusing the
             # user's request object (one in flight per user); intended = this completion
             sc = self.single or self.factory.pick()
+            try:
+                data = sc.static or self.factory.render(sc)
+            except DataExhausted:
+                self._end_schedule()  # this process has no row left: it stops sending (the result says so)
+                user.conn = conn
+                self.in_flight -= 1
+                user.running = False
+                return
             req.sc = sc
             req.intended_ns = done_ns
-            req.data = data = sc.static or self.factory.render(sc)
+            req.data = data
             self.sent += 1
             # Conn.send, inlined
             conn.token = req
@@ -371,8 +386,16 @@ class Runner:
 
     # ------------------------------------------------------------------ open model
     def _open_send(self, intended_ns: int) -> bool:
+        if self.sess is not None:
+            self.sess.arrive(intended_ns)
+            return True
         sc = self.factory.pick()
-        return self._dispatch(_Req(sc, intended_ns, None, self.factory.render(sc)))
+        try:
+            data = self.factory.render(sc)
+        except DataExhausted:
+            self._end_schedule()  # a stopping data source ran out in this process: no more sends
+            return True
+        return self._dispatch(_Req(sc, intended_ns, None, data))
 
     def _open_drop(self, intended_ns: int) -> None:
         """The pacer abandoned a send at the in-flight cap: a request of its scenario and an error, no latency.
@@ -424,7 +447,12 @@ class Runner:
         sc = self.factory.pick()
         # intended = when the think time ended (timer lateness is the generator's, and counted)
         intended_ns = intended_ns or perf_counter_ns()
-        data = self.factory.render(sc)
+        try:
+            data = self.factory.render(sc)
+        except DataExhausted:
+            self._end_schedule()
+            user.running = False
+            return
         req = user.req
         if req is None:
             req = user.req = _Req(sc, intended_ns, user, data)
@@ -442,6 +470,9 @@ class Runner:
 
     def _adjust_users(self, t: float) -> None:
         want = local_users(closed_users_at(self.load, t), self.cfg.part, self.cfg.parts)
+        if self.sess is not None:
+            self.sess.adjust(want)
+            return
         while len(self.users) < want:
             self.users.append(_User(len(self.users)))
         for i, u in enumerate(self.users):
@@ -460,6 +491,10 @@ class Runner:
                     u.conn = None
 
     # ------------------------------------------------------------------ control
+    def end_schedule(self) -> None:
+        """Stop scheduling sends (the run's end, a stop, or a data source that ran out)."""
+        self._end_schedule()
+
     def _end_schedule(self) -> None:
         if not self.scheduling:
             return
@@ -484,6 +519,8 @@ class Runner:
             last = now
             for conn in [c for c in self.conns if c.token is not None]:
                 conn.expire(now)
+            if self.sess is not None:
+                self.sess.client.expire(now)
             if self.waiting:
                 self._expire_waiting(now)
             if now >= self.rec.win_end_ns:
@@ -509,6 +546,8 @@ class Runner:
         self.start_skew_s = max(time.time() - self.start_epoch, 0.0)
         self.t0_ns = perf_counter_ns() - int(self.start_skew_s * 1e9)
         self.rec.start(self.t0_ns)
+        if self.sess is not None:
+            self.sess.start(self.t0_ns)
         self.warmup_ns = self.t0_ns + int(self.warmup * 1e9)
         cpu0 = time.process_time()
         self.sched_done = loop.create_future()
@@ -553,6 +592,8 @@ class Runner:
                     conn.expire(now)
             while self.waiting:
                 self._fail_req(self.waiting.popleft(), "read_timeout", "no connection free before the run ended", now)
+            if self.sess is not None:
+                await self.sess.finish()
             tasks = list(self.connecting)
             for task in tasks:
                 task.cancel()
@@ -610,4 +651,7 @@ class Runner:
                 "max": round(lags[-1], 2) if lags else 0.0,
             },
             "late_tolerance_ms": LATE_TOLERANCE_NS / 1e6,
+            **(self.sess.result() if self.sess is not None else {}),
+            **({"data": {n: f.use(self.t0_ns) for n, f in self.factory.feeders.items()}} if self.factory.feeders
+               else {}),
         }

@@ -142,6 +142,8 @@ class OpenPacer:
                         self.late += 1
                         self.late_ns += now - due
                 now = perf_counter_ns()
+                if self.done.done():  # the send stopped the schedule (a data source ran out)
+                    return
                 if self.max_sends is not None and self.sends >= self.max_sends:
                     self.stop()
                     return

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from loadwatch import hist
+from loadwatch.engine.data import DataUse, merge_data_use
 
 __all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", "part_from_result"]
 
@@ -40,14 +41,100 @@ ACHIEVED_MIN_FRACTION = 0.95
 LAG_BOUND_MS = 50.0
 
 
+class ErrorKind(TypedDict):
+    count: int
+    sample: str  # the first message of the kind
+
+
+class ScenarioSummary(TypedDict):
+    """One scenario (or journey step, journey, login step) in the load summary."""
+
+    requests: int
+    errors: int
+    rps: float
+    error_rate: float
+    latency_ms: dict[str, float | None]  # mean, p50, p90, p95, p99, p999, max (None: no latency recorded)
+    latency_at_least: list[str]  # the statistics above that are lower bounds (censored or clamped values)
+    service_time_ms: dict[str, float | None]
+    service_time_at_least: list[str]
+    censored: int
+    clamped: int
+    censored_min_ms: dict[str, float | None]
+    errors_by_kind: dict[str, ErrorKind]
+    status_classes: dict[str, int]
+
+
+class GeneratorSummary(TypedDict):
+    cpu_percent: float
+    loop_lag_ms: dict[str, float]
+    reasons: list[str]  # why the run was generator-bound (empty: it was not)
+
+
+class SessionsSummary(TypedDict):
+    """What the sessions did; `steps`: their login and refresh requests, timed apart from the scenarios."""
+
+    sessions: int
+    logins: int
+    login_failures: int
+    refreshes: int
+    refresh_failures: int
+    steps: dict[str, ScenarioSummary]
+
+
+SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
+
+
+class LoadSummary(TypedDict):
+    """The engine's load summary: `load` in summary.json (its shape is pinned by tests/pipeline)."""
+
+    model: str
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    dropped: int
+    late: int
+    late_target: int
+    censored: int
+    clamped: int
+    protocol_errors: int
+    protocol_error_sample: str
+    cancelled: int
+    sends: int
+    late_tolerance_ms: float
+    generator_bound: bool
+    latency_ms: dict[str, float | None]
+    latency_at_least: list[str]
+    service_time_ms: dict[str, float | None]
+    service_time_at_least: list[str]
+    errors_by_kind: dict[str, ErrorKind]
+    status_classes: dict[str, int]
+    scenarios: dict[str, ScenarioSummary]
+    workers: list[dict[str, Any]]
+    intended_rate: float | None
+    achieved_rate: float
+    generator: GeneratorSummary
+    duration_s: float
+    warmup_s: float
+    measured_s: float
+    stopped: bool
+    start_skew_s: float
+    data: NotRequired[dict[str, DataUse]]  # plans with data sources only
+    sessions: NotRequired[SessionsSummary]  # plans with a session only
+    journeys: NotRequired[dict[str, ScenarioSummary]]  # plans with journeys only
+    shards: NotRequired[list[dict[str, Any]]]  # a sharded run: each shard's share (tasks/shards.py)
+
+
 @dataclass
 class LoadResult:
     started_at: float
     finished_at: float
-    summary: dict[str, Any]
+    summary: LoadSummary
     histograms: dict[str, dict[str, str]] = field(default_factory=dict)
     windows: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # sessions' login steps and journeys in the workers' form (encoded histograms), so shards merge them exactly
+    parts_extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +172,135 @@ def _reasons(w: dict[str, Any], model: str) -> list[str]:
     return out
 
 
+class _Merged(NamedTuple):
+    """One scenario merged over the parts: its summary entry, its histograms and its censoring minima."""
+
+    entry: ScenarioSummary
+    lat: Any
+    svc: Any
+    cmin_lat: int | None
+    cmin_svc: int | None
+
+
+def _merge_scenario(subs: Sequence[dict[str, Any]], measured_s: float) -> _Merged:
+    """One scenario's entries of several parts: counts summed, histograms added, error kinds and classes joined."""
+    lat = hist.merge_encoded(s["latency"] for s in subs)
+    svc = hist.merge_encoded(s["service"] for s in subs)
+    kinds: dict[str, ErrorKind] = {}
+    classes: dict[str, int] = defaultdict(int)
+    for s in subs:
+        for k, v in s["errors_by_kind"].items():
+            d = kinds.setdefault(k, {"count": 0, "sample": v["sample"]})
+            d["count"] += v["count"]
+        for c, n in s["status_classes"].items():
+            classes[c] += n
+    req = sum(s["requests"] for s in subs)
+    err = sum(s["errors"] for s in subs)
+    cmin_lat = _min_us([(s.get("censored_min_us") or {}).get("latency") for s in subs])
+    cmin_svc = _min_us([(s.get("censored_min_us") or {}).get("service") for s in subs])
+    lat_ms = hist.stats_ms(lat)
+    svc_ms = hist.stats_ms(svc)
+    entry: ScenarioSummary = {
+        "requests": req,
+        "errors": err,
+        "rps": round(req / measured_s, 2),
+        "error_rate": round(err / req, 6) if req else 0.0,
+        "latency_ms": lat_ms,
+        "latency_at_least": hist.at_least(lat_ms, cmin_lat),
+        "service_time_ms": svc_ms,
+        "service_time_at_least": hist.at_least(svc_ms, cmin_svc),
+        "censored": sum(s.get("censored", 0) for s in subs),
+        "clamped": sum(s.get("clamped", 0) for s in subs),
+        "censored_min_ms": {
+            "latency": cmin_lat / 1000.0 if cmin_lat is not None else None,
+            "service": cmin_svc / 1000.0 if cmin_svc is not None else None,
+        },
+        "errors_by_kind": dict(sorted(kinds.items())),
+        "status_classes": dict(sorted(classes.items())),
+    }
+    return _Merged(entry, lat, svc, cmin_lat, cmin_svc)
+
+
+def _as_part(m: _Merged) -> dict[str, Any]:
+    """A merged entry back in the workers' form (encoded histograms): what a shard hands to the merge."""
+    e = m.entry
+    return {
+        **{k: e[k] for k in ("requests", "errors", "errors_by_kind", "status_classes", "censored", "clamped")},
+        "latency": hist.encode(m.lat),
+        "service": hist.encode(m.svc),
+        "censored_min_us": {"latency": m.cmin_lat, "service": m.cmin_svc},
+    }
+
+
+def _merge_named(
+    entries: Sequence[dict[str, dict[str, Any]]], measured_s: float
+) -> tuple[dict[str, ScenarioSummary], dict[str, dict[str, Any]]]:
+    """Per-name entries of several parts (journeys, login steps), merged name by name: (summary, workers' form)."""
+    names: list[str] = []
+    for e in entries:
+        names += [n for n in e if n not in names]
+    merged = {n: _merge_scenario([e[n] for e in entries if n in e], measured_s) for n in names}
+    return {n: m.entry for n, m in merged.items()}, {n: _as_part(m) for n, m in merged.items()}
+
+
+def _sessions(parts: Sequence[dict[str, Any]], measured_s: float) -> tuple[SessionsSummary, dict[str, Any]]:
+    """The sessions' counts summed, their login and refresh steps merged (kept apart from the scenarios)."""
+    subs = [p["sessions"] for p in parts if "sessions" in p]
+    counts = {k: sum(s[k] for s in subs) for k in SESSION_COUNTS}
+    steps, raw = _merge_named([s["steps"] for s in subs], measured_s)
+    summary = SessionsSummary(sessions=counts["sessions"], logins=counts["logins"],
+                              login_failures=counts["login_failures"], refreshes=counts["refreshes"],
+                              refresh_failures=counts["refresh_failures"], steps=steps)
+    return summary, {**counts, "steps": raw}
+
+
+def _totals(scen: dict[str, ScenarioSummary], merged: Sequence[_Merged], measured_s: float) -> dict[str, Any]:
+    """The run's totals over its scenarios: requests, errors, latency and service time of all of them."""
+    all_lat = hist.new_hist()
+    all_svc = hist.new_hist()
+    kinds_all: dict[str, dict[str, Any]] = {}
+    classes_all: dict[str, int] = defaultdict(int)
+    for m in merged:
+        all_lat.add(m.lat)
+        all_svc.add(m.svc)
+        for k, v in m.entry["errors_by_kind"].items():
+            d = kinds_all.setdefault(k, {"count": 0, "sample": v["sample"]})
+            d["count"] += v["count"]
+        for c, n in m.entry["status_classes"].items():
+            classes_all[c] += n
+    requests = sum(s["requests"] for s in scen.values())
+    errors = sum(s["errors"] for s in scen.values())
+    lat_all_ms = hist.stats_ms(all_lat)
+    svc_all_ms = hist.stats_ms(all_svc)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "error_rate": round(errors / requests, 6) if requests else 0.0,
+        "rps": round(requests / measured_s, 2),
+        "lat": all_lat,
+        "svc": all_svc,
+        "latency_ms": lat_all_ms,
+        "latency_at_least": hist.at_least(lat_all_ms, _min_us([m.cmin_lat for m in merged])),
+        "service_time_ms": svc_all_ms,
+        "service_time_at_least": hist.at_least(svc_all_ms, _min_us([m.cmin_svc for m in merged])),
+        "errors_by_kind": dict(sorted(kinds_all.items())),
+        "status_classes": dict(sorted(classes_all.items())),
+    }
+
+
+def _generator(parts: Sequence[dict[str, Any]], model: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The workers' entries and the reasons the run was generator-bound (none: it was not)."""
+    workers: list[dict[str, Any]] = []
+    for p in parts:
+        workers += p.get("workers") or [_worker_entry(p)]
+    reasons: list[str] = []
+    for p in parts:
+        reasons += p.get("reasons") or []
+        if "workers" not in p:
+            reasons += _reasons(p, model)
+    return workers, reasons
+
+
 def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
     """Parts = worker outputs (see worker.Runner._result), or `part_from_result` of LoadResults."""
     if not parts:
@@ -94,105 +310,44 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
     names: list[str] = []
     for p in parts:
         names += [n for n in p["scenarios"] if n not in names]
-    scen: dict[str, Any] = {}
-    all_lat = hist.new_hist()
-    all_svc = hist.new_hist()
-    kinds_all: dict[str, dict[str, Any]] = {}
-    classes_all: dict[str, int] = defaultdict(int)
-    cmin_lat_all: list[int | None] = []
-    cmin_svc_all: list[int | None] = []
-    histograms: dict[str, dict[str, str]] = {}
-    for name in names:
-        subs = [p["scenarios"][name] for p in parts if name in p["scenarios"]]
-        lat = hist.merge_encoded(s["latency"] for s in subs)
-        svc = hist.merge_encoded(s["service"] for s in subs)
-        all_lat.add(lat)
-        all_svc.add(svc)
-        kinds: dict[str, dict[str, Any]] = {}
-        classes: dict[str, int] = defaultdict(int)
-        for s in subs:
-            for k, v in s["errors_by_kind"].items():
-                d = kinds.setdefault(k, {"count": 0, "sample": v["sample"]})
-                d["count"] += v["count"]
-            for c, n in s["status_classes"].items():
-                classes[c] += n
-        for k, v in kinds.items():
-            d = kinds_all.setdefault(k, {"count": 0, "sample": v["sample"]})
-            d["count"] += v["count"]
-        for c, n in classes.items():
-            classes_all[c] += n
-        req = sum(s["requests"] for s in subs)
-        err = sum(s["errors"] for s in subs)
-        cmin_lat = _min_us([(s.get("censored_min_us") or {}).get("latency") for s in subs])
-        cmin_svc = _min_us([(s.get("censored_min_us") or {}).get("service") for s in subs])
-        cmin_lat_all.append(cmin_lat)
-        cmin_svc_all.append(cmin_svc)
-        lat_ms = hist.stats_ms(lat)
-        svc_ms = hist.stats_ms(svc)
-        scen[name] = {
-            "requests": req,
-            "errors": err,
-            "rps": round(req / measured_s, 2),
-            "error_rate": round(err / req, 6) if req else 0.0,
-            "latency_ms": lat_ms,
-            "latency_at_least": hist.at_least(lat_ms, cmin_lat),
-            "service_time_ms": svc_ms,
-            "service_time_at_least": hist.at_least(svc_ms, cmin_svc),
-            "censored": sum(s.get("censored", 0) for s in subs),
-            "clamped": sum(s.get("clamped", 0) for s in subs),
-            "censored_min_ms": {
-                "latency": cmin_lat / 1000.0 if cmin_lat is not None else None,
-                "service": cmin_svc / 1000.0 if cmin_svc is not None else None,
-            },
-            "errors_by_kind": dict(sorted(kinds.items())),
-            "status_classes": dict(sorted(classes.items())),
-        }
-        histograms[name] = {"latency": hist.encode(lat), "service": hist.encode(svc)}
-    histograms["*"] = {"latency": hist.encode(all_lat), "service": hist.encode(all_svc)}
-    requests = sum(s["requests"] for s in scen.values())
-    errors = sum(s["errors"] for s in scen.values())
-
-    workers: list[dict[str, Any]] = []
-    for p in parts:
-        workers += p.get("workers") or [_worker_entry(p)]
-    reasons: list[str] = []
-    for p in parts:
-        reasons += p.get("reasons") or []
-        if "workers" not in p:
-            reasons += _reasons(p, model)
+    merged = [_merge_scenario([p["scenarios"][n] for p in parts if n in p["scenarios"]], measured_s) for n in names]
+    scen = {n: m.entry for n, m in zip(names, merged, strict=True)}
+    histograms = {n: {"latency": hist.encode(m.lat), "service": hist.encode(m.svc)}
+                  for n, m in zip(names, merged, strict=True)}
+    tot = _totals(scen, merged, measured_s)
+    histograms["*"] = {"latency": hist.encode(tot.pop("lat")), "service": hist.encode(tot.pop("svc"))}
+    workers, reasons = _generator(parts, model)
     intended = sum(p.get("intended") or 0 for p in parts)
     msends = sum(p.get("measured_sends") or 0 for p in parts)
     lags = [w.get("loop_lag_ms") or {} for w in workers]
-    lat_all_ms = hist.stats_ms(all_lat)
-    svc_all_ms = hist.stats_ms(all_svc)
     samples = [p.get("protocol_error_sample") for p in parts if p.get("protocol_error_sample")]
-    summary: dict[str, Any] = {
+    summary: LoadSummary = {
         "model": model,
-        "requests": requests,
-        "errors": errors,
-        "error_rate": round(errors / requests, 6) if requests else 0.0,
-        "rps": round(requests / measured_s, 2),
+        "requests": tot["requests"],
+        "errors": tot["errors"],
+        "error_rate": tot["error_rate"],
+        "rps": tot["rps"],
         "dropped": sum(p.get("dropped", 0) for p in parts),
         "late": sum(p.get("late", 0) for p in parts),
         "late_target": sum(p.get("late_target", 0) for p in parts),
         "censored": sum(s["censored"] for s in scen.values()),
         "clamped": sum(s["clamped"] for s in scen.values()),
         "protocol_errors": sum(p.get("protocol_errors", 0) for p in parts),
-        "protocol_error_sample": samples[0] if samples else "",
+        "protocol_error_sample": str(samples[0]) if samples else "",
         "cancelled": sum(p.get("cancelled", 0) for p in parts),
         "sends": sum(p.get("sends", 0) for p in parts),
         "late_tolerance_ms": parts[0].get("late_tolerance_ms", 1.0),
         "generator_bound": bool(reasons),
-        "latency_ms": lat_all_ms,
-        "latency_at_least": hist.at_least(lat_all_ms, _min_us(cmin_lat_all)),
-        "service_time_ms": svc_all_ms,
-        "service_time_at_least": hist.at_least(svc_all_ms, _min_us(cmin_svc_all)),
-        "errors_by_kind": dict(sorted(kinds_all.items())),
-        "status_classes": dict(sorted(classes_all.items())),
+        "latency_ms": tot["latency_ms"],
+        "latency_at_least": tot["latency_at_least"],
+        "service_time_ms": tot["service_time_ms"],
+        "service_time_at_least": tot["service_time_at_least"],
+        "errors_by_kind": tot["errors_by_kind"],
+        "status_classes": tot["status_classes"],
         "scenarios": scen,
         "workers": workers,
         "intended_rate": round(intended / measured_s, 2) if model == "open" else None,
-        "achieved_rate": round(msends / measured_s, 2) if model == "open" else round(requests / measured_s, 2),
+        "achieved_rate": round(msends / measured_s, 2) if model == "open" else tot["rps"],
         "generator": {
             "cpu_percent": max((w.get("cpu_percent", 0.0) for w in workers), default=0.0),
             "loop_lag_ms": {
@@ -207,6 +362,16 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
         "stopped": any(p.get("stopped") for p in parts),
         "start_skew_s": max(p.get("start_skew_s", 0.0) for p in parts),
     }
+    # only for plans that have them: the summary's shape is otherwise unchanged
+    if any("data" in p for p in parts):
+        summary["data"] = merge_data_use([p["data"] for p in parts if "data" in p])
+    extra: dict[str, Any] = {}
+    if any("sessions" in p for p in parts):
+        summary["sessions"], extra["sessions"] = _sessions(parts, measured_s)
+    if any("journeys" in p for p in parts):
+        summary["journeys"], extra["journeys"] = _merge_named(
+            [p["journeys"] for p in parts if "journeys" in p], measured_s
+        )
     windows, timeline = _merge_windows([w for p in parts for w in p["windows"]])
     return LoadResult(
         started_at=min(p["started_at"] for p in parts),
@@ -215,6 +380,7 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
         histograms=histograms,
         windows=windows,
         timeline=timeline,
+        parts_extra=extra,
     )
 
 
@@ -328,6 +494,8 @@ def part_from_result(r: LoadResult, *, shard: int | None = None) -> dict[str, An
         "started_at": r.started_at,
         "finished_at": r.finished_at,
         "late_tolerance_ms": s.get("late_tolerance_ms", 1.0),
+        **({"data": s["data"]} if "data" in s else {}),
+        **r.parts_extra,
     }
 
 

@@ -28,7 +28,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,7 +36,7 @@ import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
-from loadwatch.observations import Resources
+from loadwatch.observations import Resources, ResourceSample
 from loadwatch.observe import postgres_stats
 from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import one_process_table
@@ -255,7 +255,7 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     return {"avg": round(sum(values) / len(values), 2), "max": round(max(values), 2)}
 
 
-def _weighted_avg(rows: list[dict[str, Any]], key: str) -> float | None:
+def _weighted_avg(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
     """Time-weighted mean of a rate (the last partial interval weighs what it lasted)."""
     pairs = [(float(r[key]), float(r.get("interval_s") or 0.0)) for r in rows if r.get(key) is not None]
     total = sum(w for _, w in pairs)
@@ -264,7 +264,7 @@ def _weighted_avg(rows: list[dict[str, Any]], key: str) -> float | None:
     return round(sum(v * w for v, w in pairs) / total, 2)
 
 
-def _integral_mb(rows: list[dict[str, Any]], key: str) -> float | None:
+def _integral_mb(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
     pairs = [(float(r[key]), float(r.get("interval_s") or 0.0)) for r in rows if r.get(key) is not None]
     if not pairs:
         return None
@@ -273,7 +273,7 @@ def _integral_mb(rows: list[dict[str, Any]], key: str) -> float | None:
 
 @dataclass
 class MonitorResult:
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[ResourceSample] = field(default_factory=list)
     database: dict[str, Any] = field(default_factory=dict)
     overhead: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
@@ -299,9 +299,9 @@ class MonitorResult:
                 },
                 "rss_mb": _stats([float(s["rss_mb"]) for s in live if s.get("rss_mb") is not None]),
                 "threads": {
-                    "max": max((int(s["threads"]) for s in live if s.get("threads") is not None), default=None)
+                    "max": max((int(n) for s in live if (n := s.get("threads")) is not None), default=None)
                 },
-                "fds": {"max": max((int(s["fds"]) for s in live if s.get("fds") is not None), default=None)},
+                "fds": {"max": max((int(n) for s in live if (n := s.get("fds")) is not None), default=None)},
                 "read_mb": _integral_mb(live, "read_bytes_per_s"),
                 "write_mb": _integral_mb(live, "write_bytes_per_s"),
                 "ctx_switches_per_s": {"avg": _weighted_avg(live, "ctx_switches_per_s")},
@@ -412,10 +412,11 @@ class Monitor:
             meta = {"t": round(wall, 3), "interval_s": round(dt, 4)}
             with one_process_table():
                 for g in self.groups:
-                    result.samples.append({**meta, **_sample_group(g, states[g.name], last_mark, dt)})
+                    result.samples.append(cast(ResourceSample, {**meta, **_sample_group(g, states[g.name],
+                                                                                           last_mark, dt)}))
             if host_prev is not None:
                 cur = _host_reading()
-                result.samples.append({**meta, **_sample_host(host_prev, cur, dt)})
+                result.samples.append(cast(ResourceSample, {**meta, **_sample_host(host_prev, cur, dt)}))
                 host_prev = cur
             last_mono, last_mark = now_mono, mark
 

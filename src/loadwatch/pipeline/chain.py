@@ -167,7 +167,24 @@ def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
         warnings.append(f"the target failed during the run ({counts}): it died, stalled or refused connections")
     if idle.get("busy"):
         warnings.append(f"the target was busy before load ({idle.get('cpu_percent')} % CPU)")
-    return warnings
+    return warnings + _state_warnings(load)
+
+
+def _state_warnings(load: Mapping[str, Any]) -> list[str]:
+    """A data source that ran out, sessions that could not log in or renew: the load was not what the plan said."""
+    out = []
+    for name, use in (load.get("data") or {}).items():
+        if use.get("exhausted"):
+            what = ("the processes that ran out stopped sending" if use.get("on_exhausted") == "stop"
+                    else f"it started over {use.get('wraps')} time(s), so rows were used again")
+            out.append(f"data source {name!r} ({use.get('strategy')}, {use.get('rows')} rows) ran out "
+                       f"{use.get('exhausted_at_s')} s into the run: {what}")
+    s = load.get("sessions") or {}
+    if s.get("login_failures") or s.get("refresh_failures"):
+        out.append(f"sessions: {s.get('login_failures')} of {s.get('logins')} logins and {s.get('refresh_failures')} "
+                   f"of {s.get('refreshes')} renewals failed; the requests that needed them were not sent "
+                   "(errors session_login, session_refresh)")
+    return out
 
 
 def _measure(

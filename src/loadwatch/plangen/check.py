@@ -6,7 +6,6 @@ placeholders get the first value of their pool, so a plan that passes the check 
 
 from __future__ import annotations
 
-import json
 import string
 import urllib.error
 import urllib.parse
@@ -14,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from loadwatch.config import Plan, Scenario, check_target_allowed
-from loadwatch.engine.build import expand_env
+from loadwatch.engine.build import expand_env, render_body
 from loadwatch.engine.pools import resolve_pools
 
 __all__ = ["CheckResult", "check_plan"]
@@ -44,7 +43,7 @@ def _fill(template: str, values: dict[str, str], quote: bool) -> str:
 
 
 def _request(plan: Plan, sc: Scenario, first: dict[str, str]) -> urllib.request.Request:
-    path = _fill(sc.path, first, quote=True)
+    path = _fill(sc.request_path, first, quote=True)
     if sc.query:
         query = urllib.parse.urlencode({k: _fill(v, first, quote=False) for k, v in sc.query.items()})
         path += ("&" if "?" in path else "?") + query
@@ -52,9 +51,10 @@ def _request(plan: Plan, sc: Scenario, first: dict[str, str]) -> urllib.request.
     headers |= {k: _fill(expand_env(v, where=f"scenarios[{sc.name}].headers.{k}"), first, quote=False)
                 for k, v in sc.headers.items()}
     data = None
-    if sc.json_body is not None:
-        data = json.dumps(sc.json_body).encode()
-        headers.setdefault("Content-Type", "application/json")
+    body = render_body(sc, first)  # templated like a run's (a literal brace is written doubled in the plan)
+    if body is not None:
+        data = body[0]
+        headers.setdefault("Content-Type", body[1])
     return urllib.request.Request(plan.target.url + path, data=data, method=sc.method, headers=headers)
 
 
@@ -80,6 +80,8 @@ def check_plan(plan: Plan) -> list[CheckResult]:
     timeout = plan.load.timeout.total
     results = []
     for sc in plan.scenarios:  # one request each: bounded by the plan's scenario count
+        if sc.steps is not None:
+            continue  # a journey's steps depend on each other's answers: checked by a run, not one request
         req = _request(plan, sc, first)
         label = f"{sc.method} {req.full_url.removeprefix(plan.target.url)}"
         accept = set(sc.expect.status) if sc.expect.status else None

@@ -14,12 +14,15 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from loadwatch.config import SCENARIO_NAME, Plan, parse_plan, safe_name
 from loadwatch.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loadwatch.plangen.correlate import SessionDraft
 
 __all__ = [
     "DEFAULT_DURATION",
@@ -45,6 +48,17 @@ _NOT_ALLOWED = re.compile(r": method (\S+) not in --methods ")
 def literal(text: str) -> str:
     """Text that the plan's `{placeholder}` templating must take literally."""
     return text.replace("{", "{{").replace("}", "}}")
+
+
+def literal_json(node: Any) -> Any:
+    """A JSON body whose strings (keys too) the plan's templating must take literally."""
+    if isinstance(node, str):
+        return literal(node)
+    if isinstance(node, dict):
+        return {literal(str(k)): literal_json(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [literal_json(v) for v in node]
+    return node
 
 
 def _one_line(note: str) -> str:
@@ -108,18 +122,25 @@ class ScenarioDraft:
     query: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value, note)
     headers: dict[str, tuple[str, str]] = field(default_factory=dict)
     json_body: Any = None
+    json_template: bool = False  # its strings are already templates (values a session extracts); else literal
     body_note: str = ""
     expect_status: list[int] | None = None
     expect_note: str = ""
+    steps: list[dict[str, Any]] | None = None  # a journey: its steps in the plan's syntax (method and path unused)
+
+    def json(self) -> Any:
+        return self.json_body if self.json_template else literal_json(self.json_body)
 
     def to_doc(self) -> dict[str, Any]:
+        if self.steps is not None:
+            return {"name": self.name, "weight": self.weight, "steps": self.steps}
         doc: dict[str, Any] = {"name": self.name, "weight": self.weight, "method": self.method, "path": self.path}
         if self.query:
             doc["query"] = {k: v for k, (v, _) in self.query.items()}
         if self.headers:
             doc["headers"] = {k: v for k, (v, _) in self.headers.items()}
         if self.json_body is not None:
-            doc["json"] = self.json_body
+            doc["json"] = self.json()
         if self.expect_status:
             doc["expect"] = {"status": self.expect_status}
         return doc
@@ -150,6 +171,16 @@ class PlanDraft:
     pools: dict[str, PoolDraft] = field(default_factory=dict)
     allowed_hosts: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # what the source had and the plan does not, and why
+    session: SessionDraft | None = None  # a recording that logs in (loadwatch.plangen.correlate)
+    journey_notes: list[str] = field(default_factory=list)  # values a write created and later requests sent
+
+    def _session_doc(self) -> dict[str, Any] | None:
+        if self.session is None:
+            return None
+        doc: dict[str, Any] = {"login": self.session.steps}
+        if self.session.refresh:
+            doc["refresh"] = self.session.refresh
+        return doc
 
     def to_doc(self) -> dict[str, Any]:
         target: dict[str, Any] = {"url": self.base_url}
@@ -162,6 +193,9 @@ class PlanDraft:
         }
         if self.pools:
             doc["pools"] = {k: p.to_doc() for k, p in self.pools.items()}
+        session = self._session_doc()
+        if session is not None:
+            doc["session"] = session
         doc["scenarios"] = [s.to_doc() for s in self.scenarios]
         return doc
 
@@ -173,6 +207,9 @@ class PlanDraft:
             text = " " * indent + key + ":" + ("" if value is None else " " + _flow(value))
             out.append(text + (f"  # {_one_line(note)}" if note else ""))
 
+        if self.session is not None and self.session.env:
+            out.append("# Set before the run (secrets of the recording, kept out of this file):")
+            out += [f"#   {var}: {_one_line(what)}" for var, what in self.session.env.items()]
         line(0, "name", self.name)
         line(0, "target")
         line(2, "url", self.base_url, self.base_note)
@@ -189,10 +226,15 @@ class PlanDraft:
                 line(2, name, None, pool.note)
                 for key, value in pool.to_doc().items():
                     line(4, key, value)
+        self._render_session(line, out)
         line(0, "scenarios")
         for sc in self.scenarios:
             out.append(f"  - name: {_flow(sc.name)}" + (f"  # {_one_line(sc.note)}" if sc.note else ""))
             line(4, "weight", sc.weight, sc.weight_note)
+            if sc.steps is not None:
+                line(4, "steps")
+                out += [f"      - {_flow(st)}" for st in sc.steps]
+                continue
             line(4, "method", sc.method)
             line(4, "path", sc.path)
             for key, items in (("query", sc.query), ("headers", sc.headers)):
@@ -201,14 +243,30 @@ class PlanDraft:
                     for k, (v, note) in items.items():
                         out.append(f"      {_flow(k)}: {_flow(v)}" + (f"  # {_one_line(note)}" if note else ""))
             if sc.json_body is not None:
-                line(4, "json", sc.json_body, sc.body_note)
+                line(4, "json", sc.json(), sc.body_note)
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)
+        if self.journey_notes:
+            out.append("# Journeys: values a write created, taken from its answer by the requests that sent them:")
+            out += [f"#   {_one_line(x)}" for x in self.journey_notes]
         if self.left_out:
             out.append("# Left out:")
             out += [f"#   {_one_line(x)}" for x in self._left_out_lines()]
         return "\n".join(out) + "\n"
+
+    def _render_session(self, line: Any, out: list[str]) -> None:
+        if self.session is None:
+            return
+        line(0, "session", None, "the recording logs in: each virtual user logs in itself, with its own cookies")
+        line(2, "login")
+        for step, note in zip(self.session.steps, self.session.notes, strict=True):
+            out.append(f"    - {_flow(step)}  # {_one_line(note)}")
+        if self.session.refresh:
+            line(2, "refresh", self.session.refresh, "renewed before the token's recorded lifetime runs out")
+        if self.session.correlations:
+            out.append("  # Values matched across the recording (a later request sent what an earlier answer held):")
+            out += [f"  #   {_one_line(c)}" for c in self.session.correlations[:MAX_LEFT_OUT]]
 
     def _left_out_lines(self) -> list[str]:
         """What was left out and why; the operations of methods the user did not allow are one line (a spec can

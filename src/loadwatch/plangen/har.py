@@ -10,6 +10,7 @@ plan: they become `${NAME}` references that the engine fills from the environmen
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.parse
@@ -22,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadwatch.config import safe_name
 from loadwatch.errors import InvalidInput
-from loadwatch.plangen.draft import Filters, PlanDraft
+from loadwatch.plangen.correlate import Exchange, SessionDraft, find_session
+from loadwatch.plangen.draft import Filters, PlanDraft, literal, literal_json, unique_name
+from loadwatch.plangen.journeys import Journeys, find_journeys
 from loadwatch.plangen.traffic import Recorded, build_draft
 
 __all__ = ["STATIC_SUFFIXES", "draft_from_har", "keep_header"]
@@ -53,6 +56,7 @@ class _NameValue(_Model):
 class _PostData(_Model):  # field names are HAR's own spelling
     mimeType: str = ""
     text: str | None = None
+    params: list[_NameValue] = []
 
 
 class _Request(_Model):
@@ -64,10 +68,13 @@ class _Request(_Model):
 
 class _Content(_Model):
     mimeType: str = ""
+    text: str | None = None
+    encoding: str | None = None
 
 
 class _Response(_Model):
     status: int
+    headers: list[_NameValue] = []
     content: _Content = _Content()
 
 
@@ -151,44 +158,137 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
     records: list[Recorded] = []
     skipped_static = 0
     other_hosts: Counter[str] = Counter()
+    mine: list[tuple[_Entry, urllib.parse.SplitResult, Exchange]] = []
     for i, e, url in parsed:
         if url.netloc != host:
             other_hosts[url.netloc] += 1
-            continue
-        if _static(e, url):
+        elif _static(e, url):
             skipped_static += 1
+        else:
+            mine.append((e, url, _exchange(i, e, url, path)))
+    session = find_session([x for _, _, x in mine], str(path))
+    logins = session.login_entries if session is not None else set()
+    journeys = find_journeys([x for _, _, x in mine if x.index not in logins], lambda x: _request_doc(x, session),
+                             filters=filters, taken=set(), reserved=set(session.extracted()) if session else set())
+    if journeys.used:
+        left_out.append(f"{len(journeys.used)} request(s) now steps of {len(journeys.scenarios)} journey(s)")
+    for e, url, x in mine:
+        if x.index in logins or x.index in journeys.used:
             continue
-        headers = {}
-        for h in e.request.headers:
-            kept = keep_header(h.name, h.value)
-            if kept:
-                headers[kept[0]] = kept[1]
-        body: Any = None
-        if e.request.postData and e.request.postData.text and "json" in e.request.postData.mimeType:
-            try:
-                body = json.loads(e.request.postData.text)
-            except json.JSONDecodeError:
-                raise InvalidInput("postData.text is not the JSON its mimeType says", source=str(path),
-                                   field=f"log.entries[{i}].request.postData.text") from None
+        query, templates = x.query, frozenset[str]()
+        if session is not None:
+            found = {k: session.correlate_text(v, x, f"query.{k}") for k, v in x.query}
+            query = [(k, found[k] or v) for k, v in x.query]
+            templates = frozenset(k for k, t in found.items() if t)
         records.append(Recorded(
-            method=e.request.method.upper(),
+            method=x.method,
             path=url.path or "/",
-            query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
-            status=e.response.status,
-            where=f"entries[{i}]",
-            headers=headers,
-            json_body=body,
+            query=query,
+            status=x.status,
+            where=x.where,
+            headers=_headers(x, session),
+            json_body=x.json_body if session is None else _json_template(x.json_body, session, x, "json"),
             time=_epoch(e.startedDateTime),
+            json_template=session is not None,
+            query_templates=templates,
         ))
     if skipped_static:
         left_out.append(f"{skipped_static} static asset request(s) (scripts, styles, images, fonts)")
     for other, n in other_hosts.most_common():
         left_out.append(f"{n} request(s) to another host, {other}")
-    if not records:
+    if not records and not journeys.scenarios:
         raise InvalidInput(f"no request to {host} left after leaving out static assets and other hosts",
                            source=str(path), field="log.entries")
-    return build_draft(records, source=source, name=_plan_name(path), base_url=base_url,
-                       base_note=note, filters=filters, left_out=left_out)
+    draft = build_draft(records, source=source, name=_plan_name(path), base_url=base_url,
+                        base_note=note, filters=filters, left_out=left_out)
+    draft.session = session
+    _add_journeys(draft, journeys)
+    return draft
+
+
+def _add_journeys(draft: PlanDraft, journeys: Journeys) -> None:
+    if not journeys.scenarios:
+        return
+    taken = {sc.name for sc in draft.scenarios}
+    for sc in journeys.scenarios:
+        sc.name = unique_name(sc.name, taken)
+        draft.scenarios.append(sc)
+    draft.journey_notes = journeys.correlations
+    sent = sum(sc.weight for sc in draft.scenarios)
+    for sc in draft.scenarios:  # a journey is one arrival of the mix, like a one-request scenario
+        what = "journeys" if sc.steps is not None else "requests"
+        share = 100.0 * sc.weight / sent
+        sc.weight_note = f"{what} recorded: {share:.2f} % of the {sent:g} arrivals in this plan's mix"
+
+
+def _request_doc(x: Exchange, session: SessionDraft | None) -> dict[str, Any]:
+    """A recorded request as a step of the plan: its text in template syntax, the session's values templated."""
+    doc: dict[str, Any] = {"method": x.method, "path": literal(x.path)}
+    if x.query:
+        doc["query"] = {k: (session.correlate_text(v, x, f"query.{k}") if session else None) or literal(v)
+                        for k, v in x.query}
+    headers = _headers(x, session)
+    if headers:
+        doc["headers"] = headers
+    if x.json_body is not None:
+        doc["json"] = _json_template(x.json_body, session, x, "json") if session else literal_json(x.json_body)
+    elif x.form is not None:
+        doc["form"] = {k: (session.correlate_text(v, x, f"form.{k}") if session else None) or literal(v)
+                       for k, v in x.form}
+    return doc
+
+
+def _exchange(i: int, e: _Entry, url: urllib.parse.SplitResult, path: Path) -> Exchange:
+    body: Any = None
+    form: list[tuple[str, str]] | None = None
+    post = e.request.postData
+    if post is not None and "json" in post.mimeType and post.text:
+        try:
+            body = json.loads(post.text)
+        except json.JSONDecodeError:
+            raise InvalidInput("postData.text is not the JSON its mimeType says", source=str(path),
+                               field=f"log.entries[{i}].request.postData.text") from None
+    elif post is not None and "x-www-form-urlencoded" in post.mimeType:
+        form = [(p.name, p.value) for p in post.params] if post.params else \
+            urllib.parse.parse_qsl(post.text or "", keep_blank_values=True)
+    content = e.response.content
+    text = content.text or ""
+    if content.encoding == "base64":  # a recorder's binary-safe form: only text can hold a value a request sends
+        try:
+            text = base64.b64decode(text).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            text = ""
+    return Exchange(
+        index=i, method=e.request.method.upper(), path=url.path or "/",
+        query=urllib.parse.parse_qsl(url.query, keep_blank_values=True),
+        headers=[(h.name, h.value) for h in e.request.headers], form=form, json_body=body,
+        status=e.response.status, resp_headers=[(h.name, h.value) for h in e.response.headers], resp_text=text)
+
+
+def _json_template(node: Any, session: SessionDraft, x: Exchange, where: str) -> Any:
+    """A JSON body in the plan's template syntax: a string the session extracts is `{name}`, the rest literal."""
+    if isinstance(node, str):
+        return session.correlate_text(node, x, where) or literal(node)
+    if isinstance(node, dict):
+        return {literal(str(k)): _json_template(v, session, x, f"{where}.{k}") for k, v in node.items()}
+    if isinstance(node, list):
+        return [_json_template(v, session, x, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _headers(x: Exchange, session: SessionDraft | None) -> dict[str, str]:
+    """The headers a scenario sends: with a session, no recorded Cookie (its jar keeps cookies) and values the
+    login produced (a bearer token, a CSRF header) taken from the session's extractions."""
+    out: dict[str, str] = {}
+    for name, value in x.headers:
+        if session is not None and name.lower() == "cookie":
+            continue
+        kept = keep_header(name, value)
+        if kept is None:
+            continue
+        templ = session.correlate_text(value, x, f"headers.{name}") if session is not None else None
+        out[kept[0]] = templ if templ is not None else kept[1]
+    return out
 
 
 def _static(e: _Entry, url: urllib.parse.SplitResult) -> bool:

@@ -26,6 +26,7 @@ _ID_LIKE = re.compile(
     r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{16,}|(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,})$"
 )
+_EXTRACTED = re.compile(r"(?<!\{)\{[A-Za-z_]")  # a `{name}` the session fills (literal braces are doubled)
 _VAR = "\x00"  # marks a templated position while grouping
 
 
@@ -41,6 +42,8 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)  # only the ones worth keeping (already redacted)
     json_body: Any = None
     time: float | None = None  # epoch seconds
+    json_template: bool = False  # the JSON body's strings are in the plan's template syntax (a session's values)
+    query_templates: frozenset[str] = frozenset()  # query names whose value is a session's value, as a template
 
 
 def _segments(path: str) -> list[str]:
@@ -166,10 +169,11 @@ def build_draft(
         _query(sc, ok, pool_values, pool_notes, query_pools)
         example = ok[0]
         for h, v in example.headers.items():
-            sc.headers[h] = (v, f"as recorded ({example.where})" if "${" not in v else
-                             "redacted: set this environment variable before the run")
+            sc.headers[h] = (v, "redacted: set this environment variable before the run" if "${" in v else
+                             "extracted by the session's login" if _EXTRACTED.search(v) else
+                             f"as recorded ({example.where})")
         if method not in ("GET", "HEAD") and example.json_body is not None:
-            sc.json_body = example.json_body
+            sc.json_body, sc.json_template = example.json_body, example.json_template
             sc.body_note = f"the body recorded at {example.where}"
         draft.scenarios.append(sc)
     for pname, values in pool_values.items():
@@ -197,6 +201,9 @@ def _query(sc: ScenarioDraft, reqs: list[Recorded], pool_values: dict[str, list[
     extra = f"; {len(shapes) - 1} other combination(s) of parameters recorded" if len(shapes) > 1 else ""
     for k in shape:
         values = list(dict.fromkeys(next(v for kk, v in r.query if kk == k) for r in same))
+        if k in same[0].query_templates:  # a value the session extracts: each session sends its own
+            sc.query[k] = (values[0], "extracted by the session's login")
+            continue
         if len(values) == 1:
             sc.query[k] = (literal(values[0]), f"the one value recorded ({count} of {len(reqs)} requests{extra})")
             continue
