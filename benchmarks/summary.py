@@ -446,9 +446,58 @@ def store_report_rows() -> list[Row]:
     return rows
 
 
+# --- two builds in one session (issue 25) ----------------------------------------------------------------------
+
+
+def _jsonl(name: str) -> list[dict[str, Any]] | None:
+    path = RESULTS / name
+    if not path.exists():
+        return None
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ab_rows() -> list[Row]:
+    """benchmarks/ab_bench.py's JSON lines: a rate of exit 1 over >= 100 runs (the smoke file does not count)."""
+    cmd = "python benchmarks/ab_bench.py"
+    cases = [
+        ("A/B, +5 % of p50 on the demo target, 2-minute sessions (25)", "found ≥ 95 %", "ab_p50.jsonl",
+         "detect --runs 100 --effect p50=5", 0.95, True),
+        ("A/B, +10 % of p95 on the demo target, 2-minute sessions (25)", "found ≥ 95 %", "ab_p95.jsonl",
+         "detect --runs 100 --effect p95=10", 0.95, True),
+        ("A/A, the same demo build twice (25)", "flagged ≤ 1 %", "ab_aa.jsonl", "detect --runs 100 --aa", 0.01,
+         False),
+        ("A/B +5 % p50 with a CPU burner for half the session (25)", "found ≥ 90 %", "ab_p50_burner.jsonl",
+         "detect --runs 100 --effect p50=5 --burner", 0.90, True),
+        ("A/A with a CPU burner for half the session (25)", "flagged ≤ 2 %", "ab_aa_burner.jsonl",
+         "detect --runs 100 --aa --burner", 0.02, False),
+    ]
+    rows = []
+    for target, goal, name, args, bound, at_least in cases:
+        lines = _jsonl(name)
+        if not lines:
+            rows.append(_missing(target, goal, f"{cmd} {args} --out benchmarks/results/{name}"))
+            continue
+        n, k = len(lines), sum(ln["exit_code"] == 1 for ln in lines)
+        ok = (k / n >= bound) if at_least else (k / n <= bound)
+        inconclusive = sum(ln["exit_code"] == 3 for ln in lines)
+        rows.append(Row(target, goal, f"{_pct(k / n)} ({k}/{n}; inconclusive {inconclusive})",
+                        ("met" if ok else "not met") if n >= 100 else f"too few runs ({n} < 100)", _src(name)))
+    b = _jsonl("ab_bisect.jsonl")
+    target, goal = "Bisection over 16 commits, one +15 % commit (25)", "right in ≥ 9 of 10, < 15 min"
+    if not b:
+        rows.append(_missing(target, goal, f"{cmd} bisect --runs 10 --commits 16 --effect 15 "
+                                           "--out benchmarks/results/ab_bisect.jsonl"))
+    else:
+        right, worst = sum(ln["right"] for ln in b), max(ln["wall_s"] for ln in b)
+        ok = len(b) >= 10 and right >= 0.9 * len(b) and worst < 900
+        rows.append(Row(target, goal, f"right in {right} of {len(b)}; slowest {worst / 60:.1f} min",
+                        "met" if ok else "not met", _src("ab_bisect.jsonl")))
+    return rows
+
+
 SECTIONS: list[Callable[[], list[Row]]] = [
     throughput_rows, sessions_rows, accuracy_rows, memory_rows, cpu_rows, monitor_rows, stats_rows,
-    real_nights_rows, notify_rows, contention_rows, capacity_rows, store_report_rows,
+    real_nights_rows, notify_rows, contention_rows, capacity_rows, store_report_rows, ab_rows,
 ]
 
 

@@ -31,6 +31,8 @@ log = logging.getLogger("loadwatch")
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the nightly flow once (embedded Postgres, demo target, ephemeral Prefect)"),
     "load": ("load", "ad-hoc load test (no Prefect, no database)"),
+    "ab": ("ab", "is the candidate slower than the baseline? alternating A/B rounds, paired"),
+    "bisect": ("bisect", "narrow a regression between two git revisions to one commit (A/B steps)"),
     "capacity": ("capacity", "the highest rate at which every SLO holds (ramp, bisection, confirmation; exit 0 found, "
                              "1 no rate meets the SLO, 2 bad input, 3 generator-bound or no answer in budget)"),
     "demo-target": ("demo_target", "serve the bundled Tool Catalog demo service"),

@@ -55,11 +55,13 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"__init__", "errors", "infra", "urls"},  # not the store, not the settings model (its RSS is gated)
     "capacity": {"config", "engine", "errors", "hist", "metrics", "stats", "vocabulary"},
     "plangen": {"config", "engine", "errors", "urls", "vocabulary"},
+    # two builds in one session: the engine's public API, the paired statistics, child processes (no store, no stages)
+    "ab": {"config", "engine", "errors", "hist", "infra", "stats"},
     "pipeline": _STAGES | {"notify"},
     "report": _STAGES | {"pipeline"},
     "notify": _STAGES,
     # the commands that start the flow or serve it (run, serve, deploy) do it through the Prefect adapter
-    "commands": _STAGES | {"pipeline", "report", "notify", "prefect_adapter"},
+    "commands": _STAGES | {"ab", "pipeline", "report", "notify", "prefect_adapter"},
     "tasks": _STAGES | {"pipeline", "report", "notify"},
     "flows": _STAGES | {"pipeline", "report", "tasks", "notify"},
     "prefect_adapter": _STAGES | {"pipeline", "flows", "tasks"},
