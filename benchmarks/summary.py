@@ -446,6 +446,46 @@ def store_report_rows() -> list[Row]:
     return rows
 
 
+# --- open changes and safe defaults (issue 22) -------------------------------------------------------------------
+
+
+def open_changes_rows() -> list[Row]:
+    rows = []
+    d = _load("open_changes.json")
+    if d is None:
+        rows.append(_missing("30 nights, step on night 15, no triage: every night from 15 fails (22)", "100 %",
+                             "python benchmarks/replay_changes.py"))
+    else:
+        fail = [n for n in d["no triage, fail"] if n["night"] >= 15]
+        failing = sum(1 for n in fail if n["verdict"] == "regression")
+        warn = [n for n in d["no triage, warn"] if n["night"] >= 15]
+        listed = sum(1 for n in warn if n["verdict"] == "regression" or n["open_changes"])
+        rows.append(Row("30 nights, step on night 15, no triage: every night from 15 fails (22)", "100 %",
+                        f"`fail`: {failing} of {len(fail)} nights fail; `warn`: {listed} of {len(warn)} fail or list "
+                        "the open change", "met" if failing == len(fail) and listed == len(warn) else "not met",
+                        _src("open_changes.json")))
+        exp = {n["night"]: n["verdict"] for n in d["expected after 17"]}
+        level = [i for i in range(18, 31) if i != 25]
+        passing = sum(1 for i in level if exp.get(i) != "regression")
+        worse = exp.get(25) == "regression"
+        rows.append(Row("`expected` on night 17: 18–30 pass at the new level, +30 % on night 25 fails (22)",
+                        f"{len(level)} of {len(level)} pass; 25 fails",
+                        f"{passing} of {len(level)} pass; night 25 {'fails' if worse else 'passes'}",
+                        "met" if passing == len(level) and worse else "not met", _src("open_changes.json")))
+    d = _load("never_working.json")
+    if d is None:
+        rows.append(_missing("A target answering 500 to everything fails night 1, no thresholds (22)", "exit ≠ 0",
+                             "python benchmarks/never_working.py"))
+    else:
+        nights = d["nights"]
+        rows.append(Row("A target answering 500 to everything fails night 1, no thresholds (22)", "exit ≠ 0",
+                        "; ".join(f"health check {n['health_path']}: exit {n['exit_code']} ({n['verdict']})"
+                                  for n in nights),
+                        "met" if nights and all(n["exit_code"] in (1, 3) for n in nights) else "not met",
+                        _src("never_working.json")))
+    return rows
+
+
 # --- two builds in one session (issue 25) ----------------------------------------------------------------------
 
 
@@ -497,7 +537,7 @@ def ab_rows() -> list[Row]:
 
 SECTIONS: list[Callable[[], list[Row]]] = [
     throughput_rows, sessions_rows, accuracy_rows, memory_rows, cpu_rows, monitor_rows, stats_rows,
-    real_nights_rows, notify_rows, contention_rows, capacity_rows, store_report_rows, ab_rows,
+    real_nights_rows, notify_rows, contention_rows, capacity_rows, store_report_rows, open_changes_rows, ab_rows,
 ]
 
 

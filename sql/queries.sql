@@ -116,6 +116,63 @@ RETURNING id, run_id, scenario, metric, state;
 -- name: exclude_run
 UPDATE runs SET excluded = true, exclude_reason = :why WHERE run_id = :r;
 
+-- name: series_changes
+-- Every change of one series of runs (plan and environment), oldest first, with the nights that saw it.
+SELECT c.change_id, c.scenario, c.metric, c.source, c.status, c.first_run_id, c.first_seen_at, c.baseline,
+    c.level, c.change_percent, c.unit, c.ci_low, c.ci_high, c.version_before, c.version_after,
+    c.triage_decision, c.triaged_by, c.triaged_at, c.triage_note,
+    (SELECT count(*) FROM change_nights n WHERE n.change_id = c.change_id) AS nights
+FROM changes c
+WHERE c.plan_hash = :plan_hash AND c.env_hash = :env_hash
+ORDER BY c.first_seen_at, c.scenario, c.metric;
+
+-- name: held_nights
+-- The nights kept out of the baseline: held by a change nobody accepted or dismissed (open, confirmed, recovered).
+SELECT n.run_id, c.scenario, c.metric
+FROM change_nights n JOIN changes c USING (change_id)
+WHERE c.plan_hash = :plan_hash AND c.env_hash = :env_hash AND n.held
+  AND c.status IN ('open', 'confirmed', 'recovered');
+
+-- name: upsert_change
+-- A change as a night sees it. A person's decision is never overwritten by a night: the night may only move an
+-- undecided (open) or confirmed change to recovered.
+INSERT INTO changes (change_id, plan_hash, env_hash, scenario, metric, source, first_run_id, first_seen_at,
+    baseline, level, change_percent, unit, ci_low, ci_high, version_before, version_after, status)
+SELECT :change_id, :plan_hash, :env_hash, :scenario, :metric, :source, :first_run_id, :first_seen_at,
+    :baseline, :level, :change_percent, :unit, :ci_low, :ci_high, :version_before, :version_after, :status
+WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = :first_run_id)
+ON CONFLICT (change_id) DO UPDATE SET
+    status = CASE WHEN changes.status IN ('open', 'confirmed') AND EXCLUDED.status = 'recovered'
+                  THEN 'recovered' ELSE changes.status END,
+    updated_at = now();
+
+-- name: insert_change_night
+INSERT INTO change_nights (change_id, run_id, value, held)
+SELECT :change_id, :run_id, :value, :held
+WHERE EXISTS (SELECT 1 FROM changes WHERE change_id = :change_id)
+ON CONFLICT (change_id, run_id) DO UPDATE SET value = EXCLUDED.value, held = EXCLUDED.held;
+
+-- name: triage_change
+UPDATE changes SET status = :s, triage_decision = :s, triaged_by = :by, triaged_at = now(), triage_note = :n,
+    updated_at = now()
+WHERE change_id = :i
+RETURNING change_id, scenario, metric, first_run_id, status, triaged_by, triaged_at, triage_note;
+
+-- name: recent_changes
+-- The changes of the last runs' series (the trend review), newest first.
+SELECT c.change_id, c.scenario, c.metric, c.source, c.status, c.first_run_id, c.first_seen_at, c.baseline,
+    c.level, c.change_percent, c.unit, c.ci_low, c.ci_high, c.version_before, c.version_after,
+    c.triage_decision, c.triaged_by, c.triaged_at, c.triage_note,
+    (SELECT count(*) FROM change_nights n WHERE n.change_id = c.change_id) AS nights
+FROM changes c
+WHERE CAST(:plan_hash AS text) IS NULL OR c.plan_hash = :plan_hash
+ORDER BY c.first_seen_at DESC
+LIMIT :limit;
+
+-- name: delete_change_nights
+-- Storing a run again replaces its nights of changes.
+DELETE FROM change_nights WHERE run_id = :r;
+
 -- name: notify_state
 -- What was told for one plan (loadwatch.notify.events.NotifyState), locked until the transaction ends so two
 -- runs of one plan never tell the same thing twice.

@@ -50,3 +50,13 @@ class OpenChange(BaseModel):
     version_after: str | None = None  # ... and on the night that opened it
     failing: bool  # whether it fails tonight's run (per the plan's `verdict.open_changes`)
     triage: Triage | None = None
+    source: Literal["gate", "change_point"] = "gate"  # a gate row, or a change point this run confirmed
+    baseline: float | None = None  # the series' baseline value when it opened (the metric's own unit)
+    level: float | None = None  # its value on the night that opened it: a confirmed change fails only beyond it
+    held: bool = False  # tonight's value belongs to the change, so it is kept out of later baselines
+    reason: str | None = None  # one line for the verdict and the report ("p95 +41 % since 2026-12-02, open 5 nights")
+
+    @property
+    def triage_command(self) -> str:
+        """What a person runs to decide on it."""
+        return f"loadwatch triage {self.change_id} expected|dismiss|confirm --note '...'"

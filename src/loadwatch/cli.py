@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "render the trend report from the store, without a new run"),
     "detect": ("detect", "change points over a CSV (time column, numeric metric columns)"),
     "import": ("importer", "import the seed scripts' result files into the store"),
-    "triage": ("triage", "record a decision on a change point"),
+    "triage": ("triage", "record a decision on an open change (or a change point)"),
     "store": ("store", "trend-store maintenance"),
     "explain": ("explain", "why a stored run regressed: what moved with it, down to the statement"),
     "serve": ("serve", "serve the nightly schedule from this process (no server or work pool)"),

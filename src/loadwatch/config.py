@@ -459,6 +459,13 @@ class CapacitySpec(_Model):
         return min(max(self.step, self.min_requests / rate), self.max_step)
 
 
+class VerdictSpec(_Model):
+    """How the night's verdict treats what it finds (docs/METHOD.md, "Open changes")."""
+
+    open_changes: Literal["fail", "warn"] = Field(
+        "fail", description="fail: an open (untriaged) change fails every night; warn: only the night it opened")
+
+
 # plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)
 HASH_NEUTRAL_PLAN: dict[str, Any] = {"data": {}, "session": None}
 HASH_NEUTRAL_SCENARIO: dict[str, Any] = {"form": None, "redirects": 0, "steps": None}
@@ -542,6 +549,7 @@ class Plan(_Model):
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
+    verdict: VerdictSpec = VerdictSpec()
     notify: NotifySpec = NotifySpec()
     tags: list[str] = []
 
@@ -625,8 +633,10 @@ class Plan(_Model):
         return self._base_dir or Path.cwd()
 
     def plan_hash(self) -> str:
-        """Hash of what makes two runs comparable: the workload, not the target's address, tags or channels."""
-        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "target": {"url"}})
+        """Hash of what makes two runs comparable: the workload, not the target's address, tags, channels or how
+        the verdict treats open changes."""
+        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "verdict": True,
+                                                                     "target": {"url"}})
         # fields added since plans were first hashed count only when used, so an existing plan keeps its hash
         for key, default in HASH_NEUTRAL_PLAN.items():
             if doc.get(key, default) == default:

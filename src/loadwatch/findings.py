@@ -14,6 +14,7 @@ from typing import Annotated, Any, NotRequired, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, with_config
 from typing_extensions import TypedDict
 
+from loadwatch.changes import OpenChange
 from loadwatch.vocabulary import Verdict
 
 __all__ = [
@@ -137,6 +138,7 @@ class ThresholdRow(TypedDict):
     unit: NotRequired[str]
     passed: bool
     reason: NotRequired[str]
+    default: NotRequired[bool]  # a check every night makes without the plan (loadwatch.stats.safe_defaults)
 
 
 @with_config(_OPEN)
@@ -206,3 +208,5 @@ class Findings(BaseModel):
     thresholds: list[Checked[ThresholdRow]] = Field(default_factory=list)
     score: Checked[Score] = Field(default_factory=lambda: Score())
     attribution: Checked[Attribution] = Field(default_factory=lambda: Attribution())
+    # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
+    open_changes: list[OpenChange] = Field(default_factory=list)

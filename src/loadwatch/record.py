@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
 from loadwatch import hist
+from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.findings import (
     Attribution,
@@ -131,6 +132,8 @@ class RunSummary(BaseModel):
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
     capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+    # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
+    open_changes: list[OpenChange] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
@@ -291,6 +294,7 @@ def build_record(
         "tags": list(tags),
         # measures.run_metrics makes capacity_rps a metric of the run
         "capacity": dict(capacity) if capacity is not None else None,
+        "open_changes": list(findings.open_changes),
     })
     return RunRecord(
         summary=summary,

@@ -64,7 +64,10 @@ def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
     assert list(first.timings_s) == STAGES
     assert first.totals.requests > 50 and first.totals.latency_ms.p95 is not None
     assert first.baseline_run_ids == []
-    assert {t["expr"] for t in first.thresholds} == {"p95 < 50ms", "error_rate < 1%"}
+    own = {t["expr"] for t in first.thresholds if not t.get("default")}
+    assert own == {"p95 < 50ms", "error_rate < 1%"}  # the plan sets error_rate: no default one beside it
+    assert {t["expr"] for t in first.thresholds if t.get("default")} == {
+        f"{name}: answers > 0" for name in first.load["scenarios"]}
     for group in ("target", "database", "host", "generator"):
         assert first.resources[group]["samples"] >= 2, group  # the monitor ran beside the load
     for f in ("report.html", "report.md"):

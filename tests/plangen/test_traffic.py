@@ -4,7 +4,9 @@ weights as recorded, identifiers templated into pools, credentials out of the fi
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +127,12 @@ def test_har_plan_weights_pools_and_run(recording, demo_url, tmp_path, monkeypat
     assert all(s.headers == {"authorization": "Bearer ${AUTHORIZATION}"} for s in plan.scenarios)
     assert "accept-encoding" not in text and "user-agent" not in text  # set by the client, not the request
     assert "static asset request(s)" in text and "request(s) to another host, 127.0.0.1:" in text
+    # explicit thresholds (issue 22): the error rate, and a p95 limit from the recording's own timings
+    assert plan.thresholds[0] == "error_rate < 1%" and plan.thresholds[1].startswith("p95 < ")
+    limit = float(plan.thresholds[1].removeprefix("p95 < ").removesuffix("ms"))
+    recorded = re.search(r"3x the recording's p95 of ([0-9.]+) ms", text)
+    assert recorded is not None and 0 < float(recorded.group(1)) <= max(e["time"] for e in entries)
+    assert abs(limit - max(50, math.ceil(3 * float(recorded.group(1))))) <= 1  # the note rounds the p95
 
     monkeypatch.setenv("AUTHORIZATION", TOKEN)
     result = run_load(plan.with_load(rate=50, duration=2.5, warmup=0.5), workers=1).summary
@@ -173,6 +181,7 @@ def test_access_log_plan_weights_rate_and_check(recording, demo_url, tmp_path, c
     text = out.read_text()
     assert "the busiest second of the log" in text
     assert "1 line(s) that are not an HTTP request line" in text and "static asset request(s)" in text
+    assert plan.thresholds == ["error_rate < 1%"] and "no latency threshold: the source has no timings" in text
     err = capsys.readouterr().err
     assert err.count("ok  ") == len(plan.scenarios) and "FAIL" not in err
 

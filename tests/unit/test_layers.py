@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "params": {"config", "errors"},
     "metrics": {"observations", "statements", "vocabulary"},
     "changes": {"errors", "vocabulary"},
-    "findings": {"vocabulary"},
+    "findings": {"changes", "vocabulary"},  # the findings carry the night's open changes
     "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "urls", "vocabulary"},
     "infra": {"errors", "settings", "urls"},
     "engine": {"__init__", "config", "errors", "hist", "settings", "vocabulary"},

@@ -14,12 +14,14 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from loadwatch import store
+from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.errors import LoadwatchError
 from loadwatch.observations import DatabaseCounters, Environment, IdleCheck, ProbeReading, TargetStats
 from loadwatch.observe import contention, environment, postgres_stats, probe, target_stats
 from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import postgres_pids
+from loadwatch.store.changes import active_changes
 from loadwatch.store.repo import HistoryPoint
 
 __all__ = ["Baseline", "capture_after", "capture_before"]
@@ -45,6 +47,8 @@ class Baseline(BaseModel):
     stats_pre: dict[str, JsonValue] | None = None  # the stats endpoint's document, as it answered
     db_pre: DatabaseCounters | None = None
     history: list[HistoryPoint] = Field(default_factory=list)
+    # the open and confirmed changes this night follows (loadwatch.pipeline.open_changes)
+    changes: list[OpenChange] = Field(default_factory=list)
     contention_before: contention.Snapshot | None = None
 
 
@@ -92,6 +96,7 @@ def capture_before(
         history = store.comparable_history(
             engine, plan_hash=plan.plan_hash(), env_hash=env_hash, before=started_at, limit=HISTORY_LIMIT
         )
+        changes = active_changes(engine, plan_hash=plan.plan_hash(), env_hash=env_hash)
     finally:
         engine.dispose()
     log.info("environment %s; %d comparable run(s) in history", env_hash, len(history))
@@ -104,6 +109,7 @@ def capture_before(
         stats_pre=_stats(plan),
         db_pre=_db_counters(target_database_url),
         history=history,
+        changes=changes,
         # last, right before the load: the window it opens should hold the load and little else
         contention_before=contention.snapshot(_measured_pids(target_pids, target_database_url)),
     )

@@ -318,10 +318,13 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
+        changes=before.changes,
+        policy=run.plan.verdict.open_changes,
     )
-    if aborted:
+    if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)
         findings = findings.model_copy(update={"verdict": "aborted",
-                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"]})
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
+                                               "open_changes": []})
     warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(
@@ -336,8 +339,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
     stages.publish(record.summary)
     laps("publish")
     if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
-        notice = night_input(run.plan, record.summary, getattr(record.summary, "open_changes", []),
-                             out_dir / "report.html")
+        notice = night_input(run.plan, record.summary, record.summary.open_changes, out_dir / "report.html")
         record.summary.warnings += _notify(stages.notify, notice, store_url)
         laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them

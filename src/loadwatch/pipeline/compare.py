@@ -13,11 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from loadwatch.changes import OpenChange
 from loadwatch.findings import Findings
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
+from loadwatch.pipeline.capacity_verdict import capacity_finding
+from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
+from loadwatch.stats.safe_defaults import default_checks
 from loadwatch.stats.score import score
 from loadwatch.stats.thresholds import evaluate_thresholds
 
@@ -55,12 +59,20 @@ def machine_busy(summary: Mapping[str, Any]) -> str | None:
 
 
 def to_point(p: Mapping[str, Any]) -> RunPoint:
-    """A stored (or just measured) run as the statistics see it."""
+    """A stored (or just measured) run as the statistics see it: without the values an open change holds out of
+    the baseline (`held`, from store.comparable_history; docs/METHOD.md §11)."""
     probe = p.get("probe")
+    metrics = p.get("metrics") or {}
+    held = p.get("held") or []
+    if held:
+        out = {sc: dict(block) for sc, block in metrics.items()}
+        for scenario, metric in held:
+            (out.get(scenario) or {}).pop(metric, None)
+        metrics = out
     return RunPoint(
         run_id=p["run_id"],
         started_at=p["started_at"],
-        metrics=p.get("metrics") or {},
+        metrics=metrics,
         histograms=p.get("histograms") or {},
         excluded=bool(p.get("excluded")),
         probe=dict(probe) if isinstance(probe, Mapping) else None,
@@ -124,8 +136,15 @@ def decide_verdict(
     load: Mapping[str, Any] | None = None,
     generator_bound: bool = False,
     machine_busy: str | None = None,
+    changes: Tracked | None = None,
+    capacity: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[str]]:
     """pass · regression · threshold_breach · insufficient_history · inconclusive, with reasons.
+
+    `changes`: tonight's open changes (loadwatch.pipeline.open_changes): a failing one fails the night, and the
+    series a non-failing one follows (confirmed at its level, or `warn` after its first night) fail no longer.
+    `capacity`: the capacity stage's block; a search with no answer is a breach, one cut short is said so
+    (loadwatch.pipeline.capacity_verdict).
 
     A generator-bound run is inconclusive whatever it measured: its latencies describe the generator; so is a run
     during which other work on the machine made the target wait for a CPU (`machine_busy`, the reason why)."""
@@ -139,8 +158,12 @@ def decide_verdict(
         return "inconclusive", reasons
     comparison = [c for c in comparison if c.get("metric") not in attribution.ATTRIBUTION_METRICS]
     breached = [t for t in thresholds if not t.get("passed")]
-    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES]
-    confirmed = newly_confirmed(change_points, comparison)
+    excused = changes.excused if changes is not None else set()
+    regressions = [c for c in comparison if c.get("outcome") in GATING_OUTCOMES
+                   and (c["scenario"], c["metric"]) not in excused]
+    confirmed = [c for c in newly_confirmed(change_points, comparison)
+                 if (c["scenario"], c["metric"]) not in excused]
+    failing_changes = changes.failing if changes is not None else []
     for t in breached:
         why = t.get("reason") or f"value {t.get('value')}"
         reasons.append(f"threshold breached: {t['expr']} ({why})")
@@ -149,10 +172,15 @@ def decide_verdict(
     for c in confirmed:
         reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
                        f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    cap = capacity_finding(capacity)
+    if cap is not None:
+        reasons.append(cap[1])
+    for ch in changes.changes if changes is not None else []:
+        reasons.append(f"{'open change' if ch.failing else 'listed, not failing'}: {ch.reason}")
     reasons.extend(r for r in _error_reasons(load or {}) if not any(r in x for x in reasons))
-    if regressions or confirmed:
+    if regressions or confirmed or failing_changes:
         return "regression", reasons
-    if breached:
+    if breached or (cap is not None and cap[0] == "breach"):
         return "threshold_breach", reasons
     if n_baseline < min_history:
         reasons.append(f"insufficient history: {n_baseline} comparable run(s), the gate needs {min_history}")
@@ -170,11 +198,16 @@ def judge(
     machine_busy: str | None = None,
     config: GateConfig | None = None,
     change_points: Sequence[Mapping[str, Any]] | Callable[[], Sequence[Mapping[str, Any]]] | None = None,
+    changes: Sequence[OpenChange] | None = None,
+    policy: OpenChangesPolicy = "fail",
+    versions: tuple[str | None, str | None] = (None, None),
+    capacity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
     them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
-    or measured on a busy machine) is never a point of them."""
+    or measured on a busy machine) is never a point of them. `changes`: the open and confirmed changes this night
+    follows (None: none are followed, as in the trend review); an inconclusive night follows none and opens none."""
     from loadwatch.stats.gate import compare_run  # numpy and scipy: loaded when a run is judged, not on import
 
     cfg = config or GateConfig()
@@ -189,9 +222,15 @@ def judge(
     # attribution series are judged like the rest but kept apart: they explain a regression, never are one
     attributing = attribution.ATTRIBUTION_METRICS
     own_points = [c for c in change_points if c.get("metric") not in attributing]
+    tracked = None
+    if changes is not None and not (generator_bound or machine_busy):
+        own_rows = [r for r in comparison if r["metric"] not in attributing]
+        tracked = track(own_rows, newly_confirmed(own_points, own_rows), changes, run_id=current.run_id,
+                        started_at=current.started_at.isoformat(), versions=versions, policy=policy)
     verdict, reasons = decide_verdict(
         comparison, thresholds, n_baseline=len(usable[-cfg.window:]), min_history=cfg.min_history,
         change_points=own_points, load=load, generator_bound=generator_bound, machine_busy=machine_busy,
+        changes=tracked, capacity=capacity,
     )
     return {
         "verdict": verdict,
@@ -202,6 +241,9 @@ def judge(
         "incidents": group_incidents([dict(c) for c in own_points]),
         "attribution_rows": [r for r in comparison if r["metric"] in attributing],
         "attribution_change_points": [c for c in change_points if c.get("metric") in attributing],
+        # the followed ones as they were when the night could not judge (inconclusive): listed, never failing
+        "open_changes": tracked.changes if tracked is not None else [
+            c.model_copy(update={"failing": False, "held": False}) for c in changes or []],
     }
 
 
@@ -216,10 +258,16 @@ def compare_stage(
     plan_source: str,
     config: GateConfig | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
+    changes: Sequence[OpenChange] | None = None,
+    policy: OpenChangesPolicy = "fail",
 ) -> Findings:
     """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
-    record carries it; derived from `summary` when not given)."""
+    record carries it; derived from `summary` when not given); `changes` the open and confirmed changes it follows
+    under the plan's `verdict.open_changes` (`policy`)."""
     load = summary.get("load") or {}
+    # the target's version on the last baseline night and tonight, when the plan reads it (`target.version_path`)
+    versions = ((history[-1].get("target_version") if history else None),
+                (summary.get("environment") or {}).get("target_version"))
     current = RunPoint(
         run_id=run_id,
         started_at=started_at,
@@ -228,9 +276,11 @@ def compare_stage(
         probe=summary.get("probe"),
     )
     thresholds = evaluate_thresholds(threshold_exprs, load, source=plan_source)
+    thresholds += default_checks(threshold_exprs, load)  # from night 1, whatever the plan says (METHOD §5.1)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
-                     config=config)
+                     config=config, changes=changes, policy=policy, versions=versions,
+                     capacity=summary.get("capacity"))
     rows = findings.pop("attribution_rows")
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,

@@ -53,8 +53,17 @@ def check_disk(*paths: Path, min_free_mb: int = MIN_FREE_MB) -> dict[str, float]
     return free
 
 
-def wait_for_target(url: str, *, timeout: float = 5.0, interval: float = 0.25) -> dict[str, Any]:
-    """GET `url` until it answers (any HTTP status counts as reachable), bounded by `timeout` seconds."""
+def unhealthy(status: int, *, health_path_set: bool) -> bool:
+    """A health check's answer that is a failed dependency: any 5xx, and a 404 on a health path the plan names (the
+    default path `/` of an API often has no page, so its 404 only says the server answers)."""
+    return status >= 500 or (status == 404 and health_path_set)
+
+
+def wait_for_target(url: str, *, timeout: float = 5.0, interval: float = 0.25,
+                    health_path_set: bool = False) -> dict[str, Any]:
+    """GET `url` until it answers healthily, bounded by `timeout` seconds. Any status counts as reachable except a
+    failed dependency (`unhealthy`): retried until the bound (a target still starting), then TargetUnavailable with
+    the status."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while True:
@@ -73,6 +82,15 @@ def wait_for_target(url: str, *, timeout: float = 5.0, interval: float = 0.25) -
                 ) from None
             time.sleep(interval)
             continue
+        if unhealthy(status, health_path_set=health_path_set):
+            if time.monotonic() + interval < deadline:
+                time.sleep(interval)
+                continue
+            raise TargetUnavailable(
+                f"health check {url} answered HTTP {status} for {timeout:g} s: a failed dependency "
+                f"({'a server error' if status >= 500 else 'no such page on the plan health_path'}); fix the "
+                "target, or point `target.health_path` at a page that answers 2xx when it is healthy"
+            )
         return {"url": url, "status": status, "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 

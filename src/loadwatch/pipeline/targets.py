@@ -66,7 +66,8 @@ def open_target(plan: Plan, *, reach_timeout: float = 5.0) -> RunTarget:
     else:
         run = RunTarget(plan=plan, database_url=plan.target.database_url)
     try:
-        run.reachability = wait_for_target(run.plan.target.url + run.plan.target.health_path, timeout=reach_timeout)
+        run.reachability = wait_for_target(run.plan.target.url + run.plan.target.health_path, timeout=reach_timeout,
+                                           health_path_set="health_path" in plan.target.model_fields_set)
     except BaseException:
         run.stop()
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import os
 import re
 import tempfile
@@ -36,6 +37,10 @@ __all__ = [
     "unique_name",
     "write_plan",
 ]
+
+DEFAULT_ERROR_THRESHOLD = "error_rate < 1%"
+ERROR_NOTE = "loadwatch's default, written out: more than 1 % failed requests fails the night"
+MIN_TIMINGS = 20  # answered requests with a time before a recording's p95 means anything
 
 DEFAULT_RATE = 10.0  # req/s when the source says nothing about traffic: gentle on a service seen for the first time
 DEFAULT_DURATION = 60.0
@@ -171,6 +176,8 @@ class PlanDraft:
     pools: dict[str, PoolDraft] = field(default_factory=dict)
     allowed_hosts: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # what the source had and the plan does not, and why
+    # explicit thresholds with where each came from (issue 22: a plan never leaves them implicit)
+    thresholds: list[tuple[str, str]] = field(default_factory=lambda: [(DEFAULT_ERROR_THRESHOLD, ERROR_NOTE)])
     session: SessionDraft | None = None  # a recording that logs in (loadwatch.plangen.correlate)
     journey_notes: list[str] = field(default_factory=list)  # values a write created and later requests sent
 
@@ -197,6 +204,7 @@ class PlanDraft:
         if session is not None:
             doc["session"] = session
         doc["scenarios"] = [s.to_doc() for s in self.scenarios]
+        doc["thresholds"] = [expr for expr, _ in self.thresholds]
         return doc
 
     def render(self) -> str:
@@ -247,6 +255,12 @@ class PlanDraft:
             if sc.expect_status:
                 line(4, "expect")
                 line(6, "status", sc.expect_status, sc.expect_note)
+        line(0, "thresholds")
+        for expr, note in self.thresholds:
+            out.append(f"  - {_flow(expr)}" + (f"  # {_one_line(note)}" if note else ""))
+        if not any(expr.startswith("p95") for expr, _ in self.thresholds):
+            out.append("  # no latency threshold: the source has no timings; the nightly gate judges latency "
+                       "against the target's own nights")
         if self.journey_notes:
             out.append("# Journeys: values a write created, taken from its answer by the requests that sent them:")
             out += [f"#   {_one_line(x)}" for x in self.journey_notes]
@@ -289,6 +303,20 @@ class PlanDraft:
     def to_plan(self, where: str = "the generated plan") -> Plan:
         """The rendered text read back through the plan model (what `write_plan` writes, proved)."""
         return parse_plan(yaml.safe_load(self.render()), source=where)
+
+
+def recorded_thresholds(durations_ms: list[float]) -> list[tuple[str, str]]:
+    """The explicit thresholds of a generated plan: the error rate always, and a p95 limit from the recording's own
+    timings when it has enough of them (3x its p95, at least 50 ms: a loose first guard, to be tightened once
+    nights exist; the regression gate does the fine judging)."""
+    out = [(DEFAULT_ERROR_THRESHOLD, ERROR_NOTE)]
+    times = sorted(t for t in durations_ms if t >= 0)
+    if len(times) >= MIN_TIMINGS:
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        limit = max(50, math.ceil(3 * p95))
+        out.append((f"p95 < {limit}ms", f"3x the recording's p95 of {p95:.1f} ms over {len(times)} answered "
+                                        "request(s), at least 50 ms; tighten it once nights exist"))
+    return out
 
 
 def write_plan(draft: PlanDraft, out: Path) -> Plan:

@@ -80,6 +80,7 @@ class _Response(_Model):
 
 class _Entry(_Model):
     startedDateTime: str = ""
+    time: float | None = None  # total milliseconds of the entry (HAR 1.2); -1 or absent when unknown
     request: _Request
     response: _Response
 
@@ -189,6 +190,7 @@ def draft_from_har(path: Path, *, base_url: str | None, filters: Filters) -> Pla
             headers=_headers(x, session),
             json_body=x.json_body if session is None else _json_template(x.json_body, session, x, "json"),
             time=_epoch(e.startedDateTime),
+            duration_ms=e.time if e.time is not None and e.time >= 0 else None,
             json_template=session is not None,
             query_templates=templates,
         ))

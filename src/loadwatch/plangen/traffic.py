@@ -16,7 +16,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadwatch.plangen.draft import Filters, PlanDraft, PoolDraft, ScenarioDraft, literal, scenario_name, unique_name
+from loadwatch.plangen.draft import (
+    Filters,
+    PlanDraft,
+    PoolDraft,
+    ScenarioDraft,
+    literal,
+    recorded_thresholds,
+    scenario_name,
+    unique_name,
+)
 
 __all__ = ["MIN_DISTINCT", "Recorded", "build_draft", "template_paths"]
 
@@ -42,6 +51,8 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)  # only the ones worth keeping (already redacted)
     json_body: Any = None
     time: float | None = None  # epoch seconds
+    duration_ms: float | None = None  # how long the answer took, when the recording says (HAR `time`)
+
     json_template: bool = False  # the JSON body's strings are in the plan's template syntax (a session's values)
     query_templates: frozenset[str] = frozenset()  # query names whose value is a session's value, as a template
 
@@ -184,6 +195,8 @@ def build_draft(
     sent = sum(sc.weight for sc in draft.scenarios)
     for sc in draft.scenarios:  # the share is of what the plan sends: routes left out are not in the mix
         sc.weight_note = f"requests recorded: {100.0 * sc.weight / sent:.2f} % of the {sent:g} in this plan's mix"
+    draft.thresholds = recorded_thresholds(
+        [r.duration_ms for r in records if r.duration_ms is not None and 200 <= r.status < 400])
     return draft
 
 

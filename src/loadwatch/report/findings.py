@@ -128,7 +128,7 @@ def _threshold(t: ThresholdRow) -> dict[str, Any]:
         return fmt_num(f) + (f" {unit}" if unit and unit != "%" else unit)
 
     return {
-        "expr": t["expr"],
+        "expr": t["expr"] + (" (default)" if t.get("default") else ""),
         "scenario_label": scenario_label(t.get("scenario") or ALL),
         "metric_label": metric_label(t.get("metric")),
         "value": show(t["value"]),

@@ -18,13 +18,17 @@ from sqlalchemy.engine import Engine
 from loadwatch import store
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
+from loadwatch.pipeline.open_changes import describe
 from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
 from loadwatch.stats.history import history_change_points
 from loadwatch.stats.model import RunPoint
+from loadwatch.store.changes import series_changes
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]
+
+MAX_CHANGES = 20  # the newest changes of the series shown in the review
 
 
 def _start_change_points(points: list[RunPoint],
@@ -113,6 +117,17 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
     for name in ("attribution_rows", "attribution_change_points"):
         findings.pop(name, None)  # empty here: the review leaves the attribution series out
     summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
+    # the series' changes as stored, with every person's decision (docs/METHOD.md, "Open changes")
+    with engine.connect() as conn:
+        changes = series_changes(conn, plan_hash=key["plan_hash"], env_hash=key["env_hash"])
+    summary["open_changes"] = [c.model_dump(mode="json") for c in changes[-MAX_CHANGES:]]
+    undecided = [c for c in changes if c.status == "open"]
+    if undecided:
+        n = len(undecided)
+        lead = f"{n} open change{'s' if n > 1 else ''} waiting for a decision (`loadwatch triage`): "
+        summary["verdict_reasons"] = [lead + "; ".join(describe(c) for c in undecided), *summary["verdict_reasons"]]
+        if summary.get("verdict") in ("pass", "insufficient_history"):
+            summary["verdict"] = "regression"  # as the nightly run says while a change is open (`fail`, the default)
     series = store.run_series(engine, current.run_id)
     record = {"summary": summary, **series}
     history = [dict(r) for r in runs[:-1]]

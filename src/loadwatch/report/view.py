@@ -5,8 +5,8 @@ the summary through the run record's model), as plain, already-formatted values;
 
 It is assembled from one sub-view per section: the header (loadwatch.report.header), the totals
 (loadwatch.report.totals), the findings, incidents, thresholds and attribution (loadwatch.report.findings), the
-scenario table over the history (loadwatch.report.history), the charts (loadwatch.report.figures) and the
-capacity (loadwatch.report.capacity)."""
+scenario table over the history (loadwatch.report.history), the charts (loadwatch.report.figures), the
+capacity (loadwatch.report.capacity) and the open changes (loadwatch.report.open_changes)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from loadwatch.report.figures import charts_view
 from loadwatch.report.findings import findings_view, incidents
 from loadwatch.report.header import header_view
 from loadwatch.report.history import history_view, scenario_rows
+from loadwatch.report.open_changes import open_changes_view
 from loadwatch.report.source import ReportSource, capacity_block, report_source
 from loadwatch.report.totals import totals_view
 
@@ -44,6 +45,7 @@ def build_view(data: Mapping[str, Any] | ReportSource, pool: Executor | None = N
         **history_view(summary, history),
         **charts_view(src, first, pool),
         "capacity": capacity_view(capacity_block(summary)),
+        "open_changes": open_changes_view(summary.open_changes),
     }
 
 

@@ -245,16 +245,6 @@ def _base_row(scenario: str, metric: str, value: float, runs: Sequence[RunPoint]
     }
 
 
-def _novelty(tonight: float, baseline: np.ndarray, d: int) -> tuple[bool, bool]:
-    """(beyond the second-worst baseline night, beyond the second-best): a value two baseline nights already
-    reached is not new, however narrow the robust band is (a series with two modes, a repeated excursion)."""
-    if len(baseline) < 2:
-        return True, True
-    ordered = np.sort(baseline)
-    worst2, best2 = (ordered[-2], ordered[1]) if d > 0 else (ordered[1], ordered[-2])
-    return d * (tonight - worst2) > 0, d * (tonight - best2) < 0
-
-
 QN_EFFICIENCY = 0.82  # Qn's Gaussian efficiency: a spread from n nights is worth about 0.82 (n - 1) degrees of freedom
 
 
@@ -270,13 +260,15 @@ def critical_z(n: int, cfg: GateConfig) -> float:
 
 
 def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_bad: bool, floor_good: bool,
-            ci: list[float] | None, cfg: GateConfig, novel: tuple[bool, bool] = (True, True)) -> None:
+            ci: list[float] | None, cfg: GateConfig) -> None:
     """Fill checks and outcome from the three tests, in the bad direction d (+1: higher is worse). The z check
-    needs `critical_z` for the row's baseline size and the value to be new to the baseline (`_novelty`)."""
+    needs `critical_z` for the row's baseline size. There is no "not new" rule: a value two baseline nights already
+    reached is judged like any other, and regression nights nobody accepted are no baseline (the store holds them
+    out, docs/METHOD.md "Open changes")."""
     crit = critical_z(int(row["n_baseline"]), cfg)
     row["z_critical"] = round(crit, 3)
-    z_bad = ((d * effect > 0) if z is None else d * z >= crit) and novel[0]
-    z_good = ((d * effect < 0) if z is None else -d * z >= crit) and novel[1]
+    z_bad = (d * effect > 0) if z is None else d * z >= crit
+    z_good = (d * effect < 0) if z is None else -d * z >= crit
     ci_bad = None if ci is None else (ci[0] > 0 if d > 0 else ci[1] < 0)
     ci_good = None if ci is None else (ci[1] < 0 if d > 0 else ci[0] > 0)
     row["robust_z"] = z
@@ -412,7 +404,7 @@ def _ratio_row(series: _Series, row: dict[str, Any]) -> None:
     row["within"] = [round(below, 6), round(above, 6)]
     # the smallest regression this row can show: judged against tonight's downward uncertainty
     row["noise"] = _noise(spread, below if d > 0 else above, floor, n, cfg, log_scale=True)
-    _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg, _novelty(y, logs, d))
+    _decide(row, d, z, effect, floor_bad, floor_good, ci, cfg)
 
 
 def _linear_row(metric: str, value: float, values: np.ndarray, cfg: GateConfig, row: dict[str, Any]) -> None:
@@ -477,7 +469,7 @@ def _error_rate_row(series: _Series, row: dict[str, Any]) -> None:
     row["ci"], row["ci_method"] = ci, method
     row["cv"] = spread / med if med > 0 else None
     row["noise"] = _noise(spread, within, 0.0, n, cfg, log_scale=False)
-    _decide(row, 1, z, point, worse, better, ci, cfg, _novelty(value, values, 1))
+    _decide(row, 1, z, point, worse, better, ci, cfg)
 
 
 def _one(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,6 +19,7 @@ from typing_extensions import TypedDict
 
 from loadwatch.errors import InvalidInput
 from loadwatch.metrics import run_metrics
+from loadwatch.store import changes
 
 if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) at import time
     from loadwatch.record import RunRecord
@@ -280,6 +281,7 @@ def save_run(engine: Engine, record: RunRecord | Mapping[str, Any]) -> None:
             rows = build(run_id, record)
             if rows:
                 conn.execute(query(named) if named else _insert_statement(table, list(rows[0])), rows)
+        changes.save_changes(conn, record["summary"])
 
 
 def run_exists(engine: Engine, run_id: str) -> bool:
@@ -304,6 +306,8 @@ class HistoryPoint(TypedDict):
     verdict: str | None
     probe: dict[str, float] | None
     target_version: str | None
+    # [[scenario, metric], ...]: values no baseline (an open change holds them; docs/METHOD.md §11)
+    held: NotRequired[list[list[str]]]
 
 
 def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
@@ -334,14 +338,18 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
 def comparable_history(
     engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
 ) -> list[HistoryPoint]:
-    """Completed comparable runs before `before`, oldest first, since the last change marked `expected`."""
+    """Completed comparable runs before `before`, oldest first, since the last change point marked `expected`; the
+    series' values on nights held by an open change (or before a change marked `expected`) marked `held`."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
         rows = conn.execute(
             query("comparable_runs"),
             {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit},
         ).all()
-        return _points(conn, rows)
+        points = _points(conn, rows)
+        # untriaged regression nights are no baseline; an accepted change restarts its series (docs/METHOD.md)
+        changes.apply_to_history(conn, points, plan_hash=plan_hash, env_hash=env_hash)
+        return points
 
 
 def history_points(engine: Engine, run_ids: Sequence[str]) -> list[HistoryPoint]:
