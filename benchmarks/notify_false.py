@@ -48,7 +48,7 @@ from summary import TRUE_REGRESSIONS
 from loadwatch.changes import OpenChange
 from loadwatch.notify.events import Night, NotifyState, Rules, night_events
 from loadwatch.pipeline.compare import GATING_OUTCOMES, judge, newly_confirmed
-from loadwatch.stats import GateConfig, RunPoint
+from loadwatch.stats.model import GateConfig, RunPoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # the comparison's own open-change lifecycle when this checkout has it (branch `changes`), else OpenModel below

@@ -1,4 +1,5 @@
-"""loadwatch-nightly: preflight → baseline → load ∥ monitor → capacity → compare → store → publish → notify → report.
+"""loadwatch-nightly: preflight → baseline → load ∥ monitor → capacity → A/B → compare → store → publish → notify →
+report.
 
 Composition only: the parameters (the Prefect UI form, `prefect deployment run --param`), the chain
 (loadwatch.pipeline.chain.run_chain) run with the tasks of tasks/ as its stage runners, and the final
@@ -23,6 +24,7 @@ from loadwatch.tasks.report import report_task
 from loadwatch.tasks.shards import sharded_load
 from loadwatch.tasks.stages import (
     Submitted,
+    ab_task,
     capacity_task,
     capture_after_task,
     capture_before_task,
@@ -70,11 +72,14 @@ def _nightly(
     trigger: _p("trigger") = "ui",  # type: ignore[valid-type]
     capacity: _p("capacity") = True,  # type: ignore[valid-type]
     notify: _p("notify", nullable=True) = None,  # type: ignore[valid-type]
+    version: _p("version") = None,  # type: ignore[valid-type]
+    commit: _p("commit") = None,  # type: ignore[valid-type]
+    branch: _p("branch") = None,  # type: ignore[valid-type]
 ) -> State[Any]:
     params = RunParams(
         plan=plan, duration=duration, rate=rate, users=users, warmup=warmup, target_url=target_url,
         thresholds=thresholds, workers=workers, shards=shards, out_dir=out_dir, notes=notes, tags=tags or [],
-        trigger=trigger, capacity=capacity, notify=notify or [],
+        trigger=trigger, capacity=capacity, notify=notify or [], version=version, commit=commit, branch=branch,
     )
     return run_nightly(params)
 
@@ -106,6 +111,7 @@ def prefect_stages() -> Stages:
             else Submitted(load_task.submit(plan, stop, workers))),
         capture_after=capture_after_task,
         capacity=capacity_task,
+        ab=ab_task,
         compare=compare_task,
         store=store_task,
         publish=publish_metrics_task,

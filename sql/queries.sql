@@ -4,10 +4,12 @@
 -- name: comparable_runs
 -- The newest comparable runs (same plan and environment) before a time, newest first.
 -- Inconclusive runs (generator-bound: their latencies describe the generator) are never a baseline.
-SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version
+SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version, target_commit,
+    target_branch
 FROM runs
 WHERE plan_hash = :plan_hash AND env_hash = :env_hash AND started_at < :before
   AND status = 'completed' AND verdict IS DISTINCT FROM 'inconclusive'
+  AND (CAST(:branch AS text) IS NULL OR target_branch = :branch)
   AND started_at >= COALESCE(:since, '-infinity'::timestamptz)
 ORDER BY started_at DESC
 LIMIT :limit;
@@ -28,11 +30,13 @@ SELECT run_id, scenario, metric, value FROM measurements WHERE run_id = ANY(:run
 SELECT run_id, scenario, encoded FROM histograms WHERE run_id = ANY(:run_ids) AND kind = 'latency';
 
 -- name: recent_runs
--- The last N completed runs of one plan (any environment), newest first.
-SELECT run_id, started_at, verdict, plan_hash, env_hash, excluded, summary->'probe' AS probe
+-- The last N completed runs of one plan (any environment) and, when given, one branch, newest first.
+SELECT run_id, started_at, verdict, plan_hash, env_hash, excluded, summary->'probe' AS probe, target_version,
+    target_commit, target_branch
 FROM runs
 WHERE status = 'completed' AND verdict IS DISTINCT FROM 'inconclusive'
   AND (CAST(:plan_hash AS text) IS NULL OR plan_hash = :plan_hash)
+  AND (CAST(:branch AS text) IS NULL OR target_branch = :branch)
 ORDER BY started_at DESC
 LIMIT :limit;
 
@@ -43,15 +47,17 @@ DELETE FROM histogram_windows WHERE run_id IN (SELECT run_id FROM runs WHERE sta
 -- name: upsert_run
 -- One run's row; storing the same run id again replaces it (stored_at says when).
 INSERT INTO runs (run_id, started_at, finished_at, status, verdict, trigger, flow_run_id, plan_name,
-    plan_hash, plan, env_hash, environment, target_url, target_version, notes, tags, summary)
+    plan_hash, plan, env_hash, environment, target_url, target_version, target_commit, target_branch, notes, tags,
+    summary)
 VALUES (:run_id, :started_at, :finished_at, :status, :verdict, :trigger, :flow_run_id, :plan_name,
     :plan_hash, CAST(:plan AS jsonb), :env_hash, CAST(:environment AS jsonb), :target_url,
-    :target_version, :notes, :tags, CAST(:summary AS jsonb))
+    :target_version, :target_commit, :target_branch, :notes, :tags, CAST(:summary AS jsonb))
 ON CONFLICT (run_id) DO UPDATE SET
     finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, verdict = EXCLUDED.verdict,
     trigger = EXCLUDED.trigger, flow_run_id = EXCLUDED.flow_run_id, plan = EXCLUDED.plan,
     environment = EXCLUDED.environment, notes = EXCLUDED.notes, tags = EXCLUDED.tags,
-    summary = EXCLUDED.summary, stored_at = now();
+    target_version = EXCLUDED.target_version, target_commit = EXCLUDED.target_commit,
+    target_branch = EXCLUDED.target_branch, summary = EXCLUDED.summary, stored_at = now();
 
 -- name: insert_resource_samples
 INSERT INTO resource_samples (run_id, t, grp, cpu_percent, rss_mb, data)
@@ -88,7 +94,8 @@ SELECT summary FROM runs WHERE run_id = :r;
 SELECT plan_hash, env_hash, started_at FROM runs WHERE run_id = :r;
 
 -- name: runs_by_id
-SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version
+SELECT run_id, started_at, excluded, verdict, status, summary->'probe' AS probe, target_version, target_commit,
+    target_branch
 FROM runs
 WHERE run_id = ANY(:ids)
 ORDER BY started_at DESC;

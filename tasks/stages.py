@@ -18,6 +18,7 @@ from prefect.futures import PrefectFuture, wait
 
 from loadwatch.observations import TargetStats
 from loadwatch.pipeline import capture, preflight, targets
+from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.save import store_record
@@ -25,6 +26,7 @@ from loadwatch.report import prometheus
 
 __all__ = [
     "Submitted",
+    "ab_task",
     "capacity_task",
     "capture_after_task",
     "capture_before_task",
@@ -68,6 +70,10 @@ load_task = task(name="load", cache_policy=NO_CACHE, retries=0)(run_load_stage)
 monitor_task = task(name="monitor", cache_policy=NO_CACHE, retries=0)(run_monitor_stage)
 # the capacity search of the plan's `capacity:` section; never fails the run
 capacity_task = task(name="capacity", cache_policy=NO_CACHE, retries=0)(run_capacity_stage)
+
+
+# the same-night A/B session of the plan's `ab:` section; never raises (a build that fails says so)
+ab_task = task(name="ab", cache_policy=NO_CACHE, retries=0)(run_ab_stage)
 
 
 @task(name="capture-after", cache_policy=NO_CACHE, timeout_seconds=60)

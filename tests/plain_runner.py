@@ -19,6 +19,7 @@ from loadwatch.notify.stage import notify_night
 from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
+from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.chain import Stages
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
@@ -93,4 +94,5 @@ def plain_stages(*, capacity: bool = True) -> Stages:
         notify=notify_night,
         report=write_report,
         capacity=run_capacity_stage if capacity else None,
+        ab=run_ab_stage,
     )

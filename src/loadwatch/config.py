@@ -537,6 +537,75 @@ class NotifySpec(_Model):
         return [*self.urls, *("block:" + b for b in self.blocks)]
 
 
+AB_PERCENTILES = ("p50", "p90", "p95", "p99", "p999")
+
+
+def _ab_side(value: str) -> str:
+    """A build of the nightly A/B stage: a running build's loopback URL, or a command starting one on {port}."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        host = parts.hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"both builds run on loopback (127.0.0.1, ::1, localhost), got host {host!r}")
+        return value.rstrip("/")
+    if "{port}" not in value:
+        raise ValueError("a loopback http(s):// URL of a running build, or a command starting one with {port}, "
+                         f"e.g. './server --port {{port}}'; got {value!r}")
+    return value
+
+
+class AbSpec(_Model):
+    """The nightly A/B stage (loadwatch.pipeline.ab_stage, docs/METHOD.md §13): after the fixed-rate load, the plan's
+    scenarios against two builds in alternating rounds, judged pair by pair; a regression fails the night."""
+
+    baseline: str = Field(description="the previous release: loopback URL, or a command with {port}")
+    candidate: str = Field(description="tonight's build: loopback URL, or a command with {port}")
+    budget: float = Field(120.0, ge=5, le=MAX_DURATION_S, description="seconds of rounds at most")
+    round: float | None = Field(None, gt=0, le=600, description="measured seconds per round (default: long "
+                                "enough for the highest percentile judged)")
+    settle: float = Field(0.5, ge=0, le=60, description="warm-up seconds before each round")
+    percentiles: list[str] = Field(["p50", "p95"], min_length=1, description="judged: p50, p90, p95, p99, p999")
+    floors: dict[str, float] = Field({}, description="smallest change worth a verdict, percent, e.g. {p95: 5}")
+    alpha: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate over the whole session")
+    looks: int = Field(3, ge=1, le=10, description="looks of the stopping rule")
+    max_pairs: int | None = Field(None, ge=1, le=10_000, description="plan at most this many pairs of rounds")
+    warmup_rounds: int = Field(1, ge=0, le=5, description="rounds per build before the first pair, never judged")
+
+    @field_validator("baseline", "candidate")
+    @classmethod
+    def _side(cls, v: str) -> str:
+        return _ab_side(v)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _percentiles(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in AB_PERCENTILES]
+        if bad:
+            raise ValueError(f"unknown percentile(s) {', '.join(bad)}; allowed: {', '.join(AB_PERCENTILES)}")
+        return v
+
+    @field_validator("floors")
+    @classmethod
+    def _floors(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, pct in v.items():
+            if key not in AB_PERCENTILES or not 0 < pct < 100:
+                raise ValueError(f"{key}: {pct}: a floor is PERCENTILE: PERCENT with 0 < PERCENT < 100 and the "
+                                 f"percentile one of {', '.join(AB_PERCENTILES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _round_fits(self) -> AbSpec:
+        if self.round is not None and 2 * (self.round + self.settle) > self.budget:
+            raise ValueError(f"a pair of rounds takes {2 * (self.round + self.settle):g} s, more than the budget "
+                             f"{self.budget:g} s")
+        return self
+
+
 class Plan(_Model):
     _base_dir: Path | None = PrivateAttr(None)  # set by load_plan; not part of the plan (nor of its hash)
     name: str = "plan"
@@ -549,6 +618,7 @@ class Plan(_Model):
     thresholds: list[str] = []
     monitor: MonitorSpec = MonitorSpec()
     capacity: CapacitySpec | None = None
+    ab: AbSpec | None = None
     verdict: VerdictSpec = VerdictSpec()
     notify: NotifySpec = NotifySpec()
     tags: list[str] = []
@@ -633,10 +703,10 @@ class Plan(_Model):
         return self._base_dir or Path.cwd()
 
     def plan_hash(self) -> str:
-        """Hash of what makes two runs comparable: the workload, not the target's address, tags, channels or how
-        the verdict treats open changes."""
-        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "verdict": True,
-                                                                     "target": {"url"}})
+        """Hash of what makes two runs comparable: the workload, not the target's address, tags, channels, the
+        same-night A/B section or how the verdict treats open changes."""
+        doc = self.model_dump(mode="json", by_alias=True, exclude={"tags": True, "notify": True, "ab": True,
+                                                                     "verdict": True, "target": {"url"}})
         # fields added since plans were first hashed count only when used, so an existing plan keeps its hash
         for key, default in HASH_NEUTRAL_PLAN.items():
             if doc.get(key, default) == default:

@@ -9,7 +9,7 @@ rewriting them: a value of the wrong type fails there, once, instead of deep ins
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired, TypeVar
+from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, with_config
 from typing_extensions import TypedDict
@@ -18,6 +18,8 @@ from loadwatch.changes import OpenChange
 from loadwatch.vocabulary import Verdict
 
 __all__ = [
+    "AbBlock",
+    "AbRow",
     "Attribution",
     "AttributionRow",
     "Candidate",
@@ -112,6 +114,41 @@ class ChangePointRow(TypedDict):
     runs_after: int
     state: str
     direction: str
+    # the builds between which it happened (loadwatch.revision.build_label): the run before it, and its run
+    version_before: NotRequired[str | None]
+    version_after: NotRequired[str | None]
+
+
+@with_config(_OPEN)
+class AbRow(TypedDict):
+    """One row of the nightly A/B stage (loadwatch.pipeline.ab_stage): the candidate against the baseline, measured
+    the same night in alternating rounds (loadwatch.stats.paired). Percentages are B relative to A; an interval end
+    the pairs cannot bound is None."""
+
+    scenario: str
+    percentile: str  # p50, p95, ... or error_rate
+    verdict: str  # regression, improvement, no_change, inconclusive, not_judged
+    reason: str
+    pairs: int
+    change_percent: Number | None
+    ci_low_percent: Number | None
+    ci_high_percent: Number | None
+    same_night: bool  # always true: a same-night comparison, not one against earlier nights
+
+
+@with_config(_OPEN)
+class AbBlock(TypedDict):
+    """The nightly A/B stage's result (summary.json's `ab`, the store's ab_rows)."""
+
+    status: Literal["completed", "failed"]  # failed: the session could not run (a build did not start, ...)
+    verdict: Literal["regression", "no_regression", "inconclusive"]
+    reason: str | None
+    baseline: str
+    candidate: str
+    pairs: int
+    elapsed_s: Number
+    warnings: list[str]
+    rows: list[AbRow]
 
 
 @with_config(_OPEN)

@@ -79,6 +79,19 @@ class RunParams(BaseModel):
         "mailto://, pagerduty://, json://...) or block:<block type>/<name> for a Prefect notification block",
         json_schema_extra={"position": 14},
     )
+    version: str | None = Field(
+        None, title="Target version", description="The build measured (default: the target's version endpoint)",
+        max_length=200, json_schema_extra={"position": 15},
+    )
+    commit: str | None = Field(
+        None, title="Target commit", description="Its commit (default: GITHUB_SHA or CI_COMMIT_SHA)", max_length=200,
+        json_schema_extra={"position": 16},
+    )
+    branch: str | None = Field(
+        None, title="Target branch",
+        description="Its branch (default: GITHUB_HEAD_REF, GITHUB_REF_NAME or CI_COMMIT_REF_NAME)",
+        max_length=200, json_schema_extra={"position": 17},
+    )
 
 
 def resolve_plan(params: RunParams) -> Plan:

@@ -28,6 +28,7 @@ from loadwatch import hist
 from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.findings import (
+    AbBlock,
     Attribution,
     ChangePointRow,
     Checked,
@@ -39,6 +40,7 @@ from loadwatch.findings import (
 )
 from loadwatch.metrics import ALL, run_metrics
 from loadwatch.observations import Environment, ProbeReading, Resources, ResourceSample, TargetStats
+from loadwatch.revision import Revision
 from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
@@ -101,7 +103,7 @@ class LoadTotals(BaseModel):
 
 class RunSummary(BaseModel):
     """One run's summary.json. Field order is the JSON's key order; `capacity` is written only when the run had a
-    capacity stage (as before)."""
+    capacity stage (as before), `revision` only by runs since it exists (issue 25)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +120,9 @@ class RunSummary(BaseModel):
     flow_run_id: str | None = None
     plan: dict[str, Any] = Field(default_factory=dict)
     environment: Checked[Environment] = Field(default_factory=lambda: Environment())
+    # the build measured: version, commit, branch and where each came from (loadwatch.revision); every run since
+    # issue 25 writes it, summaries written before have none (and are written back without one)
+    revision: Checked[Revision] | None = None
     load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
     resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
     target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
@@ -132,12 +137,14 @@ class RunSummary(BaseModel):
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
     capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+    ab: Checked[AbBlock] | None = None  # the same-night A/B stage's result (pipeline.ab_stage), when it ran
     # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
     open_changes: list[OpenChange] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
-        return self.model_dump(exclude={"capacity"} if self.capacity is None else None)
+        absent = {name for name in ("capacity", "revision", "ab") if getattr(self, name) is None}
+        return self.model_dump(exclude=absent or None)
 
     @property
     def totals(self) -> LoadTotals:
@@ -210,6 +217,7 @@ class RecordContext:
     flow_run_id: str | None = None
     notes: str | None = None
     tags: Sequence[str] = ()
+    revision: Revision | None = None  # the build measured (loadwatch.revision.resolve_revision)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -261,6 +269,7 @@ def build_record(
     capacity: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
     probe: ProbeReading | None = None,
+    ab: AbBlock | None = None,
 ) -> RunRecord:
     """The complete result of one run: what is stored, spooled, and rendered. `metrics` is the run's metric vector
     as the chain derived it for the comparison (derived here from the summary when not given)."""
@@ -279,6 +288,9 @@ def build_record(
         "flow_run_id": flow_run_id,
         "plan": plan_info(plan),
         "environment": dict(environment),
+        "revision": dict(context.revision) if context.revision is not None else {
+            "version": environment.get("target_version"), "commit": None, "branch": None,
+            "source": {"version": "target"} if environment.get("target_version") else {}},
         "load": dict(load.summary) if load is not None else {},
         "resources": monitor.summary() if monitor is not None else {},
         "target_stats": dict(target_stats),
@@ -294,6 +306,7 @@ def build_record(
         "tags": list(tags),
         # measures.run_metrics makes capacity_rps a metric of the run
         "capacity": dict(capacity) if capacity is not None else None,
+        "ab": ab,
         "open_changes": list(findings.open_changes),
     })
     return RunRecord(

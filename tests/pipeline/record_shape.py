@@ -30,6 +30,7 @@ VARIABLE_KEYS = {
     "target_stats.database.gauges": "<counter>",
     "attribution.statements": "<queryid>",
     "environment.packages": "<package>",
+    "revision.source": "<field>",  # which of version/commit/branch a source gave
 }
 
 

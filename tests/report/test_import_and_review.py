@@ -41,7 +41,8 @@ def _seed_monitor(when: datetime) -> dict:
     }
 
 
-def write_seed_nights(folder: Path, nights: int = 30, step_night: int = 20, step: float = 1.4) -> list[Path]:
+def write_seed_nights(folder: Path, nights: int = 30, step_night: int = 20, step: float = 1.4,
+                      step_scenario: str = STEP_SCENARIO) -> list[Path]:
     rng = random.Random(7)
     base = {"List Tools": 6.8, "Search by Name": 5.6, "Get Tool by Name": 2.7, "Search Enabled Tools": 5.3,
             "Search Latest Version": 5.3, "Performance Stats": 10.2}
@@ -49,7 +50,7 @@ def write_seed_nights(folder: Path, nights: int = 30, step_night: int = 20, step
     t0 = datetime(2025, 10, 1, 2, 0, tzinfo=UTC)
     for night in range(nights):
         when = t0 + timedelta(days=night)
-        p95 = {k: v * rng.gauss(1.0, 0.03) * (step if k == STEP_SCENARIO and night >= step_night else 1.0)
+        p95 = {k: v * rng.gauss(1.0, 0.03) * (step if k == step_scenario and night >= step_night else 1.0)
                for k, v in base.items()}
         stamp = when.strftime("%Y%m%d_%H%M%S")
         f = folder / f"load_test_results_{stamp}.json"

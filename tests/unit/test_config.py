@@ -162,3 +162,25 @@ def test_notify_channels_from_the_command_line_are_checked():
     assert plan.notify.urls == ["json://127.0.0.1/x"] and plan.notify.blocks == ["custom-webhook/ops"]
     with pytest.raises(InvalidInput, match=r"parameters: notify: 'http//oops' is not an Apprise URL"):
         resolve_plan(RunParams(notify=["http//oops"]))
+
+
+def test_ab_section_is_validated_and_outside_the_plan_hash(tmp_path):
+    ab = {"baseline": "http://127.0.0.1:8001/", "candidate": "./server --port {port}", "percentiles": ["p50", "p99"],
+          "floors": {"p99": 10}, "budget": 60}
+    plan = parse_plan({**BASE, "ab": ab})
+    assert plan.ab is not None and plan.ab.baseline == "http://127.0.0.1:8001" and plan.ab.looks == 3
+    assert plan.plan_hash() == parse_plan(BASE).plan_hash()  # a same-night comparison never breaks comparability
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(yaml.safe_dump({**BASE, "ab": {**ab, "baseline": "http://10.0.0.5:8001"}}))
+    with pytest.raises(InvalidInput, match=r"plan\.yaml: ab\.baseline: .*loopback .*'10\.0\.0\.5'"):
+        load_plan(bad)
+    with pytest.raises(InvalidInput, match=r"ab\.candidate: .*a command starting one with \{port\}"):
+        parse_plan({**BASE, "ab": {**ab, "candidate": "./server --port 8002"}})
+    with pytest.raises(InvalidInput, match=r"ab\.percentiles: unknown percentile\(s\) p75"):
+        parse_plan({**BASE, "ab": {**ab, "percentiles": ["p75"]}})
+    with pytest.raises(InvalidInput, match=r"ab\.floors: p95: 150"):
+        parse_plan({**BASE, "ab": {**ab, "floors": {"p95": 150}}})
+    with pytest.raises(InvalidInput, match=r"ab: .*a pair of rounds takes 61 s, more than the budget 60 s"):
+        parse_plan({**BASE, "ab": {**ab, "round": 30, "settle": 0.5}})
+    with pytest.raises(InvalidInput, match=r"ab\.baseline: required field is missing"):
+        parse_plan({**BASE, "ab": {"candidate": "http://127.0.0.1:1"}})

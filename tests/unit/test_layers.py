@@ -29,8 +29,8 @@ ADAPTER = ROOT / "prefect_adapter"
 
 GROUND = {"__init__", "errors", "vocabulary", "settings", "urls", "hist", "statements", "observations"}
 _CORE_BELOW_STAGES = GROUND | {"stats", "config", "params", "metrics", "findings", "changes", "record", "infra",
-                                "engine"}
-_STAGES = _CORE_BELOW_STAGES | {"store", "observe", "demo", "capacity", "plangen"}
+                                "engine", "revision"}
+_STAGES = _CORE_BELOW_STAGES | {"store", "observe", "demo", "capacity", "plangen", "ab"}
 
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
@@ -47,7 +47,9 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"observations", "statements", "vocabulary"},
     "changes": {"errors", "vocabulary"},
     "findings": {"changes", "vocabulary"},  # the findings carry the night's open changes
-    "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "urls", "vocabulary"},
+    "revision": set(),  # which build a run measured: the run's parameters and the CI's variables, nothing else
+    "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "revision", "urls",
+               "vocabulary"},
     "infra": {"errors", "settings", "urls"},
     "engine": {"__init__", "config", "errors", "hist", "settings", "vocabulary"},
     "store": {"changes", "errors", "hist", "infra", "metrics", "record", "settings", "urls", "vocabulary"},

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", help="only this scenario")
     parser.add_argument("--plan-hash", help="only runs of this plan hash (default: the newest run's plan)")
     parser.add_argument("--out", default="loadwatch-report", help="output directory (default ./loadwatch-report)")
+    parser.add_argument("--branch", help="the newest run of this branch, against --main-branch's baseline")
+    parser.add_argument("--main-branch", default="main", help="the branch whose runs are the baseline (default main)")
     parser.add_argument("--database-url")
 
 
@@ -65,7 +67,8 @@ def run(ns: argparse.Namespace) -> int:
 
         with open_store(ns) as engine:
             paths = review_report(engine, last=ns.last, scenario=ns.scenario, out_dir=Path(ns.out),
-                                  plan_hash=ns.plan_hash, pool=pool)
+                                  plan_hash=ns.plan_hash, pool=pool, branch=ns.branch,
+                                  main_branch=ns.main_branch)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_OK

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,13 +35,14 @@ from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import Interrupted, InvalidInput, StoreUnavailable, TargetUnavailable
-from loadwatch.findings import Findings
+from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
 from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
 from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
@@ -56,6 +57,7 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
+from loadwatch.revision import Revision, resolve_revision
 from loadwatch.settings import data_dir, settings
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import target_lock
@@ -138,6 +140,8 @@ class Stages:
     capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
     notify: Callable[[NotifyInput, str], NotifyOutcome] | None = None
+    # (plan, stop) -> A/B block: pipeline.ab_stage.run_ab_stage (never raises); None = no A/B stage
+    ab: Callable[[Plan, threading.Event], AbBlock] | None = None
 
 
 class _Laps:
@@ -267,6 +271,20 @@ def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyI
         return [f"notifications failed ({type(exc).__name__}: {exc}); what was not sent is sent by the next run"]
 
 
+def _revision(params: RunParams, target_version: str | None) -> Revision:
+    return resolve_revision(version=params.version, commit=params.commit, branch=params.branch,
+                            target_version=target_version)
+
+
+def _with_version(before: Baseline, revision: Revision | None) -> Baseline:
+    """The environment names the version the run measured (a stated one too): the attribution's version change and
+    the store's target_version read it there. Not part of the environment's hash."""
+    version = revision["version"] if revision is not None else None
+    if version is None or before.environment.get("target_version") == version:
+        return before
+    return before.model_copy(update={"environment": {**before.environment, "target_version": version}})
+
+
 def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
@@ -274,7 +292,8 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
     started_at = datetime.now(UTC)
     run_id = new_run_id(started_at)
     out_dir = Path(params.out_dir) if params.out_dir else default_out_dir(run_id)
-    context = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags)
+    context = RecordContext(trigger=params.trigger, flow_run_id=flow_run_id, notes=params.notes, tags=params.tags,
+                            revision=_revision(params, None))
     log.info("run %s: plan %s (%s), out %s", run_id, plan.name, plan.plan_hash(), out_dir)
 
     store_url = store_url or resolve_database_url()
@@ -290,6 +309,8 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
     capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
+        context = replace(context, revision=_revision(params, before.target_version))
+        before = _with_version(before, context.revision)
         laps("baseline")
         load_result, monitor_result = _measure(stages, run, params, store_url, run_id, laps, plan.target.url)
         laps("load")
@@ -302,6 +323,12 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
             laps("capacity")
     finally:
         run.stop()
+    ab_block: AbBlock | None = None
+    # the plan's `ab:` section: two builds compared the same night, after the night's target has stopped (the cores
+    # are the session's); not after an interrupt
+    if stages.ab is not None and run.plan.ab is not None and not interrupts.requested():
+        ab_block = stages.ab(run.plan, interrupts.STOP)
+        laps("ab")
     aborted = interrupts.requested()
     # target_stats and environment too: the attribution normalises their counters per request
     measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
@@ -318,9 +345,12 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         history=before.history,
         threshold_exprs=list(run.plan.thresholds),
         plan_source=params.plan or DEFAULT_PLAN_SOURCE,
+        commit=context.revision["commit"] if context.revision is not None else None,
         changes=before.changes,
         policy=run.plan.verdict.open_changes,
     )
+    if ab_block is not None:
+        findings = judge_with_ab(findings, ab_block)
     if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)
         findings = findings.model_copy(update={"verdict": "aborted",
                                                "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
@@ -332,7 +362,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         status="aborted" if aborted else "completed", plan=run.plan, environment=before.environment,
         load=load_result, monitor=monitor_result, target_stats=after, probe=before.probe, findings=findings,
         timings=laps.timings,
-        warnings=warnings, context=context, capacity=capacity, metrics=metrics,
+        warnings=warnings, context=context, capacity=capacity, metrics=metrics, ab=ab_block,
     )
     store_error = store_or_spool(stages.store, record, store_url)
     laps("store")

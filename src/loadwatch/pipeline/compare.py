@@ -19,6 +19,7 @@ from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.pipeline.capacity_verdict import capacity_finding
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
+from loadwatch.revision import build_label
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
 from loadwatch.stats.safe_defaults import default_checks
@@ -77,6 +78,26 @@ def to_point(p: Mapping[str, Any]) -> RunPoint:
         excluded=bool(p.get("excluded")),
         probe=dict(probe) if isinstance(probe, Mapping) else None,
     )
+
+
+def name_versions(change_points: Sequence[Mapping[str, Any]],
+                  builds: Sequence[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """The change points with the builds between which each happened: `builds` is (run id, build label) of the
+    series' runs, oldest first; `version_before` is the label of the nearest earlier run that has one (a night
+    without a version endpoint does not hide the build before it), `version_after` the label of its run."""
+    index = {run_id: i for i, (run_id, _) in enumerate(builds)}
+    out = []
+    for cp in change_points:
+        i = index.get(str(cp.get("run_id")))
+        before = next((b for _, b in reversed(builds[:i]) if b), None) if i is not None else None
+        after = builds[i][1] if i is not None else None
+        out.append({**cp, "version_before": before, "version_after": after})
+    return out
+
+
+def builds_of(history: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """(run id, build label) of stored runs (loadwatch.store.HistoryPoint), oldest first."""
+    return [(str(p["run_id"]), build_label(p.get("target_version"), p.get("target_commit"))) for p in history]
 
 
 def format_change(row: Mapping[str, Any]) -> str:
@@ -258,16 +279,20 @@ def compare_stage(
     plan_source: str,
     config: GateConfig | None = None,
     metrics: Mapping[str, Mapping[str, float]] | None = None,
+    commit: str | None = None,
     changes: Sequence[OpenChange] | None = None,
     policy: OpenChangesPolicy = "fail",
 ) -> Findings:
     """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
-    record carries it; derived from `summary` when not given); `changes` the open and confirmed changes it follows
-    under the plan's `verdict.open_changes` (`policy`)."""
+    record carries it; derived from `summary` when not given); `commit` the run's target commit (the change points
+    name the builds between which they happened); `changes` the open and confirmed changes it follows under the
+    plan's `verdict.open_changes` (`policy`)."""
     load = summary.get("load") or {}
-    # the target's version on the last baseline night and tonight, when the plan reads it (`target.version_path`)
-    versions = ((history[-1].get("target_version") if history else None),
-                (summary.get("environment") or {}).get("target_version"))
+    # the builds (version and short commit, loadwatch.revision.build_label) of the last earlier night that knew its
+    # build and of tonight: what open changes and change points name (docs/METHOD.md §14)
+    env = summary.get("environment") or {}
+    builds = [*builds_of(history), (run_id, build_label(env.get("target_version"), commit))]
+    versions = (next((b for _, b in reversed(builds[:-1]) if b), None), builds[-1][1])
     current = RunPoint(
         run_id=run_id,
         started_at=started_at,
@@ -288,6 +313,8 @@ def compare_stage(
         min_history=(config or GateConfig()).min_history,
     )
     explained["change_points"] = findings.pop("attribution_change_points")
+    findings["change_points"] = name_versions(findings["change_points"], builds)
+    findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     log.info("verdict %s", findings["verdict"])
     return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
                                     "attribution": explained})

@@ -82,7 +82,17 @@ def _change(cp: ChangePointRow) -> dict[str, Any]:
         "p": fmt_p(cp["p_value"]),
         "runs_after": cp["runs_after"],
         "size": abs(as_float(cp["forward_change_percent"]) or 0.0),
+        "builds": _builds(cp),
     }
+
+
+def _builds(cp: ChangePointRow) -> str:
+    """"between 1.4.1 and 1.4.2 (3f2a9c1e)": the builds a change point happened between ("" when neither is
+    known, "at 1.4.2" when only its own run's is)."""
+    before, after = cp.get("version_before"), cp.get("version_after")
+    if before and after:
+        return f"between {before} and {after}" if before != after else f"at {after} (the same build before)"
+    return f"at {after}" if after else (f"after {before}" if before else "")
 
 
 def incidents(stored: Sequence[Incident], change_points: Sequence[ChangePointRow]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from loadwatch.pipeline.compare import machine_busy
 from loadwatch.record import HistoryRow, RunSummary
 from loadwatch.report.charts import as_float, parse_time
 from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_time
+from loadwatch.revision import Revision
 
 __all__ = ["VERDICTS", "header_view", "profile"]
 
@@ -58,6 +59,16 @@ def _nonzero(value: float | None) -> str:
     return fmt_num(value) if as_float(value) else ""
 
 
+def revision_text(rev: Revision | None) -> str:
+    """The build measured, as one line: "version 1.4.2 · commit 3f2a9c1e · branch main" ("" when none is known)."""
+    if not rev:
+        return ""
+    commit = rev.get("commit")
+    parts = [("version", rev.get("version")), ("commit", commit[:12] if commit else None),
+             ("branch", rev.get("branch"))]
+    return " · ".join(f"{name} {value}" for name, value in parts if value)
+
+
 def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -> dict[str, Any]:
     """Run, plan, time, verdict and the measurement's warnings, formatted."""
     load, plan, totals = summary.load, summary.plan, summary.totals
@@ -74,6 +85,7 @@ def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -
         "started": fmt_time(summary.started_at) if summary.started_at else "",
         "duration": fmt_num(duration) if duration is not None else "",
         "trigger": summary.trigger,
+        "revision": revision_text(summary.revision),
         "verdict": summary.verdict,
         "verdict_label": label,
         "verdict_class": css,

@@ -17,13 +17,14 @@ from sqlalchemy.engine import Engine
 
 from loadwatch import store
 from loadwatch.errors import InvalidInput
-from loadwatch.pipeline.compare import format_change, judge, machine_busy, to_point
+from loadwatch.pipeline.compare import builds_of, format_change, judge, machine_busy, name_versions, to_point
 from loadwatch.pipeline.open_changes import describe
 from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
-from loadwatch.stats.history import history_change_points
+from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import RunPoint
 from loadwatch.store.changes import series_changes
+from loadwatch.store.repo import HistoryPoint
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
 
 __all__ = ["review_data", "review_report"]
@@ -70,19 +71,50 @@ def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> li
     return out
 
 
-def review_data(engine: Engine, *, last: int, scenario: str | None = None,
-                plan_hash: str | None = None, pool: Executor | None = None) -> ReportInput:
-    newest = store.recent_runs(engine, last=1, plan_hash=plan_hash)
+def _no_runs(plan_hash: str | None, branch: str | None) -> InvalidInput:
+    if branch is not None:
+        of_plan = f" of plan {plan_hash}" if plan_hash is not None else ""
+        return InvalidInput(f"no completed runs{of_plan} of branch {branch!r} (a run's branch: `loadwatch run "
+                            "--branch`, or the CI's GITHUB_HEAD_REF/GITHUB_REF_NAME/CI_COMMIT_REF_NAME)",
+                            source="store", field="--branch")
+    return InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
+                        if plan_hash is None else f"no completed runs of plan {plan_hash}",
+                        source="store", field=None if plan_hash is None else "--plan-hash")
+
+
+def _branch_runs(engine: Engine, *, last: int, plan_hash: str | None, branch: str | None,
+                 main_branch: str) -> tuple[list[HistoryPoint], list[HistoryPoint], list[str]]:
+    """(baseline, the runs judged and charted after it, reasons to add). Without a branch: the nightly run's own
+    choice of comparable runs (plan + environment, since the last expected change) before the newest run. With
+    one (modelled on Apache Otava's `--branch`): the branch's last runs after main's comparable runs, the newest judged
+    against main's baseline only, so a branch's own runs never become its baseline."""
+    newest = store.recent_runs(engine, last=1, plan_hash=plan_hash, branch=branch)
     if not newest:
-        raise InvalidInput("the trend store has no completed runs yet; run `loadwatch run` (or import) first"
-                           if plan_hash is None else f"no completed runs of plan {plan_hash}",
-                           source="store", field=None if plan_hash is None else "--plan-hash")
+        raise _no_runs(plan_hash, branch)
     head = newest[-1]
     key = store.run_key(engine, head["run_id"])
-    # the nightly run's own choice of comparable runs: plan + environment, since the last expected change
-    past_runs = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
-                                         before=key["started_at"], limit=max(last - 1, 1))
-    runs = [*past_runs, head]
+    if branch is None or branch == main_branch:
+        past = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                        before=key["started_at"], limit=max(last - 1, 1), branch=branch)
+        return past, [head], []
+    mine = [p for p in store.recent_runs(engine, last=last, plan_hash=key["plan_hash"], branch=branch)
+            if p["started_at"] <= key["started_at"]]
+    main_past = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                         before=key["started_at"], limit=max(last - len(mine), 1),
+                                         branch=main_branch)
+    reason = (f"branch {branch}: its newest run compared with {main_branch}'s baseline of {len(main_past)} "
+              f"run{'s' if len(main_past) != 1 else ''}" if main_past else
+              f"branch {branch}: {main_branch} has no comparable runs (same plan and environment) to compare with")
+    return main_past, mine, [reason]
+
+
+def review_data(engine: Engine, *, last: int, scenario: str | None = None, plan_hash: str | None = None,
+                pool: Executor | None = None, branch: str | None = None,
+                main_branch: str = "main") -> ReportInput:
+    """The review of the newest run (of `branch` when given, against `main_branch`'s baseline)."""
+    baseline, mine, branch_reasons = _branch_runs(engine, last=last, plan_hash=plan_hash, branch=branch,
+                                                  main_branch=main_branch)
+    runs = [*baseline, *mine]
     points = [to_point(p) for p in runs]
     if scenario is not None:
         known = {sc for p in points for sc in p.metrics}
@@ -100,15 +132,18 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
                              metrics={sc: {m: v for m, v in block.items() if m not in ATTRIBUTION_METRICS}
                                       for sc, block in p.metrics.items() if not sc.startswith(STMT_PREFIX)})
               for p in points]
-    current, past = points[-1], points[:-1]
+    # judged against the baseline only (with a branch, its own earlier runs are charted, not a baseline)
+    current, past = points[-1], points[:len(baseline)]
     summary = dict(store.get_summary(engine, current.run_id) or {})
     change_points_of = _start_change_points(points, pool)
     load = summary.get("load") or {}
     findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
                      change_points=change_points_of)
+    findings["change_points"] = name_versions(findings["change_points"], builds_of(runs))
+    findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     open_regressions = _open_regressions(engine, findings["change_points"])
-    reasons = list(findings["verdict_reasons"])
+    reasons = [*branch_reasons, *findings["verdict_reasons"]]
     if open_regressions:
         n = len(open_regressions)
         reasons.insert(0, f"{n} open regression{'s' if n > 1 else ''}: " + "; ".join(open_regressions))
@@ -118,6 +153,7 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
         findings.pop(name, None)  # empty here: the review leaves the attribution series out
     summary.update(findings, verdict_reasons=reasons, open_regressions=open_regressions)
     # the series' changes as stored, with every person's decision (docs/METHOD.md, "Open changes")
+    key = store.run_key(engine, current.run_id)
     with engine.connect() as conn:
         changes = series_changes(conn, plan_hash=key["plan_hash"], env_hash=key["env_hash"])
     summary["open_changes"] = [c.model_dump(mode="json") for c in changes[-MAX_CHANGES:]]
@@ -139,6 +175,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None,
 
 
 def review_report(engine: Engine, *, last: int, out_dir: Path, scenario: str | None = None,
-                  plan_hash: str | None = None, pool: Executor | None = None) -> dict[str, Path]:
-    data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool)
+                  plan_hash: str | None = None, pool: Executor | None = None, branch: str | None = None,
+                  main_branch: str = "main") -> dict[str, Path]:
+    data = review_data(engine, last=last, scenario=scenario, plan_hash=plan_hash, pool=pool, branch=branch,
+                       main_branch=main_branch)
     return write_report(data, out_dir, pool)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
 
+from loadwatch.report.ab import ab_view
 from loadwatch.report.capacity import capacity_view
 from loadwatch.report.figures import charts_view
 from loadwatch.report.findings import findings_view, incidents
@@ -45,6 +46,7 @@ def build_view(data: Mapping[str, Any] | ReportSource, pool: Executor | None = N
         **history_view(summary, history),
         **charts_view(src, first, pool),
         "capacity": capacity_view(capacity_block(summary)),
+        "ab": ab_view(summary.ab),
         "open_changes": open_changes_view(summary.open_changes),
     }
 

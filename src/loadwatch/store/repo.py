@@ -87,6 +87,7 @@ Row = dict[str, Any]
 def _run_row(record: Mapping[str, Any]) -> Row:
     s = record["summary"]
     plan, env = s.get("plan") or {}, s.get("environment") or {}
+    rev = s.get("revision") or {}
     return {
         "run_id": s["run_id"],
         "started_at": _ts(s["started_at"]),
@@ -101,7 +102,9 @@ def _run_row(record: Mapping[str, Any]) -> Row:
         "env_hash": env.get("hash"),
         "environment": _json(env),
         "target_url": plan.get("target_url"),
-        "target_version": env.get("target_version"),
+        "target_version": rev.get("version") or env.get("target_version"),
+        "target_commit": rev.get("commit"),
+        "target_branch": rev.get("branch"),
         "notes": record.get("notes"),
         "tags": list(record.get("tags") or []),
         "summary": _json(s),
@@ -253,6 +256,19 @@ RowBuilder = Callable[[str, Mapping[str, Any]], list[Row]]
 # The run's child tables in insert order: (table, its row builder, the named statement that writes the rows, or None
 # for a plain INSERT). The tables a run owns are emptied first, so storing a run again replaces it; change_points
 # are the series' (keyed by the run they point at) and upserted, never deleted here.
+def _ab_rows(run_id: str, record: Mapping[str, Any]) -> list[Row]:
+    """The same-night A/B rows (summary.json's `ab`), with the two builds they compared."""
+    ab = record["summary"].get("ab") or {}
+    return [
+        {"run_id": run_id, "scenario": r["scenario"], "percentile": r["percentile"], "verdict": r["verdict"],
+         "reason": r["reason"], "pairs": r["pairs"], "change_percent": r.get("change_percent"),
+         "ci_low_percent": r.get("ci_low_percent"), "ci_high_percent": r.get("ci_high_percent"),
+         "baseline": ab.get("baseline") or "", "candidate": ab.get("candidate") or "",
+         "same_night": bool(r.get("same_night", True))}
+        for r in ab.get("rows") or []
+    ]
+
+
 _CHILD_TABLES: tuple[tuple[str, RowBuilder, str | None], ...] = (
     ("run_scenarios", _scenario_rows, None),
     ("measurements", _measurement_rows, None),
@@ -261,6 +277,7 @@ _CHILD_TABLES: tuple[tuple[str, RowBuilder, str | None], ...] = (
     ("timeline", _timeline_rows, None),
     ("resource_samples", _resource_sample_rows, "insert_resource_samples"),
     ("thresholds", _threshold_rows, None),
+    ("ab_rows", _ab_rows, None),
     ("verdicts", _verdict_rows, "insert_verdicts"),
     ("change_points", _change_point_rows, "upsert_change_point"),
 )
@@ -306,6 +323,8 @@ class HistoryPoint(TypedDict):
     verdict: str | None
     probe: dict[str, float] | None
     target_version: str | None
+    target_commit: str | None
+    target_branch: str | None
     # [[scenario, metric], ...]: values no baseline (an open change holds them; docs/METHOD.md §11)
     held: NotRequired[list[list[str]]]
 
@@ -330,21 +349,25 @@ def _points(conn: Connection, rows: Sequence[Any]) -> list[HistoryPoint]:
             "probe": getattr(r, "probe", None),
             # the attribution names a version change between the last good run and this one
             "target_version": getattr(r, "target_version", None),
+            "target_commit": getattr(r, "target_commit", None),
+            "target_branch": getattr(r, "target_branch", None),
         }
         for r in reversed(rows)  # oldest first
     ]
 
 
 def comparable_history(
-    engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200
+    engine: Engine, *, plan_hash: str, env_hash: str, before: datetime, limit: int = 200, branch: str | None = None
 ) -> list[HistoryPoint]:
-    """Completed comparable runs before `before`, oldest first, since the last change point marked `expected`; the
-    series' values on nights held by an open change (or before a change marked `expected`) marked `held`."""
+    """Completed comparable runs before `before`, oldest first, since the last change point marked `expected` (only
+    the target's `branch` when given: the trend review's baseline of a branch is main's); the series' values on
+    nights held by an open change (or before a change marked `expected`) marked `held`."""
     with engine.connect() as conn:
         since = conn.execute(query("last_expected_change"), {"plan_hash": plan_hash, "env_hash": env_hash}).scalar()
         rows = conn.execute(
             query("comparable_runs"),
-            {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit},
+            {"plan_hash": plan_hash, "env_hash": env_hash, "before": before, "since": since, "limit": limit,
+             "branch": branch},
         ).all()
         points = _points(conn, rows)
         # untriaged regression nights are no baseline; an accepted change restarts its series (docs/METHOD.md)
@@ -383,10 +406,11 @@ def run_series(engine: Engine, run_id: str) -> dict[str, Any]:
     return {"timeline": timeline, "resource_samples": samples, "histograms": hists}
 
 
-def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None) -> list[HistoryPoint]:
-    """The last `last` completed runs (optionally of one plan), oldest first, with metrics."""
+def recent_runs(engine: Engine, *, last: int, plan_hash: str | None = None,
+                branch: str | None = None) -> list[HistoryPoint]:
+    """The last `last` completed runs (optionally of one plan, of one branch), oldest first, with metrics."""
     with engine.connect() as conn:
-        rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last}).all()
+        rows = conn.execute(query("recent_runs"), {"plan_hash": plan_hash, "limit": last, "branch": branch}).all()
         return _points(conn, rows)
 
 
