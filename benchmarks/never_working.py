@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import sys
 import tempfile
 import threading
 import uuid
@@ -27,7 +27,10 @@ from loadwatch.errors import LoadwatchError
 from loadwatch.infra import postgres as embedded
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
+
+# the chain's plain runners live with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from plain_runner import plain_stages
 
 
 class Broken(BaseHTTPRequestHandler):
@@ -53,7 +56,7 @@ def night(url: str, health_path: str | None, db: str, folder: Path) -> dict[str,
     params = RunParams(plan=str(plan), out_dir=str(folder / (health_path or "default").strip("/")), trigger="cli",
                        capacity=False)
     try:
-        s = run_chain(params, plain_stages(), log=logging.getLogger("bench"), store_url=db)
+        s = run_chain(params, plain_stages(), store_url=db)
     except LoadwatchError as exc:
         return {"health_path": health_path or "/", "exit_code": exc.exit_code, "verdict": "failed",
                 "reasons": [exc.message]}

@@ -62,8 +62,8 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 LW_SNIPPET = """
 import argparse, sys
-from loadwatch.commands.load import add_load_arguments, run_load_command
-p = argparse.ArgumentParser(); add_load_arguments(p); sys.exit(run_load_command(p.parse_args(sys.argv[1:])))
+from loadwatch.commands import load
+p = argparse.ArgumentParser(); load.add_arguments(p); sys.exit(load.run(p.parse_args(sys.argv[1:])))
 """
 
 

@@ -8,9 +8,10 @@ Completed otherwise, with the summary (loadwatch.record.RunSummary) as the state
 
 # No `from __future__ import annotations` here: `flow.serve` cloudpickles the flow into a spawned process,
 # where string annotations cannot be resolved and Prefect rejects the parameters ("not fully defined").
+import logging
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger, runtime
+from prefect import flow, runtime
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 from pydantic import Field
@@ -87,6 +88,15 @@ _nightly.__doc__ = _args_doc(list(RunParams.model_fields))
 nightly = flow(name="loadwatch-nightly", description=__doc__, log_prints=False)(_nightly)
 
 
+def _core_logs_at_info() -> None:
+    """The core's module loggers ("loadwatch.*") reach this run's logs through PREFECT_LOGGING_EXTRA_LOGGERS, which
+    gives them Prefect's handlers but not a level: without one they would inherit the root logger's WARNING. (The
+    CLI sets its own level, and its terminal handler's, first.)"""
+    core = logging.getLogger("loadwatch")
+    if core.level == logging.NOTSET:
+        core.setLevel(logging.INFO)
+
+
 def prefect_stages() -> Stages:
     """The chain's runners: the tasks of tasks/; the load and the monitor submitted side by side, a
     sharded load on Dask (it returns when every shard has)."""
@@ -112,8 +122,9 @@ def prefect_stages() -> Stages:
 
 def run_nightly(params: RunParams) -> State[Any]:
     """The flow's body, on one validated parameter model: the chain, then Completed or Failed by the verdict."""
+    _core_logs_at_info()
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
-    summary: RunSummary = run_chain(params, prefect_stages(), log=get_run_logger(), flow_run_id=flow_run_id)
+    summary: RunSummary = run_chain(params, prefect_stages(), flow_run_id=flow_run_id)
     if summary.failing:
         return Failed(message=summary.message, data=summary)
     return Completed(message=summary.message, data=summary)

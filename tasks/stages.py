@@ -1,31 +1,27 @@
-"""One task per pipeline stage: thin adapters over the stage's core function (loadwatch.pipeline). Policy
-(retries, timeouts, caching) lives on the decorator, logging goes to the Prefect run logger; every decision between
-the stages is the chain's (loadwatch.pipeline.chain). Measuring tasks use NO_CACHE: a measurement must never come
-back `Cached`, and their inputs (events, handles) are not hashable."""
+"""One task per stage of the chain (loadwatch.pipeline.chain.Stages): a declaration around the stage's core function,
+named like the chain's stage, with the policy (retries, timeouts, caching) on the declaration and nothing else.
+The core logs to its module loggers, which reach the run's logs through Prefect's extra-loggers setting
+(loadwatch.prefect_adapter.environment); every decision between the stages is the chain's. Measuring tasks use
+NO_CACHE: a measurement must never come back `Cached`, and their inputs (events, handles) are not hashable.
+
+The two capture stages take the chain's arguments (the target a stage opened) and hand the core function what it
+reads of them."""
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
-from loadwatch import engine
-from loadwatch.capacity.search import CapacityBlock
-from loadwatch.config import Plan
-from loadwatch.findings import AbBlock, Findings
 from loadwatch.observations import TargetStats
-from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import capture, preflight, targets
 from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.save import store_record
-from loadwatch.record import RunRecord, RunSummary
 from loadwatch.report import prometheus
 
 __all__ = [
@@ -59,79 +55,35 @@ class Submitted(Generic[T]):
         return self._future.result()
 
 
-@task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)
-def preflight_task(plan: Plan, store_url: str, out_dir: Path | None) -> preflight.Preflight:
-    """Packages, host allow-list, disk, trend store reachable and migrated (spooled runs stored first)."""
-    return preflight.preflight_stage(plan, store_url, out_dir, get_run_logger())
+preflight_task = task(name="preflight", cache_policy=NO_CACHE, timeout_seconds=120)(preflight.preflight_stage)
+open_target_task = task(name="open-target", cache_policy=NO_CACHE, retries=0)(targets.open_target)
 
 
-@task(name="open-target", cache_policy=NO_CACHE, retries=0)
-def open_target_task(plan: Plan) -> targets.RunTarget:
-    run = targets.open_target(plan)
-    get_run_logger().info("target %s answered in %s ms", run.plan.target.url, run.reachability.get("ms"))
-    return run
-
-
-@task(name="baseline", cache_policy=NO_CACHE, timeout_seconds=120)
+@task(name="capture-before", cache_policy=NO_CACHE, timeout_seconds=120)
 def capture_before_task(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
-    before = capture.capture_before(
-        run.plan,
-        store_url=store_url,
-        started_at=started_at,
-        target_pids=run.target_pids(),
-        target_database_url=run.database_url,
-    )
-    get_run_logger().info(
-        "environment %s; %d comparable run(s) in history", before.environment.get("hash"), len(before.history)
-    )
-    return before
+    return capture.capture_before(run.plan, store_url=store_url, started_at=started_at,
+                                  target_pids=run.target_pids(), target_database_url=run.database_url)
 
 
-@task(name="load", cache_policy=NO_CACHE, retries=0)
-def load_task(plan: Plan, stop: threading.Event, workers: int | None) -> engine.LoadResult:
-    """Drives the load (spawned generator processes); always releases the monitor when it ends."""
-    return run_load_stage(plan, stop, workers, get_run_logger())
+# the load always releases the monitor when it ends; neither is retried (a retried load skews the measurement)
+load_task = task(name="load", cache_policy=NO_CACHE, retries=0)(run_load_stage)
+monitor_task = task(name="monitor", cache_policy=NO_CACHE, retries=0)(run_monitor_stage)
+# the capacity search of the plan's `capacity:` section; never fails the run
+capacity_task = task(name="capacity", cache_policy=NO_CACHE, retries=0)(run_capacity_stage)
 
 
-@task(name="monitor", cache_policy=NO_CACHE, retries=0)
-def monitor_task(
-    run: targets.RunTarget, stop: threading.Event, interval: float, max_duration: float
-) -> mon.MonitorResult:
-    return run_monitor_stage(run, stop, interval, max_duration, get_run_logger())
+# the same-night A/B session of the plan's `ab:` section; never raises (a build that fails says so)
+ab_task = task(name="ab", cache_policy=NO_CACHE, retries=0)(run_ab_stage)
 
 
-@task(name="capacity", cache_policy=NO_CACHE, retries=0)
-def capacity_task(run: targets.RunTarget, stop: threading.Event, workers: int | None) -> CapacityBlock:
-    """The capacity search of the plan's `capacity:` section; never fails the run."""
-    return run_capacity_stage(run, stop, workers, get_run_logger())
-
-
-@task(name="ab", cache_policy=NO_CACHE, retries=0)
-def ab_task(plan: Plan, stop: threading.Event) -> AbBlock:
-    """The same-night A/B session of the plan's `ab:` section; never raises (a build that fails says so)."""
-    return run_ab_stage(plan, stop, get_run_logger())
-
-
-@task(name="target-stats", cache_policy=NO_CACHE, timeout_seconds=60)
+@task(name="capture-after", cache_policy=NO_CACHE, timeout_seconds=60)
 def capture_after_task(run: targets.RunTarget, before: capture.Baseline) -> TargetStats:
     return capture.capture_after(run.plan, before, target_database_url=run.database_url,
                                  target_pids=run.target_pids())
 
 
-@task(name="compare", cache_policy=NO_CACHE)
-def compare_task(**kwargs: Any) -> Findings:
-    findings = compare_stage(**kwargs)
-    get_run_logger().info("verdict %s", findings.verdict)
-    return findings
-
-
-@task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def store_task(record: RunRecord, store_url: str) -> str:
-    """One idempotent write; a retry after a partial failure cannot duplicate the run."""
-    return store_record(record, store_url)
-
-
-@task(name="publish-metrics", cache_policy=NO_CACHE, timeout_seconds=30)
-def publish_metrics_task(summary: RunSummary) -> list[str]:
-    """Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run."""
-    return prometheus.publish(summary)
+compare_task = task(name="compare", cache_policy=NO_CACHE)(compare_stage)
+# one idempotent write: a retry after a partial failure cannot duplicate the run
+store_task = task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)(store_record)
+# Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run
+publish_metrics_task = task(name="publish", cache_policy=NO_CACHE, timeout_seconds=30)(prometheus.publish)

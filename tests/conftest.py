@@ -17,6 +17,9 @@ os.environ["LOADWATCH_HOME"] = _HOME
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", os.path.join(_HOME, "prefect"))
 os.environ.setdefault("LOADWATCH_SPOOL_DIR", os.path.join(_HOME, "spool"))
+# what `loadwatch run` and the deployments set before Prefect is imported: the core's module loggers reach the flow
+# run's logs (loadwatch.prefect_adapter.environment)
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "loadwatch")
 
 
 @pytest.fixture(scope="session")

@@ -62,8 +62,10 @@ class RunParams(BaseModel):
         None, title="Output directory", description="Where report.html, report.md and summary.json go",
         max_length=4096, json_schema_extra={"position": 9},
     )
-    notes: str | None = Field(None, title="Notes", max_length=2000, json_schema_extra={"position": 10})
-    tags: list[str] = Field(default_factory=list, title="Tags", json_schema_extra={"position": 11})
+    notes: str | None = Field(None, title="Notes", description="Free text stored with the run", max_length=2000,
+                              json_schema_extra={"position": 10})
+    tags: list[str] = Field(default_factory=list, title="Tags", description="Tags stored with the run",
+                            json_schema_extra={"position": 11})
     trigger: Literal["cli", "schedule", "ui", "ci", "serve"] = Field(
         "ui", title="Trigger", description="Who started the run (recorded with it)", json_schema_extra={"position": 12}
     )

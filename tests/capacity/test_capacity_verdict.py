@@ -4,15 +4,14 @@ other outcomes' wording is pinned on the pure rule."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import yaml
+from plain_runner import plain_stages
 
 from loadwatch.params import RunParams
 from loadwatch.pipeline.capacity_verdict import capacity_finding
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 
 
 def _plan(folder: Path, url: str) -> str:
@@ -30,7 +29,7 @@ def _plan(folder: Path, url: str) -> str:
 def test_a_capacity_search_with_no_answer_breaches_the_night(fresh_db, tmp_path, server):
     url = server("--mode", "pool", "--workers", "2", "--service-ms", "20")
     params = RunParams(plan=_plan(tmp_path, url), out_dir=str(tmp_path / "out"), trigger="cli")
-    summary = run_chain(params, plain_stages(), log=logging.getLogger("test"), store_url=fresh_db)
+    summary = run_chain(params, plain_stages(), store_url=fresh_db)
     assert summary.capacity is not None and summary.capacity["outcome"] == "no_capacity", summary.capacity
     assert summary.verdict == "threshold_breach" and summary.exit_code == 1
     reason = next(r for r in summary.verdict_reasons if r.startswith("capacity breached"))

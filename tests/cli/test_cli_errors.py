@@ -62,14 +62,14 @@ def test_console_script_help():
 
 
 def test_an_internal_error_exits_70_with_the_log_path_not_1(monkeypatch, capsys, tmp_path):
-    import loadwatch.cli as cli
+    import loadwatch.commands.detect as detect
 
     monkeypatch.setenv("LOADWATCH_HOME", str(tmp_path))
 
     def broken(ns):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(cli, "cmd_detect", broken)
+    monkeypatch.setattr(detect, "run", broken)
     assert main(["detect", "x.csv"]) == 70
     err = capsys.readouterr().err
     assert "internal error: KeyError" in err and "Traceback" not in err

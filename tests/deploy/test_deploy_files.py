@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import importlib
+import json
 import os
 import shlex
 import shutil
@@ -36,6 +37,8 @@ def test_prefect_yaml_deploys_the_nightly_flow_on_a_process_pool() -> None:
     assert flow.name == "loadwatch-nightly"
     assert dep["work_pool"]["name"] == "loadwatch-process"
     assert dep["concurrency_limit"] == 1
+    # the flow run's process imports Prefect with loadwatch's module loggers among its extra loggers
+    assert dep["work_pool"]["job_variables"]["env"] == {"PREFECT_LOGGING_EXTRA_LOGGERS": "loadwatch"}
     (sched,) = dep["schedules"]
     assert sched["cron"] == "0 2 * * *" and sched["timezone"] == "UTC" and sched["active"] is True
     from zoneinfo import ZoneInfo
@@ -46,27 +49,58 @@ def test_prefect_yaml_deploys_the_nightly_flow_on_a_process_pool() -> None:
     assert set(params) <= set(flow.parameters.properties)
 
 
+_RUN_PULL_STEPS = """
+import asyncio, json, os, sys
+from prefect.deployments.steps.core import run_steps
+
+async def main():
+    results = []
+    for steps, checkout in json.loads(sys.argv[1]):
+        os.chdir(sys.argv[2])
+        os.environ.pop("LOADWATCH_CHECKOUT", None)
+        if checkout is not None:
+            os.environ["LOADWATCH_CHECKOUT"] = checkout
+        try:
+            out = await run_steps(steps)
+            results.append({"directory": out["directory"], "cwd": os.getcwd()})
+        except Exception as exc:
+            results.append({"error": f"{exc} {exc.__cause__}"})
+    print(json.dumps(results))
+
+asyncio.run(main())
+"""
+
+
+def _pull(cases: list[tuple[list[dict[str, Any]], str | None]], cwd: Path) -> list[dict[str, str]]:
+    """Each case's pull steps (with its $LOADWATCH_CHECKOUT, or none) run by Prefect's own step runner, as a flow
+    run runs them, in one fresh process (under no worker) that starts in `cwd`; what each returned or raised."""
+    env = {k: v for k, v in os.environ.items() if k != "LOADWATCH_CHECKOUT"}
+    proc = subprocess.run([sys.executable, "-c", _RUN_PULL_STEPS, json.dumps(cases), str(cwd)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results: list[dict[str, str]] = json.loads(proc.stdout.splitlines()[-1])
+    return results
+
+
 def test_prefect_yaml_pull_step_finds_the_checkout_at_run_time(tmp_path: Path) -> None:
-    """The explicit pull step: the worker's LOADWATCH_CHECKOUT, else /opt/loadwatch, checked; then cwd."""
+    """The explicit pull step (loadwatch's locate_checkout, then set_working_directory on its output), run as a
+    worker's flow run runs it. With no worker above it, $LOADWATCH_CHECKOUT is the first place; a directory that is
+    not a checkout, and a missing default, fail the run with a message naming every place looked at. (The worker's
+    own directory coming first is proven with a real worker: tests/deploy/test_deploy_install.py.)"""
     doc = load_yaml(DEPLOY / "prefect.yaml")
     locate, chdir = doc["pull"]
-    step = locate["prefect.deployments.steps.run_shell_script"]
-    assert chdir["prefect.deployments.steps.set_working_directory"]["directory"] == f"{{{{ {step['id']}.stdout }}}}"
-    argv = shlex.split(step["script"])  # what run_shell_script executes (no shell of its own)
-    ok = subprocess.run(
-        argv, env={"PATH": "/usr/bin:/bin", "LOADWATCH_CHECKOUT": str(REPO)}, capture_output=True, text=True, timeout=30
-    )
-    assert ok.returncode == 0 and ok.stdout.strip() == str(REPO)
-    bad = subprocess.run(
-        argv,
-        env={"PATH": "/usr/bin:/bin", "LOADWATCH_CHECKOUT": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert bad.returncode == 1 and "LOADWATCH_CHECKOUT" in bad.stderr and str(tmp_path) in bad.stderr
-    default = subprocess.run(argv, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
-    assert "/opt/loadwatch" in default.stdout + default.stderr
+    step = locate["loadwatch.prefect_adapter.steps.locate_checkout"]
+    assert step == {"id": "locate-checkout", "env_var": "LOADWATCH_CHECKOUT", "default": "/opt/loadwatch"}
+    assert chdir["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ locate-checkout.directory }}"
+    as_written = json.loads(json.dumps(doc["pull"]))
+    step["default"] = str(tmp_path / "no-such-checkout")  # this machine may have a real /opt/loadwatch
+
+    ok, bad, unset = _pull([(as_written, str(REPO)), (doc["pull"], str(tmp_path)), (doc["pull"], None)], tmp_path)
+    assert ok == {"directory": str(REPO.resolve()), "cwd": str(REPO.resolve())}
+    for named in ("worker's working directory: not known", f"$LOADWATCH_CHECKOUT {tmp_path}: no flows/nightly.py",
+                  f"the default {tmp_path / 'no-such-checkout'}: no flows/nightly.py", "set LOADWATCH_CHECKOUT"):
+        assert named in bad.get("error", ""), bad
+    assert "$LOADWATCH_CHECKOUT: not known" in unset.get("error", ""), unset
 
 
 def test_ci_workflow_structure() -> None:
@@ -172,7 +206,7 @@ def test_deploy_module_entrypoint_loads_the_installed_flow() -> None:
     change on the worker) and names the flow object itself."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from loadwatch.prefect_adapter import NIGHTLY_ENTRYPOINT
+    from loadwatch.prefect_adapter.deployments import NIGHTLY_ENTRYPOINT
 
     assert ":" not in NIGHTLY_ENTRYPOINT
     flow = load_flow_from_entrypoint(NIGHTLY_ENTRYPOINT, use_placeholder_flow=False)

@@ -1,82 +1,86 @@
-"""deploy/prefect.yaml after the README's own install, `pip install .` (not editable), from the checkout (marked
+"""deploy/prefect.yaml from a checkout, after the README's installs, `pip install .` and `pip install -e .` (marked
 `deploy`; run alone with `pytest tests/deploy -m deploy`).
 
-A copy of the checkout stands for the user's checkout. `pip install .` there installs loadwatch into a fresh
-venv outside it; from the checkout, that venv's `prefect --no-prompt deploy --all --prefect-file
-deploy/prefect.yaml` registers the nightly deployment with a real `prefect server` on loopback; a process worker
-started in a directory that is not a checkout (its pull step finds the checkout through LOADWATCH_CHECKOUT) runs
-it to Completed. Before the one-tree layout this failed at `prefect deploy` with "Could not find object 'nightly'
-in 'flows/nightly.py'": the checkout's folders shadowed the installed package. Every child process tree is
-killed afterwards."""
+A copy of the checkout stands for the user's checkout; loadwatch is installed from it into a venv outside it (the
+session's, tests/deploy/conftest.py). For each install: `loadwatch run` in a directory that is not a checkout;
+`prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml` from the checkout against a real `prefect
+server` on loopback; and a process worker started IN the checkout with no LOADWATCH_CHECKOUT (and a `$PWD` that
+names another directory, as `Popen(cwd=...)` or a service manager leaves it) runs the deployment to Completed from
+the checkout: its relative output directory lands there. Every child process tree is killed afterwards."""
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import procs
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 FLOW, DEPLOYMENT, POOL = "loadwatch-nightly", "nightly", "loadwatch-process"
 
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 
-def _pip_install_dot(tmp: Path) -> tuple[Path, Path]:
-    """(checkout, venv): `pip install .` run in the checkout, into a venv beside it."""
-    checkout = procs.checkout_copy(REPO, tmp / "checkout")
-    return checkout, procs.install_into_fresh_venv(tmp / "venv", ".", cwd=checkout)
-
-
-def test_pip_install_dot_then_prefect_yaml_deploy_runs_on_a_process_worker(
-    tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str, fresh_db: str
+def _deploy_from_the_checkout_and_run_a_worker_in_it(
+    installs: procs.Installs, api: procs.PrefectApi, fresh_db: str, tmp: Path, *, editable: bool
 ) -> None:
-    tmp = tmp_path_factory.mktemp("install")
-    with procs.leaves_no_children(), ThreadPoolExecutor(1) as pool:
-        install = pool.submit(_pip_install_dot, tmp)  # minutes; the server starts meanwhile
-        with procs.prefect_server(tmp_path_factory.mktemp("prefect-home")) as (api, server_env):
-            checkout, venv = install.result(timeout=1800)
-            prefect = [str(venv / "bin" / "prefect")]
-            env = procs.outside_env(server_env, venv)
-            nowhere = tmp_path_factory.mktemp("not-a-checkout")
+    checkout, prefect = installs.checkout, [installs.bin("prefect")]
+    env = procs.outside_env(api.env, installs.venv)
+    nowhere = tmp / "not-a-checkout"
+    nowhere.mkdir()
+    # the install asked for, and nothing else: outside the checkout the package comes from the venv (a real install)
+    # or from the checkout (an editable one)
+    module_file, is_editable = procs.installed_loadwatch(installs.bin("python"), env, nowhere)
+    assert is_editable is editable
+    assert module_file.startswith(str(checkout if editable else installs.venv)), module_file
+    procs.loadwatch_run(installs.bin("loadwatch"), {**env, "LOADWATCH_DATABASE_URL": fresh_db}, nowhere, tmp / "run")
 
-            # a real install, not an editable one: outside the checkout the package comes from the venv
-            where = procs.run([str(venv / "bin" / "python"), "-c",
-                         "import importlib.metadata as m, loadwatch.flows.nightly as f; "
-                         "print(f.__file__); print(m.distribution('loadwatch').read_text('direct_url.json'))"],
-                        env, cwd=nowhere, timeout=120)
-            assert where.returncode == 0, where.stdout + where.stderr
-            module_file, direct_url = where.stdout.strip().split("\n", 1)
-            assert module_file.startswith(str(venv)) and not json.loads(direct_url).get("dir_info", {}).get("editable")
+    procs.ensure_process_pool(prefect, api.url, POOL, env, checkout)
+    procs.forget_deployment(api.url, FLOW, DEPLOYMENT)
+    # the README's deploy command, from the checkout
+    deployed = procs.run([*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"],
+                         env, cwd=checkout, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    dep = procs.api_get(api.url, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
+    assert dep["entrypoint"] == "flows/nightly.py:nightly" and dep["work_pool_name"] == POOL
+    # the pull step was recorded as written (resolved on the worker), not as the deploying machine's cwd
+    steps = json.dumps(dep["pull_steps"])
+    assert "loadwatch.prefect_adapter.steps.locate_checkout" in steps and str(checkout) not in steps
 
-            created = procs.run([*prefect, "work-pool", "create", POOL, "--type", "process"], env, cwd=checkout)
-            assert created.returncode == 0, created.stdout + created.stderr
-            # the README's deploy command, from the checkout
-            deployed = procs.run([*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"],
-                           env, cwd=checkout, timeout=300)
-            assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-            dep = procs.api_get(api, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
-            assert dep["entrypoint"] == "flows/nightly.py:nightly" and dep["work_pool_name"] == POOL
-            # the pull step was recorded as written (resolved on the worker), not as the deploying machine's cwd
-            steps = json.dumps(dep["pull_steps"])
-            assert "LOADWATCH_CHECKOUT" in steps and str(checkout) not in steps
+    worker_env = {
+        **env,  # outside_env: no LOADWATCH_CHECKOUT
+        "PWD": str(nowhere),  # not what the pull step reads
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        # the session's embedded Postgres (under the session's LOADWATCH_HOME) serves the demo target; the trend
+        # store is a database of its own, dropped afterwards
+        "LOADWATCH_DATABASE_URL": fresh_db,
+    }
+    assert "LOADWATCH_CHECKOUT" not in worker_env
+    worker_log = tmp / "worker.log"
+    relative_out = f"runs/worker-in-checkout-{'editable' if editable else 'installed'}"
+    with procs.spawn([*prefect, "worker", "start", "--pool", POOL, "--limit", "1"], worker_env, worker_log,
+                     cwd=checkout):
+        params = {**procs.light_run_params(Path()), "out_dir": relative_out}
+        watched = procs.run_deployment(prefect, api.url, f"{FLOW}/{DEPLOYMENT}", params, env, nowhere, worker_log)
+    assert any(line.startswith("load done:") for line in procs.core_log_lines(api.url, watched))
+    summary = json.loads((checkout / relative_out / "summary.json").read_text())  # the run's cwd was the checkout
+    assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
+    assert summary["trigger"] == "ui" and (checkout / relative_out / "report.md").is_file()
 
-            worker_env = {
-                **env,
-                "LOADWATCH_CHECKOUT": str(checkout),
-                "PREFECT_WORKER_QUERY_SECONDS": "2",
-                # the session's embedded Postgres (under the session's LOADWATCH_HOME) serves the demo target;
-                # the trend store is a database of its own, dropped afterwards
-                "LOADWATCH_DATABASE_URL": fresh_db,
-            }
-            worker_log = tmp / "worker.log"
-            with procs.spawn([*prefect, "worker", "start", "--pool", POOL, "--limit", "1"], worker_env, worker_log,
-                             cwd=nowhere):
-                out_dir = tmp / "out"
-                procs.run_deployment(prefect, api, f"{FLOW}/{DEPLOYMENT}", procs.light_run_params(out_dir),
-                                     env, nowhere, worker_log)
-            summary = json.loads((out_dir / "summary.json").read_text())
-            assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
-            assert summary["trigger"] == "ui" and (out_dir / "report.md").is_file()
+
+def test_pip_install_dot_then_prefect_yaml_deploy_runs_on_a_worker_in_the_checkout(
+    installs: procs.Installs, prefect_api: procs.PrefectApi, tmp_path: Path, pg_admin_url: str, fresh_db: str
+) -> None:
+    with procs.leaves_no_children():
+        installs.install(".")
+        _deploy_from_the_checkout_and_run_a_worker_in_it(installs, prefect_api, fresh_db, tmp_path, editable=False)
+
+
+def test_pip_install_editable_then_prefect_yaml_deploy_runs_on_a_worker_in_the_checkout(
+    installs: procs.Installs, prefect_api: procs.PrefectApi, tmp_path: Path, pg_admin_url: str, fresh_db: str
+) -> None:
+    """`pip install -e .` as the README says it (setuptools' default editable mode, not the strict one of CI's own
+    venv)."""
+    with procs.leaves_no_children():
+        installs.install("-e", ".")
+        _deploy_from_the_checkout_and_run_a_worker_in_it(installs, prefect_api, fresh_db, tmp_path, editable=True)

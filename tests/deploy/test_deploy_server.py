@@ -1,19 +1,21 @@
 """Deployments against a real `prefect server start` on loopback (marked `deploy`; run alone with
-`pytest tests/deploy -m deploy`): deploy with deploy/prefect.yaml, run it on a process worker, and see
-`loadwatch serve` pick up a scheduled run. Every child process tree is killed afterwards."""
+`pytest tests/deploy -m deploy`), with the test session's own install (CI's strict editable one): deploy with
+deploy/prefect.yaml, run it on a process worker started outside the checkout that finds the checkout through
+LOADWATCH_CHECKOUT, refuse a bad parameter, and see `loadwatch serve` pick up a scheduled run. Every child process
+tree is killed afterwards."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import procs
 import psutil
 import pytest
-from procs import PREFECT, api_get, api_post, prefect_server, run, spawn
+from procs import PREFECT, api_get, api_post, run, spawn
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW, DEPLOYMENT = "loadwatch-nightly", "nightly"
@@ -22,11 +24,10 @@ LOADWATCH = [sys.executable, "-m", "loadwatch"]
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1500)]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], Path]]:
-    home = tmp_path_factory.mktemp("prefect-home")
-    with prefect_server(home) as (api, env):
-        yield api, env, home
+@pytest.fixture
+def server(prefect_api: procs.PrefectApi) -> tuple[str, dict[str, str], Path]:
+    """The session's server (tests/deploy/conftest.py)."""
+    return prefect_api.url, prefect_api.env, prefect_api.home
 
 
 def _param_args(schema: dict[str, Any], **values: Any) -> list[str]:
@@ -53,8 +54,8 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
 ) -> None:
     api, env, home = server
     before = _descendants()
-    created = run([*PREFECT, "work-pool", "create", "loadwatch-process", "--type", "process"], env)
-    assert created.returncode == 0, created.stdout + created.stderr
+    procs.ensure_process_pool(PREFECT, api, "loadwatch-process", env, REPO)
+    procs.forget_deployment(api, FLOW, DEPLOYMENT)
     deployed = run([*PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"], env, cwd=REPO)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     dep = api_get(api, f"/deployments/name/{FLOW}/{DEPLOYMENT}")
@@ -76,7 +77,7 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
         cwd=tmp_path,
     ):
         out_dir = tmp_path / "out"
-        params = _param_args(dep["parameter_openapi_schema"], duration=5, out_dir=str(out_dir))
+        params = _param_args(dep["parameter_openapi_schema"], **procs.light_run_params(out_dir))
         triggered = run(
             [*PREFECT, "deployment", "run", f"{FLOW}/{DEPLOYMENT}", *params, "--watch", "--watch-timeout", "900"],
             env,
@@ -88,7 +89,7 @@ def test_deploy_with_prefect_yaml_and_run_on_a_process_worker(
         assert "Completed" in triggered.stdout
         summary = json.loads((out_dir / "summary.json").read_text())
         assert summary["trigger"] == "ui"  # a run by hand; only the schedule's runs say "schedule"
-        assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 5
+        assert summary["load"]["requests"] > 0 and summary["plan"]["duration"] == 3
         assert (out_dir / "report.md").is_file()
     leftovers = [p for p in _descendants() - before if psutil.pid_exists(p)]
     assert not leftovers, [psutil.Process(p).cmdline() for p in leftovers]
@@ -121,6 +122,8 @@ def test_loadwatch_serve_runs_a_scheduled_run(
     name = "serve-test"
     log = home / "serve.log"
     out_dir = tmp_path / "serve-out"
+    plan = tmp_path / "light.yaml"
+    plan.write_text(procs.LIGHT_PLAN)
     cmd = [
         *LOADWATCH,
         "serve",
@@ -130,6 +133,8 @@ def test_loadwatch_serve_runs_a_scheduled_run(
         "UTC",
         "--name",
         name,
+        "--plan",
+        str(plan),
         "--duration",
         "3",
         "--out",

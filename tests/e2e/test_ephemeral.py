@@ -62,7 +62,7 @@ def test_killed_run_takes_its_server_with_it(tmp_path):
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from loadwatch.infra.ephemeral import EphemeralServer\n"
+        "from loadwatch.prefect_adapter.ephemeral import EphemeralServer\n"
         "s = EphemeralServer.start(Path(sys.argv[1]))\n"
         "print(s.proc.pid, flush=True)\n"
         "time.sleep(600)\n"

@@ -17,7 +17,8 @@ def _run(tmp_path, name: str, **overrides):
 
     out = tmp_path / name
     # the capacity stage has its own tests (tests/capacity); here it would add its 60 s budget to every run
-    params = RunParams(duration=5, rate=80, warmup=1, out_dir=str(out), trigger="cli", capacity=False, **overrides)
+    params = RunParams(**{"duration": 5, "rate": 80, "warmup": 1, "out_dir": str(out), "trigger": "cli",
+                          "capacity": False, **overrides})
     state = nightly(**params.model_dump(), return_state=True)
     summary = json.loads((out / "summary.json").read_text())
     return state, summary, out
@@ -60,3 +61,28 @@ def test_two_consecutive_runs(prefect_harness, fresh_db, tmp_path, monkeypatch):
     assert [r.run_id for r in runs] == [s1["run_id"], s2["run_id"]]
     assert hists >= 7 * 2  # six scenarios + "*", latency and service time
     assert samples >= 4
+
+
+def _flow_run_log_lines(flow_run_id) -> list[tuple[str, str]]:
+    """(logger name, message) of every log line the API holds for that flow run and its task runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30)  # the handler ships its lines in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)
+    return [(entry.name, entry.message) for entry in logs]
+
+
+def test_the_stages_module_loggers_reach_the_flow_runs_logs(prefect_harness, fresh_db, tmp_path, monkeypatch):
+    """The core logs to its module loggers (no logger threaded through the stages); Prefect's extra-loggers setting
+    (PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch, set before Prefect is imported: tests/conftest.py here, the CLI and the
+    deployments' environment elsewhere) ships their INFO lines to the flow run's logs, with the run they belong to."""
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    state, summary, _ = _run(tmp_path, "logged", duration=2, rate=20)
+    lines = _flow_run_log_lines(state.state_details.flow_run_id)
+    by_logger = {name for name, _ in lines}
+    assert {"loadwatch.pipeline.chain", "loadwatch.pipeline.preflight", "loadwatch.pipeline.load"} <= by_logger, lines
+    assert any(name == "loadwatch.pipeline.load" and message.startswith("load done:") for name, message in lines)
+    assert any(summary["run_id"] in message for name, message in lines if name == "loadwatch.pipeline.chain")

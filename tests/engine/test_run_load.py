@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loadwatch import hist
-from loadwatch.commands.load import add_load_arguments, run_load_command
+from loadwatch.commands import load as load_command
 from loadwatch.config import parse_plan, plan_from_url
 from loadwatch.engine import merge_results, run_load
 from loadwatch.errors import InvalidInput, TargetUnavailable
@@ -120,13 +120,13 @@ def test_refusals_before_any_load(server: str) -> None:
 
 def _ns(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    add_load_arguments(p)
+    load_command.add_arguments(p)
     return p.parse_args(list(argv))
 
 
 def test_load_command_prints_and_writes_json(server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "load.json"
-    rc = run_load_command(_ns(server + "/ok", "--rate", "100", "--duration", "2", "--workers", "1", "--json", str(out)))
+    rc = load_command.run(_ns(server + "/ok", "--rate", "100", "--duration", "2", "--workers", "1", "--json", str(out)))
     assert rc == 0
     text = capsys.readouterr().out
     assert "latency (from intended send)" in text and "service time (from actual send)" in text
@@ -143,8 +143,8 @@ def test_load_command_prints_and_writes_json(server: str, tmp_path: Path, capsys
 
 def test_load_command_bad_input() -> None:
     with pytest.raises(InvalidInput, match="--rate"):
-        run_load_command(_ns("http://127.0.0.1:9/"))
+        load_command.run(_ns("http://127.0.0.1:9/"))
     with pytest.raises(InvalidInput, match="Name: value"):
-        run_load_command(_ns("http://127.0.0.1:9/", "--rate", "1", "-H", "nocolon"))
+        load_command.run(_ns("http://127.0.0.1:9/", "--rate", "1", "-H", "nocolon"))
     with pytest.raises(InvalidInput, match="file not found"):
-        run_load_command(_ns("--plan", "/nonexistent/plan.yaml"))
+        load_command.run(_ns("--plan", "/nonexistent/plan.yaml"))

@@ -5,17 +5,16 @@ message arrives with the next night."""
 from __future__ import annotations
 
 import json
-import logging
 import socket
 
 import psycopg
 import pytest
 from notify_receiver import Receiver
+from plain_runner import plain_stages
 
 from loadwatch.errors import TargetUnavailable
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 
 
 def _dead_port() -> int:
@@ -32,11 +31,11 @@ def test_an_unreachable_target_is_told_once_even_through_a_receiver_that_was_dow
         params = RunParams(target_url=target, duration=3, rate=10, out_dir=str(tmp_path / "a"), capacity=False,
                            notify=[receiver.url])
         with pytest.raises(TargetUnavailable, match="not reachable"):  # the night's own error, unchanged
-            run_chain(params, plain_stages(), log=_log(), store_url=fresh_db)
+            run_chain(params, plain_stages(), store_url=fresh_db)
         receiver.start()
         second = params.model_copy(update={"out_dir": str(tmp_path / "b")})
         with pytest.raises(TargetUnavailable, match="not reachable"):
-            run_chain(second, plain_stages(), log=_log(), store_url=fresh_db)
+            run_chain(second, plain_stages(), store_url=fresh_db)
     finally:
         receiver.stop()
     with psycopg.connect(fresh_db) as conn:
@@ -50,9 +49,6 @@ def test_an_unreachable_target_is_told_once_even_through_a_receiver_that_was_dow
     assert "Run: " not in msg["message"]  # no stored run has the notice's id
 
 
-def _log() -> logging.Logger:
-    return logging.getLogger("test.notify")
-
 
 def test_a_measured_night_with_its_channel_down_keeps_its_verdict_and_says_so(fresh_db, tmp_path):
     receiver = Receiver()
@@ -61,10 +57,10 @@ def test_a_measured_night_with_its_channel_down_keeps_its_verdict_and_says_so(fr
         dead = RunParams(target_url=f"http://127.0.0.1:{_dead_port()}", duration=3, rate=10, capacity=False,
                          out_dir=str(tmp_path / "a"), notify=[receiver.url])
         with pytest.raises(TargetUnavailable):  # a message to deliver: the night that measured nothing
-            run_chain(dead, plain_stages(), log=_log(), store_url=fresh_db)
+            run_chain(dead, plain_stages(), store_url=fresh_db)
         night = RunParams(duration=3, rate=40, warmup=1, capacity=False, out_dir=str(tmp_path / "b"),
                           notify=[receiver.url])
-        summary = run_chain(night, plain_stages(), log=_log(), store_url=fresh_db)  # returns: nothing raised
+        summary = run_chain(night, plain_stages(), store_url=fresh_db)  # returns: nothing raised
     finally:
         receiver.stop()
     assert any(w.startswith(f"notification via json://127.0.0.1:{receiver.port} failed") for w in summary.warnings)

@@ -8,7 +8,6 @@ test cannot pass or fail by chance (as tests/ab/test_ab_cli.py)."""
 from __future__ import annotations
 
 import json
-import logging
 import shlex
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from plain_runner import plain_stages
 from record_shape import differences, shape_of
 
 from loadwatch.ab.builds import free_port
@@ -24,7 +24,6 @@ from loadwatch.cli import main
 from loadwatch.infra.procs import stop_group, wait_healthy
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 
 SERVER = Path(__file__).parents[1] / "ab" / "ab_server.py"
 GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())
@@ -77,7 +76,7 @@ def _params(plan: Path, out: Path) -> RunParams:
 
 def test_a_slowed_candidate_fails_the_night_with_its_ab_row(fresh_db, tmp_path, target):
     plan = _plan(tmp_path, target, _cmd(3), _cmd(6))
-    night = run_chain(_params(plan, tmp_path / "out"), plain_stages(), log=logging.getLogger("t"),
+    night = run_chain(_params(plan, tmp_path / "out"), plain_stages(),
                       store_url=fresh_db)
     assert night.ab is not None and night.ab["status"] == "completed"
     assert night.ab["verdict"] == "regression" and night.ab["pairs"] == 7
@@ -108,7 +107,7 @@ def test_a_slowed_candidate_fails_the_night_with_its_ab_row(fresh_db, tmp_path, 
 
 def test_a_build_that_cannot_start_says_so_and_fails_nothing(fresh_db, tmp_path, target):
     plan = _plan(tmp_path, target, _cmd(3), f"{shlex.quote(sys.executable)} -c 'raise SystemExit(3)' {{port}}")
-    night = run_chain(_params(plan, tmp_path / "out"), plain_stages(), log=logging.getLogger("t"),
+    night = run_chain(_params(plan, tmp_path / "out"), plain_stages(),
                       store_url=fresh_db)
     assert night.ab is not None and night.ab["status"] == "failed" and night.ab["rows"] == []
     assert night.verdict != "regression"

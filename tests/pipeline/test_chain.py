@@ -1,4 +1,4 @@
-"""The nightly chain without Prefect (loadwatch.pipeline.chain with the plain runners of loadwatch.pipeline.plain),
+"""The nightly chain without Prefect (loadwatch.pipeline.chain run by tests/plain_runner.py's plain runners),
 against the real demo target and a real Postgres: the record it builds, what it stores, spools and writes, the
 failed preflight, the interrupt, and the shape of summary.json (pinned in summary_shape.json)."""
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from plain_runner import plain_stages
 from record_shape import differences, shape_of
 
 from loadwatch import metrics
@@ -21,7 +22,6 @@ from loadwatch.infra import interrupts
 from loadwatch.params import RunParams
 from loadwatch.pipeline import chain, compare
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 from loadwatch.record import RunSummary
 from loadwatch.store import repo
 
@@ -55,8 +55,7 @@ def _count_metric_vectors(monkeypatch) -> list[int]:
 
 def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
     derived = _count_metric_vectors(monkeypatch)
-    first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), plain_stages(), log=_log(),
-                      store_url=fresh_db)
+    first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), plain_stages(), store_url=fresh_db)
     written = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert written == json.loads(json.dumps(first.to_json(), default=str))  # the returned record is what was written
     assert differences(GOLDEN, shape_of(written)) == []
@@ -84,7 +83,7 @@ def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
     vector = metrics.run_metrics(written)
     assert sorted(stored_metrics) == sorted((sc, m, v) for sc, ms in vector.items() for m, v in ms.items())
 
-    second = run_chain(_params(tmp_path / "b"), plain_stages(), log=_log(), store_url=fresh_db)
+    second = run_chain(_params(tmp_path / "b"), plain_stages(), store_url=fresh_db)
     usable = first.verdict != "inconclusive"  # a generator-bound night (a loaded box) is never a baseline
     assert second.baseline_run_ids == ([first.run_id] if usable else [])
     assert differences(GOLDEN, shape_of(json.loads((tmp_path / "b" / "summary.json").read_text()))) == []
@@ -98,7 +97,7 @@ def test_an_unreachable_target_is_a_failed_preflight(fresh_db, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(TargetUnavailable, match="not reachable"):
-        run_chain(_params(tmp_path, target_url=f"http://127.0.0.1:{port}"), plain_stages(), log=_log(),
+        run_chain(_params(tmp_path, target_url=f"http://127.0.0.1:{port}"), plain_stages(),
                   store_url=fresh_db)
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["status"] == "failed_preflight" and written["verdict"] == "failed"
@@ -112,7 +111,7 @@ def test_a_failing_store_spools_the_record_and_still_writes_the_report(store_ref
     spool = tmp_path / "spool"
     monkeypatch.setenv("LOADWATCH_SPOOL_DIR", str(spool))
     with pytest.raises(StoreUnavailable, match="disk full") as err:
-        run_chain(_params(tmp_path / "a"), plain_stages(), log=_log(), store_url=fresh_db)
+        run_chain(_params(tmp_path / "a"), plain_stages(), store_url=fresh_db)
     spooled = list(spool.glob("*.json"))
     assert len(spooled) == 1 and str(spooled[0]) in err.value.message
     record = json.loads(spooled[0].read_text())
@@ -124,7 +123,7 @@ def test_a_failing_store_spools_the_record_and_still_writes_the_report(store_ref
 
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("DROP TRIGGER lw_fail ON runs")
-    second = run_chain(_params(tmp_path / "b"), plain_stages(), log=_log(), store_url=fresh_db)
+    second = run_chain(_params(tmp_path / "b"), plain_stages(), store_url=fresh_db)
     runs = _rows(fresh_db, "SELECT run_id FROM runs ORDER BY started_at")
     assert [r[0] for r in runs] == [record["summary"]["run_id"], second.run_id]  # the preflight stored it first
     assert not list(spool.glob("*.json"))
@@ -144,7 +143,7 @@ def test_an_interrupt_keeps_what_was_measured_as_aborted(fresh_db, tmp_path):
     killer = threading.Thread(target=interrupt_mid_load)
     killer.start()
     try:
-        summary = run_chain(_params(tmp_path, duration=60, warmup=0), plain_stages(), log=_log(), store_url=fresh_db)
+        summary = run_chain(_params(tmp_path, duration=60, warmup=0), plain_stages(), store_url=fresh_db)
     finally:
         done.set()
         killer.join()
@@ -155,8 +154,3 @@ def test_an_interrupt_keeps_what_was_measured_as_aborted(fresh_db, tmp_path):
     assert summary.timings_s["load"] < 30
     assert _rows(fresh_db, "SELECT status, verdict FROM runs") == [("aborted", "aborted")]
 
-
-def _log():
-    import logging
-
-    return logging.getLogger("loadwatch.test.chain")

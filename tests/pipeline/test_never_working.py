@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from plain_runner import plain_stages
 
 from loadwatch.errors import TargetUnavailable
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 
 
 class _Broken(BaseHTTPRequestHandler):
@@ -63,8 +62,7 @@ def _params(plan: str, out: Path) -> RunParams:
 
 def test_a_health_check_answering_500_is_a_failed_dependency(fresh_db, tmp_path, broken):
     with pytest.raises(TargetUnavailable, match="answered HTTP 500") as err:
-        run_chain(_params(_plan(tmp_path, broken, None), tmp_path / "a"), plain_stages(),
-                  log=logging.getLogger("test"), store_url=fresh_db)
+        run_chain(_params(_plan(tmp_path, broken, None), tmp_path / "a"), plain_stages(), store_url=fresh_db)
     assert err.value.exit_code == 3
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("SELECT status, verdict FROM runs").fetchall() == [("failed_preflight", "failed")]
@@ -72,7 +70,7 @@ def test_a_health_check_answering_500_is_a_failed_dependency(fresh_db, tmp_path,
 
 def test_every_request_failing_fails_night_one_without_thresholds(fresh_db, tmp_path, broken):
     summary = run_chain(_params(_plan(tmp_path, broken, "/healthy"), tmp_path / "a"), plain_stages(),
-                        log=logging.getLogger("test"), store_url=fresh_db)
+                        store_url=fresh_db)
     assert summary.totals.requests > 50 and summary.totals.errors == summary.totals.requests
     assert summary.verdict == "threshold_breach" and summary.exit_code == 1
     default = [t for t in summary.thresholds if t.get("default") and t["metric"] == "error_rate"]

@@ -3,15 +3,14 @@ server that becomes 13x slower with a new build, the builds stated as `loadwatch
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import yaml
+from plain_runner import plain_stages
 from test_open_changes_chain import _seed, slow  # noqa: F401  (slow: the loopback server fixture)
 
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 from loadwatch.record import RunSummary
 
 OLD, NEW = "aaaa1111bbbb2222cccc", "dddd3333eeee4444ffff"
@@ -20,7 +19,7 @@ OLD, NEW = "aaaa1111bbbb2222cccc", "dddd3333eeee4444ffff"
 def _night(plan: Path, out: Path, db: str, version: str, commit: str) -> RunSummary:
     params = RunParams(plan=str(plan), out_dir=str(out), trigger="cli", capacity=False, version=version,
                        commit=commit, branch="main")
-    return run_chain(params, plain_stages(), log=logging.getLogger("test"), store_url=db)
+    return run_chain(params, plain_stages(), store_url=db)
 
 
 def test_an_open_change_names_the_build_before_and_after(fresh_db, tmp_path, slow):  # noqa: F811

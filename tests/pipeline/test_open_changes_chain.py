@@ -7,7 +7,6 @@ second real night on without ten minutes of loads; every night after the seeds i
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plain_runner import plain_stages
 
 from loadwatch import store
 from loadwatch.cli import main
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 from loadwatch.record import RunSummary
 
 WIGGLE = (1.0, 1.015, 0.985, 1.01, 0.99)
@@ -57,7 +56,7 @@ def slow() -> Iterator[type[_Slow]]:
 
 def _night(plan: str, out: Path, db: str) -> RunSummary:
     params = RunParams(plan=plan, out_dir=str(out), trigger="cli", capacity=False)
-    return run_chain(params, plain_stages(), log=logging.getLogger("test"), store_url=db)
+    return run_chain(params, plain_stages(), store_url=db)
 
 
 def _seed(db: str, first: RunSummary, n: int = 10) -> None:

@@ -5,15 +5,14 @@ the store's columns and the report."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import psycopg
+from plain_runner import plain_stages
 
 from loadwatch import __version__
 from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import run_chain
-from loadwatch.pipeline.plain import plain_stages
 
 CI_VARS = ("GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_HEAD_REF", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME")
 
@@ -35,7 +34,7 @@ def test_the_target_reports_the_version_and_the_ci_the_commit_and_branch(fresh_d
     monkeypatch.setenv("GITHUB_SHA", "3f2a9c1e")
     monkeypatch.setenv("GITHUB_REF_NAME", "main")
     # the bundled plan reads the demo's /api/v1/tools/version, which answers {"version": loadwatch's version, ...}
-    night = run_chain(_params(tmp_path / "a"), plain_stages(), log=logging.getLogger("t"), store_url=fresh_db)
+    night = run_chain(_params(tmp_path / "a"), plain_stages(), store_url=fresh_db)
     written = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert written["revision"] == {"version": __version__, "commit": "3f2a9c1e", "branch": "main",
                                    "source": {"version": "target", "commit": "ci", "branch": "ci"}}
@@ -52,7 +51,7 @@ def test_stated_values_win_and_name_the_environment_version(fresh_db, tmp_path, 
     monkeypatch.setenv("CI_COMMIT_SHA", "gitlab-sha")
     monkeypatch.setenv("CI_COMMIT_REF_NAME", "release-3")
     night = run_chain(_params(tmp_path / "b", version="7.1.0-rc2", commit="b0b0b0", branch="feature-x"),
-                      plain_stages(), log=logging.getLogger("t"), store_url=fresh_db)
+                      plain_stages(), store_url=fresh_db)
     assert night.revision == {"version": "7.1.0-rc2", "commit": "b0b0b0", "branch": "feature-x",
                               "source": {"version": "cli", "commit": "cli", "branch": "cli"}}
     # the attribution's version change and the open changes read the version from the environment
@@ -68,7 +67,7 @@ def test_a_gitlab_run_without_a_version_endpoint(fresh_db, tmp_path, monkeypatch
     plan = tmp_path / "plan.yaml"
     plan.write_text("name: no-version\ntarget:\n  url: demo\n  health_path: /health\nload:\n  rate: 30\n"
                     "  duration: 2\nscenarios:\n  - name: health\n    path: /health\n")
-    night = run_chain(_params(tmp_path / "c", plan=str(plan)), plain_stages(), log=logging.getLogger("t"),
+    night = run_chain(_params(tmp_path / "c", plan=str(plan)), plain_stages(),
                       store_url=fresh_db)
     assert night.revision == {"version": None, "commit": "gitlab-sha", "branch": "release-3",
                               "source": {"commit": "ci", "branch": "ci"}}

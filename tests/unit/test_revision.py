@@ -38,5 +38,6 @@ def test_nothing_known_is_none_not_empty_text():
 def test_the_run_command_has_the_flags():
     from loadwatch.cli import build_parser
 
-    ns = build_parser().parse_args(["run", "--version", "2.0", "--commit", "def456", "--branch", "feature"])
-    assert (ns.target_version, ns.commit, ns.branch) == ("2.0", "def456", "feature")
+    # the run's flags are RunParams' fields (loadwatch.commands.run), built when `run` is the command parsed
+    ns = build_parser("run").parse_args(["run", "--version", "2.0", "--commit", "def456", "--branch", "feature"])
+    assert (ns.version, ns.commit, ns.branch) == ("2.0", "def456", "feature")

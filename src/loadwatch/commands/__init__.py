@@ -1,2 +1,3 @@
-"""The command-line commands that do not run the nightly flow: `load`, `capacity`, `import` (and their shared
-argument types). loadwatch.cli parses and dispatches; the flow's own command (`run`) lives in loadwatch.cli."""
+"""The command line's commands, one module each (`loadwatch NAME` -> loadwatch.commands.<module>, the table in
+loadwatch.cli), each exposing `add_arguments(parser)` and `run(ns) -> int`; only the invoked command's module is
+imported. `args` holds what they share: the parser class, value types, and flags built from a model's fields."""

@@ -22,7 +22,7 @@ from loadwatch.commands.load import LiveLine
 from loadwatch.config import CapacitySpec, Plan, load_plan, plan_from_url
 from loadwatch.errors import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, InvalidInput
 
-__all__ = ["EXIT_CODES", "add_capacity_arguments", "build_capacity", "format_result", "run_capacity_command"]
+__all__ = ["EXIT_CODES", "add_arguments", "build_capacity", "format_result", "run"]
 
 EXIT_CODES = {
     "found": EXIT_OK,
@@ -35,7 +35,7 @@ EXIT_CODES = {
 }
 
 
-def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", nargs="?", help="target URL (http[s]://host[:port]/path); with --plan: its base URL")
     parser.add_argument("--plan", help="YAML plan (scenarios, pools; its `capacity:` section gives the defaults)")
     parser.add_argument("--slo", action="append", default=[], metavar="EXPR",
@@ -148,7 +148,7 @@ class _Progress(LiveLine):
                   f"bracket {bracket}")
 
 
-def run_capacity_command(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
     from loadwatch.capacity.stepper import find_capacity, process_cpu_probe
     from loadwatch.infra import interrupts
     from loadwatch.pipeline.targets import RunTarget

@@ -7,8 +7,10 @@ the monitor about 2 s before the load). A malformed file is reported by name and
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from loadwatch.config import safe_name
+from loadwatch.errors import EXIT_INVALID, EXIT_OK
 from loadwatch.record import SCHEMA_VERSION
 from loadwatch.store import save_run
 from loadwatch.store.db import map_db_errors
 
-__all__ = ["SEED_PLAN_HASH", "import_files", "parse_load_file", "parse_monitor_file"]
+__all__ = ["SEED_PLAN_HASH", "add_arguments", "import_files", "parse_load_file", "parse_monitor_file", "run"]
 
 SEED_PLAN_HASH = "seed-tool-catalog"  # all imported seed runs form one comparable series
 SEED_ENV_HASH = "seed-import"
@@ -241,3 +244,23 @@ def import_files(engine: Engine, paths: Sequence[Path]) -> dict[str, Any]:
         if m[0] not in used:
             skipped.append((str(m[0]), "no load_test_results file within 5 minutes of it to attach to"))
     return {"stored": stored, "skipped": skipped}
+
+
+# --- the `loadwatch import` command ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--database-url")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from loadwatch.commands.store import open_store
+
+    with open_store(ns) as engine:
+        outcome = import_files(engine, [Path(f) for f in ns.files])
+    for run_id in outcome["stored"]:
+        print(f"stored {run_id}")
+    for name, why in outcome["skipped"]:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return EXIT_INVALID if outcome["skipped"] else EXIT_OK

@@ -21,7 +21,7 @@ from loadwatch.config import HTTP_METHODS, Plan, load_plan, plan_from_url
 from loadwatch.errors import InvalidInput
 from loadwatch.plangen.draft import literal, literal_json
 
-__all__ = ["LiveLine", "add_load_arguments", "format_summary", "run_load_command"]
+__all__ = ["LiveLine", "add_arguments", "format_summary", "run"]
 
 PROGRESS_EVERY_S = 5.0  # non-TTY stderr: one progress line this often
 
@@ -62,7 +62,7 @@ class LiveLine:
         self.live = False
 
 
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", nargs="?", help="target URL (http[s]://host[:port]/path); with --plan: its base URL")
     parser.add_argument("--plan", help="YAML plan (scenarios, pools, checks); flags below override its load")
     mode = parser.add_mutually_exclusive_group()
@@ -246,7 +246,7 @@ class _Progress(LiveLine):
         )
 
 
-def run_load_command(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
     import os
 
     from loadwatch import engine

@@ -1,6 +1,6 @@
 """Delivery through well-kept libraries, never hand-written HTTP per service: an Apprise URL (Slack, Teams, email,
 PagerDuty, a JSON webhook and ~100 more: https://github.com/caronc/apprise/wiki) or a Prefect notification block
-by `<block type>/<name>` (loaded through loadwatch.prefect_adapter, the core's one door to Prefect).
+by `<block type>/<name>` (loaded through loadwatch.prefect_adapter.notifications, the core's one door to Prefect).
 
 Outside the process a channel is only ever named by `key(ref)`: the service, the host of a generic webhook, and a
 digest of the reference, so the store (what is pending, what was sent), the logs and the summaries never hold a
@@ -65,7 +65,7 @@ def _send_apprise(url: str, title: str, body: str) -> None:
 def send(ref: str, title: str, body: str) -> None:
     """Deliver one message through the channel `ref`; ChannelError (with the reason) when it did not."""
     if ref.startswith(BLOCK_PREFIX):
-        from loadwatch.prefect_adapter import BlockNotDelivered, send_with_block
+        from loadwatch.prefect_adapter.notifications import BlockNotDelivered, send_with_block
 
         try:
             send_with_block(ref.removeprefix(BLOCK_PREFIX), title, body)

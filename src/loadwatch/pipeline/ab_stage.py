@@ -9,7 +9,6 @@ import logging
 import math
 import threading
 from contextlib import ExitStack
-from typing import Any
 
 from loadwatch.ab.builds import Build, started
 from loadwatch.ab.session import AbResult, AbSettings, run_ab
@@ -60,7 +59,11 @@ def _side(stack: ExitStack, label: str, value: str, spec_field: str, plan: Plan)
                                        timeout=plan.target.startup_timeout))
 
 
-def run_ab_stage(plan: Plan, stop: threading.Event, log: logging.Logger | logging.LoggerAdapter[Any]) -> AbBlock:
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
+
+
+def run_ab_stage(plan: Plan, stop: threading.Event) -> AbBlock:
     """The session of the plan's `ab:` section. Never raises for a build that cannot be started or reached, nor for
     an interrupt (the chain sees that itself): the block says why it has no answer."""
     spec = plan.ab

@@ -26,7 +26,8 @@ from loadwatch.store.repo import HistoryPoint
 
 __all__ = ["Baseline", "capture_after", "capture_before"]
 
-log = logging.getLogger("loadwatch")
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 IDLE_CHECK_S = 0.5  # long enough to see a busy target, short enough not to lengthen every run
 HISTORY_LIMIT = 200  # runs read for change-point detection; the gate uses the newest 20 of them
 
@@ -98,6 +99,7 @@ def capture_before(
         changes = active_changes(engine, plan_hash=plan.plan_hash(), env_hash=env_hash)
     finally:
         engine.dispose()
+    log.info("environment %s; %d comparable run(s) in history", env_hash, len(history))
     probe_before = probe.measure_probe()
     return Baseline(
         environment=env,

@@ -4,7 +4,7 @@
     → capacity (optional, same lock)] → compare → store (or spool) → publish metrics → notify → report
 
 `run_chain` is given one runner per stage (`Stages`): the Prefect flow (flows/nightly.py) passes its
-tasks (retries, timeouts, logging to the Prefect UI; tasks/), `loadwatch.pipeline.plain` passes plain
+tasks (retries, timeouts, logging to the Prefect UI; tasks/), the tests pass plain
 calls and threads. Whatever runs the stages, the chain decides the same things here, once:
 
 - a target that cannot be reached is recorded as a failed preflight (`status: failed_preflight`, verdict `failed`),
@@ -70,7 +70,6 @@ __all__ = [
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
     "Done",
-    "Log",
     "Running",
     "Stages",
     "default_out_dir",
@@ -80,7 +79,6 @@ __all__ = [
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-Log = logging.Logger | logging.LoggerAdapter[Any]
 
 # error kinds of the load (engine.client) that mean the target itself failed: it died, stalled or refused
 TARGET_FAILURES = (
@@ -89,6 +87,8 @@ TARGET_FAILURES = (
 MONITOR_GRACE_S = 60.0  # the monitor's bound beyond the load's duration (it normally ends with the load)
 DEFAULT_PLAN_SOURCE = "plans/tool_catalog.yaml"
 POLL_S = 0.2  # how often the chain looks for an interrupt while the load runs
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 
 
 class Running(Protocol[T_co]):
@@ -264,7 +264,6 @@ def run_chain(
     params: RunParams,
     stages: Stages,
     *,
-    log: Log,
     flow_run_id: str | None = None,
     store_url: str | None = None,
 ) -> RunSummary:
@@ -274,17 +273,17 @@ def run_chain(
     without a measurement (a crash, an unreachable target) is told through the notify stage first."""
     started_at = datetime.now(UTC)
     try:
-        return _chain(params, stages, log=log, flow_run_id=flow_run_id, store_url=store_url)
+        return _chain(params, stages, flow_run_id=flow_run_id, store_url=store_url)
     except (InvalidInput, Interrupted, StoreUnavailable):
         raise  # a person's input or interrupt; a store outage leaves nowhere to keep what was told
     except Exception as exc:
         if stages.notify is not None:  # its failures are warnings only, like the night's own notification
-            _tell_unmeasured(stages.notify, params, exc, started_at, flow_run_id, store_url, log)
+            _tell_unmeasured(stages.notify, params, exc, started_at, flow_run_id, store_url)
         raise
 
 
 def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params: RunParams, exc: Exception,
-                     started_at: datetime, flow_run_id: str | None, store_url: str | None, log: Log) -> None:
+                     started_at: datetime, flow_run_id: str | None, store_url: str | None) -> None:
     try:
         plan = resolve_plan(params)
         if plan.notify.channels():
@@ -294,8 +293,7 @@ def _tell_unmeasured(notify: Callable[[NotifyInput, str], NotifyOutcome], params
         log.warning("could not notify about the failed night", exc_info=True)
 
 
-def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyInput, store_url: str,
-            log: Log) -> list[str]:
+def _notify(notify: Callable[[NotifyInput, str], NotifyOutcome], notice: NotifyInput, store_url: str) -> list[str]:
     """The notify stage's warnings; its runner failing as a whole (a task's timeout) is one more warning."""
     try:
         return notify(notice, store_url).warnings
@@ -318,7 +316,7 @@ def _with_version(before: Baseline, revision: Revision | None) -> Baseline:
     return before.model_copy(update={"environment": {**before.environment, "target_version": version}})
 
 
-def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | None,
+def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
     plan = resolve_plan(params)
@@ -404,7 +402,7 @@ def _chain(params: RunParams, stages: Stages, *, log: Log, flow_run_id: str | No
     laps("publish")
     if stages.notify is not None and run.plan.notify.channels():  # after the store, which keeps what was told
         notice = night_input(run.plan, record.summary, record.summary.open_changes, out_dir / "report.html")
-        record.summary.warnings += _notify(stages.notify, notice, store_url, log)
+        record.summary.warnings += _notify(stages.notify, notice, store_url)
         laps("notify")
     # the stored summary carries the timings up to the comparison; summary.json all of them
     record.summary.timings_s = {k: round(v, 3) for k, v in laps.timings.items()}

@@ -8,6 +8,7 @@ statistics themselves live in loadwatch.stats (method: docs/METHOD.md)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ __all__ = [
     "to_point",
 ]
 
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 GATING_OUTCOMES = ("regression",)
 CONFIRM_AFTER = 3
 ERROR_REASON_MIN_PERCENT = 1.0  # errors above this share are named in the reasons even with nothing to compare
@@ -314,5 +317,6 @@ def compare_stage(
     explained["change_points"] = findings.pop("attribution_change_points")
     findings["change_points"] = name_versions(findings["change_points"], builds)
     findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
+    log.info("verdict %s", findings["verdict"])
     return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
                                     "attribution": explained})

@@ -4,7 +4,7 @@ The load (loadwatch.engine, spawned generator processes) and the monitor (loadwa
 target's, the database's, the generator's and the host's processes) run side by side on one `stop` event: the
 load sets it when it ends, which releases the monitor; SIGINT/SIGTERM set it too (the chain polls
 loadwatch.infra.interrupts). Running them side by side is the stage runner's business (Prefect tasks in
-tasks, threads in loadwatch.pipeline.plain); fanning the load out over machines is
+tasks, threads in the tests' plain runner, tests/plain_runner.py); fanning the load out over machines is
 tasks/shards.py (Dask). The capacity search (the plan's `capacity:` section) is a series of such loads
 after the fixed-rate one."""
 
@@ -24,10 +24,12 @@ from loadwatch.pipeline import targets
 __all__ = ["PROGRESS_EVERY_S", "run_capacity_stage", "run_load_stage", "run_monitor_stage"]
 
 PROGRESS_EVERY_S = 5  # a progress line every this many seconds of load
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 
 
 def run_load_stage(
-    plan: Plan, stop: threading.Event, workers: int | None, log: logging.Logger | logging.LoggerAdapter[Any]
+    plan: Plan, stop: threading.Event, workers: int | None
 ) -> engine.LoadResult:
     """Drive the plan's load to its end (or until `stop`); always sets `stop` when it ends, releasing the monitor."""
 
@@ -51,7 +53,6 @@ def run_monitor_stage(
     stop: threading.Event,
     interval: float,
     max_duration: float,
-    log: logging.Logger | logging.LoggerAdapter[Any],
 ) -> mon.MonitorResult:
     """Sample the run's process groups every `interval` seconds until `stop` (bounded by `max_duration`)."""
     monitor = mon.Monitor(targets.monitor_groups(run), interval=interval, database_url=run.database_url)
@@ -61,7 +62,7 @@ def run_monitor_stage(
 
 
 def run_capacity_stage(
-    run: targets.RunTarget, stop: threading.Event, workers: int | None, log: logging.Logger | logging.LoggerAdapter[Any]
+    run: targets.RunTarget, stop: threading.Event, workers: int | None
 ) -> CapacityBlock:
     """The capacity search of the plan's `capacity:` section (bounded by its budget); never fails the run: a search
     that ends without a number says why in its `outcome` and `reason`."""

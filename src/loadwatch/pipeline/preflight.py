@@ -27,6 +27,8 @@ REQUIRED_MODULES = (
     "aiohttp", "httptools", "hdrh", "psutil", "psycopg", "sqlalchemy", "jinja2", "matplotlib", "scipy", "yaml",
 )
 MIN_FREE_MB = 200
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 
 
 def check_modules(names: tuple[str, ...] = REQUIRED_MODULES) -> list[str]:
@@ -112,7 +114,7 @@ def preflight_static(plan: Plan, *, out_dir: Path | None) -> Preflight:
 
 
 def preflight_stage(
-    plan: Plan, store_url: str, out_dir: Path | None, log: logging.Logger | logging.LoggerAdapter[Any]
+    plan: Plan, store_url: str, out_dir: Path | None
 ) -> Preflight:
     """The chain's first stage: the static checks, then the trend store reachable and migrated, and the runs spooled
     while it was away stored first (so tonight's history includes them)."""

@@ -3,6 +3,7 @@ its processes (and its database's) for the monitor."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from loadwatch.observe import monitor as mon
 from loadwatch.pipeline.preflight import wait_for_target
 
 __all__ = ["RunTarget", "monitor_groups", "open_target"]
+
+# a flow run's logs get these lines through PREFECT_LOGGING_EXTRA_LOGGERS=loadwatch (loadwatch.prefect_adapter)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +71,7 @@ def open_target(plan: Plan, *, reach_timeout: float = 5.0) -> RunTarget:
     except BaseException:
         run.stop()
         raise
+    log.info("target %s answered in %s ms", run.plan.target.url, run.reachability.get("ms"))
     return run
 
 

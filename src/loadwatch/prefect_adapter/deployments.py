@@ -1,9 +1,8 @@
-"""The Prefect adapter of the CLI: `loadwatch serve` (the nightly schedule from one process, no work pool),
-`loadwatch server` (a Prefect server whose database is the embedded Postgres) and `loadwatch deploy` (the
+"""The long-running Prefect modes of the CLI: `loadwatch serve` (the nightly schedule from one process, no work
+pool), `loadwatch server` (a Prefect server whose database is the embedded Postgres) and `loadwatch deploy` (the
 nightly deployment registered from the installed package, for a process worker without a checkout).
 
-Prefect is imported lazily here: this module is core-side glue the CLI calls; it imports the flow,
-never the reverse."""
+Prefect is imported inside the functions: the CLI imports this module only for these commands."""
 
 from __future__ import annotations
 
@@ -18,17 +17,16 @@ from loadwatch import __version__
 from loadwatch.errors import InfrastructureError, InvalidInput
 from loadwatch.infra import postgres
 from loadwatch.infra.procs import stop_group, wait_healthy
+from loadwatch.prefect_adapter.environment import CORE_LOGGER, EXTRA_LOGGERS_SETTING
 from loadwatch.settings import data_dir
 from loadwatch.urls import redact_url
 
 __all__ = [
     "DEFAULT_POOL",
     "NIGHTLY_ENTRYPOINT",
-    "BlockNotDelivered",
     "deploy_nightly",
     "prefect_database_url",
     "prefect_server",
-    "send_with_block",
     "serve_nightly",
 ]
 
@@ -206,6 +204,8 @@ def deploy_nightly(*, pool: str = DEFAULT_POOL, cron: str = "0 2 * * *", timezon
         concurrency_limit=1,  # two runs never overlap their load: further runs wait until the running one ends
         work_pool_name=pool,
         work_queue_name="default",
+        # the flow run's process imports Prefect with this set: the core's module loggers reach its logs
+        job_variables={"env": {EXTRA_LOGGERS_SETTING: CORE_LOGGER}},
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     # to_deployment and apply are sync-compatible: called outside an event loop they return their results
@@ -251,28 +251,3 @@ def _ensure_process_pool(client: Any, pool: str) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-class BlockNotDelivered(Exception):
-    """A Prefect notification block could not be loaded or did not deliver (the reason, in one line)."""
-
-
-def send_with_block(name: str, title: str, body: str) -> None:
-    """Send through the Prefect notification block `<block type>/<name>` (e.g. `slack-webhook/oncall`), raising
-    BlockNotDelivered with the reason when it cannot be loaded or did not deliver (the notify package turns it into
-    its ChannelError: the adapter does not import the stages that call it)."""
-    try:
-        from prefect.blocks.abstract import NotificationBlock
-        from prefect.blocks.core import Block
-
-        block = Block.load(name)
-    except Exception as exc:  # a missing block, an unreachable API: the channel failed, the run goes on
-        raise BlockNotDelivered(f"cannot load Prefect block {name!r}: {_first_line(exc)}") from exc
-    if not isinstance(block, NotificationBlock):
-        raise BlockNotDelivered(f"Prefect block {name!r} is a {type(block).__name__}, not a notification block")
-    try:
-        with block.raise_on_failure():
-            # sync outside an event loop (Prefect's async_dispatch); the abstract signature says async
-            block.notify(body, subject=title)  # type: ignore[unused-coroutine]
-    except Exception as exc:
-        raise BlockNotDelivered(f"Prefect block {name!r}: {_first_line(exc)}") from exc

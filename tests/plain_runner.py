@@ -1,12 +1,12 @@
-"""The chain's stages run plainly: direct calls, and the load ∥ monitor on two threads. No Prefect.
+"""The chain's stages run plainly, for the tests of the chain: direct calls, and the load ∥ monitor on two threads.
+No Prefect.
 
 What the Prefect tasks add (retries, timeouts, artifacts, the UI's logs) is left out; the decisions are the
-chain's either way (loadwatch.pipeline.chain). Used by the tests of the chain and by anyone who embeds a run
-without an orchestrator. A sharded load needs the Dask runner of the Prefect flow (tasks/shards.py)."""
+chain's either way (loadwatch.pipeline.chain). A sharded load needs the Dask runner of the Prefect flow
+(tasks/shards.py)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +20,7 @@ from loadwatch.observations import TargetStats
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.pipeline import capture, targets
 from loadwatch.pipeline.ab_stage import run_ab_stage
-from loadwatch.pipeline.chain import Log, Stages
+from loadwatch.pipeline.chain import Stages
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.preflight import preflight_stage
@@ -60,19 +60,18 @@ class Thread(Generic[T]):
         return self._value  # type: ignore[return-value]  # set when no error was raised
 
 
-def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
+def plain_stages(*, capacity: bool = True) -> Stages:
     """Runners that call each stage's core function directly; `capacity=False` leaves the capacity stage out."""
-    log = log or logging.getLogger("loadwatch.pipeline")
 
     def start_monitor(run: targets.RunTarget, stop: threading.Event, interval: float,
                       max_duration: float) -> Thread[MonitorResult]:
-        return Thread("monitor", lambda: run_monitor_stage(run, stop, interval, max_duration, log))
+        return Thread("monitor", lambda: run_monitor_stage(run, stop, interval, max_duration))
 
     def start_load(plan: Plan, stop: threading.Event, workers: int | None, shards: int) -> Thread[LoadResult]:
         if shards > 1:
             raise InvalidInput("a sharded load runs on Dask: use the Prefect flow (`loadwatch run --shards`)",
                                source="parameters", field="shards")
-        return Thread("load", lambda: run_load_stage(plan, stop, workers, log))
+        return Thread("load", lambda: run_load_stage(plan, stop, workers))
 
     def capture_before(run: targets.RunTarget, store_url: str, started_at: datetime) -> capture.Baseline:
         return capture.capture_before(run.plan, store_url=store_url, started_at=started_at,
@@ -83,7 +82,7 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
                                      target_pids=run.target_pids())
 
     return Stages(
-        preflight=lambda plan, store_url, out_dir: preflight_stage(plan, store_url, out_dir, log),
+        preflight=preflight_stage,
         open_target=targets.open_target,
         capture_before=capture_before,
         start_monitor=start_monitor,
@@ -94,6 +93,6 @@ def plain_stages(log: Log | None = None, *, capacity: bool = True) -> Stages:
         publish=prometheus.publish,
         notify=notify_night,
         report=write_report,
-        capacity=(lambda run, stop, workers: run_capacity_stage(run, stop, workers, log)) if capacity else None,
-        ab=lambda plan, stop: run_ab_stage(plan, stop, log),
+        capacity=run_capacity_stage if capacity else None,
+        ab=run_ab_stage,
     )
