@@ -225,9 +225,7 @@ def _judge_contention(after: TargetStats, load: Mapping[str, Any]) -> TargetStat
     return judged
 
 
-def _capacity(
-    stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams, log: Log
-) -> CapacityBlock | None:
+def _capacity(stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams) -> CapacityBlock | None:
     """The capacity stage (the plan's `capacity:` section) after the fixed-rate load, on the same target under the
     same lock; not after an interrupt. The lock lives in the trend store: a store that went away during the load took
     it along, and a search without it could overlap another run's load, so the stage is skipped, saying why, unless
@@ -350,7 +348,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
             load_result, monitor_result = _measure(stages, run, params, laps)
             laps("load")
             after = _judge_contention(stages.capture_after(run, before), load_result.summary)
-            capacity = _capacity(stages, run, lock, params, log)
+            capacity = _capacity(stages, run, lock, params)
             if capacity is not None:
                 laps("capacity")
     finally:
