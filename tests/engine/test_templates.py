@@ -111,10 +111,10 @@ def test_url_mode_sends_body_and_headers_as_given():
     """`loadwatch load URL --body ... --header ...` has no values to template: braces are sent as they are."""
     import argparse
 
-    from loadwatch.commands.load import add_load_arguments, build_plan
+    from loadwatch.commands.load import add_arguments, build_plan
 
     parser = argparse.ArgumentParser()
-    add_load_arguments(parser)
+    add_arguments(parser)
     ns = parser.parse_args(["http://127.0.0.1:9/q", "--rate", "1", "--method", "POST",
                             "--body", '{"query": "{ tools { name } }"}', "--header", "X-Note: {not a name}"])
     factory = RequestFactory(build_plan(ns), {}, "127.0.0.1:9", seed=1, part=0)

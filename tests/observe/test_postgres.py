@@ -4,6 +4,7 @@ pg_stat_statements (lifetime top and window deltas), and the monitor's database 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import psutil
@@ -94,6 +95,12 @@ def test_monitor_database_group_and_window(fresh_db):
     stop.wait(0.4)
     inserted_before = bl.pg_database_counters(fresh_db)["tup_inserted"]
     table = _work(fresh_db, rows=500)
+    # a backend is sampled only while it lives: keep one working across several samples (500 inserts alone take less
+    # than one 0.25 s interval on a quiet machine, and a process seen once has no CPU reading)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            conn.execute("SELECT sum(i) FROM generate_series(1, 200000) AS i").fetchone()
     # a backend publishes its statistics as it exits, just after the client has closed: wait until visible
     for _ in range(100):
         if bl.pg_database_counters(fresh_db)["tup_inserted"] >= inserted_before + 500:
