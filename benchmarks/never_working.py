@@ -44,7 +44,7 @@ class Broken(BaseHTTPRequestHandler):
         self.wfile.write(b"no")
 
     def log_message(self, *args: object) -> None:
-        pass
+        """Quiet: the benchmark prints its own lines."""
 
 
 def night(url: str, health_path: str | None, db: str, folder: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ and what is allowed. Everything downstream receives a frozen, fully validated `P
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -844,11 +845,9 @@ def check_target_allowed(url: str, allowed_hosts: list[str] | None = None, *, so
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost":
         return
-    try:
+    with contextlib.suppress(ValueError):  # a name, not an address: the allow-list decides
         if ipaddress.ip_address(host).is_loopback:
             return
-    except ValueError:
-        pass
     allowed = {h.lower() for h in [*(allowed_hosts or []), *settings().allowed_host_list]}
     if host in allowed or "*" in allowed:
         return

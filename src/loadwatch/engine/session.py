@@ -425,7 +425,7 @@ class SessionRunner:
                     await asyncio.sleep(think)
                 intended_ns = perf_counter_ns()
         except asyncio.CancelledError:
-            pass
+            return  # the run's end cancels its users: a normal stop, not an error
         finally:
             if 0 <= i < len(self.users) and self.users[i] is asyncio.current_task():
                 self.users[i] = None

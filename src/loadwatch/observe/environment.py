@@ -3,6 +3,7 @@ compared with), and whether the target was at rest before the load (the idle che
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -36,12 +37,10 @@ HASHED_PACKAGES = ("loadwatch", "aiohttp", "httptools", "uvloop")
 
 
 def _cpu_model() -> str:
-    try:
+    with contextlib.suppress(OSError):  # no /proc: the platform module's answer
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith(("model name", "hardware", "cpu model")):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine() or "unknown"
 
 
@@ -53,12 +52,10 @@ def _usable_cpus() -> int:
 
 
 def _os_name() -> str:
-    try:
+    with contextlib.suppress(OSError):  # no os-release: the kernel's name and release
         for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
     return f"{platform.system()} {platform.release()}"
 
 
