@@ -12,21 +12,19 @@ the three plans back to back; the ratios of adjacent runs are the claim (the mac
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import rawfile  # noqa: E402
-from throughput import SIX, free_port, med_range, run_loadwatch  # noqa: E402
+from throughput import SIX, med_range, run_loadwatch  # noqa: E402
+from throughput import start_nginx as throughput_nginx  # noqa: E402
 
 LOCATIONS = """
         location = /login { default_type application/json;
@@ -58,20 +56,7 @@ scenarios:
 
 def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     """benchmarks/throughput.py's nginx, with the login and POST locations added."""
-    port = free_port()
-    tmp.chmod(0o755)  # nginx's worker runs as an unprivileged user
-    (tmp / "data.json").write_text(json.dumps({"tools": [{"tool_name": "net-scan", "version": "1.2.0"}]}))
-    conf = (HERE / "peers" / "nginx.conf.tmpl").read_text().replace("{dir}", str(tmp)).replace("{port}", str(port))
-    conf = conf.replace("        location / {", LOCATIONS + "        location / {", 1)
-    (tmp / "nginx.conf").write_text(conf)
-    proc = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{port}"
+    return throughput_nginx(tmp, LOCATIONS)
 
 
 ERRORS: list[int] = []

@@ -43,12 +43,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_nginx(tmp: Path, extra_locations: str = "") -> tuple[subprocess.Popen[bytes], str]:
+    """nginx on core 1 serving a small JSON file; `extra_locations` (nginx location blocks) go before `location /`."""
     port = free_port()
     # nginx's worker runs as an unprivileged user: a 0700 mkdtemp directory made every answer a 404
     tmp.chmod(0o755)
     (tmp / "data.json").write_text(json.dumps({"tools": [{"tool_name": "net-scan", "version": "1.2.0"}]}))
     conf = (HERE / "peers" / "nginx.conf.tmpl").read_text().replace("{dir}", str(tmp)).replace("{port}", str(port))
+    if extra_locations:
+        conf = conf.replace("        location / {", extra_locations + "        location / {", 1)
     (tmp / "nginx.conf").write_text(conf)
     proc = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
     for _ in range(100):
