@@ -87,6 +87,7 @@ __all__ = [
     "Service",
     "SuiteParams",
     "build_run",
+    "confirmation_night",
     "draw_effect",
     "extra_series",
     "resized",
@@ -561,6 +562,32 @@ def build_run(
     }
     hists["*"] = encode(total)
     return metrics, hists
+
+
+CONFIRM_SALT = 0xC0F1  # keeps the second loads' seeds apart from every other stream drawn from a suite's seed
+
+
+def confirmation_night(p: SuiteParams, svc: Service, night: Night, key: tuple[int, ...], *, transient: bool) -> Night:
+    """A second load of `night` (the confirmation load of docs/METHOD.md §3.7), for benchmarks/notify_false.py.
+
+    Every scenario's requests are drawn anew (seeds from SeedSequence([p.seed, CONFIRM_SALT, *key, j]) for scenario
+    j), and so are the load's own readings (cpu_percent's and rss_mb's per-load noise). With transient=False ("night
+    persists", pessimistic) the night's machine and per-scenario factors are kept: whatever made the first load slow
+    is still there minutes later. With transient=True (optimistic) they are redrawn as an independent clean night of
+    the service draws them (its CV, machine share and Student t machine; seed SeedSequence([p.seed, CONFIRM_SALT,
+    *key])), so a slow first load was the minute's, not the night's. The probe is the night's: the pipeline measures
+    it once and the second load reuses it. Deterministic in (p.seed, key)."""
+    seeds = {s.name: int(np.random.SeedSequence([p.seed, CONFIRM_SALT, *key, j]).generate_state(1, np.uint64)[0] >> 1)
+             for j, s in enumerate(svc.scenarios)}
+    rng = np.random.default_rng(np.random.SeedSequence([p.seed, CONFIRM_SALT, *key]))
+    machine, scen_factor = night.machine, dict(night.scen_factor)
+    if transient:
+        machine = float(np.exp(_log_scale(rng, 1, svc.cv * np.sqrt(svc.machine_share), svc.heavy, p.t_df)[0]))
+        scen_factor = {s.name: float(np.exp(_log_scale(rng, 1, svc.cv * np.sqrt(1 - svc.machine_share), False,
+                                                       p.t_df)[0])) for s in svc.scenarios}
+    return replace(night, machine=machine, scen_factor=scen_factor, seeds=seeds,
+                   cpu_percent=p.cpu_base * machine * float(np.exp(rng.normal(0, 0.03))),
+                   rss_mb=p.rss_base * float(np.exp(rng.normal(0, 0.01))))
 
 
 def draw_effect(rng: np.random.Generator, p: SuiteParams, svc: Service) -> dict[str, Any]:
