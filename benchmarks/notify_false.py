@@ -34,6 +34,7 @@ import inspect
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,12 +43,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from replay_nights import point
-from stats.synth import NOTIFY, Service, build_run, resized, service_suite
+from stats.synth import (
+    CONFIRM_SALT,
+    NOTIFY,
+    Service,
+    SuiteParams,
+    build_run,
+    confirmation_night,
+    resized,
+    service_suite,
+)
 from summary import TRUE_REGRESSIONS
 
 from loadwatch.changes import OpenChange
 from loadwatch.notify.events import Night, NotifyState, Rules, night_events
 from loadwatch.pipeline.compare import GATING_OUTCOMES, judge, newly_confirmed
+from loadwatch.pipeline.confirm import to_confirm
 from loadwatch.stats.model import GateConfig, RunPoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,6 +70,14 @@ VARIANTS = {
     "told after 3 nights (at once beyond +100 %)": Rules(tell_after_nights=3),
 }
 REAL = RESULTS / "real_nights"
+# the night's second load for night i of a replay (its first load given), with what was drawn; None: it has none
+SecondLoads = Callable[[int, RunPoint], tuple[RunPoint, dict[str, Any]] | None]
+# synthetic second loads: model -> redraw the night's factors too (None: no second load, the figures before §3.7)
+SYNTH_MODELS: dict[str, bool | None] = {"no confirmation": None, "night persists": False, "transient": True}
+HEADLINE = "night persists"  # issue 22's figure: the pessimistic model
+# real nights: model -> judge with the second load the record holds
+REAL_MODELS = {"no confirmation": False, "recorded second loads": True}
+REAL_HEADLINE = "recorded second loads"
 FIRST_JUDGED = GateConfig().min_history
 
 
@@ -97,9 +116,11 @@ class OpenModel:
         return listed
 
 
-def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> dict[str, Any]:
+def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None,
+           second: SecondLoads | None = None) -> dict[str, Any]:
     """Judge runs[FIRST_JUDGED:] against everything before them, then the notification rules; per night its
-    verdict and events."""
+    verdict and events. `second`: the night's confirmation load, asked for only when the first judgement would open
+    a new change (docs/METHOD.md §3.7); None judges every night on its first load alone."""
     model = OpenModel()
     following: list[OpenChange] = []
     state, rules = NotifyState(), Rules()
@@ -115,8 +136,12 @@ def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> d
             history.append(run)
             continue
         bound = bool(inconclusive and inconclusive[i])
+        confirm: dict[str, Any] | None = None
         if LIFECYCLE:  # the comparison follows open changes itself (docs/METHOD.md §11)
             findings = judge(run, history, thresholds=[], load=None, generator_bound=bound, changes=following)
+            confirm = _confirm(i, run, history, findings, following, bound, second)
+            if confirm is not None and confirm["second_run_id"] is not None:
+                findings = confirm.pop("findings")
             changes = [OpenChange.model_validate(c) for c in findings.get("open_changes") or []]
             following = [c for c in changes if c.status in ("open", "confirmed")]
         else:
@@ -133,11 +158,34 @@ def replay(runs: list[RunPoint], *, inconclusive: list[bool] | None = None) -> d
         kinds = [e.kind for e in events if e.kind != "missed"]
         nights.append({"run_id": run.run_id, "verdict": findings["verdict"], "events": kinds,
                        "texts": [e.text for e in events if e.kind != "missed"], "variants": variant_kinds,
-                       "clean": run.run_id not in TRUE_REGRESSIONS})
+                       "clean": run.run_id not in TRUE_REGRESSIONS,
+                       "confirm": confirm})
         still_open = any(c.status == "open" for c in changes)
         # an untriaged regression night never enters the baseline; an inconclusive one never does either
         history.append(replace(run, excluded=True) if still_open or bound else run)
     return {"judged": len(nights), "nights": nights}
+
+
+def _confirm(i: int, run: RunPoint, history: list[RunPoint], findings: dict[str, Any],
+             following: list[OpenChange], bound: bool, second: SecondLoads | None) -> dict[str, Any] | None:
+    """The night judged again with its second load, as the chain does: only when its first judgement has a new
+    regression (loadwatch.pipeline.confirm.to_confirm) and it is not inconclusive (the chain never re-measures one).
+    None when no second load is wanted; `second_run_id` None when one is wanted but there is none."""
+    series = [] if bound else to_confirm(findings["comparison"], following)
+    if not series:
+        return None
+    drawn = second(i, run) if second is not None else None
+    out: dict[str, Any] = {"series": [f"{s} {m}" for s, m in series], "second_run_id": None, "draw": None}
+    if drawn is None:
+        return out
+    again, draw = drawn
+    # the change points span nights, not loads: the first judgement's are reused (judge would find the same ones)
+    rejudged = judge(run, history, thresholds=[], load=None, changes=following,
+                     change_points=findings["change_points"], confirmation=again)
+    rows = rejudged["confirmation_rows"]
+    return {**out, "second_run_id": again.run_id, "draw": draw, "findings": rejudged,
+            "reproduced": [f"{r['scenario']} {r['metric']}" for r in rows if r["reproduced"]],
+            "not_reproduced": [f"{r['scenario']} {r['metric']}" for r in rows if not r["reproduced"]]}
 
 
 def _rate(n_with: int, n: int) -> float | None:
@@ -152,21 +200,55 @@ def summarise(name: str, res: dict[str, Any], *, apart: tuple[str, ...] = ()) ->
         for k in n["events"]:
             kinds[k] = kinds.get(k, 0) + 1
     variants = {v: sum(any(k not in apart for k in n["variants"][v]) for n in nights) for v in VARIANTS}
+    wanted = [n["confirm"] for n in nights if n.get("confirm")]
+    judged = [c for c in wanted if c["second_run_id"] is not None]
     return {"source": name, "judged": len(nights), "nights_with_notification": len(counted),
             "per_100": _rate(len(counted), len(nights)), "events_by_kind": kinds,
             "variants": {v: {"nights": c, "per_100": _rate(c, len(nights))} for v, c in variants.items()},
             "verdicts": {v: sum(n["verdict"] == v for n in nights) for v in sorted({n["verdict"] for n in nights})},
+            "second_loads": {"nights_wanting_one": len(wanted), "nights_judged_with_one": len(judged),
+                             "series": sum(len(c["series"]) for c in judged),
+                             "reproduced": sum(len(c["reproduced"]) for c in judged),
+                             "not_reproduced": sum(len(c["not_reproduced"]) for c in judged)},
+            "confirmed_nights": [{"run_id": n["run_id"], "verdict": n["verdict"], **n["confirm"]}
+                                 for n in nights if n.get("confirm")],
             "examples": [{"run_id": n["run_id"], "events": n["events"], "texts": n["texts"]} for n in counted[:10]]}
+
+
+def _models(per_model: dict[str, dict[str, Any]], headline: str) -> dict[str, Any]:
+    """One row of the raw file: the headline model's figures at the top (what benchmarks/summary.py reads), every
+    model's under `models`."""
+    return {**per_model[headline], "headline_model": headline, "models": per_model}
+
+
+def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool) -> SecondLoads:
+    """Second loads drawn for a synthetic service under one model (stats.synth.confirmation_night, key (si, t): the
+    same per-scenario seeds in both models, so they differ only in the night's factors)."""
+
+    def second(t: int, first: RunPoint) -> tuple[RunPoint, dict[str, Any]]:
+        night = confirmation_night(p, svc, svc.nights[t], (si, t), transient=transient)
+        metrics, hists = build_run(svc, night)
+        draw = {"seed_sequence": [p.seed, CONFIRM_SALT, si, t], "seeds": night.seeds,
+                "machine": [svc.nights[t].machine, night.machine],
+                "scen_factor": {k: [svc.nights[t].scen_factor[k], v] for k, v in night.scen_factor.items()}}
+        # the pipeline measures the probe once a night: the second load carries the first's
+        return RunPoint(f"{first.run_id}-confirm", first.started_at, metrics, hists, probe=first.probe), draw
+
+    return second
 
 
 def synthetic(quick: bool) -> list[dict[str, Any]]:
     p = resized(NOTIFY, services=3, service_nights=14) if quick else NOTIFY
-    out = []
-    for svc in service_suite(p):
-        runs = [_run_point(svc, t) for t in range(len(svc.nights))]
-        out.append(replay(runs))
-    merged = {"judged": sum(r["judged"] for r in out), "nights": [n for r in out for n in r["nights"]]}
-    return [summarise(f"synthetic NOTIFY ({p.services} services x {p.service_nights} nights)", merged)]
+    name = f"synthetic NOTIFY ({p.services} services x {p.service_nights} nights)"
+    services = service_suite(p)
+    runs = [[_run_point(svc, t) for t in range(len(svc.nights))] for svc in services]
+    per_model = {}
+    for model, transient in SYNTH_MODELS.items():
+        nights = [n for si, svc in enumerate(services)
+                  for n in replay(runs[si], second=None if transient is None else _drawn(p, svc, si, transient))[
+                      "nights"]]
+        per_model[model] = summarise(name, {"nights": nights})
+    return [_models(per_model, HEADLINE)]
 
 
 def _run_point(svc: Service, t: int) -> RunPoint:
@@ -175,23 +257,57 @@ def _run_point(svc: Service, t: int) -> RunPoint:
                     month=1 + t // 28), metrics, hists, probe=dict(svc.nights[t].probe))
 
 
+def _stored(nights: list[dict[str, Any]]) -> SecondLoads:
+    """The second loads a recorded night holds (record_nights.py exports the stored summary's `confirmation`): its
+    metric vector, judged as the pipeline judged it; its histograms are not stored, so the tail checks that read
+    tonight's histogram see the metrics only. A night without one, or whose second load could not judge (`reason`),
+    stays on its first load, as the pipeline left it."""
+
+    def second(i: int, first: RunPoint) -> tuple[RunPoint, dict[str, Any]] | None:
+        c = nights[i].get("confirmation") or {}
+        if c.get("reason") is not None or not c.get("metrics"):
+            return None
+        return (RunPoint(f"{first.run_id}-confirm", first.started_at, c["metrics"], {}, probe=first.probe),
+                {"stored_outcome": c.get("outcome")})
+
+    return second
+
+
 def real(quick: bool) -> list[dict[str, Any]]:
+    files = sorted(REAL.glob("*.json"))
+    exports = [json.loads(path.read_text()) for path in files]
+    names = ", ".join(p.stem for p in files)
+    passes = {
+        f"real demo nights, as measured ({names})": ((), False),
+        f"real demo nights, stored generator-bound flags honoured ({names}); inconclusive notices counted apart":
+            (("inconclusive",), True),
+    }
     out: list[dict[str, Any]] = []
-    measured: list[dict[str, Any]] = []
-    honoured: list[dict[str, Any]] = []
-    for path in sorted(REAL.glob("*.json")):
-        export = json.loads(path.read_text())
-        nights = export["nights"][: FIRST_JUDGED + 3] if quick else export["nights"]
-        runs = [point(n) for n in nights]
-        measured.append(replay(runs))
-        honoured.append(replay(runs, inconclusive=[bool(n.get("generator_bound")) for n in nights]))
-    names = ", ".join(p.stem for p in sorted(REAL.glob("*.json")))
-    out.append(summarise(f"real demo nights, as measured ({names})",
-                         {"judged": 0, "nights": [n for r in measured for n in r["nights"]]}))
-    out.append(summarise(f"real demo nights, stored generator-bound flags honoured ({names}); inconclusive "
-                         "notices counted apart", {"judged": 0, "nights": [n for r in honoured for n in r["nights"]]},
-                         apart=("inconclusive",)))
+    for name, (apart, honour) in passes.items():
+        per_model = {}
+        for model, use_stored in REAL_MODELS.items():
+            nights: list[dict[str, Any]] = []
+            for export in exports:
+                recorded = export["nights"][: FIRST_JUDGED + 3] if quick else export["nights"]
+                flags = [bool(n.get("generator_bound")) for n in recorded] if honour else None
+                res = replay([point(n) for n in recorded], inconclusive=flags,
+                             second=_stored(recorded) if use_stored else None)
+                nights += res["nights"]
+            per_model[model] = summarise(name, {"nights": nights}, apart=apart)
+        out.append(_models(per_model, REAL_HEADLINE))
     return out
+
+
+def _per(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _loads(r: dict[str, Any]) -> str:
+    sl = r["second_loads"]
+    if not sl["nights_wanting_one"]:
+        return "none wanted"
+    return (f"{sl['nights_wanting_one']} wanted, {sl['nights_judged_with_one']} judged with one; series "
+            f"{sl['reproduced']} reproduced, {sl['not_reproduced']} not")
 
 
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
@@ -200,24 +316,47 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
              "- Target (issue 22): any event but \"missed night\" <= 1 per 100 clean nights, whole nights counted.",
              "- Method: benchmarks/notify_false.py's docstring (the comparison of the pipeline, then "
              "loadwatch.notify.events with the plan's default rules; open changes "
-             + ("from the comparison's own lifecycle" if LIFECYCLE else "modelled from the findings") + ").", "",
-             "| source | clean nights judged | nights with a notification | per 100 | events | verdicts |",
-             "|---|---|---|---|---|---|"]
+             + ("from the comparison's own lifecycle" if LIFECYCLE else "modelled from the findings") + ").",
+             "- Confirmation load (docs/METHOD.md §3.7): a night whose first judgement would open a new change is "
+             "judged again with a second load. Synthetic nights: the second load is drawn under two models, "
+             "**(a) night persists** (the headline: the night's machine and scenario factors kept, only the "
+             "requests redrawn) and **(b) transient** (the factors redrawn as an independent clean night's); "
+             f"seeds SeedSequence([suite seed, {CONFIRM_SALT:#x}, service, night, scenario]), listed per night "
+             "in the raw file. Real demo nights: judged with the second load their record holds; "
+             + ("none of the recorded files holds one (they were recorded before the confirmation load), so those "
+                "rows are **first load only**." if not meta["real_second_loads"] else
+                f"{meta['real_second_loads']} nights hold one; a night that wants one and holds none stays on its "
+                "first load."), "",
+             "Nights with a notification per 100 clean nights, before (no second load) and after:", "",
+             "| source | no confirmation (before) | (a) night persists | (b) transient |", "|---|---|---|---|"]
     for r in rows:
-        per = "n/a" if r["per_100"] is None else f"{r['per_100']:.2f}"
-        ev = ", ".join(f"{k} {v}" for k, v in sorted(r["events_by_kind"].items())) or "none"
-        vd = ", ".join(f"{k} {v}" for k, v in r["verdicts"].items())
-        lines.append(f"| {r['source']} | {r['judged']} | {r['nights_with_notification']} | {per} | {ev} | {vd} |")
-    lines += ["", "The same nights under other rules (nights with a notification, per 100):", "",
-              "| source | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
-    for r in rows:
-        cells = [f"{v['nights']}, {'n/a' if v['per_100'] is None else format(v['per_100'], '.2f')}"
-                 for v in r["variants"].values()]
+        m = r["models"]
+        if "night persists" in m:
+            cells = [_per(m[k]["per_100"]) for k in SYNTH_MODELS]
+        else:
+            rec = m[REAL_HEADLINE]
+            after = (f"first load only: {_per(rec['per_100'])}" if not rec["second_loads"]["nights_judged_with_one"]
+                     else f"recorded second loads: {_per(rec['per_100'])}")
+            cells = [_per(m["no confirmation"]["per_100"]), after, after]
         lines.append(f"| {r['source'].split(' (')[0]} | " + " | ".join(cells) + " |")
+    lines += ["", "| source | second load | clean nights judged | nights with a notification | per 100 | events | "
+              "verdicts | nights wanting a second load |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for model, x in r["models"].items():
+            ev = ", ".join(f"{k} {v}" for k, v in sorted(x["events_by_kind"].items())) or "none"
+            vd = ", ".join(f"{k} {v}" for k, v in x["verdicts"].items())
+            lines.append(f"| {x['source']} | {model} | {x['judged']} | {x['nights_with_notification']} | "
+                         f"{_per(x['per_100'])} | {ev} | {vd} | {_loads(x)} |")
+    lines += ["", "The same nights under other rules (nights with a notification, per 100; headline second-load "
+              "model):", "", "| source | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
+    for r in rows:
+        cells = [f"{v['nights']}, {_per(v['per_100'])}" for v in r["variants"].values()]
+        lines.append(f"| {r['source'].split(' (')[0]} ({r['headline_model']}) | " + " | ".join(cells) + " |")
     lines.append("")
     for r in rows:
-        for ex in r["examples"]:
-            lines.append(f"- {r['source'].split(' (')[0]}: {ex['run_id']}: " + "; ".join(ex["texts"]))
+        for model, x in r["models"].items():
+            for ex in x["examples"]:
+                lines.append(f"- {x['source'].split(' (')[0]}, {model}: {ex['run_id']}: " + "; ".join(ex["texts"]))
     return lines
 
 
@@ -228,14 +367,19 @@ def main() -> None:
     ns = ap.parse_args()
     t0 = time.perf_counter()
     rows = [*synthetic(ns.quick), *real(ns.quick)]
+    stored = sum(r["models"][REAL_HEADLINE]["second_loads"]["nights_judged_with_one"]
+                 for r in rows if REAL_HEADLINE in r["models"])
     meta = {"command": "python " + " ".join(sys.argv), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "seconds": time.perf_counter() - t0, "open_changes": "lifecycle" if LIFECYCLE else "modelled"}
+            "seconds": time.perf_counter() - t0, "open_changes": "lifecycle" if LIFECYCLE else "modelled",
+            "headline_model": HEADLINE, "real_second_loads": stored,
+            "second_load_seeds": {"suite_seed": NOTIFY.seed, "salt": CONFIRM_SALT,
+                                  "scenario": "SeedSequence([suite_seed, salt, service, night, scenario])",
+                                  "factors": "SeedSequence([suite_seed, salt, service, night])"}}
     text = "\n".join(render(rows, meta)) + "\n"
     print(text)
     if not ns.quick:
         (RESULTS / f"{ns.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
         (RESULTS / f"{ns.out}.md").write_text(text)
-
 
 if __name__ == "__main__":
     main()

@@ -6,8 +6,9 @@ Each night is `loadwatch run --duration D --out DIR` in a dedicated LOADWATCH_HO
 so no other engineer's store is touched), one after the other, exactly as a nightly schedule would run them.
 Afterwards every stored run is read back from the trend store and written to
 benchmarks/results/real_nights/<name>.json: per-scenario metrics (with "requests"), the latency histograms the
-gate reads, the run's verdict, and the machine-drift probe when the summary carries one
-(summary["probe"] or summary["environment"]["probe"]). benchmarks/replay_nights.py judges them.
+gate reads, the run's verdict, the machine-drift probe when the summary carries one
+(summary["probe"] or summary["environment"]["probe"]), and the night's confirmation load (summary["confirmation"]:
+its metric vector and per-series outcome; null when the night ran none). benchmarks/replay_nights.py judges them.
 
 --export-only re-exports an existing LOADWATCH_HOME without running anything (e.g. after an interrupted run)."""
 
@@ -65,6 +66,8 @@ def export(home: Path, name: str, meta: dict[str, Any]) -> Path:
                 "histograms": p["histograms"],
                 "probe": _probe(summary),
                 "generator_bound": bool((summary or {}).get("generator_bound") or load.get("generator_bound")),
+                # the night's second load (docs/METHOD.md §3.7), when it ran one: notify_false.py judges with it
+                "confirmation": (summary or {}).get("confirmation"),
             })
     finally:
         engine.dispose()
