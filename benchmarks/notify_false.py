@@ -25,7 +25,28 @@ it "recovered", no row keeps it. Either way a night with a change held leaves th
 drops only the held series' values: a simplification). The notification rules are the
 plan's defaults (a new change told on its second night, or at once when its interval's low end is >= +100 % or
 +1 point of errors). Nights of a real regression of the demo (benchmarks/summary.py's TRUE_REGRESSIONS) are not
-clean and not counted. Raw output: benchmarks/results/<out>.json and .md."""
+clean and not counted.
+
+The confirmation load (docs/METHOD.md §3.7, loadwatch.pipeline.confirm): a night whose first judgement has a new
+regression (`to_confirm` on its comparison rows, with the changes open that night; never an inconclusive night) is
+judged again as the chain judges it, `judge(..., confirmation=<the second load>)`: a series the second load does not
+reproduce is `suspect`, not a regression. Where the second load comes from:
+- synthetic: drawn for the same night (stats.synth.confirmation_night; the same per-scenario seeds in both models,
+  SeedSequence([suite seed, CONFIRM_SALT, service, night, scenario]), so the models differ only in the factors),
+  under two models, both reported: (a) "night persists" (pessimistic, the headline): the night's machine and
+  scenario factors kept, only the requests (and the load's own cpu/rss readings) redrawn; (b) "transient"
+  (optimistic): the machine and scenario factors redrawn too, as an independent clean night of the service draws
+  them (factors from SeedSequence([suite seed, CONFIRM_SALT, service, night])). The second load carries the first's
+  probe (the pipeline measures it once a night). "no confirmation" (every night on its first load) is kept as the
+  figure before §3.7. Every night judged with a second load is listed in the raw file with its seeds and factors.
+- real: the second load the record holds (record_nights.py exports the stored summary's `confirmation`: its metric
+  vector; its histograms are not stored, so the checks that read tonight's histogram see its metrics only). A
+  night that wants one and holds none (every file recorded before §3.7), or whose second load could not judge
+  (`confirmation.reason`), stays on its first load, as the pipeline would have left it: those rows say "first load
+  only". Nothing is drawn for real nights.
+
+Raw output: benchmarks/results/<out>.json (per row the headline model's figures, every model's under `models`) and
+.md."""
 
 from __future__ import annotations
 
