@@ -307,6 +307,27 @@ def real_nights_rows() -> list[Row]:
     return rows
 
 
+def _second_load(r: dict[str, Any]) -> str:
+    """Which second load (docs/METHOD.md §3.7) the row's headline figure was judged with."""
+    model = r.get("headline_model")
+    if model is None:
+        return ""
+    if model == "recorded second loads":
+        return (", first load only (no second loads recorded)" if not r["second_loads"]["nights_judged_with_one"]
+                else ", with the recorded second loads")
+    return f", second load \"{model}\""
+
+
+def _before_after(r: dict[str, Any]) -> str:
+    """The same nights without a second load and under the other drawn model (nothing when no night of the row was
+    judged with one: then every model's figure is the first load's)."""
+    models = r.get("models") or {}
+    if not models or not r["second_loads"]["nights_judged_with_one"]:
+        return ""
+    return "".join(f"; {name} {m['per_100']:.2f}" for name, m in models.items()
+                   if name != r.get("headline_model") and m["per_100"] is not None)
+
+
 def notify_rows() -> list[Row]:
     target, goal = "False notifications per 100 clean nights, any event but a missed night (22)", "≤ 1"
     d = _load("notify_false.json")
@@ -319,8 +340,9 @@ def notify_rows() -> list[Row]:
             continue
         worst = max(worst, r["per_100"])
         first = r["variants"].get("told on the first night", {})
-        parts.append(f"{r['source'].split(' (')[0]}: {r['per_100']:.2f} ({r['nights_with_notification']} of "
-                     f"{r['judged']}; told on the first night {first.get('per_100', float('nan')):.2f})")
+        parts.append(f"{r['source'].split(' (')[0]}{_second_load(r)}: {r['per_100']:.2f} "
+                     f"({r['nights_with_notification']} of {r['judged']}{_before_after(r)}; told on the first night "
+                     f"{first.get('per_100', float('nan')):.2f})")
     return [Row(target, goal, "; ".join(parts), "met" if worst <= 1 else "not met", _src("notify_false.json"))]
 
 
