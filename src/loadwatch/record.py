@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from loadwatch import hist
@@ -45,6 +45,7 @@ from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
+    "OLD_LAP_KEYS",
     "SCHEMA_VERSION",
     "HistoryRow",
     "Latency",
@@ -67,6 +68,10 @@ SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 
 
 
 RunStatus = Literal["completed", "aborted", "failed_preflight"]
+# lap keys of `timings_s` written by earlier versions -> the stage's name they time now (loadwatch.pipeline.chain
+# _Laps); renamed once, where a summary is read, so every reader sees one name per stage. (Their `capacity` or
+# `compare` lap also held the after-load capture, which had no lap of its own: kept as written.)
+OLD_LAP_KEYS = {"target": "open_target", "baseline": "capture_before"}
 
 
 class Latency(BaseModel):
@@ -140,6 +145,14 @@ class RunSummary(BaseModel):
     ab: Checked[AbBlock] | None = None  # the same-night A/B stage's result (pipeline.ab_stage), when it ran
     # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
     open_changes: list[OpenChange] = Field(default_factory=list)
+
+    @field_validator("timings_s", mode="before")
+    @classmethod
+    def _current_lap_keys(cls, timings: Any) -> Any:
+        """A summary of an earlier version names some laps differently (OLD_LAP_KEYS): renamed, in their order."""
+        if isinstance(timings, Mapping):
+            return {OLD_LAP_KEYS.get(k, k): v for k, v in timings.items()}
+        return timings
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""

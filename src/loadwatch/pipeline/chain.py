@@ -148,7 +148,11 @@ class Stages:
 
 
 class _Laps:
-    """Seconds per stage, in the order they ran (summary.json's `timings_s`)."""
+    """Seconds per stage, in the order they ran (summary.json's `timings_s`). A lap is named like its stage (the
+    `Stages` field, the task's name with `_` for `-`), except two: `load` times the load ∥ monitor (`start_load`,
+    `start_monitor`) and `lock` the wait for the target's lock, which is the chain's, not a stage. The report stage
+    has no lap: it writes the summary.json that would hold it. Keys of earlier versions are renamed where a record is
+    read (loadwatch.record.OLD_LAP_KEYS)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -334,13 +338,13 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         _failed_preflight(stages, exc, run_id=run_id, started_at=started_at, plan=plan, context=context,
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
-    laps("target")
+    laps("open_target")
     capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         context = replace(context, revision=_revision(params, before.target_version))
         before = _with_version(before, context.revision)
-        laps("baseline")
+        laps("capture_before")
         # one load at a time per target (`demo` for the bundled service): the lock is held from the fixed-rate load
         # through the capacity search, so no other run's load falls between them
         with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s) as lock:
@@ -348,6 +352,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
             load_result, monitor_result = _measure(stages, run, params, laps)
             laps("load")
             after = _judge_contention(stages.capture_after(run, before), load_result.summary)
+            laps("capture_after")
             capacity = _capacity(stages, run, lock, params)
             if capacity is not None:
                 laps("capacity")
