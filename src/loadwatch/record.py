@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from loadwatch import hist
 from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
+from loadwatch.errors import InvalidInput, LoadwatchError
 from loadwatch.findings import (
     AbBlock,
     Attribution,
@@ -58,6 +59,7 @@ __all__ = [
     "build_record",
     "new_run_id",
     "plan_info",
+    "read_summary",
     "report_input",
     "spectrum",
     "write_summary",
@@ -185,6 +187,19 @@ class RunSummary(BaseModel):
     def message(self) -> str:
         """The verdict and its first five reasons: the flow state's message."""
         return f"{self.verdict}: " + "; ".join(self.verdict_reasons[:5]) if self.verdict_reasons else self.verdict
+
+
+def read_summary(data: object, *, source: str, error: type[LoadwatchError] = InvalidInput) -> RunSummary:
+    """A summary of any version read once through the record model (earlier lap keys renamed, every verdict ever
+    written known). One that does not validate raises `error` naming `source`, the first field and what is allowed:
+    InvalidInput (exit 2) for a person's file, InfrastructureError (exit 3) for what the trend store holds."""
+    try:
+        return RunSummary.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise error(f"{source}: {field or 'summary'}: {err['msg']}{more}") from None
 
 
 class RunRecord(BaseModel):

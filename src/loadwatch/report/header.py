@@ -22,6 +22,7 @@ VERDICTS = {
     "inconclusive": ("INCONCLUSIVE", "dark"),
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
+    "imported": ("IMPORTED", "info"),  # `loadwatch import`: a seed script's run, stored as history, never judged
 }
 # the engine's counts of late sends shown only when non-zero (the totals' own counts: RunSummary.totals)
 _LATE = ("late_target", "late")
