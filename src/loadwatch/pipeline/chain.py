@@ -27,13 +27,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from loadwatch.capacity.search import CapacityBlock, skipped_capacity
+from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
 from loadwatch.errors import Interrupted, InvalidInput, LoadwatchError, StoreUnavailable, TargetUnavailable
@@ -47,6 +48,7 @@ from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.open_changes import OpenChangesPolicy
 from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
@@ -64,11 +66,13 @@ from loadwatch.revision import Revision, resolve_revision
 from loadwatch.settings import data_dir, settings
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import TargetLock, target_lock
+from loadwatch.store.repo import HistoryPoint
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
+    "CompareRunner",
     "Done",
     "Running",
     "Stages",
@@ -114,6 +118,16 @@ class Done(Generic[T]):
         return self.value
 
 
+class CompareRunner(Protocol):
+    """The compare stage's runner: the keywords the chain gives pipeline.compare.compare_stage."""
+
+    def __call__(self, *, run_id: str, started_at: datetime, summary: Measured,
+                 metrics: Mapping[str, Mapping[str, float]] | None, histograms: Mapping[str, Mapping[str, str]],
+                 history: Sequence[HistoryPoint], threshold_exprs: Sequence[str], plan_source: str,
+                 commit: str | None, changes: Sequence[OpenChange] | None, policy: OpenChangesPolicy) -> Findings:
+        """The night's findings."""
+
+
 @dataclass(frozen=True)
 class Stages:
     """One runner per stage, in the order the chain calls them. Each wraps one core function; the chain gives
@@ -131,14 +145,14 @@ class Stages:
     start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
     capture_after: Callable[[RunTarget, Baseline], TargetStats]
-    # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., Findings]
+    # (keywords: the measurement, its metric vector, the history, ...) -> findings: pipeline.compare.compare_stage
+    compare: CompareRunner
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
-    store: Callable[[RunRecord, str], object]
-    # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
-    publish: Callable[[RunSummary], object]
-    # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[ReportInput, Path], object]
+    store: Callable[[RunRecord, str], str]
+    # (summary) -> where it went: report.prometheus.publish (never fails the run)
+    publish: Callable[[RunSummary], list[str]]
+    # (report input, out_dir) -> the files by kind: report.render.write_report (report.html, report.md, summary.json)
+    report: Callable[[ReportInput, Path], Mapping[str, str | Path]]
     # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
     capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
