@@ -31,12 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from loadwatch.capacity.search import CapacityBlock, skipped_capacity
 from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
+from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted, InvalidInput, LoadwatchError, StoreUnavailable, TargetUnavailable
 from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
@@ -183,7 +184,7 @@ def default_out_dir(run_id: str) -> Path:
     return data_dir() / "reports" / run_id
 
 
-def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
+def night_warnings(load: LoadSummary, idle: IdleCheck) -> list[str]:
     """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
     warnings = []
     failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
@@ -195,7 +196,7 @@ def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
     return warnings + _state_warnings(load)
 
 
-def _state_warnings(load: Mapping[str, Any]) -> list[str]:
+def _state_warnings(load: LoadSummary) -> list[str]:
     """A data source that ran out, sessions that could not log in or renew: the load was not what the plan said."""
     out = []
     for name, use in (load.get("data") or {}).items():
@@ -204,8 +205,8 @@ def _state_warnings(load: Mapping[str, Any]) -> list[str]:
                     else f"it started over {use.get('wraps')} time(s), so rows were used again")
             out.append(f"data source {name!r} ({use.get('strategy')}, {use.get('rows')} rows) ran out "
                        f"{use.get('exhausted_at_s')} s into the run: {what}")
-    s = load.get("sessions") or {}
-    if s.get("login_failures") or s.get("refresh_failures"):
+    s = load.get("sessions")
+    if s and (s.get("login_failures") or s.get("refresh_failures")):
         out.append(f"sessions: {s.get('login_failures')} of {s.get('logins')} logins and {s.get('refresh_failures')} "
                    f"of {s.get('refreshes')} renewals failed; the requests that needed them were not sent "
                    "(errors session_login, session_refresh)")
@@ -231,7 +232,7 @@ def _measure(
     return load_result, monitor.result()
 
 
-def _judge_contention(after: TargetStats, load: Mapping[str, Any]) -> TargetStats:
+def _judge_contention(after: TargetStats, load: LoadSummary) -> TargetStats:
     """The busy-machine rule weighs the target's queueing against the load's requests and latency: judged here,
     where both are known (loadwatch.observe.contention.judge)."""
     readings = after.get("contention")
