@@ -465,6 +465,9 @@ class VerdictSpec(_Model):
 
     open_changes: Literal["fail", "warn"] = Field(
         "fail", description="fail: an open (untriaged) change fails every night; warn: only the night it opened")
+    confirm: bool = Field(
+        True, description="a new regression must show again in a second load of the same night before it fails the "
+                          "night (the load runs once more, only on such nights); false: the first load decides")
 
 
 # plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)

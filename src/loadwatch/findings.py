@@ -26,6 +26,9 @@ __all__ = [
     "ChangePointRow",
     "Checked",
     "ComparisonRow",
+    "ConfirmationBlock",
+    "ConfirmationOutcome",
+    "ConfirmationRow",
     "Explanation",
     "Findings",
     "GateChecks",
@@ -152,6 +155,39 @@ class AbBlock(TypedDict):
 
 
 @with_config(_OPEN)
+class ConfirmationRow(TypedDict):
+    """One series the confirmation run re-measured (loadwatch.pipeline.confirm): its change on the first and on the
+    second load of the night (percent, points for the error rate), the second run's value and gate outcome."""
+
+    scenario: str
+    metric: str
+    first_change: Number | None
+    change: Number | None
+    value: Number | None
+    outcome: str  # the second run's gate outcome, or not_judged (the second run had no such row)
+    reproduced: bool
+
+
+ConfirmationOutcome = Literal["reproduced", "partly_reproduced", "not_reproduced", "not_judged"]
+
+
+@with_config(_OPEN)
+class ConfirmationBlock(TypedDict):
+    """summary.json's `confirmation`: a night whose first load found a new regression loaded the target again
+    (docs/METHOD.md §3.7); what it measured and what it decided."""
+
+    series: list[str]  # "scenario metric" of each new regression the second load had to reproduce
+    outcome: ConfirmationOutcome
+    reason: str | None  # why a second load could not judge (then the first load's verdict stands)
+    rows: list[ConfirmationRow]
+    requests: int
+    errors: int
+    generator_bound: bool
+    duration_s: Number
+    metrics: dict[str, dict[str, Number]]  # the second load's metric vector (loadwatch.metrics): kept, never dropped
+
+
+@with_config(_OPEN)
 class Incident(TypedDict):
     """Change points of one run grouped (loadwatch.stats.history.group_incidents)."""
 
@@ -248,3 +284,5 @@ class Findings(BaseModel):
     attribution: Checked[Attribution] = Field(default_factory=lambda: Attribution())
     # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
     open_changes: list[OpenChange] = Field(default_factory=list)
+    # the night's confirmation load, when its first load found a new regression (loadwatch.pipeline.confirm)
+    confirmation: Checked[ConfirmationBlock] | None = None

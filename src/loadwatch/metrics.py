@@ -24,7 +24,7 @@ from loadwatch.statements import statements
 from loadwatch.vocabulary import ALL, METRICS, STMT_PREFIX
 
 __all__ = ["ALL", "METRICS", "MIN_STATEMENT_CALLS", "Measured", "attribution_metrics", "cache_hit_rate",
-           "finite_number", "run_metrics", "window_requests"]
+           "finite_number", "run_metrics", "window_requests", "with_capacity"]
 
 class Measured(TypedDict, total=False):
     """What a run measured, as the comparison reads it: summary.json's blocks the metric vector is derived from
@@ -78,10 +78,16 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             metrics[ALL]["rss_mb"] = float(rss)
     for scenario, block in attribution_metrics(summary).items():
         metrics.setdefault(scenario, {}).update(block)
-    capacity = (summary.get("capacity") or {}).get("capacity_rps")
-    if capacity is not None:
-        metrics[ALL]["capacity_rps"] = float(capacity)
-    return {k: v for k, v in metrics.items() if v}
+    return with_capacity({k: v for k, v in metrics.items() if v}, summary.get("capacity"))
+
+
+def with_capacity(metrics: dict[str, dict[str, float]], capacity: Mapping[str, Any] | None,
+                  ) -> dict[str, dict[str, float]]:
+    """The metric vector with the capacity stage's answer (`capacity_rps`, when it found one) in "*"."""
+    rps = (capacity or {}).get("capacity_rps")
+    if rps is not None:
+        metrics.setdefault(ALL, {})["capacity_rps"] = float(rps)
+    return metrics
 
 
 def finite_number(value: Any) -> float | None:

@@ -34,6 +34,7 @@ from loadwatch.findings import (
     ChangePointRow,
     Checked,
     ComparisonRow,
+    ConfirmationBlock,
     Findings,
     Incident,
     Score,
@@ -147,6 +148,8 @@ class RunSummary(BaseModel):
     ab: Checked[AbBlock] | None = None  # the same-night A/B stage's result (pipeline.ab_stage), when it ran
     # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
     open_changes: list[OpenChange] = Field(default_factory=list)
+    # a second load of the night that had to reproduce a new regression (docs/METHOD.md §3.7), when one ran
+    confirmation: Checked[ConfirmationBlock] | None = None
 
     @field_validator("timings_s", mode="before")
     @classmethod
@@ -158,7 +161,7 @@ class RunSummary(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
-        absent = {name for name in ("capacity", "revision", "ab") if getattr(self, name) is None}
+        absent = {name for name in ("capacity", "revision", "ab", "confirmation") if getattr(self, name) is None}
         return self.model_dump(exclude=absent or None)
 
     @property
@@ -336,6 +339,7 @@ def build_record(
         "capacity": dict(capacity) if capacity is not None else None,
         "ab": ab,
         "open_changes": list(findings.open_changes),
+        "confirmation": findings.confirmation,
     })
     return RunRecord(
         summary=summary,

@@ -41,7 +41,7 @@ from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted, InvalidInput, LoadwatchError, StoreUnavailable, TargetUnavailable
 from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
-from loadwatch.metrics import Measured, run_metrics
+from loadwatch.metrics import Measured, run_metrics, with_capacity
 from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
 from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe import contention
@@ -49,6 +49,8 @@ from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
+from loadwatch.pipeline.compare import new_regressions
+from loadwatch.pipeline.confirm import SecondLoad
 from loadwatch.pipeline.open_changes import OpenChangesPolicy
 from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
@@ -125,7 +127,8 @@ class CompareRunner(Protocol):
     def __call__(self, *, run_id: str, started_at: datetime, summary: Measured,
                  metrics: Mapping[str, Mapping[str, float]] | None, histograms: Mapping[str, Mapping[str, str]],
                  history: Sequence[HistoryPoint], threshold_exprs: Sequence[str], plan_source: str,
-                 commit: str | None, changes: Sequence[OpenChange] | None, policy: OpenChangesPolicy) -> Findings:
+                 commit: str | None, changes: Sequence[OpenChange] | None, policy: OpenChangesPolicy,
+                 second: SecondLoad | None) -> Findings:
         """The night's findings."""
 
 
@@ -165,7 +168,8 @@ class Stages:
 class _Laps:
     """Seconds per stage, in the order they ran (summary.json's `timings_s`). A lap is named like its stage (the
     `Stages` field, the task's name with `_` for `-`), except two: `load` times the load ∥ monitor (`start_load`,
-    `start_monitor`) and `lock` the wait for the target's lock, which is the chain's, not a stage. The report stage
+    `start_monitor`), `confirm` the confirmation load ∥ monitor (the same runners again, when a new regression must
+    show twice), and `lock` the wait for the target's lock, which is the chain's, not a stage. The report stage
     has no lap: it writes the summary.json that would hold it. Keys of earlier versions are renamed where a record is
     read (loadwatch.record.OLD_LAP_KEYS)."""
 
@@ -242,6 +246,44 @@ def _judge_contention(after: TargetStats, load: LoadSummary) -> TargetStats:
     mean = (load.get("latency_ms") or {}).get("mean")
     judged: TargetStats = {**after, "contention": contention.judge(readings, requests=requests, mean_latency_ms=mean)}
     return judged
+
+
+def _measured(load: LoadResult, monitor: MonitorResult, after: TargetStats, before: Baseline) -> Measured:
+    # target_stats and environment too: the attribution normalises their counters per request
+    return {"load": dict(load.summary), "resources": monitor.summary(), "probe": before.probe,
+            "target_stats": after, "environment": before.environment}
+
+
+def _confirm(stages: Stages, run: RunTarget, params: RunParams, laps: _Laps, *, run_id: str, started_at: datetime,
+             before: Baseline, first: tuple[LoadResult, Measured, dict[str, dict[str, float]]]) -> SecondLoad | None:
+    """The confirmation load (loadwatch.pipeline.confirm, docs/METHOD.md §3.7): when the first load's gate rows would
+    open a new change, the same load runs once more, at once and under the same lock, and the compare stage keeps
+    only what it reproduces. Not after an interrupt, nor when the plan says `verdict: {confirm: false}`."""
+    if not run.plan.verdict.confirm or interrupts.requested():
+        return None
+    load_result, measured, metrics = first
+    series = new_regressions(run_id=run_id, started_at=started_at, summary=measured, metrics=metrics,
+                             histograms=load_result.histograms, history=before.history, changes=before.changes)
+    if not series:
+        return None
+    log.info("new regression(s) %s: loading the target once more to confirm them",
+             ", ".join(f"{s} {m}" for s, m in series))
+    t0 = time.perf_counter()
+    try:
+        load, monitor = _measure(stages, run, params, laps)
+    except LoadwatchError as exc:
+        return SecondLoad(series=series, why_not=f"the second load failed: {exc.message}")
+    finally:
+        laps("confirm")
+    elapsed = time.perf_counter() - t0
+    if interrupts.requested():
+        return SecondLoad(series=series, duration_s=elapsed, why_not="interrupted")
+    again: Measured = {"load": dict(load.summary), "resources": monitor.summary(), "probe": before.probe,
+                       "environment": before.environment}
+    why_not = ("its generator could not keep up (generator-bound)" if load.summary.get("generator_bound")
+               else None)
+    return SecondLoad(series=series, metrics=run_metrics(again), histograms=load.histograms, load=load.summary,
+                      duration_s=elapsed, why_not=why_not)
 
 
 def _capacity(stages: Stages, run: RunTarget, lock: TargetLock, params: RunParams) -> CapacityBlock | None:
@@ -368,6 +410,10 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
             laps("load")
             after = _judge_contention(stages.capture_after(run, before), load_result.summary)
             laps("capture_after")
+            measured = _measured(load_result, monitor_result, after, before)
+            metrics = run_metrics(measured)  # the run's metric vector, once: judged, then stored and charted
+            second = _confirm(stages, run, params, laps, run_id=run_id, started_at=started_at, before=before,
+                              first=(load_result, measured, metrics))
             capacity = _capacity(stages, run, lock, params)
             if capacity is not None:
                 laps("capacity")
@@ -380,12 +426,9 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         ab_block = stages.ab(run.plan, interrupts.STOP)
         laps("ab")
     aborted = interrupts.requested()
-    # target_stats and environment too: the attribution normalises their counters per request
-    measured: Measured = {"load": dict(load_result.summary), "resources": monitor_result.summary(),
-                          "probe": before.probe, "target_stats": after, "environment": before.environment}
     if capacity is not None:
         measured["capacity"] = dict(capacity)
-    metrics = run_metrics(measured)  # the run's metric vector, once: judged here, then stored and charted
+        metrics = with_capacity(metrics, capacity)
     findings = stages.compare(
         run_id=run_id,
         started_at=started_at,
@@ -398,6 +441,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         commit=context.revision["commit"] if context.revision is not None else None,
         changes=before.changes,
         policy=run.plan.verdict.open_changes,
+        second=second,
     )
     if ab_block is not None:
         findings = judge_with_ab(findings, ab_block)

@@ -18,6 +18,7 @@ from loadwatch.findings import Findings
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
 from loadwatch.pipeline.capacity_verdict import capacity_finding
+from loadwatch.pipeline.confirm import SecondLoad, confirmation_block, not_reproduced_reasons, reproduce, to_confirm
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 from loadwatch.revision import build_label
 from loadwatch.stats.history import group_incidents, history_change_points
@@ -37,6 +38,7 @@ __all__ = [
     "format_change",
     "judge",
     "machine_busy",
+    "new_regressions",
     "newly_confirmed",
     "to_point",
 ]
@@ -225,17 +227,25 @@ def judge(
     policy: OpenChangesPolicy = "fail",
     versions: tuple[str | None, str | None] = (None, None),
     capacity: Mapping[str, Any] | None = None,
+    confirmation: RunPoint | None = None,
 ) -> dict[str, Any]:
     """The comparison, change points, incidents and verdict of `current` against `history` (oldest first,
     comparable runs only). `change_points` may be given when already computed, or as a function that collects
     them (the report finds them in a worker process while the gate runs here); an inconclusive run (generator-bound,
     or measured on a busy machine) is never a point of them. `changes`: the open and confirmed changes this night
-    follows (None: none are followed, as in the trend review); an inconclusive night follows none and opens none."""
+    follows (None: none are followed, as in the trend review); an inconclusive night follows none and opens none.
+    `confirmation`: the night's second load (loadwatch.pipeline.confirm), judged against the same history; a new
+    regression it does not reproduce is `suspect` (docs/METHOD.md §3.7)."""
     from loadwatch.stats.gate import compare_run  # numpy and scipy: loaded when a run is judged, not on import
 
     cfg = config or GateConfig()
     usable = [p for p in history if not p.excluded]
     comparison = compare_run(current, history, cfg)
+    confirmed_rows: list[Any] = []
+    if confirmation is not None:
+        series = to_confirm([r for r in comparison if r["metric"] not in attribution.ATTRIBUTION_METRICS],
+                            changes or [])
+        comparison, confirmed_rows = reproduce(comparison, compare_run(confirmation, history, cfg), series)
     if callable(change_points):
         change_points = change_points()
     if change_points is None:
@@ -255,6 +265,7 @@ def judge(
         change_points=own_points, load=load, generator_bound=generator_bound, machine_busy=machine_busy,
         changes=tracked, capacity=capacity,
     )
+    reasons.extend(not_reproduced_reasons(confirmed_rows))
     return {
         "verdict": verdict,
         "verdict_reasons": reasons,
@@ -267,6 +278,7 @@ def judge(
         # the followed ones as they were when the night could not judge (inconclusive): listed, never failing
         "open_changes": tracked.changes if tracked is not None else [
             c.model_copy(update={"failing": False, "held": False}) for c in changes or []],
+        "confirmation_rows": confirmed_rows,
     }
 
 
@@ -284,30 +296,36 @@ def compare_stage(
     commit: str | None = None,
     changes: Sequence[OpenChange] | None = None,
     policy: OpenChangesPolicy = "fail",
+    second: SecondLoad | None = None,
 ) -> Findings:
     """The nightly comparison of one run: `metrics` is the run's metric vector (the chain derives it once and the
     record carries it; derived from `summary` when not given); `commit` the run's target commit (the change points
     name the builds between which they happened); `changes` the open and confirmed changes it follows under the
-    plan's `verdict.open_changes` (`policy`)."""
+    plan's `verdict.open_changes` (`policy`); `second` the night's confirmation load, when the chain ran one
+    (loadwatch.pipeline.confirm)."""
     load = summary.get("load") or {}
     # the builds (version and short commit, loadwatch.revision.build_label) of the last earlier night that knew its
     # build and of tonight: what open changes and change points name (docs/METHOD.md §14)
     env = summary.get("environment") or {}
     builds = [*builds_of(history), (run_id, build_label(env.get("target_version"), commit))]
     versions = (next((b for _, b in reversed(builds[:-1]) if b), None), builds[-1][1])
-    current = RunPoint(
-        run_id=run_id,
-        started_at=started_at,
-        metrics={sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None else run_metrics(summary),
-        histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
-        probe=summary.get("probe"),
-    )
+    current = _point(run_id, started_at, summary, metrics, histograms)
+    again = None
+    if second is not None and second.why_not is None:
+        again = _point(f"{run_id}-confirm", started_at, summary, second.metrics, second.histograms)
     thresholds = evaluate_thresholds(threshold_exprs, load, source=plan_source)
     thresholds += default_checks(threshold_exprs, load)  # from night 1, whatever the plan says (METHOD §5.1)
     findings = judge(current, [to_point(p) for p in history], thresholds=thresholds, load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
                      config=config, changes=changes, policy=policy, versions=versions,
-                     capacity=summary.get("capacity"))
+                     capacity=summary.get("capacity"), confirmation=again)
+    confirmation = None
+    if second is not None:
+        confirmation = confirmation_block(second, findings.pop("confirmation_rows"))
+        if second.why_not is not None:
+            findings["verdict_reasons"].append(f"a second load could not confirm the new regression(s) "
+                                               f"({second.why_not}): the first load's verdict stands")
+    findings.pop("confirmation_rows", None)
     rows = findings.pop("attribution_rows")
     explained = attribution.explain(
         summary=summary, current=current.metrics, comparison=findings["comparison"], rows=rows,
@@ -319,4 +337,38 @@ def compare_stage(
     findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     log.info("verdict %s", findings["verdict"])
     return Findings.model_validate({**findings, "thresholds": thresholds, "score": score(load),
-                                    "attribution": explained})
+                                    "attribution": explained, "confirmation": confirmation})
+
+
+def _point(run_id: str, started_at: datetime, summary: Measured, metrics: Mapping[str, Mapping[str, float]] | None,
+           histograms: Mapping[str, Mapping[str, str]]) -> RunPoint:
+    return RunPoint(
+        run_id=run_id,
+        started_at=started_at,
+        metrics={sc: dict(ms) for sc, ms in metrics.items()} if metrics is not None else run_metrics(summary),
+        histograms={sc: h["latency"] for sc, h in histograms.items() if h.get("latency")},
+        probe=summary.get("probe"),
+    )
+
+
+def new_regressions(
+    *,
+    run_id: str,
+    started_at: datetime,
+    summary: Measured,
+    metrics: Mapping[str, Mapping[str, float]],
+    histograms: Mapping[str, Mapping[str, str]],
+    history: Sequence[HistoryPoint],
+    changes: Sequence[OpenChange] | None,
+    config: GateConfig | None = None,
+) -> list[tuple[str, str]]:
+    """The series whose gate row would open a new change tonight: what a confirmation load must reproduce
+    (loadwatch.pipeline.confirm). None on a night that cannot judge (generator-bound, busy machine): it opens none."""
+    from loadwatch.stats.gate import compare_run
+
+    if (summary.get("load") or {}).get("generator_bound") or machine_busy(summary):
+        return []
+    rows = compare_run(_point(run_id, started_at, summary, metrics, histograms), [to_point(p) for p in history],
+                       config or GateConfig())
+    own: list[dict[str, Any]] = [r for r in rows if r["metric"] not in attribution.ATTRIBUTION_METRICS]
+    return to_confirm(own, changes or [])
