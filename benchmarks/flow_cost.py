@@ -6,7 +6,8 @@ Each run is the README's first command's `loadwatch run` in this venv (the embed
 Prefect's ephemeral API), in a fresh LOADWATCH_HOME for the first run (initdb, Prefect's migrations) and the same
 home for the rest. The capacity stage is an optional measurement of its own (its budget is the plan's), so it is
 reported apart: `beyond_load_s` = wall − load − capacity, from the run's own stage timings (summary.json
-`timings_s`)."""
+`timings_s`, one lap per stage: the after-load capture is its own `capture_after` lap, counted beyond the load; in
+summaries before issue 23 it was inside the `capacity` lap)."""
 
 from __future__ import annotations
 

@@ -10,25 +10,35 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect_dask.task_runners import DaskTaskRunner
+from typing_extensions import TypedDict
 
 from loadwatch import engine
 from loadwatch.config import Plan
 from loadwatch.settings import settings
 
-__all__ = ["BARRIER_MARGIN_S", "dask_runner", "shard_load_task", "sharded_load"]
+__all__ = ["BARRIER_MARGIN_S", "ShardResult", "dask_runner", "shard_load_task", "sharded_load"]
 
 # time for every shard to be scheduled and spawn its processes before the barrier: 5 s was too little on a 2-core CI
 # box (a shard woke > 1.7 s late: its first measured sends were late with a connection free, the run generator-bound)
 BARRIER_MARGIN_S = 10.0
 
 
+class ShardResult(TypedDict):
+    """What a shard's task hands back to the merge (across Dask): its load and where and when it ran."""
+
+    result: engine.LoadResult
+    host: str
+    index: int
+    received_s: float  # when the task was received, against the barrier
+    start_skew_s: float  # how late the load started against the barrier
+
+
 @task(name="load-shard", cache_policy=NO_CACHE, retries=0)
-def shard_load_task(plan: Plan, index: int, count: int, start_at: float, workers: int | None) -> dict[str, Any]:
+def shard_load_task(plan: Plan, index: int, count: int, start_at: float, workers: int | None) -> ShardResult:
     received = time.time()
     result = engine.run_load(plan, workers=workers, share=(index, count), start_at=start_at)
     # skew: how late this shard actually started against the shared barrier (clock offsets included)
@@ -54,7 +64,7 @@ def sharded_load(plan: Plan, stop: threading.Event, shards: int, workers: int | 
     """Run the shards on Dask (a sub-flow with its own task runner) and merge them exactly."""
 
     @flow(name="loadwatch-shards", task_runner=dask_runner(shards), log_prints=False)  # type: ignore[arg-type]
-    def shards_flow() -> list[dict[str, Any]]:
+    def shards_flow() -> list[ShardResult]:
         start_at = time.time() + BARRIER_MARGIN_S
         futures = [shard_load_task.submit(plan, i, shards, start_at, workers) for i in range(shards)]
         return [f.result() for f in futures]

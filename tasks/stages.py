@@ -22,6 +22,7 @@ from loadwatch.pipeline.ab_stage import run_ab_stage
 from loadwatch.pipeline.compare import compare_stage
 from loadwatch.pipeline.load import run_capacity_stage, run_load_stage, run_monitor_stage
 from loadwatch.pipeline.save import store_record
+from loadwatch.record import RunSummary
 from loadwatch.report import prometheus
 
 __all__ = [
@@ -85,5 +86,10 @@ def capture_after_task(run: targets.RunTarget, before: capture.Baseline) -> Targ
 compare_task = task(name="compare", cache_policy=NO_CACHE)(compare_stage)
 # one idempotent write: a retry after a partial failure cannot duplicate the run
 store_task = task(name="store", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)(store_record)
-# Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run
-publish_metrics_task = task(name="publish", cache_policy=NO_CACHE, timeout_seconds=30)(prometheus.publish)
+
+
+# Prometheus exposition (textfile collector and/or Pushgateway) when configured; never fails the run. Declared here
+# to take the run's typed summary only (the core function also takes a stored summary's JSON).
+@task(name="publish", cache_policy=NO_CACHE, timeout_seconds=30)
+def publish_metrics_task(summary: RunSummary) -> list[str]:
+    return prometheus.publish(summary)

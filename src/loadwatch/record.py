@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from loadwatch import hist
 from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
+from loadwatch.errors import InvalidInput, LoadwatchError
 from loadwatch.findings import (
     AbBlock,
     Attribution,
@@ -46,6 +47,7 @@ from loadwatch.urls import redact_url
 from loadwatch.vocabulary import FAILING_VERDICTS, VERDICT_ERROR, VERDICT_EXIT, Verdict
 
 __all__ = [
+    "OLD_LAP_KEYS",
     "SCHEMA_VERSION",
     "HistoryRow",
     "Latency",
@@ -58,6 +60,7 @@ __all__ = [
     "build_record",
     "new_run_id",
     "plan_info",
+    "read_summary",
     "report_input",
     "spectrum",
     "write_summary",
@@ -68,6 +71,10 @@ SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 
 
 
 RunStatus = Literal["completed", "aborted", "failed_preflight"]
+# lap keys of `timings_s` written by earlier versions -> the stage's name they time now (loadwatch.pipeline.chain
+# _Laps); renamed once, where a summary is read, so every reader sees one name per stage. (Their `capacity` or
+# `compare` lap also held the after-load capture, which had no lap of its own: kept as written.)
+OLD_LAP_KEYS = {"target": "open_target", "baseline": "capture_before"}
 
 
 class Latency(BaseModel):
@@ -144,6 +151,14 @@ class RunSummary(BaseModel):
     # a second load of the night that had to reproduce a new regression (docs/METHOD.md §3.7), when one ran
     confirmation: Checked[ConfirmationBlock] | None = None
 
+    @field_validator("timings_s", mode="before")
+    @classmethod
+    def _current_lap_keys(cls, timings: Any) -> Any:
+        """A summary of an earlier version names some laps differently (OLD_LAP_KEYS): renamed, in their order."""
+        if isinstance(timings, Mapping):
+            return {OLD_LAP_KEYS.get(k, k): v for k, v in timings.items()}
+        return timings
+
     def to_json(self) -> dict[str, Any]:
         """summary.json as a dict (what is written, stored, spooled and rendered)."""
         absent = {name for name in ("capacity", "revision", "ab", "confirmation") if getattr(self, name) is None}
@@ -175,6 +190,19 @@ class RunSummary(BaseModel):
     def message(self) -> str:
         """The verdict and its first five reasons: the flow state's message."""
         return f"{self.verdict}: " + "; ".join(self.verdict_reasons[:5]) if self.verdict_reasons else self.verdict
+
+
+def read_summary(data: object, *, source: str, error: type[LoadwatchError] = InvalidInput) -> RunSummary:
+    """A summary of any version read once through the record model (earlier lap keys renamed, every verdict ever
+    written known). One that does not validate raises `error` naming `source`, the first field and what is allowed:
+    InvalidInput (exit 2) for a person's file, InfrastructureError (exit 3) for what the trend store holds."""
+    try:
+        return RunSummary.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise error(f"{source}: {field or 'summary'}: {err['msg']}{more}") from None
 
 
 class RunRecord(BaseModel):

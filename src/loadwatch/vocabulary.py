@@ -61,12 +61,14 @@ VERDICT_ERROR: dict[str, type[LoadwatchError] | None] = {
     "inconclusive": InfrastructureError,  # 3: generator-bound, the measurement itself failed
     "aborted": Interrupted,  # 130
     "failed": TargetUnavailable,  # 3: failed preflight, the target could not be reached
+    "imported": None,  # a run `loadwatch import` stored from the seed scripts' files: history, never judged
 }
 # verdict -> exit code of `loadwatch run`
 VERDICT_EXIT: dict[str, int] = {v: error.exit_code if error else EXIT_OK for v, error in VERDICT_ERROR.items()}
 VERDICTS = tuple(VERDICT_EXIT)
 # the same set as a type (the run record's `verdict`); written out because a Literal cannot be computed
-Verdict = Literal["pass", "insufficient_history", "regression", "threshold_breach", "inconclusive", "aborted", "failed"]
+Verdict = Literal["pass", "insufficient_history", "regression", "threshold_breach", "inconclusive", "aborted", "failed",
+                  "imported"]
 assert set(get_args(Verdict)) == set(VERDICTS)
 # verdicts that end the flow run Failed in Prefect (the UI, CI's `--watch`)
 FAILING_VERDICTS = tuple(v for v, code in VERDICT_EXIT.items() if code != EXIT_OK)

@@ -86,3 +86,24 @@ def test_the_stages_module_loggers_reach_the_flow_runs_logs(prefect_harness, fre
     assert {"loadwatch.pipeline.chain", "loadwatch.pipeline.preflight", "loadwatch.pipeline.load"} <= by_logger, lines
     assert any(name == "loadwatch.pipeline.load" and message.startswith("load done:") for name, message in lines)
     assert any(summary["run_id"] in message for name, message in lines if name == "loadwatch.pipeline.chain")
+
+
+def _task_names(flow_run_id) -> list[str]:
+    """The task of each task run of that flow run (its name without the run's suffix)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return [r.name for r in runs]
+
+
+def test_every_lap_is_named_like_the_task_it_times(prefect_harness, fresh_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
+    state, summary, _ = _run(tmp_path, "laps", duration=2, rate=20)
+    tasks = {name.rsplit("-", 1)[0].replace("-", "_") for name in _task_names(state.state_details.flow_run_id)}
+    # the load ∥ monitor is one lap, `load`; `lock` is the chain's wait for the target's lock (no task); the report
+    # writes the summary.json that would hold its own lap
+    expected = (tasks - {"monitor", "report"}) | {"lock"}
+    assert "report" in tasks and "monitor" in tasks
+    assert set(summary["timings_s"]) == expected

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -26,7 +29,9 @@ from loadwatch.record import RunSummary
 from loadwatch.store import repo
 
 GOLDEN = json.loads((Path(__file__).parent / "summary_shape.json").read_text())
-STAGES = ["preflight", "target", "baseline", "lock", "load", "compare", "store", "publish"]
+# summary.json's lap keys of a night without capacity, A/B or notifications: one name per stage (chain._Laps)
+STAGES = ["preflight", "open_target", "capture_before", "lock", "load", "capture_after", "compare", "store",
+          "publish"]
 
 
 def _rows(url: str, sql: str) -> list[tuple]:
@@ -38,6 +43,21 @@ def _params(out: Path, **overrides) -> RunParams:
     # the capacity stage has its own tests (tests/capacity); here it would add its budget to every run
     return RunParams(**{"duration": 3, "rate": 40, "warmup": 1, "out_dir": str(out), "trigger": "cli",
                         "capacity": False, **overrides})
+
+
+def _recording(stages: chain.Stages) -> tuple[chain.Stages, list[str]]:
+    """The same runners, each noting its Stages field name when it is called."""
+    called: list[str] = []
+
+    def noted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def runner(*args: Any, **kwargs: Any) -> Any:
+            called.append(name)
+            return fn(*args, **kwargs)
+        return runner
+
+    runners = {f.name: noted(f.name, getattr(stages, f.name)) for f in fields(stages)
+               if getattr(stages, f.name) is not None}
+    return replace(stages, **runners), called
 
 
 def _count_metric_vectors(monkeypatch) -> list[int]:
@@ -55,13 +75,18 @@ def _count_metric_vectors(monkeypatch) -> list[int]:
 
 def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
     derived = _count_metric_vectors(monkeypatch)
-    first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), plain_stages(), store_url=fresh_db)
+    stages, called = _recording(plain_stages())
+    first = run_chain(_params(tmp_path / "a", notes="first", tags=["x"]), stages, store_url=fresh_db)
     written = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert written == json.loads(json.dumps(first.to_json(), default=str))  # the returned record is what was written
     assert differences(GOLDEN, shape_of(written)) == []
     assert RunSummary.model_validate(written).to_json() == written  # the model reads back what it wrote
     assert first.status == "completed" and first.trigger == "cli" and first.notes == "first" and first.tags == ["x"]
     assert list(first.timings_s) == STAGES
+    # every lap is named by the stage it times: the load ∥ monitor is one lap, `load`; `lock` is the chain's wait for
+    # the target's lock; the report writes the summary.json that would hold its lap
+    ran = {"load" if name in ("start_load", "start_monitor") else name for name in called} - {"report"}
+    assert set(first.timings_s) == ran | {"lock"} and "report" in called
     assert first.totals.requests > 50 and first.totals.latency_ms.p95 is not None
     assert first.baseline_run_ids == []
     own = {t["expr"] for t in first.thresholds if not t.get("default")}
@@ -74,7 +99,7 @@ def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
         assert (tmp_path / "a" / f).stat().st_size > 0
     stored = _rows(fresh_db, "SELECT run_id, status, verdict, notes, summary->'timings_s' FROM runs")
     # stored before the publish and report stages: the stored timings end at the comparison
-    assert stored == [(first.run_id, "completed", first.verdict, "first", {k: first.timings_s[k] for k in STAGES[:6]})]
+    assert stored == [(first.run_id, "completed", first.verdict, "first", {k: first.timings_s[k] for k in STAGES[:7]})]
     assert _rows(fresh_db, f"SELECT count(*) FROM histograms WHERE run_id = '{first.run_id}'")[0][0] > 0
     # the metric vector is derived once per night: judged, stored and charted from the record that carries it
     assert len(derived) == 1

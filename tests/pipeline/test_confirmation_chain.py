@@ -75,13 +75,17 @@ def test_a_slowdown_gone_by_the_second_load_does_not_fail_the_night(fresh_db, tm
     assert judged["outcome"] == "suspect" and judged["confirmation"]["reproduced"] is False
     assert any(r.startswith("not reproduced by a second load: items p50_ms") for r in night.verdict_reasons)
     assert "confirm" in night.timings_s
+    for name in ("report.md", "report.html"):  # the report says what the second load decided
+        text = (tmp_path / "n1" / name).read_text()
+        assert "a second load" in text and "reproduced none, so the night does not fail on them" in text, name
+        assert "items p50_ms +" in text
     # the record as stored keeps the confirmation too
     engine = store.connect(fresh_db)
     try:
         stored = store.get_summary(engine, night.run_id)
     finally:
         engine.dispose()
-    assert stored is not None and stored["confirmation"]["outcome"] == "not_reproduced"
+    assert stored is not None and stored.confirmation is not None and stored.confirmation["outcome"] == "not_reproduced"
 
 
 def test_a_lasting_slowdown_is_reproduced_and_fails(fresh_db, tmp_path, slow):  # noqa: F811

@@ -10,7 +10,9 @@ Two pins, both taken from that earlier code (the commit before the record became
   capacity stage, once against an unreachable target, 29 consecutive nights of a benchmark on the demo target,
   and once after the busy-machine check added `target_stats.contention`; `open_changes` (issue 22: the changes a
   night followed or opened, loadwatch.changes.OpenChange) added by hand from the model, and the default checks'
-  threshold rows (`default`, `reason`, a null `value`: loadwatch.stats.safe_defaults).
+  threshold rows (`default`, `reason`, a null `value`: loadwatch.stats.safe_defaults); `timings_s`'s lap keys
+  renamed by hand to their stages' names (issue 23: `open_target`, `capture_before`, a `capture_after` lap of its own,
+  `notify`), which an earlier summary reads back as (loadwatch.record.OLD_LAP_KEYS).
   Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
   tests/pipeline/summary_shape.json <summary.json files>`.
 The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 from record_shape import differences, shape_of
 
-from loadwatch.record import RunRecord, RunSummary
+from loadwatch.record import OLD_LAP_KEYS, RunRecord, RunSummary
 
 HERE = Path(__file__).parent
 GOLDEN = json.loads((HERE / "summary_shape.json").read_text())
@@ -36,6 +38,10 @@ def _load(path: Path) -> dict:
     return json.loads(gzip.decompress(path.read_bytes()))
 
 
+def _renamed_laps(timings: dict[str, float]) -> dict[str, float]:
+    return {OLD_LAP_KEYS.get(k, k): v for k, v in timings.items()}
+
+
 def _text(summary: dict) -> str:
     return json.dumps(summary, indent=2, default=str)  # as record.write_summary writes it
 
@@ -44,8 +50,9 @@ def _text(summary: dict) -> str:
 def test_the_model_writes_back_an_earlier_summary_byte_for_byte(path):
     earlier = _load(path)
     model = RunSummary.model_validate(earlier)
-    # `open_changes` (issue 22) is the one key added since, deliberately: an earlier summary reads back with it empty
-    now = {**earlier, "open_changes": []}
+    # `open_changes` (issue 22) is the one key added since, deliberately: an earlier summary reads back with it empty;
+    # and two laps renamed to their stages' names (issue 23), in their place
+    now = {**earlier, "open_changes": [], "timings_s": _renamed_laps(earlier["timings_s"])}
     assert model.to_json() == now
     assert _text(model.to_json()) == _text(now)
     assert differences(GOLDEN, shape_of(now)) == []
@@ -68,11 +75,12 @@ def test_the_record_serialises_as_the_stored_json():
     assert list(doc) == ["summary", "status", "trigger", "flow_run_id", "notes", "tags", "histograms", "windows",
                          "timeline", "resource_samples", "metrics"]  # the keys the store and the spool read
     assert doc["metrics"]["*"]["p95_ms"] == summary["load"]["latency_ms"]["p95"]  # derived when not given
-    assert doc["summary"] == {**summary, "open_changes": []}
+    assert doc["summary"] == {**summary, "open_changes": [], "timings_s": _renamed_laps(summary["timings_s"])}
 
 
 def test_the_shape_check_sees_a_renamed_key_and_a_changed_type():
-    summary = {**_load(HERE / "summaries" / "history.json.gz"), "open_changes": []}
+    earlier = _load(HERE / "summaries" / "history.json.gz")
+    summary = {**earlier, "open_changes": [], "timings_s": _renamed_laps(earlier["timings_s"])}
     renamed = copy.deepcopy(summary)
     renamed["load"]["latency_ms"]["p95_ms"] = renamed["load"]["latency_ms"].pop("p95")
     assert differences(GOLDEN, shape_of(renamed)) == [".load.latency_ms.p95: missing",
@@ -94,3 +102,15 @@ def test_scenario_names_are_data_not_shape():
     renamed = copy.deepcopy(summary)
     renamed["load"]["scenarios"] = {f"other_{k}": v for k, v in renamed["load"]["scenarios"].items()}
     assert shape_of(renamed) == shape_of(summary)
+
+
+def test_an_earlier_summarys_laps_are_read_by_their_stages_names():
+    earlier = _load(HERE / "summaries" / "capacity.json.gz")
+    assert list(earlier["timings_s"]) == ["preflight", "target", "baseline", "lock", "load", "capacity", "compare",
+                                          "store", "publish"]
+    read = RunSummary.model_validate(earlier)
+    assert list(read.timings_s) == ["preflight", "open_target", "capture_before", "lock", "load", "capacity",
+                                    "compare", "store", "publish"]
+    assert read.timings_s["open_target"] == earlier["timings_s"]["target"]
+    assert read.timings_s["capture_before"] == earlier["timings_s"]["baseline"]
+    assert RunSummary.model_validate(read.to_json()) == read  # a current summary reads back unchanged

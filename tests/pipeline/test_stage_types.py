@@ -36,3 +36,31 @@ def test_the_stages_exchange_typed_data():
 def test_the_check_sees_an_untyped_runner():
     assert _untyped(Callable[[int, dict[str, Any]], str]) == [dict[str, Any]]
     assert _untyped(Callable[..., Mapping[str, Any]] | None) == [Mapping[str, Any]]
+
+
+def _loose(hint: Any) -> list[Any]:
+    """Every `Any` or `...` (untyped arguments) in an annotation, through unions, generics, Callable's argument list
+    and a Protocol runner's `__call__` (the compare stage's `CompareRunner`). A TypedDict or a model is a name here:
+    what it holds is typed where it is declared."""
+    if hint is Any or hint is Ellipsis:
+        return [hint]
+    if isinstance(hint, list):  # Callable's argument list
+        return [x for arg in hint for x in _loose(arg)]
+    if isinstance(hint, type) and getattr(hint, "_is_protocol", False) and "__call__" in vars(hint):
+        call_hints = typing.get_type_hints(hint.__call__)
+        return [x for h in call_hints.values() for x in _loose(h)]
+    return [x for arg in typing.get_args(hint) for x in _loose(arg)]
+
+
+def test_no_stages_field_mentions_any():
+    hints = typing.get_type_hints(Stages)
+    assert {name: found for name, hint in hints.items() if (found := _loose(hint))} == {}
+
+
+def test_the_any_check_sees_any_and_untyped_arguments():
+    from loadwatch.pipeline.chain import CompareRunner
+
+    assert _loose(Callable[..., int]) == [Ellipsis]
+    assert _loose(Callable[[int], Mapping[str, Any]] | None) == [Any]
+    assert _loose(CompareRunner) == []  # its keywords are typed, its result Findings
+    assert _loose(Callable[[int], list[str]]) == []

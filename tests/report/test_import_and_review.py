@@ -119,8 +119,9 @@ def test_report_on_empty_store_is_a_clear_error(fresh_db, tmp_path, capsys):
 
 
 def test_a_stored_summary_that_does_not_validate_is_refused_naming_the_field(fresh_db, tmp_path, capsys):
-    """A stored summary is validated once, through the run record's model, before the review renders it: one
-    message naming the run and the field (exit 2), and no report of junk."""
+    """A stored summary is validated once, through the run record's model, where the store hands it out: one
+    message naming the run and the field, exit 3 (what the store holds is no person's input to fix), and no report
+    of junk."""
     files = write_seed_nights(tmp_path, nights=3)
     assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
     engine = sa.create_engine(fresh_db.replace("postgresql://", "postgresql+psycopg://"))
@@ -129,9 +130,9 @@ def test_a_stored_summary_that_does_not_validate_is_refused_naming_the_field(fre
         conn.execute(sa.text("UPDATE runs SET summary = summary - 'trigger' WHERE run_id = :r"), {"r": newest})
     engine.dispose()
     out = tmp_path / "report"
-    assert main(["report", "--last", "3", "--out", str(out), "--database-url", fresh_db]) == 2
+    assert main(["report", "--last", "3", "--out", str(out), "--database-url", fresh_db]) == 3
     err = capsys.readouterr().err
-    assert f"report input of run {newest}: summary.trigger: Field required" in err
+    assert f"trend store: run {newest}'s stored summary: trigger: Field required" in err
     assert not (out / "report.html").exists()
 
 

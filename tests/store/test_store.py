@@ -75,7 +75,7 @@ def test_save_run_is_idempotent(engine):
         assert conn.execute(sa.text("SELECT count(*) FROM histograms")).scalar() == 2
         m = dict(conn.execute(sa.text("SELECT metric, value FROM measurements WHERE scenario='*'")).all())
     assert m["p95_ms"] == 10.0 and m["error_rate"] == pytest.approx(1.0) and m["cpu_percent"] == 12.0
-    assert store.get_summary(engine, "r1")["run_id"] == "r1"
+    assert store.get_summary(engine, "r1").run_id == "r1"
 
 
 def test_comparable_history_filters_and_orders(engine):

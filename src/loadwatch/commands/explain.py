@@ -26,11 +26,11 @@ def run(ns: argparse.Namespace) -> int:
         summary = store.get_summary(engine, ns.run_id)
     if summary is None:
         raise InvalidInput(f"no stored run {ns.run_id!r}", source="command line", field="RUN_ID")
-    if "attribution" not in summary:
+    if "attribution" not in summary.model_fields_set:  # the model's default is an empty block: not what was stored
         print(f"run {ns.run_id} was stored without attribution (by a loadwatch before issue 17)")
         return EXIT_OK
-    attribution = summary["attribution"]
-    print(format_text(ns.run_id, summary.get("verdict"), attribution))
+    attribution = summary.attribution
+    print(format_text(ns.run_id, summary.verdict, attribution))
     if ns.json:
         doc = {k: attribution.get(k) for k in ("explanations", "missing", "notes", "statements")}
         Path(ns.json).write_text(json.dumps({"run_id": ns.run_id, **doc}, indent=2, default=str))

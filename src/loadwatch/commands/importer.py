@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from loadwatch.config import safe_name
-from loadwatch.errors import EXIT_INVALID, EXIT_OK
-from loadwatch.record import SCHEMA_VERSION
+from loadwatch.errors import EXIT_INVALID, EXIT_OK, InvalidInput
+from loadwatch.record import SCHEMA_VERSION, read_summary
 from loadwatch.store import save_run
 from loadwatch.store.db import map_db_errors
 
@@ -235,6 +235,11 @@ def import_files(engine: Engine, paths: Sequence[Path]) -> dict[str, Any]:
             "thresholds": [],
             "score": {},
         }
+        try:  # only what the record model reads back (its verdict `imported`) is stored, as written
+            read_summary(summary, source=f"{path} (imported as {run_id})")
+        except InvalidInput as exc:
+            skipped.append((str(path), exc.message))
+            continue
         record = {"summary": summary, "status": "completed", "trigger": "import",
                   "resource_samples": mon[3] if mon else []}
         with map_db_errors():

@@ -32,7 +32,15 @@ from typing import Any, NamedTuple, NotRequired, TypedDict
 from loadwatch import hist
 from loadwatch.engine.data import DataUse, merge_data_use
 
-__all__ = ["CPU_BOUND_PERCENT", "LoadResult", "combine_parts", "merge_results", "part_from_result"]
+__all__ = [
+    "CPU_BOUND_PERCENT",
+    "LoadResult",
+    "LoadSummary",
+    "ShardShare",
+    "combine_parts",
+    "merge_results",
+    "part_from_result",
+]
 
 CPU_BOUND_PERCENT = 90.0
 LATE_BOUND_FRACTION = 0.05
@@ -91,6 +99,17 @@ class SessionsSummary(TypedDict):
 SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
 
 
+class ShardShare(TypedDict):
+    """One shard's share of a sharded load (summary.json `load.shards`, written by tasks/shards.py)."""
+
+    index: int
+    host: str
+    requests: int
+    rps: float
+    start_skew_s: float
+    generator_bound: bool
+
+
 class LoadSummary(TypedDict):
     """The engine's load summary: `load` in summary.json (its shape is pinned by tests/pipeline)."""
 
@@ -129,7 +148,7 @@ class LoadSummary(TypedDict):
     data: NotRequired[dict[str, DataUse]]  # plans with data sources only
     sessions: NotRequired[SessionsSummary]  # plans with a session only
     journeys: NotRequired[dict[str, ScenarioSummary]]  # plans with journeys only
-    shards: NotRequired[list[dict[str, Any]]]  # a sharded run: each shard's share (tasks/shards.py)
+    shards: NotRequired[list[ShardShare]]  # a sharded run: each shard's share (tasks/shards.py)
 
 
 @dataclass

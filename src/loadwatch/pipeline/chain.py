@@ -27,15 +27,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from loadwatch.capacity.search import CapacityBlock, skipped_capacity
+from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
+from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted, InvalidInput, LoadwatchError, StoreUnavailable, TargetUnavailable
 from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
@@ -49,6 +51,7 @@ from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
 from loadwatch.pipeline.compare import new_regressions
 from loadwatch.pipeline.confirm import SecondLoad
+from loadwatch.pipeline.open_changes import OpenChangesPolicy
 from loadwatch.pipeline.preflight import Preflight
 from loadwatch.pipeline.save import store_or_spool
 from loadwatch.pipeline.targets import RunTarget
@@ -66,11 +69,13 @@ from loadwatch.revision import Revision, resolve_revision
 from loadwatch.settings import data_dir, settings
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import TargetLock, target_lock
+from loadwatch.store.repo import HistoryPoint
 
 __all__ = [
     "DEFAULT_PLAN_SOURCE",
     "MONITOR_GRACE_S",
     "TARGET_FAILURES",
+    "CompareRunner",
     "Done",
     "Running",
     "Stages",
@@ -116,6 +121,17 @@ class Done(Generic[T]):
         return self.value
 
 
+class CompareRunner(Protocol):
+    """The compare stage's runner: the keywords the chain gives pipeline.compare.compare_stage."""
+
+    def __call__(self, *, run_id: str, started_at: datetime, summary: Measured,
+                 metrics: Mapping[str, Mapping[str, float]] | None, histograms: Mapping[str, Mapping[str, str]],
+                 history: Sequence[HistoryPoint], threshold_exprs: Sequence[str], plan_source: str,
+                 commit: str | None, changes: Sequence[OpenChange] | None, policy: OpenChangesPolicy,
+                 second: SecondLoad | None) -> Findings:
+        """The night's findings."""
+
+
 @dataclass(frozen=True)
 class Stages:
     """One runner per stage, in the order the chain calls them. Each wraps one core function; the chain gives
@@ -133,14 +149,14 @@ class Stages:
     start_load: Callable[[Plan, threading.Event, int | None, int], Running[LoadResult]]
     # (run, before) -> the target's counters after the load: pipeline.capture.capture_after
     capture_after: Callable[[RunTarget, Baseline], TargetStats]
-    # keyword arguments of pipeline.compare.compare_stage -> findings
-    compare: Callable[..., Findings]
+    # (keywords: the measurement, its metric vector, the history, ...) -> findings: pipeline.compare.compare_stage
+    compare: CompareRunner
     # (record, store_url) -> run id: pipeline.save.store_record (raises on failure; the chain spools)
-    store: Callable[[RunRecord, str], object]
-    # (summary) -> where it went: pipeline.prometheus.publish (never fails the run)
-    publish: Callable[[RunSummary], object]
-    # (report input, out_dir) -> paths: pipeline.report.write_report + record.write_summary
-    report: Callable[[ReportInput, Path], object]
+    store: Callable[[RunRecord, str], str]
+    # (summary) -> where it went: report.prometheus.publish (never fails the run)
+    publish: Callable[[RunSummary], list[str]]
+    # (report input, out_dir) -> the files by kind: report.render.write_report (report.html, report.md, summary.json)
+    report: Callable[[ReportInput, Path], Mapping[str, str | Path]]
     # (run, stop, workers) -> capacity block: loadwatch.capacity.stepper.find_capacity; None = no capacity stage
     capacity: Callable[[RunTarget, threading.Event, int | None], CapacityBlock] | None = None
     # (what to tell, store_url) -> outcome: notify.stage.notify_night (never raises); None = no notifications
@@ -150,7 +166,12 @@ class Stages:
 
 
 class _Laps:
-    """Seconds per stage, in the order they ran (summary.json's `timings_s`)."""
+    """Seconds per stage, in the order they ran (summary.json's `timings_s`). A lap is named like its stage (the
+    `Stages` field, the task's name with `_` for `-`), except two: `load` times the load ∥ monitor (`start_load`,
+    `start_monitor`), `confirm` the confirmation load ∥ monitor (the same runners again, when a new regression must
+    show twice), and `lock` the wait for the target's lock, which is the chain's, not a stage. The report stage
+    has no lap: it writes the summary.json that would hold it. Keys of earlier versions are renamed where a record is
+    read (loadwatch.record.OLD_LAP_KEYS)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -167,7 +188,7 @@ def default_out_dir(run_id: str) -> Path:
     return data_dir() / "reports" / run_id
 
 
-def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
+def night_warnings(load: LoadSummary, idle: IdleCheck) -> list[str]:
     """What the verdict does not say but a reader must know: the target failed under load, or was busy before."""
     warnings = []
     failures = {k: v for k, v in (load.get("errors_by_kind") or {}).items() if k in TARGET_FAILURES}
@@ -179,7 +200,7 @@ def night_warnings(load: Mapping[str, Any], idle: IdleCheck) -> list[str]:
     return warnings + _state_warnings(load)
 
 
-def _state_warnings(load: Mapping[str, Any]) -> list[str]:
+def _state_warnings(load: LoadSummary) -> list[str]:
     """A data source that ran out, sessions that could not log in or renew: the load was not what the plan said."""
     out = []
     for name, use in (load.get("data") or {}).items():
@@ -188,8 +209,8 @@ def _state_warnings(load: Mapping[str, Any]) -> list[str]:
                     else f"it started over {use.get('wraps')} time(s), so rows were used again")
             out.append(f"data source {name!r} ({use.get('strategy')}, {use.get('rows')} rows) ran out "
                        f"{use.get('exhausted_at_s')} s into the run: {what}")
-    s = load.get("sessions") or {}
-    if s.get("login_failures") or s.get("refresh_failures"):
+    s = load.get("sessions")
+    if s and (s.get("login_failures") or s.get("refresh_failures")):
         out.append(f"sessions: {s.get('login_failures')} of {s.get('logins')} logins and {s.get('refresh_failures')} "
                    f"of {s.get('refreshes')} renewals failed; the requests that needed them were not sent "
                    "(errors session_login, session_refresh)")
@@ -215,7 +236,7 @@ def _measure(
     return load_result, monitor.result()
 
 
-def _judge_contention(after: TargetStats, load: Mapping[str, Any]) -> TargetStats:
+def _judge_contention(after: TargetStats, load: LoadSummary) -> TargetStats:
     """The busy-machine rule weighs the target's queueing against the load's requests and latency: judged here,
     where both are known (loadwatch.observe.contention.judge)."""
     readings = after.get("contention")
@@ -374,13 +395,13 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         _failed_preflight(stages, exc, run_id=run_id, started_at=started_at, plan=plan, context=context,
                           timings=laps.timings, out_dir=out_dir, store_url=store_url)
         raise  # not reached: _failed_preflight raises
-    laps("target")
+    laps("open_target")
     capacity: CapacityBlock | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         context = replace(context, revision=_revision(params, before.target_version))
         before = _with_version(before, context.revision)
-        laps("baseline")
+        laps("capture_before")
         # one load at a time per target (`demo` for the bundled service): the lock is held from the fixed-rate load
         # through the capacity search, so no other run's load falls between them
         with target_lock(store_url, plan.target.url, run_id=run_id, wait_s=settings().lock_wait_s) as lock:
@@ -388,6 +409,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
             load_result, monitor_result = _measure(stages, run, params, laps)
             laps("load")
             after = _judge_contention(stages.capture_after(run, before), load_result.summary)
+            laps("capture_after")
             measured = _measured(load_result, monitor_result, after, before)
             metrics = run_metrics(measured)  # the run's metric vector, once: judged, then stored and charted
             second = _confirm(stages, run, params, laps, run_id=run_id, started_at=started_at, before=before,

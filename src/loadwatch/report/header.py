@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadwatch.pipeline.compare import machine_busy
+from loadwatch.findings import ConfirmationBlock
+from loadwatch.pipeline.compare import format_change, machine_busy
 from loadwatch.record import HistoryRow, RunSummary
 from loadwatch.report.charts import as_float, parse_time
 from loadwatch.report.format import as_list, as_map, as_text, fmt_num, fmt_time
@@ -22,6 +23,7 @@ VERDICTS = {
     "inconclusive": ("INCONCLUSIVE", "dark"),
     "failed": ("RUN FAILED", "dark"),
     "aborted": ("RUN ABORTED", "dark"),
+    "imported": ("IMPORTED", "info"),  # `loadwatch import`: a seed script's run, stored as history, never judged
 }
 # the engine's counts of late sends shown only when non-zero (the totals' own counts: RunSummary.totals)
 _LATE = ("late_target", "late")
@@ -102,7 +104,29 @@ def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -
         **{k: _nonzero(load.get(k)) for k in _LATE},
         "protocol_error_sample": as_text(load.get("protocol_error_sample")),
         "conditions": conditions(load, as_map(as_map(summary.target_stats).get("contention"))),
+        "confirmation": confirmation_text(summary.confirmation),
     }
+
+
+CONFIRMATION_OUTCOMES = {
+    "reproduced": "reproduced every one",
+    "partly_reproduced": "reproduced some",
+    "not_reproduced": "reproduced none, so the night does not fail on them",
+    "not_judged": "could not judge",
+}
+
+
+def confirmation_text(block: ConfirmationBlock | None) -> str:
+    """The night's second load (docs/METHOD.md §3.7), one line: what it re-measured and what it decided."""
+    if not block:
+        return ""
+    rows = ", ".join(f"{r['scenario']} {r['metric']} {format_change({**r, 'change': r['first_change']})} → "
+                     f"{format_change(r)}" for r in block["rows"]) or ", ".join(block["series"])
+    why = f" ({block['reason']})" if block.get("reason") else ""
+    outcome = CONFIRMATION_OUTCOMES[block["outcome"]]
+    return (f"Confirmation: the first load found {len(block['series'])} new regression(s); a second load "
+            f"({block['requests']} requests, {fmt_num(block['duration_s'])} s) {outcome}{why}: {rows} "
+            "(first load → second load).")
 
 
 def conditions(load: Mapping[str, Any], contention: Mapping[str, Any]) -> str:

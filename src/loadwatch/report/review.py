@@ -134,7 +134,8 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None, plan_
               for p in points]
     # judged against the baseline only (with a branch, its own earlier runs are charted, not a baseline)
     current, past = points[-1], points[:len(baseline)]
-    summary = dict(store.get_summary(engine, current.run_id) or {})
+    stored = store.get_summary(engine, current.run_id)  # validated once (RunSummary); the review then adds its own
+    summary: dict[str, Any] = stored.to_json() if stored is not None else {}
     change_points_of = _start_change_points(points, pool)
     load = summary.get("load") or {}
     findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,

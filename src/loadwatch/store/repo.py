@@ -11,18 +11,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, NotRequired
+from typing import Any, NotRequired
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from typing_extensions import TypedDict
 
-from loadwatch.errors import InvalidInput
+from loadwatch.errors import InfrastructureError, InvalidInput
 from loadwatch.metrics import run_metrics
+from loadwatch.record import RunRecord, RunSummary, read_summary
 from loadwatch.store import changes
-
-if TYPE_CHECKING:  # the record module imports the store's (embedded Postgres) at import time
-    from loadwatch.record import RunRecord
 
 __all__ = [
     "TRIAGE_STATES",
@@ -306,10 +304,15 @@ def run_exists(engine: Engine, run_id: str) -> bool:
         return conn.execute(query("run_exists"), {"r": run_id}).first() is not None
 
 
-def get_summary(engine: Engine, run_id: str) -> dict[str, Any] | None:
+def get_summary(engine: Engine, run_id: str) -> RunSummary | None:
+    """A stored run's summary (None: no such run), written by any version, validated once through the record model
+    (loadwatch.record.read_summary). One that does not validate is the store's problem, not the caller's input:
+    InfrastructureError (exit 3) naming the run and the field."""
     with engine.connect() as conn:
         row = conn.execute(query("run_summary"), {"r": run_id}).first()
-    return dict(row[0]) if row else None
+    if row is None:
+        return None
+    return read_summary(row[0], source=f"trend store: run {run_id}'s stored summary", error=InfrastructureError)
 
 
 class HistoryPoint(TypedDict):
