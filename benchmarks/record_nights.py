@@ -55,7 +55,8 @@ def export(home: Path, name: str, meta: dict[str, Any]) -> Path:
         points = store.history_points(engine, ids)
         nights = []
         for p in points:
-            summary = store.get_summary(engine, p["run_id"])
+            stored = store.get_summary(engine, p["run_id"])  # validated (RunSummary); read here as its JSON
+            summary = stored.to_json() if stored is not None else None
             load = (summary or {}).get("load") or {}
             nights.append({
                 "run_id": p["run_id"],
