@@ -18,7 +18,7 @@ from loadwatch.params import RunParams
 from loadwatch.pipeline.chain import Stages, run_chain
 from loadwatch.record import RunSummary
 
-FAST_S, SLOW_S = 0.003, 0.200  # answers 4x slower (the base is ~45 ms: Nagle meets delayed ACK on this server)
+FAST_S, SLOW_S = 0.003, 0.030  # answers 10x slower: far beyond the band of any night on any machine
 
 
 def _plan(folder: Path, url: str, *, confirm: bool = True) -> str:
@@ -69,7 +69,7 @@ def test_a_slowdown_gone_by_the_second_load_does_not_fail_the_night(fresh_db, tm
     assert conf is not None and conf["outcome"] == "not_reproduced"
     assert "items p50_ms" in conf["series"]
     row = next(r for r in conf["rows"] if (r["scenario"], r["metric"]) == ("items", "p50_ms"))
-    assert row["reproduced"] is False and row["first_change"] > 100 and abs(row["change"]) < 25
+    assert row["reproduced"] is False and row["first_change"] > 300 and abs(row["change"]) < 50
     assert conf["requests"] > 0 and conf["metrics"]["items"]["p50_ms"] > 0  # the second load's measurements kept
     judged = next(c for c in night.comparison if (c["scenario"], c["metric"]) == ("items", "p50_ms"))
     assert judged["outcome"] == "suspect" and judged["confirmation"]["reproduced"] is False

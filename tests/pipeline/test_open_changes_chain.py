@@ -30,6 +30,9 @@ WIGGLE = (1.0, 1.015, 0.985, 1.01, 0.99)
 class _Slow(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     delay_s = 0.003
+    # the head and the body are two writes: without TCP_NODELAY the body waits for the client's delayed ACK (~40 ms)
+    # on some requests and not others, and the "3 ms" server answers in 3 or 45 ms by chance
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         time.sleep(type(self).delay_s)
