@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic validates DataUse where a summary is read (the report)
 
 from loadwatch.config import DataSource, Plan
 from loadwatch.errors import InvalidInput, TargetUnavailable

@@ -27,7 +27,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, NotRequired, TypedDict
+from typing import Any, NamedTuple, NotRequired
+
+from typing_extensions import TypedDict  # pydantic validates the summary's blocks where it is read (the report)
 
 from loadwatch import hist
 from loadwatch.engine.data import DataUse, merge_data_use
@@ -36,6 +38,9 @@ __all__ = [
     "CPU_BOUND_PERCENT",
     "LoadResult",
     "LoadSummary",
+    "RefreshUse",
+    "ScenarioSummary",
+    "SessionsSummary",
     "ShardShare",
     "combine_parts",
     "merge_results",
@@ -85,6 +90,18 @@ class GeneratorSummary(TypedDict):
     reasons: list[str]  # why the run was generator-bound (empty: it was not)
 
 
+class RefreshUse(TypedDict):
+    """What renews a session's credentials (the plan's rule) and what set each renewal's time: `by_trigger` counts
+    the renewals timed by the lifetime an answer gave (`expires_in`) and those timed by the plan's period (`every`,
+    also when an answer had no usable lifetime). A renewal is never triggered by a refused request."""
+
+    every: float | None  # seconds after the login or the last renewal
+    expires_in: str | None  # the extracted value holding the lifetime in seconds
+    margin: float  # the share of the lifetime left when the renewal runs
+    own_steps: bool  # the refresh has its own steps (else it repeats the login's)
+    by_trigger: dict[str, int]
+
+
 class SessionsSummary(TypedDict):
     """What the sessions did; `steps`: their login and refresh requests, timed apart from the scenarios."""
 
@@ -94,6 +111,7 @@ class SessionsSummary(TypedDict):
     refreshes: int
     refresh_failures: int
     steps: dict[str, ScenarioSummary]
+    refresh: NotRequired[RefreshUse]  # plans whose session renews its credentials
 
 
 SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
@@ -288,7 +306,18 @@ def _sessions(parts: Sequence[dict[str, Any]], measured_s: float) -> tuple[Sessi
     summary = SessionsSummary(sessions=counts["sessions"], logins=counts["logins"],
                               login_failures=counts["login_failures"], refreshes=counts["refreshes"],
                               refresh_failures=counts["refresh_failures"], steps=steps)
-    return summary, {**counts, "steps": raw}
+    rules = [s["refresh"] for s in subs if "refresh" in s]
+    if not rules:
+        return summary, {**counts, "steps": raw}
+    by: dict[str, int] = defaultdict(int)
+    for r in rules:
+        for trigger, n in r["by_trigger"].items():
+            by[trigger] += n
+    # the rule is the plan's, the same in every process and shard; the renewals are summed
+    summary["refresh"] = RefreshUse(every=rules[0]["every"], expires_in=rules[0]["expires_in"],
+                                    margin=rules[0]["margin"], own_steps=rules[0]["own_steps"],
+                                    by_trigger=dict(sorted(by.items())))
+    return summary, {**counts, "steps": raw, "refresh": summary["refresh"]}
 
 
 def _totals(scen: dict[str, ScenarioSummary], merged: Sequence[_Merged], measured_s: float) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from loadwatch.engine.build import CompiledScenario, RequestFactory, check_respo
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, FullConn, classify_error, open_conn
 from loadwatch.engine.data import DataExhausted
 from loadwatch.engine.recording import Recorder
+from loadwatch.engine.result import RefreshUse
 
 if TYPE_CHECKING:
     from loadwatch.engine.driver import Runner
@@ -168,13 +169,15 @@ class _Info:
 class Session:
     """One virtual user's state."""
 
-    __slots__ = ("cookie_cache", "cookie_until", "jar", "logged_in", "refresh_at_ns", "retry_at_ns", "values")
+    __slots__ = ("cookie_cache", "cookie_until", "jar", "logged_in", "refresh_at_ns", "refresh_by", "retry_at_ns",
+                 "values")
 
     def __init__(self, cookies: bool) -> None:
         self.jar = http.cookiejar.CookieJar() if cookies else None
         self.values: dict[str, Any] = {}  # extracted values, and the rows and pool values its login drew
         self.logged_in = False
         self.refresh_at_ns: int | None = None
+        self.refresh_by = "every"  # what set refresh_at_ns: "expires_in" (an answer's lifetime) or "every" (the plan)
         self.retry_at_ns = 0
         self.cookie_cache: dict[str, bytes] = {}
         self.cookie_until = float("inf")  # epoch s when the first cookie in the jar expires
@@ -330,6 +333,7 @@ class SessionRunner:
         self.jindex = {n: i for i, n in enumerate(journeys)}
         self.jrec = Recorder(journeys or ["-"], warmup_s=runner.warmup, start_epoch=runner.cfg.start_at)
         self.counts = SessionCounts(sessions=0, logins=0, login_failures=0, refreshes=0, refresh_failures=0)
+        self.triggers: dict[str, int] = {}  # renewals by what timed them (RefreshUse.by_trigger)
         self.pool: asyncio.Queue[Session] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.users: list[asyncio.Task[None] | None] = []
@@ -510,6 +514,7 @@ class SessionRunner:
             return None
         if session.refresh_at_ns is not None and now >= session.refresh_at_ns:
             self.counts["refreshes"] += 1
+            self.triggers[session.refresh_by] = self.triggers.get(session.refresh_by, 0) + 1
             bad = await self._steps(session, self.refresh, "session_refresh")
             if bad is not None:
                 self.counts["refresh_failures"] += 1
@@ -522,12 +527,13 @@ class SessionRunner:
         spec = self.spec.refresh if self.spec is not None else None
         if spec is None:
             return
-        life = spec.every
+        life, by = spec.every, "every"
         if spec.expires_in is not None:
             try:
-                life = float(session.values.get(spec.expires_in))  # type: ignore[arg-type]
+                life, by = float(session.values.get(spec.expires_in)), "expires_in"  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 life = spec.every  # no usable lifetime in the answer: the plan's setting, if any
+        session.refresh_by = by
         session.refresh_at_ns = perf_counter_ns() + int(life * (1.0 - spec.margin) * 1e9) if life else None
 
     async def _steps(self, session: Session, steps: list[CompiledScenario], kind: str) -> tuple[str, str] | None:
@@ -623,6 +629,11 @@ class SessionRunner:
         out: dict[str, Any] = {}
         if self.spec is not None:
             out["sessions"] = {**self.counts, "steps": self.srec.scenarios() if self.srec.names != ["-"] else {}}
+            rule = self.spec.refresh
+            if rule is not None:
+                out["sessions"]["refresh"] = RefreshUse(every=rule.every, expires_in=rule.expires_in,
+                                                        margin=rule.margin, own_steps=rule.steps is not None,
+                                                        by_trigger=dict(sorted(self.triggers.items())))
         if self.jindex:
             out["journeys"] = self.jrec.scenarios()
         return out
