@@ -10,19 +10,28 @@ not validate is refused here, in one message naming the field (InvalidInput, exi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from loadwatch.capacity.search import CapacityBlock
+from loadwatch.engine.data import DataUse
+from loadwatch.engine.result import ScenarioSummary, SessionsSummary
 from loadwatch.errors import InvalidInput
 from loadwatch.findings import Checked, Incident
 from loadwatch.record import HistoryRow, ReportInput, ResourceSampleRow, RunSummary, Spectrum
 
-__all__ = ["ReportSource", "capacity_block", "report_source"]
+__all__ = ["LoadState", "ReportSource", "capacity_block", "load_state", "report_source"]
 
 # the record keeps the capacity block as a mapping (the record sits below the capacity package); validated here
 _CAPACITY: TypeAdapter[CapacityBlock] = TypeAdapter(CapacityBlock)
+# the load block is the engine's summary, kept as a mapping too; its sessions, journeys (with their steps, which are
+# scenarios `journey/step`) and data sources are validated here, against the engine's own types, when the run had them
+_SESSIONS: TypeAdapter[SessionsSummary] = TypeAdapter(SessionsSummary)
+_NAMED: TypeAdapter[dict[str, ScenarioSummary]] = TypeAdapter(dict[str, ScenarioSummary])
+_DATA: TypeAdapter[dict[str, DataUse]] = TypeAdapter(dict[str, DataUse])
+_STATE_BLOCKS: tuple[tuple[str, TypeAdapter[Any]], ...] = (("sessions", _SESSIONS), ("journeys", _NAMED),
+                                                         ("data", _DATA))
 
 
 class ReportSource(BaseModel):
@@ -59,6 +68,13 @@ def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> Repor
         if src.summary.capacity:
             prefix = ("summary", "capacity")
             _CAPACITY.validate_python(src.summary.capacity)
+        load = src.summary.load
+        for key, adapter in _STATE_BLOCKS:
+            if key in load:
+                prefix = ("summary", "load", key)
+                adapter.validate_python(load[key])
+        prefix = ("summary", "load", "scenarios")
+        _NAMED.validate_python(_journey_steps(load))
         return src
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
@@ -66,6 +82,36 @@ def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> Repor
         run = summary.get("run_id") if isinstance(summary, Mapping) else None
         raise InvalidInput(f"{err['msg']}{more}", source=f"report input of run {run}" if run else "report input",
                            field=_field(prefix + tuple(err["loc"])) or None) from None
+
+
+def _journey_steps(load: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenarios that are steps of the run's journeys (named `journey/step`, in the order they were sent)."""
+    journeys = load.get("journeys")
+    scenarios = load.get("scenarios")
+    if not isinstance(journeys, Mapping) or not isinstance(scenarios, Mapping):
+        return {}
+    prefixes = tuple(f"{name}/" for name in journeys)
+    return {name: entry for name, entry in scenarios.items() if isinstance(name, str) and name.startswith(prefixes)}
+
+
+class LoadState(NamedTuple):
+    """What the run did with its sessions, journeys and data sources (validated by report_source): empty or None
+    when the run had none, as a summary written before they existed."""
+
+    sessions: SessionsSummary | None
+    journeys: dict[str, ScenarioSummary]
+    steps: dict[str, ScenarioSummary]  # the journeys' steps, `journey/step`
+    data: dict[str, DataUse]
+
+
+def load_state(summary: RunSummary) -> LoadState:
+    load = summary.load
+    return LoadState(
+        sessions=cast(SessionsSummary, load["sessions"]) if load.get("sessions") is not None else None,
+        journeys=cast(dict[str, ScenarioSummary], load.get("journeys") or {}),
+        steps=cast(dict[str, ScenarioSummary], _journey_steps(load)),
+        data=cast(dict[str, DataUse], load.get("data") or {}),
+    )
 
 
 def capacity_block(summary: RunSummary) -> CapacityBlock | None:

@@ -6,7 +6,9 @@ the summary through the run record's model), as plain, already-formatted values;
 It is assembled from one sub-view per section: the header (loadwatch.report.header), the totals
 (loadwatch.report.totals), the findings, incidents, thresholds and attribution (loadwatch.report.findings), the
 scenario table over the history (loadwatch.report.history), the charts (loadwatch.report.figures), the
-capacity (loadwatch.report.capacity) and the open changes (loadwatch.report.open_changes)."""
+capacity (loadwatch.report.capacity), the open changes (loadwatch.report.open_changes), and what the load did with
+its sessions (loadwatch.report.sessions), journeys (loadwatch.report.journeys) and data sources
+(loadwatch.report.data_sources)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ from typing import Any
 
 from loadwatch.report.ab import ab_view
 from loadwatch.report.capacity import capacity_view
+from loadwatch.report.data_sources import data_sources_view
 from loadwatch.report.figures import charts_view
 from loadwatch.report.findings import findings_view, incidents
 from loadwatch.report.header import header_view
 from loadwatch.report.history import history_view, scenario_rows
+from loadwatch.report.journeys import LATENCY_NOTE, journeys_view
 from loadwatch.report.open_changes import open_changes_view
-from loadwatch.report.source import ReportSource, capacity_block, report_source
+from loadwatch.report.sessions import sessions_view
+from loadwatch.report.source import ReportSource, capacity_block, load_state, report_source
 from loadwatch.report.totals import totals_view
 
 __all__ = ["build_view", "scenario_table"]
@@ -38,6 +43,7 @@ def build_view(data: Mapping[str, Any] | ReportSource, pool: Executor | None = N
     findings = findings_view(summary, found, header["run_id"])
     # the trend chart puts the flagged scenarios and those of an incident first
     first = [f["scenario"] for f in findings["findings"]] + [c["scenario"] for i in found for c in i["changes"]]
+    state = load_state(summary)
     return {
         **header,
         "first_run": src.mode == "run" and len(history) <= 1 and not any(c["n_baseline"] for c in summary.comparison),
@@ -48,6 +54,11 @@ def build_view(data: Mapping[str, Any] | ReportSource, pool: Executor | None = N
         "capacity": capacity_view(capacity_block(summary)),
         "ab": ab_view(summary.ab),
         "open_changes": open_changes_view(summary.open_changes),
+        # each absent (None or empty) when the run had none: the templates leave the section out
+        "sessions": sessions_view(state.sessions, summary.totals.errors_by_kind),
+        "journeys": journeys_view(state.journeys, state.steps, summary.comparison),
+        "journeys_note": LATENCY_NOTE,
+        "data_sources": data_sources_view(state.data),
     }
 
 
