@@ -74,3 +74,28 @@ def test_drops_the_pacer_reached_on_time_stay_the_targets() -> None:
                    "latency_ms_sum": 3000.0, "intended": 1000, "dropped": 300, "measured_sends": 700}
     s = combine_parts([slow_target]).summary
     assert s["generator_bound"] is False and s["generator"]["schedule_late_share"] < 0.01
+
+
+def _sessions(refreshes: int, by_trigger: dict[str, int]) -> dict[str, object]:
+    return {"sessions": 2, "logins": 2, "login_failures": 0, "refreshes": refreshes, "refresh_failures": 0, "steps": {},
+            "refresh": {"every": 30.0, "expires_in": "ttl", "margin": 0.25, "own_steps": False,
+                        "by_trigger": by_trigger}}
+
+
+def test_the_sessions_renewals_are_summed_by_what_timed_them_over_processes_and_shards() -> None:
+    from loadwatch.engine.result import merge_results
+
+    values = [1000] * 10
+    one = combine_parts([{**_part(0, values, 0), "sessions": _sessions(5, {"expires_in": 5})},
+                         {**_part(1, values, 0), "sessions": _sessions(3, {"every": 1, "expires_in": 2})}])
+    rule = {"every": 30.0, "expires_in": "ttl", "margin": 0.25, "own_steps": False}
+    assert one.summary["sessions"]["refreshes"] == 8
+    assert one.summary["sessions"]["refresh"] == {**rule, "by_trigger": {"every": 1, "expires_in": 7}}
+    # a shard's result is merged with the others' in the workers' form: the rule and the counts travel with it
+    other = combine_parts([{**_part(0, values, 0), "sessions": _sessions(4, {"expires_in": 4})}])
+    both = merge_results([one, other]).summary["sessions"]
+    assert both["refreshes"] == 12 and both["refresh"] == {**rule, "by_trigger": {"every": 1, "expires_in": 11}}
+    # a plan without renewal has no rule
+    assert "refresh" not in combine_parts([{**_part(0, values, 0), "sessions": {
+        "sessions": 1, "logins": 1, "login_failures": 0, "refreshes": 0, "refresh_failures": 0, "steps": {}}}]
+    ).summary["sessions"]

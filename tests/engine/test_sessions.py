@@ -68,6 +68,7 @@ def test_tokens_are_refreshed_before_they_expire(tmp_path, oauth_url):
     assert sessions["sessions"] == 4 and sessions["logins"] == 4 and sessions["login_failures"] == 0
     # 60 s with a renewal every 1.5 s: at least 30 per session (a slow machine renews later, never after expiry)
     assert sessions["refreshes"] >= 120 and sessions["refresh_failures"] == 0
+    assert sessions["refresh"]["by_trigger"] == {"expires_in": sessions["refreshes"]}  # each timed by the answer
     # the login's requests are timed apart from the scenarios (the refresh repeats the login's steps)
     assert sessions["steps"]["login/token"]["requests"] == stats["tokens"] == 4 + sessions["refreshes"]
     assert "login/token" not in s["scenarios"]
@@ -88,6 +89,9 @@ def test_a_failed_refresh_is_an_error_of_its_own_kind(tmp_path, oauth_url):
     assert "http_4xx" not in kinds  # the request that needed the refresh was not sent with a stale token
     assert s["sessions"]["refresh_failures"] >= 1 and s["sessions"]["logins"] >= 2  # logged in again after it
     assert s["sessions"]["steps"]["refresh/renew"]["errors_by_kind"]["http_4xx"]["count"] >= 1
+    # what renews the credentials, and what timed each renewal: the plan's period (no expires_in in this plan)
+    assert s["sessions"]["refresh"] == {"every": 1.0, "expires_in": None, "margin": 0.5, "own_steps": True,
+                                        "by_trigger": {"every": s["sessions"]["refreshes"]}}
 
 
 def test_journey_carries_an_extracted_value_into_the_next_body(tmp_path, oauth_url):
