@@ -76,15 +76,13 @@ def session_errors(where: str, kinds: Mapping[str, ErrorKind]) -> list[SessionEr
 def _rule(r: RefreshUse) -> str:
     """What renews the credentials, as the engine applies it (engine.session `_schedule_refresh`)."""
     how = "with the refresh's own steps" if r["own_steps"] else "by logging in again"
-    left = f"{r['margin']:.0%}"
-    if r["expires_in"] is not None:
-        fallback = (f"; when an answer gives none, {fmt_num(r['every'] * (1 - r['margin']))} s after it (every "
-                    f"{fmt_num(r['every'])} s less the margin)") if r["every"] is not None else ""
-        return (f"renewed {how} when {left} of the lifetime the login's answer gives (its {r['expires_in']}) is "
-                f"left{fallback}")
-    every = r["every"] or 0.0
-    return (f"renewed {how} {fmt_num(every * (1 - r['margin']))} s after the login or the last renewal (every "
-            f"{fmt_num(every)} s less the {left} margin)")
+    every, margin, value = r["every"], r["margin"], r["expires_in"]
+    period = (f"{fmt_num(every * (1 - margin))} s after the login or the last renewal (every {fmt_num(every)} s "
+              f"less the {margin:.0%} margin)") if every is not None else ""
+    if value is None:
+        return f"renewed {how} {period}"
+    fallback = f"; when an answer gives none, {period}" if period else ""
+    return f"renewed {how} when {margin:.0%} of the lifetime the login's answer gives (its {value}) is left{fallback}"
 
 
 def _triggers(r: RefreshUse) -> str:
