@@ -73,8 +73,8 @@ class _Sections(HTMLParser):
             self.cell = None
 
     def handle_data(self, data: str) -> None:
-        if self.section is not None:
-            self.text[self.section] += data
+        if self.section is not None:  # a space between elements: <div>logins</div><div>12</div> reads "logins 12"
+            self.text[self.section] += " " + data
         if self.cell is not None:
             self.cell.append(data)
 
