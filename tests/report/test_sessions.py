@@ -83,7 +83,7 @@ def test_a_sessions_block_written_before_the_refresh_rule_renders_without_it(sta
     md = render.render_markdown(data)
     section = md_section(md, "Sessions")
     assert f"renewals {data['summary']['load']['sessions']['refreshes']}," in section
-    assert "Credentials renewed" not in section and "timed" not in section
+    assert "Credentials renewed" not in section and "this run's renewals were" not in section
 
 
 @pytest.mark.parametrize("path", SUMMARIES, ids=lambda p: p.name.split(".")[0])
