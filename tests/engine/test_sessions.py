@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from loadwatch.commands.load import format_summary
 from loadwatch.config import load_plan
 from loadwatch.engine import run_load
 from loadwatch.errors import InvalidInput
@@ -92,6 +93,7 @@ def test_a_failed_refresh_is_an_error_of_its_own_kind(tmp_path, oauth_url):
     # what renews the credentials, and what timed each renewal: the plan's period (no expires_in in this plan)
     assert s["sessions"]["refresh"] == {"every": 1.0, "expires_in": None, "margin": 0.5, "own_steps": True,
                                         "by_trigger": {"every": s["sessions"]["refreshes"]}}
+    assert f"failed; timed by every {s['sessions']['refreshes']})" in format_summary(s, plan.target.url)
 
 
 def test_journey_carries_an_extracted_value_into_the_next_body(tmp_path, oauth_url):

@@ -227,8 +227,10 @@ def _format_state(s: Mapping[str, Any]) -> list[str]:
         lines.append(line)
     ss = s.get("sessions")
     if ss:
+        by = ", ".join(f"{k} {n}" for k, n in (ss.get("refresh") or {}).get("by_trigger", {}).items())
         lines.append(f"  sessions {ss['sessions']}: logins {ss['logins']} ({ss['login_failures']} failed), "
-                     f"refreshes {ss['refreshes']} ({ss['refresh_failures']} failed); login steps, timed apart:")
+                     f"refreshes {ss['refreshes']} ({ss['refresh_failures']} failed"
+                     + (f"; timed by {by}" if by else "") + "); login steps, timed apart:")
         for name, v in ss["steps"].items():
             lines.append(_fmt_stats(f"  {name} ({v['requests']} req, {v['errors']} err)", v["latency_ms"],
                                     v.get("latency_at_least")))
