@@ -452,6 +452,14 @@ class Monitor:
             log.warning("monitor: database counters unavailable: %s", getattr(exc, "message", exc))
             return {"error": str(getattr(exc, "message", exc))}
 
+    def _first_wait(self) -> float:
+        """Seconds to the first sample: on a whole multiple of the interval of wall-clock time (with 1 s, on the whole
+        seconds where the nightly load's windows begin: engine.run_load `whole_second`), at least half an interval
+        away. Later samples keep that phase."""
+        now = time.time()
+        wait = math.ceil(now / self.interval) * self.interval - now
+        return wait + self.interval if wait < 0.5 * self.interval else wait
+
     def _call_readings(self, pre: dict[str, Any] | None) -> _CallReadings | None:
         """The per-interval statement calls, when the opening snapshot found pg_stat_statements."""
         if not self.database_url or not pre or pre.get("statements") is None:
@@ -503,10 +511,12 @@ class Monitor:
                 _sample_group(g, states[g.name], last_mark, 0.0, own)
         if calls is not None:
             calls.read()
-        next_at = last_mono + self.interval
+        next_at = time.monotonic() + self._first_wait()
 
         def sample(now_mono: float) -> None:
             nonlocal host_prev, last_mono, last_mark
+            if calls is not None:  # first, at the tick: where the load's seconds end
+                calls.read()
             dt = now_mono - last_mono
             wall, mark = time.time(), _start_clock()
             meta = {"t": round(wall, 3), "interval_s": round(dt, 4)}
@@ -518,8 +528,6 @@ class Monitor:
                 cur = _host_reading()
                 result.samples.append(cast(ResourceSample, {**meta, **_sample_host(host_prev, cur, dt)}))
                 host_prev = cur
-            if calls is not None:  # read at the same moment as the processes: one interval for both
-                calls.read()
             last_mono, last_mark = now_mono, mark
 
         while True:
