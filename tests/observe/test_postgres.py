@@ -157,11 +157,11 @@ def test_monitor_reads_the_statements_calls_in_every_interval(fresh_db):
     _until(lambda: _reading_calls(fresh_db) > before, stop)  # the first reading is in: every call below counts
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         for burst in range(3):
-            seen = _reading_calls(fresh_db)
             for i in range(10):
                 conn.execute(f"SELECT count(*) FROM {table} WHERE id > %s", (burst * 10 + i,)).fetchone()
-            # a reading between two bursts: each burst in intervals of its own (one, or two if a reading fell in it)
-            _until(lambda seen=seen: _reading_calls(fresh_db) > seen, stop)
+            # two readings more (the second began after the burst had ended): each burst in intervals of its own
+            seen = _reading_calls(fresh_db)
+            _until(lambda seen=seen: _reading_calls(fresh_db) > seen + 1, stop)
     stop.set()
     th.join(timeout=60)
     assert not th.is_alive()
