@@ -129,7 +129,8 @@ def test_monitor_database_group_and_window(fresh_db):
 def _reading_calls(url: str) -> int:
     """How many times the monitor's per-interval reading has run against this database (its own statement)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s",
+        row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s AND dbid ="
+                           " (SELECT oid FROM pg_database WHERE datname = current_database())",
                            ("SELECT s.queryid::text, sum(s.calls)%",)).fetchone()
     return int(row[0]) if row else 0
 
