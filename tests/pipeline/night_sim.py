@@ -4,8 +4,8 @@ would hold.
 
 Arrivals are paced evenly (the open model's `constant` arrival: the same total every second), each request's
 scenario drawn from the weights (as the engine draws it); a statement runs a little after its request arrives and
-the request completes a little later; the monitor reads the calls about once a second at an offset of its own from
-the load's seconds, with a little jitter."""
+the request completes a little later; the monitor reads the calls once a second, on the load's seconds (as
+it does: both on whole wall-clock seconds) a little late, or at an `offset` of its own."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ class Night:
 
 def simulate(*, seconds: int, rate: int, weights: Mapping[str, float],
              per_request: Mapping[str, Mapping[str, float]], background: Mapping[str, float] | None = None,
-             offset: float = 0.37, latency_s: float = 0.03, seed: int = 1) -> Night:
+             offset: float = 0.002, latency_s: float = 0.03, seed: int = 1) -> Night:
     """`per_request[statement][scenario]`: how many times a request of that scenario runs it (the whole part every
     time, the fraction as a chance: 0.6 = on 60 % of its requests, a cache's misses); `background[statement]`: calls
     per second that follow no request (a Poisson process)."""
     rng = random.Random(seed)
     names = list(weights)
-    readings = [T0 - 1.0 + offset + k + rng.uniform(-0.03, 0.03) for k in range(seconds + 3)]
+    readings = [T0 - 1.0 + offset + k + rng.uniform(0.0, 0.01) for k in range(seconds + 3)]
     n_int = len(readings) - 1
     calls = {s: [0] * n_int for s in [*per_request, *(background or {})]}
 

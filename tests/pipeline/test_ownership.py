@@ -97,3 +97,15 @@ def test_night_owners_reads_the_runs_statement_intervals():
     assert night_owners({"t": night.ends, "interval_s": night.lengths, "calls": night.calls}, ["1"]) == {}
     assert night_owners(None, ["1"]) == {}
     assert T0 < night.ends[0] < T0 + 1.0
+
+
+def test_intervals_out_of_step_with_the_loads_seconds_are_apportioned_and_still_tell_over_a_longer_night():
+    # a monitor interval that does not end on the load's seconds (an interval other than 1 s): each window is shared
+    # among two intervals by overlap, which blurs the requests a little; a nightly minute still tells
+    night = simulate(seconds=60, rate=RATE, weights=WEIGHTS, offset=0.37,
+                     per_request={"lookup": {"get_tool": 1.0}, "page": {"list_tools": 1.0, "search_by_name": 1.0},
+                                  "misses": {"get_tool": 0.6}}, background={"noise": 8.0})
+    assert _owner(night, "lookup")["owners"] == ["get_tool"]
+    assert _owner(night, "misses")["owners"] == ["get_tool"]
+    assert sorted(_owner(night, "page")["owners"]) == ["list_tools", "search_by_name"]
+    assert _owner(night, "noise")["owners"] == []

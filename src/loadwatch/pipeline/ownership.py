@@ -109,6 +109,10 @@ def night_owner(calls: Sequence[float], requests: Mapping[str, Sequence[float]],
     names = [k for k, col in requests.items() if sum(col) > 0]
     labels = [*names, BACKGROUND]
     a = np.column_stack([np.asarray(requests[k], dtype=float) for k in names] + [np.asarray(seconds, dtype=float)])
+    # the night's intervals are those of the load: before and after it, calls (loadwatch's own probes, the load's
+    # pools fetched before it starts) have no requests to follow
+    during = a[:, :-1].sum(axis=1) > 0
+    a, y = a[during], y[during]
     w, p = a.shape
     if len(names) < 2:
         return _not_told("one scenario ran: there is nobody to tell it from", w)
