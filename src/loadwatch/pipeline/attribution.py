@@ -166,16 +166,18 @@ def owner_of(qid: str, intervals: StatementIntervals | None, baseline: Sequence[
     found: StatementOwner = {"owners": [], "method": "none", "reason": "", "coefficients": {}, "intervals": 0,
                              "dispersion": None}
     if night is not None:
-        found.update(coefficients=dict(night["coefficients"]), intervals=night["intervals"],
-                     dispersion=night["dispersion"])
+        found["coefficients"] = dict(night["coefficients"])
+        found["intervals"] = night["intervals"]
+        found["dispersion"] = night["dispersion"]
         if night["owners"]:
-            found.update(owners=list(night["owners"]), method="night", reason=night["reason"])
+            found["owners"], found["method"], found["reason"] = list(night["owners"]), "night", night["reason"]
             return found
     why = night["reason"] if night is not None else "the run has no calls per interval of it"
     by_nights = statement_owner(qid, baseline, scenarios)
     if by_nights is not None:
-        found.update(owners=[by_nights], method="nights", reason=f"its calls per request follow {by_nights}'s share "
-                     f"of the traffic over the baseline nights (within the night: {why})")
+        found["owners"], found["method"] = [by_nights], "nights"
+        found["reason"] = (f"its calls per request follow {by_nights}'s share of the traffic over the baseline nights "
+                           f"(within the night: {why})")
     else:
         found["reason"] = f"within the night: {why}; over the nights: the traffic mix cannot tell"
     return found
