@@ -115,19 +115,22 @@ def night_owner(calls: Sequence[float], requests: Mapping[str, Sequence[float]],
     a, y = a[during], y[during]
     w, p = a.shape
     if len(names) < 2:
-        return _not_told("one scenario ran: there is nobody to tell it from", w)
+        return _not_told("one scenario ran: there is nobody to tell it from" if names else "no requests to follow", w)
     if w - p < MIN_DOF:
         return _not_told(f"{w} intervals: too few for {len(names)} scenarios", w)
     if y.sum() < MIN_CALLS:
         return _not_told(f"{y.sum():.0f} calls: too few", w)
-    coef, rss = _nnls(a, y)
-    var = max(rss / (w - p), _VAR_FLOOR)
-    needed = [j for j in range(p) if coef[j] > 0
-              and _nnls(np.delete(a, j, axis=1), y)[1] - rss >= OWNER_Z**2 * var]
-    if not needed:
-        return _not_told("its calls follow no scenario's requests beyond their noise, second by second", w)
-    sub = a[:, needed]
-    c, rss_own = _nnls(sub, y)
+    try:
+        coef, rss = _nnls(a, y)
+        var = max(rss / (w - p), _VAR_FLOOR)
+        needed = [j for j in range(p) if coef[j] > 0
+                  and _nnls(np.delete(a, j, axis=1), y)[1] - rss >= OWNER_Z**2 * var]
+        if not needed:
+            return _not_told("its calls follow no scenario's requests beyond their noise, second by second", w)
+        sub = a[:, needed]
+        c, rss_own = _nnls(sub, y)
+    except RuntimeError as exc:  # nnls gave up (its iteration bound): no answer rather than a guess
+        return _not_told(f"the fit did not converge ({exc})", w)
     fitted = c * sub.sum(axis=0)
     order = sorted(range(len(needed)), key=lambda i: -fitted[i])
     owners: list[str] = []
