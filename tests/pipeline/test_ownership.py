@@ -32,7 +32,7 @@ def test_aligned_requests_add_up_to_the_windows_when_the_intervals_cover_the_loa
     got = align_requests(night.ends, night.lengths, night.windows)
     for sc in WEIGHTS:
         total = sum(w["requests"] for w in night.windows if w["scenario"] == sc)
-        assert abs(sum(got[sc]) - total) < 0.05, sc
+        assert abs(sum(got[sc]) - total) < 0.5, sc  # each interval rounded to 1/1000 of a request
 
 
 @pytest.mark.parametrize("seconds", [15, 30, 60])
