@@ -4,7 +4,8 @@
 
 target  = a loopback HTTP server (a child process), found by its listening port every sample;
 database = the embedded PostgreSQL (postmaster + children), with pg_stat_database and pg_stat_statements
-           read at the start and end of the window;
+           read at the start and end of the window, and the statements' calls read at every interval
+           (`--without-statement-calls` also runs each window without that reading, alternating: what it adds);
 generator = this process and a child that sends ~200 requests/s to the target and a query every 50 ms;
 host.
 The monitor's CPU is its own thread's CPU time (time.thread_time) over the wall time of Monitor.run,
@@ -72,7 +73,9 @@ def _per_call_ms(fn: object, n: int = 30) -> float:
     return round((time.thread_time() - t0) / n * 1000, 3)
 
 
-def one_run(duration: float, interval: float, db_url: str) -> dict[str, object]:
+def one_run(duration: float, interval: float, db_url: str, statement_calls: bool = True) -> dict[str, object]:
+    """One monitored window; `statement_calls` False leaves out the per-interval reading of the statements' calls
+    (what it adds is the difference)."""
     target = subprocess.Popen([sys.executable, "-c", TARGET, str(duration + 30)], stdout=subprocess.PIPE, text=True)
     assert target.stdout is not None
     port = int(target.stdout.readline())
@@ -101,6 +104,8 @@ def one_run(duration: float, interval: float, db_url: str) -> dict[str, object]:
     stop = threading.Event()
     out: dict[str, mon.MonitorResult] = {}
     monitor = mon.Monitor(groups, interval=interval, database_url=db_url)
+    if not statement_calls:
+        monitor._call_readings = lambda pre: None  # type: ignore[method-assign]
     th = threading.Thread(target=lambda: out.update(r=monitor.run(stop, max_duration=duration + 60)))
     th.start()
     try:
@@ -123,6 +128,11 @@ def one_run(duration: float, interval: float, db_url: str) -> dict[str, object]:
         "cpu_avg": {g: summ[g]["cpu_percent"]["avg"] for g in ("target", "database", "generator", "host")},
         "db_xact_commit": summ["database"].get("xact_commit"),
         "top_statements": len(summ["database"].get("top_statements") or []),
+        "statement_calls": statement_calls,
+        # the per-interval reading: how many, one's mean duration, and its database backend's CPU over the window
+        "statement_reads": (r.statement_intervals or {}).get("reads"),
+        "read_ms": (r.statement_intervals or {}).get("read_ms"),
+        "backend_cpu_s": (r.statement_intervals or {}).get("backend_cpu_s"),
     }
 
 
@@ -131,11 +141,29 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--without-statement-calls", action="store_true",
+                    help="also run each window without the per-interval statement reading, alternating: what it adds")
     ap.add_argument("--json", help="write the raw figures here (benchmarks/summary.py reads them)")
     a = ap.parse_args()
     db_url = postgres.ensure_database(postgres.admin_url(), "lw_monitor_bench", ("pg_stat_statements",))
-    runs = [one_run(a.duration, a.interval, db_url) for _ in range(a.repeat)]
-    figures = [float(r["overhead_percent_of_core"]) for r in runs]  # type: ignore[arg-type]
+    runs: list[dict[str, object]] = []
+    for _ in range(a.repeat):
+        runs.append(one_run(a.duration, a.interval, db_url))
+        if a.without_statement_calls:
+            runs.append(one_run(a.duration, a.interval, db_url, statement_calls=False))
+    with_calls = [r for r in runs if r["statement_calls"]]
+    figures = [float(r["overhead_percent_of_core"]) for r in with_calls]  # type: ignore[arg-type]
+    without = [float(r["overhead_percent_of_core"]) for r in runs if not r["statement_calls"]]  # type: ignore[arg-type]
+    added: dict[str, object] = {
+        "monitor_thread_percent_of_core_without": round(statistics.median(without), 3) if without else None,
+        "monitor_thread_added_percent_of_core": round(statistics.median(figures) - statistics.median(without), 3)
+        if without else None,
+        "read_ms_median": statistics.median(float(r["read_ms"]) for r in with_calls if r["read_ms"] is not None)  # type: ignore[arg-type]
+        if any(r["read_ms"] is not None for r in with_calls) else None,
+        # the reading's own database backend (left out of the database group): % of one core over the window
+        "backend_percent_of_core": [round(100.0 * float(r["backend_cpu_s"]) / float(r["wall_seconds"]), 3)  # type: ignore[arg-type]
+                                    for r in with_calls if r["backend_cpu_s"] is not None],
+    }
     me = psutil.Process()
     pieces = {
         "host_reading": _per_call_ms(mon._host_reading),
@@ -156,6 +184,7 @@ def main() -> int:
         },
         "runs": runs,
         "per_call_cpu_ms": pieces,
+        "statement_calls": added,
         "goal_met": max(figures) < 2.0,
     }
     print(json.dumps(report, indent=2))

@@ -7,6 +7,7 @@ otherwise a local cluster with one worker per shard is started for the run."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -65,7 +66,7 @@ def sharded_load(plan: Plan, stop: threading.Event, shards: int, workers: int | 
 
     @flow(name="loadwatch-shards", task_runner=dask_runner(shards), log_prints=False)  # type: ignore[arg-type]
     def shards_flow() -> list[ShardResult]:
-        start_at = time.time() + BARRIER_MARGIN_S
+        start_at = math.ceil(time.time() + BARRIER_MARGIN_S)  # a whole second, as a single load starts (METHOD §9)
         futures = [shard_load_task.submit(plan, i, shards, start_at, workers) for i in range(shards)]
         return [f.result() for f in futures]
 

@@ -34,6 +34,7 @@ __all__ = [
     "GateChecks",
     "Incident",
     "Score",
+    "StatementOwner",
     "ThresholdRow",
 ]
 
@@ -253,7 +254,23 @@ class Explanation(TypedDict):
     candidates: list[Candidate]
     nothing_moved: bool
     text: str
-    elsewhere: NotRequired[list[str]]  # statements that moved but are another scenario's (by the traffic mix)
+    elsewhere: NotRequired[list[str]]  # statements that moved but are another scenario's (StatementOwner)
+
+
+@with_config(_OPEN)
+class StatementOwner(TypedDict):
+    """Whose statement a moved statement is (loadwatch.pipeline.attribution, docs/METHOD.md §9): its `owners` ([] when
+    it cannot be told; several when it is shared), by which `method` ("night": its calls follow their requests second
+    by second within the night; "nights": its calls per request follow one scenario's share over the baseline nights;
+    "none") and why (`reason`); the night's fit: the owners' calls per request (`coefficients`), the `intervals`
+    fitted and the residual variance over Poisson noise (`dispersion`)."""
+
+    owners: list[str]
+    method: str
+    reason: str
+    coefficients: dict[str, float]
+    intervals: int
+    dispersion: float | None
 
 
 @with_config(_OPEN)
@@ -266,6 +283,7 @@ class Attribution(TypedDict, total=False):
     notes: list[str]
     rows: list[AttributionRow]
     change_points: list[ChangePointRow]
+    owners: dict[str, StatementOwner]  # by queryid: the statements that moved in a regressed scenario's explanation
 
 
 class Findings(BaseModel):

@@ -22,6 +22,7 @@ __all__ = [
     "ResourceGroup",
     "ResourceSample",
     "Resources",
+    "StatementIntervals",
     "StatementRow",
     "TargetStats",
 ]
@@ -79,6 +80,25 @@ class StatementRow(TypedDict, total=False):
     rows: float
     shared_blks_hit: float
     shared_blks_read: float
+
+
+@with_config(_OPEN)
+class StatementIntervals(TypedDict, total=False):
+    """The calls of the run's top statements in every monitor interval (loadwatch.observe.monitor), column by column:
+    interval i ends at wall-clock `t[i]` (epoch seconds, the clock of the load's per-second windows) and lasted
+    `interval_s[i]`; `calls[queryid][i]` its calls in it. `requests[scenario][i]`: the load's requests completed in it,
+    apportioned from the per-second windows by overlap (loadwatch.pipeline.ownership.align_requests), added after the
+    load. `read_ms`: one reading's mean duration; `backend_cpu_s`: CPU its database backend spent over the run (None
+    when the server is not on this machine); `error` when the readings stopped."""
+
+    t: list[float]
+    interval_s: list[float]
+    calls: dict[str, list[int]]
+    requests: dict[str, list[float]]
+    reads: int
+    read_ms: float | None
+    backend_cpu_s: float | None
+    error: str
 
 
 @with_config(_OPEN)
@@ -142,7 +162,8 @@ Figures = dict[str, float | None]  # {"avg", "max", ...} of one measure; None wh
 class ResourceGroup(TypedDict, total=False):
     """One process group's figures over the run (loadwatch.observe.monitor): target, database, generator, host, or a
     group the plan names. The host adds its memory, network and disk; the database block adds its pg_stat_database
-    window (the counters by name), `top_statements`, `statement_totals` and an `error` when it could not be read."""
+    window (the counters by name), `top_statements`, `statement_totals`, `statement_intervals` (their calls in every
+    monitor interval) and an `error` when it could not be read."""
 
     samples: int
     empty_samples: int
@@ -163,6 +184,7 @@ class ResourceGroup(TypedDict, total=False):
     window_s: float | None
     top_statements: list[StatementRow]
     statement_totals: dict[str, float]
+    statement_intervals: StatementIntervals
     error: str
 
 

@@ -124,3 +124,68 @@ def test_monitor_database_group_and_window(fresh_db):
         assert any(table in r["query"] for r in db["top_statements"])
     assert summary["database"]["samples"] == len(db_samples), "group figures and counters share the block"
     assert summary["database"]["rss_mb"]["max"] > 0
+
+
+def _reading_calls(url: str) -> int:
+    """How many times the monitor's per-interval reading has run against this database (its own statement)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE %s AND dbid ="
+                           " (SELECT oid FROM pg_database WHERE datname = current_database())",
+                           ("SELECT s.queryid::text, sum(s.calls)%",)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _until(check, stop: threading.Event) -> None:
+    for _ in range(600):
+        if check():
+            return
+        stop.wait(0.05)
+    pytest.fail("the monitor never read the statements' calls")
+
+
+def test_monitor_reads_the_statements_calls_in_every_interval(fresh_db):
+    table = f"lw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int primary key)")
+        conn.execute(f"INSERT INTO {table} SELECT generate_series(1, 100)")
+    stop = threading.Event()
+    monitor = mon.Monitor([mon.ProcessGroup("database", lambda: disc.postgres_pids(fresh_db))], interval=0.25,
+                          database_url=fresh_db)
+    out: dict = {}
+    before = _reading_calls(fresh_db)
+    th = threading.Thread(target=lambda: out.update(r=monitor.run(stop, max_duration=60)), daemon=True)
+    th.start()
+    _until(lambda: _reading_calls(fresh_db) > before, stop)  # the first reading is in: every call below counts
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        for burst in range(3):
+            for i in range(10):
+                conn.execute(f"SELECT count(*) FROM {table} WHERE id > %s", (burst * 10 + i,)).fetchone()
+            # two readings more (the second began after the burst had ended): each burst in intervals of its own
+            seen = _reading_calls(fresh_db)
+            _until(lambda seen=seen: _reading_calls(fresh_db) > seen + 1, stop)
+    stop.set()
+    th.join(timeout=60)
+    assert not th.is_alive()
+    result: mon.MonitorResult = out["r"]
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        qid = str(conn.execute("SELECT queryid FROM pg_stat_statements WHERE query LIKE %s",
+                               (f"SELECT count(*) FROM {table}%",)).fetchone()[0])
+    block = result.statement_intervals
+    assert block is not None and "error" not in block
+    calls = block["calls"][qid]
+    assert sum(calls) == 30 and len([c for c in calls if c]) >= 3
+    assert len(calls) == len(block["t"]) == len(block["interval_s"]) >= 3
+    assert block["t"] == sorted(block["t"]) and all(d > 0 for d in block["interval_s"])
+    assert block["reads"] == len(block["t"]) + 1 and block["read_ms"] > 0
+    assert block["backend_cpu_s"] is not None  # the server is on this machine
+    # loadwatch's own reading is not one of the target's statements; the summary carries the block
+    assert set(block["calls"]) == {str(r["queryid"]) for r in result.database["top_statements"]}
+    assert not any("pg_stat_statements" in r["query"] for r in result.database["top_statements"])
+    assert result.summary()["database"]["statement_intervals"] is block
+
+
+def test_statement_calls_of_a_database_that_is_not_there_say_why():
+    calls = bl.StatementCalls("postgresql://nobody:secret@127.0.0.1:1/none")
+    assert calls.open() is False
+    assert calls.error and "secret" not in calls.error
+    assert calls.read() is None

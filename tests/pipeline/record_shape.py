@@ -29,6 +29,11 @@ VARIABLE_KEYS = {
     "target_stats.database.resets": "<counter>",
     "target_stats.database.gauges": "<counter>",
     "attribution.statements": "<queryid>",
+    "attribution.owners": "<queryid>",
+    "attribution.owners.<queryid>.coefficients": "<scenario>",
+    # the top statements' calls and the scenarios' requests in every monitor interval (whose statement is it)
+    "resources.database.statement_intervals.calls": "<queryid>",
+    "resources.database.statement_intervals.requests": "<scenario>",
     "environment.packages": "<package>",
     "revision.source": "<field>",  # which of version/commit/branch a source gave
 }

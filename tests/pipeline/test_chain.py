@@ -95,6 +95,10 @@ def test_two_nights_through_the_chain(fresh_db, tmp_path, monkeypatch):
         f"{name}: answers > 0" for name in first.load["scenarios"]}
     for group in ("target", "database", "host", "generator"):
         assert first.resources[group]["samples"] >= 2, group  # the monitor ran beside the load
+    # the statements' calls in every interval, and beside them the load's requests in the same intervals (METHOD §9)
+    intervals = written["resources"]["database"]["statement_intervals"]
+    assert intervals["calls"] and set(intervals["requests"]) <= set(written["load"]["scenarios"])
+    assert 0 < sum(map(sum, intervals["requests"].values())) <= written["load"]["sends"] + 0.01
     for f in ("report.html", "report.md"):
         assert (tmp_path / "a" / f).stat().st_size > 0
     stored = _rows(fresh_db, "SELECT run_id, status, verdict, notes, summary->'timings_s' FROM runs")

@@ -7,9 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from night_sim import simulate
+
 from loadwatch.metrics import run_metrics
 from loadwatch.pipeline.attribution import statement_owner
 from loadwatch.pipeline.compare import compare_stage
+from loadwatch.pipeline.ownership import align_requests
 from loadwatch.report.render import render_markdown, write_report
 
 
@@ -125,3 +129,65 @@ def test_a_statement_whose_owner_cannot_be_told_stays_with_every_scenario_and_sa
     e = _explanations(_night(rng, search_ms=280.0, p50=slow), fixed)
     texts = [c["text"] for c in e["get_tool"]["candidates"] if c.get("queryid") == "1"]
     assert texts and "cannot be told from the nights' traffic mix" in texts[0]
+
+
+def _with_intervals(summary: dict[str, Any], per_request: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The night's statement calls and its scenarios' requests in every monitor interval (25 s at 40 requests a
+    second: the night's 1000 requests), simulated request by request (tests/pipeline/night_sim.py)."""
+    night = simulate(seconds=25, rate=40, weights=WEIGHTS, per_request=per_request, seed=7)
+    summary["resources"]["database"]["statement_intervals"] = {
+        "t": night.ends, "interval_s": night.lengths, "calls": night.calls,
+        "requests": align_requests(night.ends, night.lengths, night.windows)}
+    return summary
+
+
+def _fixed_mix_nights(rng: random.Random) -> list[dict[str, Any]]:
+    fixed = [{"run_id": f"r{i:02d}", "started_at": T0 + timedelta(days=i), "histograms": {}, "excluded": False,
+              "verdict": "pass", "target_version": "1.4.2"} for i in range(NIGHTS)]
+    for h in fixed:
+        n = _night(rng)
+        for sc, w in WEIGHTS.items():
+            n["load"]["scenarios"][sc]["requests"] = round(1000 * w)
+        h["metrics"] = run_metrics(n)
+    return fixed
+
+
+def test_one_night_tells_whose_statement_it_is_where_the_nights_mix_cannot():
+    # the same mix every night (as loadwatch's seeded draw makes it on real nights): the nights cannot tell, but
+    # within the night the search statement's calls follow search_by_name's requests second by second
+    rng = random.Random(5)
+    fixed = _fixed_mix_nights(rng)
+    slow = {sc: 40.0 for sc in WEIGHTS} | {"search_by_name": 400.0}
+    summary = _with_intervals(_night(rng, search_ms=280.0, p50=slow),
+                              {"1": {"search_by_name": 1.0}, "3": {"list_tools": 1.0}, "2": {"get_tool": 0.59}})
+    f = compare_stage(run_id="now", started_at=T0 + timedelta(days=NIGHTS), summary=summary, histograms={},
+                      history=fixed, threshold_exprs=[], plan_source="test").model_dump()
+    owner = f["attribution"]["owners"]["1"]
+    assert (owner["owners"], owner["method"]) == (["search_by_name"], "night"), owner
+    assert owner["coefficients"]["search_by_name"] == pytest.approx(1.0, abs=0.1)
+    e = {x["scenario"]: x for x in f["attribution"]["explanations"]}
+    get_tool = e["get_tool"]
+    assert all(c.get("queryid") != "1" for c in get_tool["candidates"]), get_tool["candidates"]
+    assert (f"statement `{SEARCH[1]}` moved too, but it is search_by_name's (it runs with search_by_name's requests "
+            "second by second)") in get_tool["text"]
+    search = [c for c in e["search_by_name"]["candidates"] if c.get("queryid") == "1"]
+    how = "(search_by_name's: it runs with search_by_name's requests second by second)"
+    assert search and how in search[0]["text"], search
+    assert "cannot be told" not in search[0]["text"]
+
+
+def test_a_statement_two_scenarios_run_is_theirs_and_shared_by_both():
+    rng = random.Random(5)
+    fixed = _fixed_mix_nights(rng)
+    slow = {sc: 40.0 for sc in WEIGHTS} | {"search_by_name": 400.0, "search_enabled": 400.0}
+    summary = _with_intervals(_night(rng, search_ms=280.0, p50=slow),
+                              {"1": {"search_by_name": 1.0, "search_enabled": 1.0}, "3": {"list_tools": 1.0}})
+    f = compare_stage(run_id="now", started_at=T0 + timedelta(days=NIGHTS), summary=summary, histograms={},
+                      history=fixed, threshold_exprs=[], plan_source="test").model_dump()
+    assert sorted(f["attribution"]["owners"]["1"]["owners"]) == ["search_by_name", "search_enabled"]
+    e = {x["scenario"]: x for x in f["attribution"]["explanations"]}
+    for sc in ("search_by_name", "search_enabled"):
+        own = [c for c in e[sc]["candidates"] if c.get("queryid") == "1"]
+        assert own and "shared by search_" in own[0]["text"] and "their requests second by second" in own[0]["text"]
+    assert all(c.get("queryid") != "1" for c in e["get_tool"]["candidates"])
+    assert "moved too, but it is shared by search_" in e["get_tool"]["text"]

@@ -10,9 +10,11 @@ Two pins, both taken from that earlier code (the commit before the record became
   capacity stage, once against an unreachable target, 29 consecutive nights of a benchmark on the demo target,
   and once after the busy-machine check added `target_stats.contention`; `open_changes` (issue 22: the changes a
   night followed or opened, loadwatch.changes.OpenChange) added by hand from the model, and the default checks'
-  threshold rows (`default`, `reason`, a null `value`: loadwatch.stats.safe_defaults); `timings_s`'s lap keys
-  renamed by hand to their stages' names (issue 23: `open_target`, `capture_before`, a `capture_after` lap of its own,
-  `notify`), which an earlier summary reads back as (loadwatch.record.OLD_LAP_KEYS).
+  threshold rows (`default`, `reason`, a null `value`: loadwatch.stats.safe_defaults); whose statement is it
+  (issue 22.7), by hand from the types: `resources.database.statement_intervals` (loadwatch.observations.
+  StatementIntervals) and `attribution.owners` (loadwatch.findings.StatementOwner), both optional;
+  `timings_s`'s lap keys renamed by hand to their stages' names (issue 23: `open_target`, `capture_before`, a
+  `capture_after` lap of its own, `notify`), which an earlier summary reads back as (loadwatch.record.OLD_LAP_KEYS).
   Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
   tests/pipeline/summary_shape.json <summary.json files>`.
 The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""

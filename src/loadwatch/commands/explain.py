@@ -32,6 +32,6 @@ def run(ns: argparse.Namespace) -> int:
     attribution = summary.attribution
     print(format_text(ns.run_id, summary.verdict, attribution))
     if ns.json:
-        doc = {k: attribution.get(k) for k in ("explanations", "missing", "notes", "statements")}
+        doc = {k: attribution.get(k) for k in ("explanations", "missing", "notes", "statements", "owners")}
         Path(ns.json).write_text(json.dumps({"run_id": ns.run_id, **doc}, indent=2, default=str))
     return EXIT_OK

@@ -170,8 +170,11 @@ def run_load(
     progress: Callable[[dict[str, Any]], None] | None = None,
     start_at: float | None = None,
     share: tuple[int, int] = (0, 1),
+    whole_second: bool = False,
 ) -> LoadResult:
-    """Blocking. Drives `share[0]` of `share[1]` of the plan's load with `workers` processes.
+    """Blocking. Drives `share[0]` of `share[1]` of the plan's load with `workers` processes. `whole_second`: start
+    (when `start_at` is not given) on a whole wall-clock second, so that the per-second windows share their
+    boundaries with an observer ticking on whole seconds (the monitor's statement readings, docs/METHOD.md §9).
 
     Every shard must use the same number of workers (the rate/users split is by global process index)."""
     n = _workers_for(plan, workers, share)
@@ -188,7 +191,8 @@ def run_load(
     ])
     try:
         procs.await_ready()
-        procs.start_value.value = start_at if start_at is not None else time.time() + START_MARGIN_S
+        start = start_at if start_at is not None else time.time() + START_MARGIN_S
+        procs.start_value.value = math.ceil(start) if whole_second and start_at is None else start
         outputs = procs.collect(plan, float(procs.start_value.value), stop, progress)
     except KeyboardInterrupt:
         procs.stop_ev.set()

@@ -13,6 +13,12 @@ the time). Units:
 - `t`: `time.time()` at the end of the sampled interval (epoch seconds, the clock of the load's
   per-second windows), `interval_s`: the interval's length.
 
+With a target database that has pg_stat_statements, every sample also reads the calls of its statements (one query
+over one connection kept for the run, `queryid, calls` only, at most postgres_stats.INTERVAL_ROWS rows): the top
+statements' calls in every interval (`statement_intervals`), from which the attribution tells whose statement is
+whose within one night (docs/METHOD.md §9). That connection's backend is left out of the process groups; its CPU is
+reported (`backend_cpu_s`) beside the mean duration of a reading (`read_ms`).
+
 A process that starts and exits between two samples (a short database backend, a CGI-style worker) is
 still counted: when a member reaps it, its CPU shows in that member's children times, which are part of
 the group's CPU (minus what was already counted while it was a member). Limits, stated: a short-lived
@@ -36,7 +42,7 @@ import psutil
 import psycopg
 
 from loadwatch.errors import InvalidInput, LoadwatchError
-from loadwatch.observations import Resources, ResourceSample
+from loadwatch.observations import Resources, ResourceSample, StatementIntervals
 from loadwatch.observe import postgres_stats
 from loadwatch.observe.deltas import counter_deltas
 from loadwatch.observe.discovery import one_process_table
@@ -105,9 +111,9 @@ def _rate(value: float, dt: float, digits: int = 1) -> float:
     return round(value / dt, digits) if dt > 0 else 0.0
 
 
-def _select(group: ProcessGroup, state: _GroupState) -> set[int]:
+def _select(group: ProcessGroup, state: _GroupState, exclude: frozenset[int] = frozenset()) -> set[int]:
     try:
-        return {int(p) for p in group.select()}
+        return {int(p) for p in group.select()} - exclude
     except (LoadwatchError, psutil.Error, OSError, ValueError, psycopg.Error) as exc:
         if not state.failed:  # once per group: a selector that keeps failing must not flood the log
             log.warning("monitor: cannot select the %s processes: %s", group.name, getattr(exc, "message", exc))
@@ -130,8 +136,10 @@ def _started_at(create_time: float) -> float:
     return create_time - psutil.boot_time() if _HAS_BOOTTIME else create_time
 
 
-def _sample_group(group: ProcessGroup, state: _GroupState, prev_mark: float, dt: float) -> dict[str, Any]:
-    pids = _select(group, state)
+def _sample_group(group: ProcessGroup, state: _GroupState, prev_mark: float, dt: float,
+                  exclude: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """`exclude`: loadwatch's own processes (the backend of its per-interval statement reading)."""
+    pids = _select(group, state, exclude)
     current: dict[int, _ProcReading] = {}
     cpu = 0.0
     rss = threads = fds = rbytes = wbytes = ctx = 0
@@ -246,6 +254,82 @@ def _sample_host(prev: _HostReading, cur: _HostReading, dt: float) -> dict[str, 
     }
 
 
+def _local_postgres(pid: int | None) -> psutil.Process | None:
+    """The server process `pid` names, when it runs on this machine (a remote server's PID may be any process here)."""
+    if pid is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        return proc if "postgres" in proc.name().lower() else None
+    except psutil.Error:
+        return None
+
+
+@dataclass
+class _CallReadings:
+    """The target's statement calls in every monitor interval (METHOD.md §9, whose statement is it): each reading of
+    StatementCalls diffed with the one before, kept as (interval end, its length, calls per queryid that ran)."""
+
+    source: postgres_stats.StatementCalls
+    last: dict[str, int] | None = None
+    last_at: float = 0.0
+    rows: list[tuple[float, float, dict[str, int]]] = field(default_factory=list)
+    reads: int = 0
+    read_s: float = 0.0
+    backend_cpu_s: float | None = None
+
+    @property
+    def own_pids(self) -> frozenset[int]:
+        proc = _local_postgres(self.source.backend_pid)
+        return frozenset({proc.pid}) if proc is not None else frozenset()
+
+    def read(self) -> None:
+        t0 = time.time()
+        cur = self.source.read()
+        t1 = time.time()
+        if cur is None:
+            return
+        self.reads += 1
+        self.read_s += t1 - t0
+        at = (t0 + t1) / 2  # the counters were read in between
+        if self.last is not None:
+            # a statement the previous reading did not hold is new when that reading held every statement; else it
+            # was beyond the bounded rows and its calls before are unknown: counted from here
+            complete = len(self.last) < postgres_stats.INTERVAL_ROWS
+            calls: dict[str, int] = {}
+            for qid, n in cur.items():
+                before = self.last.get(qid)
+                d = (n - before if n >= before else n) if before is not None else n if complete else 0
+                if d > 0:
+                    calls[qid] = d
+            self.rows.append((round(at, 3), round(at - self.last_at, 4), calls))
+        self.last, self.last_at = cur, at
+
+    def finish(self) -> None:
+        proc = _local_postgres(self.source.backend_pid)
+        if proc is not None:
+            try:
+                ct = proc.cpu_times()
+                self.backend_cpu_s = round(ct.user + ct.system, 3)
+            except psutil.Error:
+                pass
+        self.source.close()
+
+    def block(self, qids: Sequence[str]) -> StatementIntervals:
+        """The columns of the statements `qids` (the window's top statements, loadwatch's own left out)."""
+        out: StatementIntervals = {
+            "t": [r[0] for r in self.rows],
+            "interval_s": [r[1] for r in self.rows],
+            "calls": {q: [r[2].get(q, 0) for r in self.rows] for q in qids},
+            "reads": self.reads,
+            "read_ms": round(1000.0 * self.read_s / self.reads, 3) if self.reads else None,
+            "backend_cpu_s": self.backend_cpu_s,
+        }
+        if self.source.error:
+            out["error"] = self.source.error
+        return out
+
+
 # ---------------------------------------------------------------- result
 
 
@@ -277,6 +361,9 @@ class MonitorResult:
     database: dict[str, Any] = field(default_factory=dict)
     overhead: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    # the top statements' calls in every interval (None without a database or pg_stat_statements); the chain adds
+    # the load's requests in the same intervals (loadwatch.pipeline.ownership.align_requests)
+    statement_intervals: StatementIntervals | None = None
 
     def summary(self) -> Resources:
         """The summary.json `resources` object. Averages and maxima use only the samples in which the group
@@ -320,6 +407,8 @@ class MonitorResult:
             out[name] = block
         # The database's processes (group "database") and its counters share one block: the keys differ.
         out["database"] = {**out.get("database", {}), **self.database}
+        if self.statement_intervals is not None:
+            out["database"]["statement_intervals"] = self.statement_intervals
         out["monitor_overhead_percent"] = self.overhead.get("percent_of_core")
         return cast(Resources, out)
 
@@ -363,6 +452,21 @@ class Monitor:
             log.warning("monitor: database counters unavailable: %s", getattr(exc, "message", exc))
             return {"error": str(getattr(exc, "message", exc))}
 
+    def _first_wait(self) -> float:
+        """Seconds to the first sample: on a whole multiple of the interval of wall-clock time (with 1 s, on the whole
+        seconds where the nightly load's windows begin: engine.run_load `whole_second`), at least half an interval
+        away. Later samples keep that phase."""
+        now = time.time()
+        wait = math.ceil(now / self.interval) * self.interval - now
+        return wait + self.interval if wait < 0.5 * self.interval else wait
+
+    def _call_readings(self, pre: dict[str, Any] | None) -> _CallReadings | None:
+        """The per-interval statement calls, when the opening snapshot found pg_stat_statements."""
+        if not self.database_url or not pre or pre.get("statements") is None:
+            return None
+        source = postgres_stats.StatementCalls(self.database_url)
+        return _CallReadings(source) if source.open() else None
+
     @staticmethod
     def _db_window(pre: dict[str, Any] | None, post: dict[str, Any] | None) -> dict[str, Any]:
         if pre is None and post is None:
@@ -397,23 +501,29 @@ class Monitor:
         result = MonitorResult(groups=[*(g.name for g in self.groups), *(["host"] if self.host else [])])
         deadline = mono0 + float(max_duration)
         db_pre = self._db_read()
+        calls = self._call_readings(db_pre)
+        own = calls.own_pids if calls is not None else frozenset()
         states = {g.name: _GroupState() for g in self.groups}
         host_prev = _host_reading() if self.host else None
         last_mono, last_mark = time.monotonic(), _start_clock()
         with one_process_table():  # prime: the first sample's deltas start here
             for g in self.groups:
-                _sample_group(g, states[g.name], last_mark, 0.0)
-        next_at = last_mono + self.interval
+                _sample_group(g, states[g.name], last_mark, 0.0, own)
+        if calls is not None:
+            calls.read()
+        next_at = time.monotonic() + self._first_wait()
 
         def sample(now_mono: float) -> None:
             nonlocal host_prev, last_mono, last_mark
+            if calls is not None:  # first, at the tick: where the load's seconds end
+                calls.read()
             dt = now_mono - last_mono
             wall, mark = time.time(), _start_clock()
             meta = {"t": round(wall, 3), "interval_s": round(dt, 4)}
             with one_process_table():
                 for g in self.groups:
                     result.samples.append(cast(ResourceSample, {**meta, **_sample_group(g, states[g.name],
-                                                                                           last_mark, dt)}))
+                                                                                           last_mark, dt, own)}))
             if host_prev is not None:
                 cur = _host_reading()
                 result.samples.append(cast(ResourceSample, {**meta, **_sample_host(host_prev, cur, dt)}))
@@ -434,7 +544,11 @@ class Monitor:
         now = time.monotonic()
         if now - last_mono >= _FINAL_SAMPLE_MIN_FRACTION * self.interval:
             sample(now)
+        if calls is not None:
+            calls.finish()
         result.database = self._db_window(db_pre, self._db_read())
+        if calls is not None and "top_statements" in result.database:
+            result.statement_intervals = calls.block([str(r["queryid"]) for r in result.database["top_statements"]])
         cpu, wall = time.thread_time() - cpu0, time.monotonic() - mono0
         result.overhead = {
             "cpu_seconds": round(cpu, 4),

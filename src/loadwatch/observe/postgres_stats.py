@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from typing import Any, cast
 
 import psycopg
@@ -16,8 +17,10 @@ from loadwatch.urls import redact_url
 
 __all__ = [
     "DB_COUNTERS",
+    "INTERVAL_ROWS",
     "QUERY_TEXT_CHARS",
     "SNAPSHOT_ROWS",
+    "StatementCalls",
     "pg_database_counters",
     "pg_statement_snapshot",
     "pg_top_statements",
@@ -191,3 +194,61 @@ def statement_deltas(
         out.append(_statement_row(row))
     out.sort(key=lambda r: r["total_exec_time_ms"], reverse=True)
     return out[: max(limit, 0)]
+
+
+# The per-interval reading: pg_stat_statements(false) skips the query texts (a file read per call through the view),
+# and one connection is kept for the whole load (a connection a second would itself show in the database group).
+INTERVAL_ROWS = 500  # statements read per interval, the most called first: bounded, whatever the server holds
+_INTERVAL_CALLS = (
+    "SELECT s.queryid::text, sum(s.calls)::bigint FROM pg_stat_statements(false) s"
+    " WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.queryid IS NOT NULL"
+    " GROUP BY s.queryid ORDER BY 2 DESC LIMIT %s"
+)
+
+
+class StatementCalls:
+    """Cumulative calls per queryid of the URL's database, read cheaply and often over one open connection
+    (`read`); `backend_pid` is that connection's server process, which the monitor leaves out of its process groups
+    (loadwatch's reading is not the target's work). Never raises after `open`: a failed reading closes it and keeps
+    the reason in `error`."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.conn: psycopg.Connection[Any] | None = None
+        self.backend_pid: int | None = None
+        self.error: str | None = None
+
+    def open(self) -> bool:
+        """Connect; False (with `error`) when the database or pg_stat_statements cannot be read."""
+        try:
+            self.conn = _connect(self.database_url)
+            if not _statements_ready(self.conn):
+                self.close("pg_stat_statements is not available")
+                return False
+            row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
+            self.backend_pid = int(row[0]) if row else None
+        except (InfrastructureError, psycopg.Error) as exc:
+            self.close(str(getattr(exc, "message", exc)).strip())
+            return False
+        return True
+
+    def read(self) -> dict[str, int] | None:
+        """queryid -> calls since the statistics were reset (several users or nesting levels added up); None once
+        a reading failed."""
+        if self.conn is None:
+            return None
+        try:
+            rows = self.conn.execute(_INTERVAL_CALLS, (INTERVAL_ROWS,)).fetchall()
+        except psycopg.Error as exc:
+            self.close(str(exc).strip())
+            return None
+        return {str(q): int(c) for q, c in rows}
+
+    def close(self, error: str | None = None) -> None:
+        if error is not None and self.error is None:
+            log.warning("monitor: statement calls per interval unavailable: %s", error)
+            self.error = error
+        if self.conn is not None:
+            with suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = None

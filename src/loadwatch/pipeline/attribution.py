@@ -18,8 +18,11 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loadwatch.findings import StatementOwner
 from loadwatch.metrics import cache_hit_rate
 from loadwatch.metrics import finite_number as _num
+from loadwatch.observations import StatementIntervals
+from loadwatch.pipeline import ownership
 from loadwatch.statements import statements
 from loadwatch.vocabulary import ALL, ATTRIBUTION_METRICS, STATEMENT_METRICS, STMT_PREFIX
 
@@ -32,6 +35,7 @@ __all__ = [
     "format_text",
     "missing_sources",
     "moved",
+    "owner_of",
     "statement_owner",
 ]
 
@@ -154,6 +158,35 @@ def statement_owner(qid: str, baseline: Sequence[Mapping[str, Any]], scenarios: 
     return best if ratios[best] <= OWNER_MAX_CV_RATIO * cv_y else None
 
 
+def owner_of(qid: str, intervals: StatementIntervals | None, baseline: Sequence[Mapping[str, Any]],
+             scenarios: Sequence[str]) -> StatementOwner:
+    """Whose statement it is: from this night's intervals when they can tell (loadwatch.pipeline.ownership), else
+    from the baseline nights' traffic mix (statement_owner), else nobody's that can be told (`owners` [])."""
+    night = ownership.night_owners(intervals, [qid]).get(qid)
+    found: StatementOwner = {"owners": [], "method": "none", "reason": "", "coefficients": {}, "intervals": 0,
+                             "dispersion": None}
+    if night is not None:
+        found["coefficients"] = dict(night["coefficients"])
+        found["intervals"] = night["intervals"]
+        found["dispersion"] = night["dispersion"]
+        if night["owners"]:
+            found["owners"], found["method"], found["reason"] = list(night["owners"]), "night", night["reason"]
+            return found
+    why = night["reason"] if night is not None else "the run has no calls per interval of it"
+    by_nights = statement_owner(qid, baseline, scenarios)
+    if by_nights is not None:
+        found["owners"], found["method"] = [by_nights], "nights"
+        found["reason"] = (f"its calls per request follow {by_nights}'s share of the traffic over the baseline nights "
+                           f"(within the night: {why})")
+    else:
+        found["reason"] = f"within the night: {why}; over the nights: the traffic mix cannot tell"
+    return found
+
+
+def _whose(owners: Sequence[str]) -> str:
+    return f"{owners[0]}'s" if len(owners) == 1 else "shared by " + " and ".join(owners)
+
+
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "–"
@@ -261,23 +294,31 @@ def _run_candidate(kind: str, tier: int, metric: str, row: Mapping[str, Any], te
 
 
 def _own_statements(
-    stmts: list[dict[str, Any]], owners: Mapping[str, str | None], scenario: str, texts: Mapping[str, str]
+    stmts: list[dict[str, Any]], owners: Mapping[str, StatementOwner], scenario: str, texts: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The statement candidates that can be `scenario`'s (its own, or whose owner the data cannot tell, said in
-    their text), and a note for each that is another scenario's."""
+    """The statement candidates that can be `scenario`'s (its own, one it shares, or one whose owner the data cannot
+    tell, said in their text), and a note for each that is another scenario's (or others' only)."""
     own: list[dict[str, Any]] = []
     others: list[str] = []
     for c in stmts:
-        owner = owners.get(str(c.get("queryid")))
-        if scenario == ALL or owner == scenario:
+        found = owners.get(str(c.get("queryid")))
+        who = list(found["owners"]) if found is not None else []
+        in_night = found is not None and found["method"] == "night"
+        if scenario == ALL:
             own.append(c)
-        elif owner is None:
+        elif not who:
             own.append({**c, "text": c["text"] + " (which scenario runs it cannot be told from the nights' traffic "
                                                   "mix)"})
+        elif scenario in who:
+            how = ("" if not in_night else f" ({scenario}'s: it runs with {scenario}'s requests second by second)"
+                   if len(who) == 1 else f" ({_whose(who)}: it runs with their requests second by second)")
+            own.append({**c, "text": c["text"] + how})
         else:
             query = texts.get(str(c["queryid"]), str(c["queryid"]))
-            others.append(f"statement `{query}` moved too, but it is {owner}'s (its calls per request follow "
-                          f"{owner}'s share of the traffic)")
+            why = ((f"it runs with {who[0]}'s requests second by second" if len(who) == 1
+                    else "it runs with their requests second by second") if in_night
+                   else f"its calls per request follow {who[0]}'s share of the traffic")
+            others.append(f"statement `{query}` moved too, but it is {_whose(who)} ({why})")
     return own, others
 
 
@@ -381,7 +422,8 @@ def explain(
     load = summary.get("load") or {}
     total = _num(load.get("requests")) or 0.0
     scenario_names = [str(k) for k in (load.get("scenarios") or {})]
-    owners: dict[str, str | None] = {}
+    intervals = ((summary.get("resources") or {}).get("database") or {}).get("statement_intervals")
+    owners: dict[str, StatementOwner] = {}
     explanations = []
     for sc in targets:
         sc_requests = _num(((load.get("scenarios") or {}).get(sc) or {}).get("requests"))
@@ -390,7 +432,7 @@ def explain(
         for c in stmts:
             qid = str(c["queryid"])
             if qid not in owners:
-                owners[qid] = statement_owner(qid, baseline, scenario_names)
+                owners[qid] = owner_of(qid, intervals, baseline, scenario_names)
         own, others = _own_statements(stmts, owners, sc, texts)
         candidates = _candidates(by_key, own, history, version)
         text = "; ".join(c["text"] for c in candidates) if candidates else (
@@ -407,6 +449,7 @@ def explain(
         "missing": missing,
         "notes": notes,
         "rows": [_compact(r) for r in rows],
+        "owners": owners,
     }
 
 

@@ -47,6 +47,7 @@ from loadwatch.observations import IdleCheck, TargetStats
 from loadwatch.observe import contention
 from loadwatch.observe.monitor import MonitorResult
 from loadwatch.params import RunParams, resolve_plan
+from loadwatch.pipeline import ownership
 from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
 from loadwatch.pipeline.compare import new_regressions
@@ -233,7 +234,16 @@ def _measure(
         load_result = load.result()
     finally:
         stop.set()  # also when the load failed: the monitor must not run on to its bound
-    return load_result, monitor.result()
+    return load_result, _with_requests(monitor.result(), load_result)
+
+
+def _with_requests(monitor: MonitorResult, load: LoadResult) -> MonitorResult:
+    """The load's requests in the monitor's intervals beside its statements' calls: what tells whose statement is
+    whose within the night (loadwatch.pipeline.ownership, docs/METHOD.md §9)."""
+    block = monitor.statement_intervals
+    if block is not None and block.get("t"):
+        block["requests"] = ownership.align_requests(block["t"], block["interval_s"], load.windows)
+    return monitor
 
 
 def _judge_contention(after: TargetStats, load: LoadSummary) -> TargetStats:

@@ -39,7 +39,8 @@ def run_load_stage(
                      p.get("duration", 0), p.get("requests", 0), p.get("errors", 0))
 
     try:
-        result = engine.run_load(plan, workers=workers, stop=stop, progress=progress)
+        # on a whole second: its windows then end where the monitor reads the statements' calls (METHOD.md §9)
+        result = engine.run_load(plan, workers=workers, stop=stop, progress=progress, whole_second=True)
     finally:
         stop.set()
     s = result.summary
