@@ -102,10 +102,11 @@ def sessions_view(s: SessionsSummary | None, load_errors: Mapping[str, Any]) -> 
                                     p50=lat["p50"], p95=lat["p95"], p99=lat["p99"]))
     errors = [row for name, e in s["steps"].items() for row in session_errors(name, e["errors_by_kind"])]
     for kind, why in NOT_SENT.items():
-        e = load_errors.get(kind)
-        if isinstance(e, Mapping):
+        counted = load_errors.get(kind)
+        if isinstance(counted, Mapping):
             errors.append(SessionErrorRow(where=f"scenario requests not sent ({why})", kind=kind,
-                                          count=fmt_num(e.get("count")), sample=str(e.get("sample", ""))[:300]))
+                                          count=fmt_num(counted.get("count")),
+                                          sample=str(counted.get("sample", ""))[:300]))
     refresh = s.get("refresh")
     return SessionsView(
         sessions=fmt_num(s["sessions"]),
