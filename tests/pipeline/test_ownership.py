@@ -77,11 +77,24 @@ def test_calls_that_follow_no_request_cannot_be_told(seconds, seed):
     assert BACKGROUND not in got["coefficients"]
 
 
-def test_a_statement_every_scenario_runs_alike_cannot_be_told_from_calls_of_its_own_at_a_constant_rate():
-    # every second the same number of requests: "once per request of every scenario" and "40 calls a second of its
-    # own" fit alike; the method says it cannot tell rather than guess
+def test_a_statement_every_scenario_runs_alike_is_shared_by_all_when_its_calls_stop_with_the_load():
+    # under a constant arrival rate the scenarios' requests add up to the same number every second, so inside the
+    # load "once per request of every scenario" and "40 calls a second of its own" fit alike; the intervals where
+    # the load starts and ends tell them apart (its calls stop with the requests)
     night = simulate(seconds=30, rate=RATE, weights=WEIGHTS, per_request={"all": dict.fromkeys(WEIGHTS, 1.0)})
-    assert _owner(night, "all")["owners"] == []
+    assert sorted(_owner(night, "all")["owners"]) == sorted(WEIGHTS)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_statement_every_scenario_runs_alike_cannot_be_told_from_calls_of_its_own_inside_the_load(seed):
+    # the same night without its first and last intervals: nothing tells the two readings apart; it says so
+    night = simulate(seconds=30, rate=RATE, weights=WEIGHTS, seed=seed,
+                     per_request={"all": dict.fromkeys(WEIGHTS, 1.0), "lookup": {"get_tool": 1.0}})
+    requests = {k: v[1:-1] for k, v in align_requests(night.ends, night.lengths, night.windows).items()}
+    got = night_owner(night.calls["all"][1:-1], requests, night.lengths[1:-1])
+    assert got["owners"] == [] and "rate of their own" in got["reason"], got
+    # while a statement of one scenario is still told inside the load
+    assert night_owner(night.calls["lookup"][1:-1], requests, night.lengths[1:-1])["owners"] == ["get_tool"]
 
 
 def test_too_few_intervals_or_calls_cannot_be_told_and_say_why():

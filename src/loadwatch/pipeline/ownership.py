@@ -126,7 +126,8 @@ def night_owner(calls: Sequence[float], requests: Mapping[str, Sequence[float]],
         needed = [j for j in range(p) if coef[j] > 0
                   and _nnls(np.delete(a, j, axis=1), y)[1] - rss >= OWNER_Z**2 * var]
         if not needed:
-            return _not_told("its calls follow no scenario's requests beyond their noise, second by second", w)
+            return _not_told("no scenario's requests are needed to follow its calls second by second: the other "
+                             "scenarios, or calls at a rate of their own, fit them as well", w)
         sub = a[:, needed]
         c, rss_own = _nnls(sub, y)
     except RuntimeError as exc:  # nnls gave up (its iteration bound): no answer rather than a guess
