@@ -148,6 +148,8 @@ def test_monitor_reads_the_statements_calls_in_every_interval(fresh_db):
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} (id int primary key)")
         conn.execute(f"INSERT INTO {table} SELECT generate_series(1, 100)")
+        # the monitor creates it too, at its opening snapshot; the count of its readings below needs it first
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     stop = threading.Event()
     monitor = mon.Monitor([mon.ProcessGroup("database", lambda: disc.postgres_pids(fresh_db))], interval=0.25,
                           database_url=fresh_db)
