@@ -344,8 +344,10 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
              "requests redrawn) and **(b) transient** (the factors redrawn as an independent clean night's); "
              f"seeds SeedSequence([suite seed, {CONFIRM_SALT:#x}, service, night, scenario]), listed per night "
              "in the raw file. Real demo nights: judged with the second load their record holds; "
-             + ("none of the recorded files holds one (they were recorded before the confirmation load), so those "
-                "rows are **first load only**." if not meta["real_second_loads"] else
+             + (f"{meta['real_with_confirmation']} nights were recorded with the confirmation load in the chain "
+                f"({', '.join(meta['real_files_with_confirmation']) or 'none'}) and the pipeline wanted a second load "
+                "on none of them; the nights recorded before it hold none, so those rows are **first load only**."
+                if not meta["real_second_loads"] else
                 f"{meta['real_second_loads']} nights hold one; a night that wants one and holds none stays on its "
                 "first load."), "",
              "Nights with a notification per 100 clean nights, before (no second load) and after:", "",
@@ -390,9 +392,14 @@ def main() -> None:
     rows = [*synthetic(ns.quick), *real(ns.quick)]
     stored = sum(r["models"][REAL_HEADLINE]["second_loads"]["nights_judged_with_one"]
                  for r in rows if REAL_HEADLINE in r["models"])
+    # a night recorded with the confirmation load in the chain exports `confirmation` (None when none was wanted)
+    with_confirmation = {p.stem: sum("confirmation" in n for n in json.loads(p.read_text())["nights"])
+                         for p in sorted(REAL.glob("*.json"))}
     meta = {"command": "python " + " ".join(sys.argv), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "seconds": time.perf_counter() - t0, "open_changes": "lifecycle" if LIFECYCLE else "modelled",
             "headline_model": HEADLINE, "real_second_loads": stored,
+            "real_with_confirmation": sum(with_confirmation.values()),
+            "real_files_with_confirmation": [k for k, v in with_confirmation.items() if v],
             "second_load_seeds": {"suite_seed": NOTIFY.seed, "salt": CONFIRM_SALT,
                                   "scenario": "SeedSequence([suite_seed, salt, service, night, scenario])",
                                   "factors": "SeedSequence([suite_seed, salt, service, night])"}}
