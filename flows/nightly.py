@@ -75,11 +75,13 @@ def _nightly(
     version: _p("version") = None,  # type: ignore[valid-type]
     commit: _p("commit") = None,  # type: ignore[valid-type]
     branch: _p("branch") = None,  # type: ignore[valid-type]
+    main_branch: _p("main_branch") = "main",  # type: ignore[valid-type]
 ) -> State[Any]:
     params = RunParams(
         plan=plan, duration=duration, rate=rate, users=users, warmup=warmup, target_url=target_url,
         thresholds=thresholds, workers=workers, shards=shards, out_dir=out_dir, notes=notes, tags=tags or [],
         trigger=trigger, capacity=capacity, notify=notify or [], version=version, commit=commit, branch=branch,
+        main_branch=main_branch,
     )
     return run_nightly(params)
 

@@ -92,6 +92,11 @@ class RunParams(BaseModel):
         description="Its branch (default: GITHUB_HEAD_REF, GITHUB_REF_NAME or CI_COMMIT_REF_NAME)",
         max_length=200, json_schema_extra={"position": 17},
     )
+    main_branch: str = Field(
+        "main", title="Main branch",
+        description="The branch whose runs are the baseline: a run of another branch is judged against them",
+        min_length=1, max_length=200, json_schema_extra={"position": 18},
+    )
 
 
 def resolve_plan(params: RunParams) -> Plan:

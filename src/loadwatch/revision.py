@@ -7,12 +7,13 @@ then the target's version endpoint (`target.version_path`), then the CI's variab
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from typing_extensions import TypedDict
 
-__all__ = ["CI_BRANCH", "CI_COMMIT", "Revision", "RevisionSource", "branch_of", "build_label", "resolve_revision"]
+__all__ = ["CI_BRANCH", "CI_COMMIT", "Revision", "RevisionSource", "branch_of", "build_label", "main_line",
+           "resolve_revision"]
 
 RevisionSource = Literal["cli", "target", "ci"]
 
@@ -69,3 +70,26 @@ def build_label(version: str | None, commit: str | None) -> str | None:
     if version and short:
         return f"{version} ({short})"
     return version or short
+
+
+_Run = TypeVar("_Run", bound=Mapping[str, Any])
+
+
+def main_line(history: Sequence[_Run], branch: str | None, main_branch: str) -> tuple[list[_Run], str | None]:
+    """The nightly baseline of a run of `branch` (docs/METHOD.md §14): the main line, the runs of `main_branch` and
+    those that recorded no branch. A run of another branch is judged against it, never against that branch's own
+    earlier runs (as Apache Otava's `--branch`); and the main line's baseline never holds another branch's runs.
+    Returns the runs kept and a sentence for the verdict when the choice is worth saying: a branch judged against
+    main, or one whose main has no comparable runs (then its own runs are the baseline, and the sentence says so and
+    how to name the main branch). A run that knows no branch keeps every run (nothing to tell them apart by)."""
+    if branch is None:
+        return list(history), None
+    main = [p for p in history if p.get("target_branch") in (None, main_branch)]
+    if branch == main_branch:
+        return main, None
+    if main:
+        n = len(main)
+        return main, f"branch {branch}: judged against {main_branch}'s baseline ({n} run{'s' if n != 1 else ''})"
+    own = [p for p in history if p.get("target_branch") == branch]
+    return own, (f"branch {branch}: {main_branch} has no comparable runs, so {branch}'s own earlier runs are the "
+                 f"baseline (--main-branch names the branch whose runs are)")

@@ -2,10 +2,11 @@
 clean nights against the real demo target and its own Postgres database, then a night with its table grown behind
 loadwatch's back (rows inserted straight into the database: every search scans more) and get_tool slowed by the
 demo's `delay_ms` knob (a cause loadwatch cannot measure); every answer of every night waits 25 ms first (the same
-knob), a service of a real service's size. search_by_name is explained by its search statement,
-led by the database time per request; get_tool, slowed too, leads with the database's own measures (the time and
-reads per request that every scenario shares), and the search statement is not in its list: the nights cannot tell whose it is (loadwatch's seeded scenario draw gives every night
-the same mix), but the night can: its calls follow search_by_name's requests second by second (METHOD §9)."""
+knob), a service of a real service's size. search_by_name is explained by its search statement, led by the database
+time per request; get_tool, slowed too, leads with the database's own measures (the time and reads per request that
+every scenario shares), and the search statement is not in its list: the nights cannot tell whose it is (loadwatch's
+seeded scenario draw gives every night the same mix), but the night can: its calls follow search_by_name's requests
+second by second (METHOD §9)."""
 
 from __future__ import annotations
 

@@ -72,3 +72,38 @@ def test_a_gitlab_run_without_a_version_endpoint(fresh_db, tmp_path, monkeypatch
     assert night.revision == {"version": None, "commit": "gitlab-sha", "branch": "release-3",
                               "source": {"commit": "ci", "branch": "ci"}}
     assert _stored(fresh_db, night.run_id) == (None, "gitlab-sha", "release-3")
+
+
+def _baseline_runs(summary) -> int:
+    """How many comparable runs the night's gate had: its insufficient-history reason says (10 are needed)."""
+    reason = next(r for r in summary.verdict_reasons if r.startswith("insufficient history: "))
+    return int(reason.split(": ")[1].split(" ")[0])
+
+
+def test_the_nightly_baseline_is_the_main_line(fresh_db, tmp_path, monkeypatch):
+    for name in CI_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+    def night(name: str, **revision) -> object:
+        return run_chain(_params(tmp_path / name, **revision), plain_stages(), store_url=fresh_db)
+
+    first = night("main1", branch="main")
+    assert first.verdict == "insufficient_history" and _baseline_runs(first) == 0
+    # a branch is judged against main's runs, and says so; its own earlier run is never its baseline
+    feature = night("feature1", branch="feature-x")
+    assert _baseline_runs(feature) == 1
+    assert "branch feature-x: judged against main's baseline (1 run)" in feature.verdict_reasons
+    again = night("feature2", branch="feature-x")
+    assert _baseline_runs(again) == 1
+    # main's baseline never holds the branch's runs; a night that names no branch keeps every run
+    assert _baseline_runs(night("main2", branch="main")) == 1
+    assert _baseline_runs(night("unknown")) == 4
+    # a repository whose main line is called trunk names it; until then a run of trunk keeps its own runs, saying so
+    trunk = night("trunk1", branch="trunk")
+    assert _baseline_runs(trunk) == 3  # main's two, and the one that named no branch
+    assert "branch trunk: judged against main's baseline (3 runs)" in trunk.verdict_reasons
+    named = night("trunk2", branch="trunk", main_branch="trunk")
+    assert _baseline_runs(named) == 2  # trunk's own, and the one that named no branch
+    assert not any(r.startswith("branch ") for r in named.verdict_reasons)
+    stored = json.loads((tmp_path / "feature1" / "summary.json").read_text())
+    assert "branch feature-x: judged against main's baseline (1 run)" in stored["verdict_reasons"]

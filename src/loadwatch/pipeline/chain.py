@@ -66,7 +66,7 @@ from loadwatch.record import (
     report_input,
     write_summary,
 )
-from loadwatch.revision import Revision, resolve_revision
+from loadwatch.revision import Revision, main_line, resolve_revision
 from loadwatch.settings import data_dir, settings
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import TargetLock, target_lock
@@ -385,6 +385,16 @@ def _with_version(before: Baseline, revision: Revision | None) -> Baseline:
     return before.model_copy(update={"environment": {**before.environment, "target_version": version}})
 
 
+def _on_main_line(before: Baseline, revision: Revision | None, main_branch: str) -> tuple[Baseline, str | None]:
+    """The history of the main line only (loadwatch.revision.main_line), and what to say of it."""
+    history, note = main_line(before.history, revision["branch"] if revision is not None else None, main_branch)
+    if len(history) == len(before.history):
+        return before, note
+    log.info("baseline: %d of %d comparable run(s) on the main line (%s)", len(history), len(before.history),
+             main_branch)
+    return before.model_copy(update={"history": history}), note
+
+
 def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
@@ -407,10 +417,12 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         raise  # not reached: _failed_preflight raises
     laps("open_target")
     capacity: CapacityBlock | None = None
+    branch_note: str | None = None
     try:
         before = stages.capture_before(run, store_url, started_at)
         context = replace(context, revision=_revision(params, before.target_version))
         before = _with_version(before, context.revision)
+        before, branch_note = _on_main_line(before, context.revision, params.main_branch)
         laps("capture_before")
         # one load at a time per target (`demo` for the bundled service): the lock is held from the fixed-rate load
         # through the capacity search, so no other run's load falls between them
@@ -453,6 +465,8 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         policy=run.plan.verdict.open_changes,
         second=second,
     )
+    if branch_note is not None:  # which runs were the baseline, said where the verdict is read
+        findings = findings.model_copy(update={"verdict_reasons": [*findings.verdict_reasons, branch_note]})
     if ab_block is not None:
         findings = judge_with_ab(findings, ab_block)
     if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)

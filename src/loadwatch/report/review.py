@@ -21,6 +21,7 @@ from loadwatch.pipeline.compare import builds_of, format_change, judge, machine_
 from loadwatch.pipeline.open_changes import describe
 from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
+from loadwatch.revision import main_line
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import RunPoint
 from loadwatch.store.changes import series_changes
@@ -85,7 +86,8 @@ def _no_runs(plan_hash: str | None, branch: str | None) -> InvalidInput:
 def _branch_runs(engine: Engine, *, last: int, plan_hash: str | None, branch: str | None,
                  main_branch: str) -> tuple[list[HistoryPoint], list[HistoryPoint], list[str]]:
     """(baseline, the runs judged and charted after it, reasons to add). Without a branch: the nightly run's own
-    choice of comparable runs (plan + environment, since the last expected change) before the newest run. With
+    choice of comparable runs (plan + environment, since the last expected change, on the main line when the newest
+    run names its branch) before the newest run. With
     one (modelled on Apache Otava's `--branch`): the branch's last runs after main's comparable runs, the newest judged
     against main's baseline only, so a branch's own runs never become its baseline."""
     newest = store.recent_runs(engine, last=1, plan_hash=plan_hash, branch=branch)
@@ -93,7 +95,12 @@ def _branch_runs(engine: Engine, *, last: int, plan_hash: str | None, branch: st
         raise _no_runs(plan_hash, branch)
     head = newest[-1]
     key = store.run_key(engine, head["run_id"])
-    if branch is None or branch == main_branch:
+    if branch is None:  # the newest run's own branch chooses, as the nightly chose (loadwatch.revision.main_line)
+        past = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
+                                        before=key["started_at"], limit=max(last - 1, 1))
+        past, note = main_line(past, head["target_branch"], main_branch)
+        return past, [head], [note] if note else []
+    if branch == main_branch:
         past = store.comparable_history(engine, plan_hash=key["plan_hash"], env_hash=key["env_hash"],
                                         before=key["started_at"], limit=max(last - 1, 1), branch=branch)
         return past, [head], []
