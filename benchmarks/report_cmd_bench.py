@@ -52,6 +52,7 @@ def record(rng: np.random.Generator, night: int, started: datetime, names: list[
     summary = {
         "run_id": f"bench-{night:04d}", "started_at": started.isoformat(),
         "finished_at": (started + timedelta(seconds=60)).isoformat(), "verdict": "pass", "status": "completed",
+        "trigger": "schedule",  # a stored summary is read back as a RunSummary (loadwatch.record), which needs it
         "plan": {"name": "bench", "hash": "bench", "scenarios": [{"name": n, "weight": 1} for n in names],
                  "target_url": "http://127.0.0.1:8000"},
         "environment": {"hash": "bench"},
