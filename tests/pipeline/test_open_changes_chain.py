@@ -62,7 +62,7 @@ def _night(plan: str, out: Path, db: str) -> RunSummary:
     return run_chain(params, plain_stages(), store_url=db)
 
 
-def _seed(db: str, first: RunSummary, n: int = 10) -> None:
+def _seed(db: str, first: RunSummary, n: int = 10, wiggle: tuple[float, ...] = WIGGLE) -> None:
     """n earlier nights like `first`: its summary with every latency scaled by a small wiggle."""
     engine = store.connect(db)
     try:
@@ -73,7 +73,7 @@ def _seed(db: str, first: RunSummary, n: int = 10) -> None:
             s["open_changes"] = []
             s["verdict"] = "pass"  # a seed is a judged night, whatever the first real one was
             for block in [s["load"], *s["load"].get("scenarios", {}).values()]:
-                block["latency_ms"] = {k: (v * WIGGLE[i % 5] if isinstance(v, float | int) else v)
+                block["latency_ms"] = {k: (v * wiggle[i % len(wiggle)] if isinstance(v, float | int) else v)
                                        for k, v in (block.get("latency_ms") or {}).items()}
             store.save_run(engine, {"summary": s, "status": "completed"})
     finally:
