@@ -19,10 +19,11 @@ from loadwatch.pipeline.chain import Stages, run_chain
 from loadwatch.record import RunSummary
 
 FAST_S, SLOW_S = 0.003, 0.030  # answers 10x slower: far beyond the band of any night on any machine
-# The seeded nights' spread: that of real nights of a 3 ms loopback answer on a 2-core machine running a test suite.
-# A second load seconds after the first drifts by several per cent (once +6 % at p50 on CI's kind of machine), which
-# the ±1.5 % of test_open_changes_chain's seeds would call a regression of its own.
-SPREAD = (1.0, 1.08, 0.92, 1.05, 0.95)
+# The seeded nights' spread: that of real nights of a 3 ms loopback answer on a 2-core machine running a test suite,
+# tails included (a 3 s night's p95 is its 6th slowest answer). A second load seconds after the first drifts by
+# several per cent at p50 and more at p95 (seen: +6 % at p50; a p95 beyond ±8 % seeds), which a narrower band calls a
+# regression of its own; the slow load is 10x, far outside this band too.
+SPREAD = (1.0, 1.2, 0.85, 1.12, 0.9)
 
 
 def _plan(folder: Path, url: str, *, confirm: bool = True) -> str:
