@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,32 +115,38 @@ def own_demo_database(pg_admin_url: str) -> Any:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@contextmanager
+def _favoured_demo(folder: Path, database_url: str) -> Iterator[tuple[Any, str]]:
+    """The demo on its own database, every answer BASE_DELAY_MS late, and the plan against it; the target and its
+    database's backends favoured (its pool opens them at start) until it stops."""
+    from loadwatch.demo import DemoTarget
+
+    demo = DemoTarget.start(database_url=database_url)
+    try:
+        demo.set_faults({"delay_ms": BASE_DELAY_MS})
+        with favoured([demo.pid], demo.database_url):
+            yield demo, _plan(folder, demo.url, demo.database_url)
+    finally:
+        demo.stop()
+
+
 def test_a_grown_table_is_explained_by_what_moved_most_and_only_where_it_belongs(
     prefect_harness, fresh_db, own_demo_database, tmp_path, monkeypatch
 ):
-    from loadwatch.demo import DemoTarget
-
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
-    demo = DemoTarget.start(database_url=own_demo_database)
-    demo.set_faults({"delay_ms": BASE_DELAY_MS})
-    plan = _plan(tmp_path, demo.url, demo.database_url)
-    try:
-        # the demo's pool opens its backends at start: favoured with the target for the whole test
-        with favoured([demo.pid], demo.database_url):
-            judged = 0
-            for night in range(MAX_CLEAN_NIGHTS):
-                s = _night(plan, tmp_path / f"night{night:02d}")
-                assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
-                judged += s["verdict"] != "inconclusive"
-                if judged >= BASELINE_NIGHTS:
-                    break
-            assert judged >= BASELINE_NIGHTS, f"only {judged} of {night + 1} clean nights were judged"
-            search_qid = _search_queryid(demo.database_url)
-            _grow_table(demo.database_url)
-            demo.set_faults({"delay_ms": BASE_DELAY_MS, "endpoints": {"get_tool": {"delay_ms": GET_TOOL_DELAY_MS}}})
-            s = _night(plan, tmp_path / "grown")
-    finally:
-        demo.stop()
+    with _favoured_demo(tmp_path, own_demo_database) as (demo, plan):
+        judged = 0
+        for night in range(MAX_CLEAN_NIGHTS):
+            s = _night(plan, tmp_path / f"night{night:02d}")
+            assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
+            judged += s["verdict"] != "inconclusive"
+            if judged >= BASELINE_NIGHTS:
+                break
+        assert judged >= BASELINE_NIGHTS, f"only {judged} of {night + 1} clean nights were judged"
+        search_qid = _search_queryid(demo.database_url)
+        _grow_table(demo.database_url)
+        demo.set_faults({"delay_ms": BASE_DELAY_MS, "endpoints": {"get_tool": {"delay_ms": GET_TOOL_DELAY_MS}}})
+        s = _night(plan, tmp_path / "grown")
 
     by_scenario = {e["scenario"]: e for e in s["attribution"]["explanations"]}
     regressed = {c["scenario"] for c in s["comparison"] if c["outcome"] == "regression"} - {"*"}
@@ -175,19 +183,12 @@ def test_one_long_enough_night_tells_whose_statement_the_search_is(prefect_harne
     """The night's own fit on the real demo (loadwatch.pipeline.ownership, METHOD §9): one 15 s night, no history
     needed. The monitor read the statements' calls every second beside the scenarios' requests, and the search
     statement is search_by_name's, about one call per request; no other scenario is given it."""
-    from loadwatch.demo import DemoTarget
     from loadwatch.pipeline.ownership import night_owners
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
-    demo = DemoTarget.start(database_url=own_demo_database)
-    demo.set_faults({"delay_ms": BASE_DELAY_MS})
-    plan = _plan(tmp_path, demo.url, demo.database_url)
-    try:
-        with favoured([demo.pid], demo.database_url):
-            s = _night(plan, tmp_path / "night", duration=OWNER_NIGHT_S)
+    with _favoured_demo(tmp_path, own_demo_database) as (demo, plan):
+        s = _night(plan, tmp_path / "night", duration=OWNER_NIGHT_S)
         search_qid = _search_queryid(demo.database_url)
-    finally:
-        demo.stop()
 
     assert s["load"]["errors"] == 0, s["load"]["errors_by_kind"]
     intervals = s["resources"]["database"]["statement_intervals"]

@@ -173,3 +173,14 @@ def __getattr__(name: str) -> Any:  # Django reads ROOT_URLCONF's urlpatterns on
     if name == "urlpatterns":
         return _urls()
     raise AttributeError(name)
+
+
+# the plan's login step against oauth_app: a password form, its token and lifetime extracted
+TOKEN_LOGIN = {
+    "name": "token",
+    "method": "POST",
+    "path": "/token",
+    "form": {"username": "{users.username}", "password": "{users.password}"},
+    "extract": {"token": {"json": "access_token"}, "expires_in": {"json": "expires_in"}},
+    "expect": {"status": [200]},
+}

@@ -17,15 +17,7 @@ from loadwatch.engine import run_load
 from loadwatch.errors import InvalidInput
 
 from . import login_apps
-
-TOKEN_LOGIN = {
-    "name": "token",
-    "method": "POST",
-    "path": "/token",
-    "form": {"username": "{users.username}", "password": "{users.password}"},
-    "extract": {"token": {"json": "access_token"}, "expires_in": {"json": "expires_in"}},
-    "expect": {"status": [200]},
-}
+from .login_apps import TOKEN_LOGIN
 
 
 @pytest.fixture(scope="module")

@@ -117,13 +117,7 @@ def test_the_table_grown_behind_its_back_ranks_database_time_first_and_keeps_the
 def test_a_statement_whose_owner_cannot_be_told_stays_with_every_scenario_and_says_so():
     # every night the same mix (no movement of the shares to follow): nobody's statement can be told apart
     rng = random.Random(5)
-    fixed = [{"run_id": f"r{i:02d}", "started_at": T0 + timedelta(days=i), "histograms": {}, "excluded": False,
-              "verdict": "pass", "target_version": "1.4.2"} for i in range(NIGHTS)]
-    for h in fixed:
-        n = _night(rng)
-        for sc, w in WEIGHTS.items():
-            n["load"]["scenarios"][sc]["requests"] = round(1000 * w)
-        h["metrics"] = run_metrics(n)
+    fixed = _fixed_mix_nights(rng)
     assert statement_owner("1", fixed, list(WEIGHTS)) is None
     slow = {sc: 40.0 for sc in WEIGHTS} | {"search_by_name": 400.0}
     e = _explanations(_night(rng, search_ms=280.0, p50=slow), fixed)

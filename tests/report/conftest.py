@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from engine import login_apps
+from engine.login_apps import TOKEN_LOGIN
 
 from loadwatch.config import load_plan
 from loadwatch.engine import run_load
@@ -30,14 +31,6 @@ from loadwatch.report.render import write_report
 
 BAD_USERS = ("user0", "user1")  # unique rows are split p, p + P, ...: with two processes, each one's first row
 AUTH = {"Authorization": "Bearer {token}"}
-TOKEN_LOGIN = {
-    "name": "token",
-    "method": "POST",
-    "path": "/token",
-    "form": {"username": "{users.username}", "password": "{users.password}"},
-    "extract": {"token": {"json": "access_token"}, "expires_in": {"json": "expires_in"}},
-    "expect": {"status": [200]},
-}
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from loadwatch import store
 from loadwatch.record import RunRecord, RunSummary
-from loadwatch.store import db
 
 T0 = datetime(2026, 12, 1, 2, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(fresh_db):
-    eng = db.make_engine(fresh_db)
-    db.migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def _save(engine, run_id: str, started: datetime, status: str = "completed") -> None:

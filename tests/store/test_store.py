@@ -51,14 +51,6 @@ def _record(run_id: str, started: datetime, p95: float = 10.0, plan_hash: str = 
     }
 
 
-@pytest.fixture
-def engine(fresh_db):
-    eng = db.make_engine(fresh_db)
-    db.migrate(eng)
-    yield eng
-    eng.dispose()
-
-
 def test_migrations_are_recorded_and_rerunnable(engine):
     versions = db.applied_versions(engine)
     assert versions == [v for v, _, _ in db.migrations()]

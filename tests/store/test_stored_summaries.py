@@ -15,18 +15,9 @@ from loadwatch import store
 from loadwatch.cli import main
 from loadwatch.errors import InfrastructureError
 from loadwatch.report.header import VERDICTS as BADGES
-from loadwatch.store import db
 from loadwatch.vocabulary import VERDICT_EXIT, VERDICTS
 
 SUMMARIES = Path(__file__).parents[1] / "pipeline" / "summaries"
-
-
-@pytest.fixture
-def engine(fresh_db):
-    eng = db.make_engine(fresh_db)
-    db.migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def _seed_files(folder: Path, nights: int) -> list[Path]:

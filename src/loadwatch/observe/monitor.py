@@ -29,6 +29,7 @@ reading every process on the machine each second).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -308,11 +309,10 @@ class _CallReadings:
     def finish(self) -> None:
         proc = _local_postgres(self.source.backend_pid)
         if proc is not None:
-            try:
+            # a backend gone or not ours to read leaves backend_cpu_s None: its cost is then unknown, never 0
+            with contextlib.suppress(psutil.Error):
                 ct = proc.cpu_times()
                 self.backend_cpu_s = round(ct.user + ct.system, 3)
-            except psutil.Error:
-                pass
         self.source.close()
 
     def block(self, qids: Sequence[str]) -> StatementIntervals:
