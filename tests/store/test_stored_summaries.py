@@ -40,10 +40,14 @@ def test_an_earlier_versions_summary_reads_back_with_todays_lap_keys(engine):
     assert store.get_summary(engine, "no-such-run") is None
 
 
+def _imported(db: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Two seed nights imported with `loadwatch import`; the newest one's run id (the command's last word)."""
+    assert main(["import", *map(str, _seed_files(folder, nights=2)), "--database-url", db]) == 0
+    return capsys.readouterr().out.split()[-1]
+
+
 def test_an_imported_run_is_a_known_verdict(fresh_db, tmp_path, capsys):
-    files = _seed_files(tmp_path, nights=2)
-    assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
-    run_id = capsys.readouterr().out.split()[-1]
+    run_id = _imported(fresh_db, tmp_path, capsys)
     engine = store.connect(fresh_db)
     try:
         read = store.get_summary(engine, run_id)
@@ -61,9 +65,7 @@ def test_every_verdict_has_a_badge_and_an_exit_code():
 
 
 def test_a_stored_summary_that_does_not_validate_exits_3_naming_the_run_and_the_field(fresh_db, tmp_path, capsys):
-    files = _seed_files(tmp_path, nights=2)
-    assert main(["import", *map(str, files), "--database-url", fresh_db]) == 0
-    run_id = capsys.readouterr().out.split()[-1]
+    run_id = _imported(fresh_db, tmp_path, capsys)
     engine = store.connect(fresh_db)
     try:
         with engine.begin() as conn:  # a verdict no version of loadwatch wrote
