@@ -1,6 +1,7 @@
 """The nightly A/B stage and the run's build through a real Prefect engine: the flow's `ab` task compares two real
-builds of a small loopback service (the candidate ×2 slower, 3 → 6 ms, far beyond a busy machine's noise) and the
-flow run ends Failed with the A/B row; the flow's version/commit/branch parameters are recorded with the run."""
+builds of a small loopback service (the candidate answers every request with a 500: a regression two pairs tell) and
+the flow run ends Failed with the A/B row; the flow's version/commit/branch parameters are recorded with the run.
+The A/B statistics of a slowed candidate through the chain: tests/pipeline/test_ab_nightly.py."""
 
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ def test_the_flow_fails_the_night_on_a_same_night_ab_regression(prefect_harness,
         "  - {name: items, path: /items}\n"
         "ab:\n"
         f"  baseline: \"{_cmd(3)}\"\n"
-        f"  candidate: \"{_cmd(6)}\"\n"
+        f"  candidate: \"{_cmd(3)} --fail\"\n"
         "  percentiles: [p50]\n"
         "  alpha: 0.05\n"
         "  looks: 1\n"
-        "  max_pairs: 7\n"
+        "  max_pairs: 2\n"
         "  round: 1.5\n"
         "  budget: 300\n"
     )
@@ -70,6 +71,8 @@ def test_the_flow_fails_the_night_on_a_same_night_ab_regression(prefect_harness,
     assert state.is_failed(), state.message
     assert summary["verdict"] == "regression" and summary["ab"]["verdict"] == "regression"
     assert summary["verdict_reasons"][0].startswith("same-night A/B regression")
+    rows = {r["percentile"]: r for r in summary["ab"]["rows"] if r["scenario"] == "*"}
+    assert rows["error_rate"]["verdict"] == "regression" and rows["error_rate"]["same_night"] is True
     assert "ab" in summary["timings_s"]
     assert summary["revision"] == {"version": "2.0.0", "commit": "0123456789abcdef", "branch": "release-2",
                                    "source": {"version": "cli", "commit": "cli", "branch": "cli"}}
