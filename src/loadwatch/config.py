@@ -468,6 +468,10 @@ class VerdictSpec(_Model):
     confirm: bool = Field(
         True, description="a new regression must show again in a second load of the same night before it fails the "
                           "night (the load runs once more, only on such nights); false: the first load decides")
+    min_history: int = Field(
+        10, ge=5, le=20,
+        description="comparable earlier runs the gate needs before it judges a series (5-20, at most its 20-run "
+                    "window); fewer judge sooner with wider intervals (docs/METHOD.md §3, \"How much history\")")
 
 
 # plan fields added after plans were first hashed, at their defaults (plan_hash leaves them out)

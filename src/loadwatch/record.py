@@ -270,6 +270,7 @@ def plan_info(plan: Plan) -> dict[str, Any]:
         "duration": load.total_duration,
         "warmup": load.warmup,
         "thresholds": list(plan.thresholds),
+        "verdict": plan.verdict.model_dump(),
         "scenarios": [{"name": s.name, "weight": s.weight, "method": s.method, "path": s.path} for s in plan.scenarios],
     }
 

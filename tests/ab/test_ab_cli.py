@@ -73,7 +73,7 @@ def test_a_build_that_fails_fast_is_a_regression_not_an_improvement(plan, tmp_pa
 def test_aa_same_build_twice_is_no_regression(plan, tmp_path):
     out = tmp_path / "aa.json"
     code = main(["ab", "--plan", str(plan), "--baseline-cmd", _cmd(5), "--aa", "--percentiles", "p50",
-                 "--floor", "p50=15", "--alpha", "0.05", "--looks", "1", "--max-pairs", "10", "--round", "1.5",
+                 "--floor", "p50=15", "--alpha", "0.05", "--looks", "1", "--max-pairs", "8", "--round", "1.5",
                  "--budget", "400", "--json", str(out), "--quiet"])
     doc = json.loads(out.read_text())
     assert code == 0, doc["rows"]

@@ -69,7 +69,7 @@ def test_bisect_names_the_slow_commit(repo, plan, tmp_path, capsys):
                  "--build-cmd", f"{py} -m py_compile {{dir}}/server.py",
                  "--start-cmd", f"{py} {{dir}}/server.py --port {{port}}",
                  "--percentiles", "p50", "--floor", "p50=15", "--alpha", "0.05", "--looks", "1", "--max-pairs", "6",
-                 "--round", "1.5", "--budget", "300", "--json", str(out), "--quiet"])
+                 "--round", "1", "--budget", "300", "--json", str(out), "--quiet"])
     doc = json.loads(out.read_text())
     assert code == 1, doc["reason"]
     assert doc["verdict"] == "found"

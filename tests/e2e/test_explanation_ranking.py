@@ -28,8 +28,10 @@ from loadwatch.params import RunParams
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
-BASELINE_NIGHTS = 10  # the gate's min_history
-MAX_CLEAN_NIGHTS = 20  # a night on a busy machine is inconclusive and no baseline: a few more, bounded
+# the plan's `verdict.min_history`: the gate and the attribution judge from the fifth clean night (the default ten
+# are the regression proof's, test_regression_proof.py; here what is proven is the explanation)
+BASELINE_NIGHTS = 5
+MAX_CLEAN_NIGHTS = 12  # a night on a busy machine is inconclusive and no baseline: a few more, bounded
 RATE = 40
 NIGHT_S = 6
 # one night long enough for its own intervals to tell whose statement is whose (at least 10 with requests: 4 fitted
@@ -64,6 +66,7 @@ def _plan(folder: Path, url: str, database_url: str) -> str:
             {"name": "get_tool", "weight": 40, "path": API + "/{tool}", "expect": {"status": [200]}},
         ],
         "thresholds": [],
+        "verdict": {"min_history": BASELINE_NIGHTS},
     }
     path = folder / "ranking_plan.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -151,6 +154,8 @@ def test_a_grown_table_is_explained_by_what_moved_most_and_only_where_it_belongs
     by_scenario = {e["scenario"]: e for e in s["attribution"]["explanations"]}
     regressed = {c["scenario"] for c in s["comparison"] if c["outcome"] == "regression"} - {"*"}
     assert {"search_by_name", "get_tool"} <= regressed, s["verdict_reasons"]
+    assert s["plan"]["verdict"]["min_history"] == BASELINE_NIGHTS  # recorded, and the report says what it judged from
+    assert f"(at least {BASELINE_NIGHTS})" in (tmp_path / "grown" / "report.html").read_text()
     # the monitor read the statements' calls every second of the load, beside the scenarios' requests
     intervals = s["resources"]["database"]["statement_intervals"]
     assert set(intervals["requests"]) == {"list_tools", "search_by_name", "get_tool"}

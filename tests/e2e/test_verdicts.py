@@ -90,7 +90,7 @@ def edge() -> Iterator[EdgeServer]:
 
 
 def _plan(folder: Path, url: str, scenarios: list[dict[str, object]], thresholds: list[str],
-          rate: float = 100.0, duration: float = 3.0) -> str:
+          rate: float = 100.0, duration: float = 3.0, min_history: int = 10) -> str:
     doc = {
         "name": "edge",
         "target": {"url": url, "health_path": "/ok"},
@@ -98,6 +98,7 @@ def _plan(folder: Path, url: str, scenarios: list[dict[str, object]], thresholds
                  "timeout": {"connect": 2, "total": 2}},
         "scenarios": scenarios,
         "thresholds": thresholds,
+        "verdict": {"min_history": min_history},
     }
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -114,8 +115,10 @@ def test_a_tail_regression_fails_the_night_however_noisy_the_history(prefect_har
     from loadwatch.flows.nightly import nightly
 
     monkeypatch.setenv("LOADWATCH_DATABASE_URL", fresh_db)
-    plan = _plan(tmp_path, edge.url, [{"name": "items", "path": "/items"}, {"name": "item", "path": "/item/1"}], [])
-    for night in range(11):
+    # judged from the fifth night (the plan's verdict.min_history): five nights of history, then one clean night judged
+    plan = _plan(tmp_path, edge.url, [{"name": "items", "path": "/items"}, {"name": "item", "path": "/item/1"}], [],
+                 min_history=5)
+    for night in range(6):
         out = tmp_path / f"n{night:02d}"
         state = nightly(**RunParams(plan=plan, out_dir=str(out), trigger="ci").model_dump(), return_state=True)
         s = _summary(out)
@@ -133,8 +136,9 @@ def test_a_tail_regression_fails_the_night_however_noisy_the_history(prefect_har
                                                         and any(i in r for i in from_points))
             for r in s["verdict_reasons"]  # type: ignore[union-attr]
         ), s["verdict_reasons"]
+    assert s["verdict"] != "insufficient_history" and len(s["baseline_run_ids"]) == 5  # type: ignore[arg-type]
     edge.slow_every, edge.slow_ms = 12, 50.0  # a lock, a GC pause: 1 request in 12 waits 50 ms more
-    out = tmp_path / "n11"
+    out = tmp_path / "n06"
     code = main(["run", "--plan", plan, "--out", str(out), "--trigger", "ci"])
     s = _summary(out)
     assert code == 1, s["verdict_reasons"]

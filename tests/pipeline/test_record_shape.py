@@ -14,7 +14,9 @@ Two pins, both taken from that earlier code (the commit before the record became
   (issue 22.7), by hand from the types: `resources.database.statement_intervals` (loadwatch.observations.
   StatementIntervals) and `attribution.owners` (loadwatch.findings.StatementOwner), both optional;
   `timings_s`'s lap keys renamed by hand to their stages' names (issue 23: `open_target`, `capture_before`, a
-  `capture_after` lap of its own, `notify`), which an earlier summary reads back as (loadwatch.record.OLD_LAP_KEYS).
+  `capture_after` lap of its own, `notify`), which an earlier summary reads back as (loadwatch.record.OLD_LAP_KEYS);
+  `plan.verdict` (the plan's `verdict:` section, its `min_history` the report's "needed"), by hand, optional: a
+  summary written before it has none.
   Regenerate only for a deliberate change of the contract: `python tests/pipeline/record_shape.py
   tests/pipeline/summary_shape.json <summary.json files>`.
 The summaries the chain writes today are checked against the shape in test_chain.py (a real run)."""

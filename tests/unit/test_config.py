@@ -184,3 +184,15 @@ def test_ab_section_is_validated_and_outside_the_plan_hash(tmp_path):
         parse_plan({**BASE, "ab": {**ab, "round": 30, "settle": 0.5}})
     with pytest.raises(InvalidInput, match=r"ab\.baseline: required field is missing"):
         parse_plan({**BASE, "ab": {"candidate": "http://127.0.0.1:1"}})
+
+
+def test_min_history_is_bounded_by_the_window_and_outside_the_plan_hash():
+    from loadwatch.pipeline.compare import gate_config
+
+    plan = parse_plan({**BASE, "verdict": {"min_history": 5}})
+    assert gate_config(plan.verdict).min_history == 5
+    assert gate_config(parse_plan(BASE).verdict).min_history == 10  # the method's default
+    assert plan.plan_hash() == parse_plan(BASE).plan_hash()  # the judgement changes, not what is comparable
+    for bad in (4, 21, "ten"):
+        with pytest.raises(InvalidInput, match=r"p\.yaml: verdict\.min_history"):
+            parse_plan({**BASE, "verdict": {"min_history": bad}}, source="p.yaml")

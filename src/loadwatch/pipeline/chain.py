@@ -50,7 +50,7 @@ from loadwatch.params import RunParams, resolve_plan
 from loadwatch.pipeline import ownership
 from loadwatch.pipeline.ab_stage import judge_with_ab
 from loadwatch.pipeline.capture import Baseline
-from loadwatch.pipeline.compare import new_regressions
+from loadwatch.pipeline.compare import gate_config, new_regressions
 from loadwatch.pipeline.confirm import SecondLoad
 from loadwatch.pipeline.open_changes import OpenChangesPolicy
 from loadwatch.pipeline.preflight import Preflight
@@ -68,6 +68,7 @@ from loadwatch.record import (
 )
 from loadwatch.revision import Revision, main_line, resolve_revision
 from loadwatch.settings import data_dir, settings
+from loadwatch.stats.model import GateConfig
 from loadwatch.store import resolve_database_url
 from loadwatch.store.lock import TargetLock, target_lock
 from loadwatch.store.repo import HistoryPoint
@@ -129,7 +130,7 @@ class CompareRunner(Protocol):
                  metrics: Mapping[str, Mapping[str, float]] | None, histograms: Mapping[str, Mapping[str, str]],
                  history: Sequence[HistoryPoint], threshold_exprs: Sequence[str], plan_source: str,
                  commit: str | None, changes: Sequence[OpenChange] | None, policy: OpenChangesPolicy,
-                 second: SecondLoad | None) -> Findings:
+                 second: SecondLoad | None, config: GateConfig) -> Findings:
         """The night's findings."""
 
 
@@ -273,7 +274,8 @@ def _confirm(stages: Stages, run: RunTarget, params: RunParams, laps: _Laps, *, 
         return None
     load_result, measured, metrics = first
     series = new_regressions(run_id=run_id, started_at=started_at, summary=measured, metrics=metrics,
-                             histograms=load_result.histograms, history=before.history, changes=before.changes)
+                             histograms=load_result.histograms, history=before.history, changes=before.changes,
+                             config=gate_config(run.plan.verdict))
     if not series:
         return None
     log.info("new regression(s) %s: loading the target once more to confirm them",
@@ -463,6 +465,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         commit=context.revision["commit"] if context.revision is not None else None,
         changes=before.changes,
         policy=run.plan.verdict.open_changes,
+        config=gate_config(run.plan.verdict),
         second=second,
     )
     if branch_note is not None:  # which runs were the baseline, said where the verdict is read

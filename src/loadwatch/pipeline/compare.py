@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loadwatch.changes import OpenChange
+from loadwatch.config import VerdictSpec
 from loadwatch.findings import Findings
 from loadwatch.metrics import Measured, run_metrics
 from loadwatch.pipeline import attribution
@@ -36,6 +37,7 @@ __all__ = [
     "compare_stage",
     "decide_verdict",
     "format_change",
+    "gate_config",
     "judge",
     "machine_busy",
     "new_regressions",
@@ -280,6 +282,11 @@ def judge(
             c.model_copy(update={"failing": False, "held": False}) for c in changes or []],
         "confirmation_rows": confirmed_rows,
     }
+
+
+def gate_config(verdict: VerdictSpec) -> GateConfig:
+    """The gate's settings a plan can change (its `verdict:` section); the rest are the method's."""
+    return GateConfig(min_history=verdict.min_history)
 
 
 def compare_stage(

@@ -30,7 +30,8 @@ __all__ = ["MAX_INCIDENTS_HTML", "MAX_INCIDENTS_MD", "MIN_HISTORY", "OUTCOME_RAN
 
 MAX_INCIDENTS_HTML = 20
 MAX_INCIDENTS_MD = 5
-MIN_HISTORY = 10  # the gate's default minimum of comparable runs (stats.GateConfig.min_history)
+MIN_HISTORY = 10  # the gate's default minimum of comparable runs (stats.GateConfig.min_history); a plan's
+# `verdict.min_history`, recorded in the run's plan block, wins
 OUTCOME_RANK = {"regression": 0, "suspect": 1, "improvement": 2, "insufficient_history": 3, "ok": 4}
 
 
@@ -202,7 +203,7 @@ def findings_view(summary: RunSummary, found: Sequence[dict[str, Any]], run_id: 
             "n": len(baseline_ids) or n_baseline,
             "first": baseline_ids[0] if baseline_ids else "",
             "last": baseline_ids[-1] if baseline_ids else "",
-            "needed": MIN_HISTORY,
+            "needed": ((summary.plan or {}).get("verdict") or {}).get("min_history", MIN_HISTORY),
         },
         "counts": _counts(comparison),
         "noisy_series": sum(1 for c in comparison if (c.get("noise") or {}).get("noisy")),
