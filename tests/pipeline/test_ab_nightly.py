@@ -63,7 +63,7 @@ def _plan(tmp_path: Path, target: str, baseline: str, candidate: str) -> Path:
         "  percentiles: [p50]\n"
         "  alpha: 0.05\n"
         "  looks: 1\n"
-        "  max_pairs: 7\n"
+        "  max_pairs: 6\n"
         "  round: 1.5\n"
         "  budget: 300\n"
     )
@@ -79,7 +79,7 @@ def test_a_slowed_candidate_fails_the_night_with_its_ab_row(fresh_db, tmp_path, 
     night = run_chain(_params(plan, tmp_path / "out"), plain_stages(),
                       store_url=fresh_db)
     assert night.ab is not None and night.ab["status"] == "completed"
-    assert night.ab["verdict"] == "regression" and night.ab["pairs"] == 7
+    assert night.ab["verdict"] == "regression" and night.ab["pairs"] == 6
     row = next(r for r in night.ab["rows"] if r["scenario"] == "*" and r["percentile"] == "p50")
     assert row["verdict"] == "regression" and row["same_night"] is True
     assert 50.0 < row["ci_low_percent"] <= row["change_percent"] <= row["ci_high_percent"] < 200.0
