@@ -3,10 +3,7 @@ feeder, and a unique CSV feeder across two spawned worker processes checked at a
 
 from __future__ import annotations
 
-import asyncio
 import random
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,8 @@ from loadwatch.config import DataSource, load_plan, parse_plan
 from loadwatch.engine import run_load
 from loadwatch.engine.data import DataExhausted, Feeder, Table, load_data
 from loadwatch.errors import InvalidInput
+
+from .loopback import serving
 
 
 def _plan_file(tmp_path: Path, data: dict[str, Any], path: str = "/u/{users.name}", url: str = "http://127.0.0.1:9",
@@ -126,32 +125,13 @@ def test_strategies():
 def recorder() -> Iterator[tuple[str, list[str]]]:
     """A keep-alive loopback server that answers 200 and records every request line it is sent."""
     seen: list[str] = []
-    ready: list[int] = []
-    stop = threading.Event()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                seen.append(head.split(b" ", 2)[1].decode())
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    def answer(head: bytes) -> bytes:
+        seen.append(head.split(b" ", 2)[1].decode())
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-    async def main() -> None:
-        srv = await asyncio.start_server(handler, "127.0.0.1", 0)
-        ready.append(srv.sockets[0].getsockname()[1])
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
-        srv.close()
-
-    t = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    t.start()
-    while not ready:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{ready[0]}", seen
-    stop.set()
-    t.join(5)
+    with serving(answer) as url:
+        yield url, seen
 
 
 def test_unique_rows_across_two_processes_are_never_sent_twice(tmp_path, recorder):

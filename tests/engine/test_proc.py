@@ -4,7 +4,6 @@ priority (loadwatch.engine.proc.Inherited), not as the server was when it starte
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import threading
@@ -18,36 +17,20 @@ import pytest
 from loadwatch.config import parse_plan
 from loadwatch.engine import run_load
 
+from .loopback import serving
+
 
 @pytest.fixture
 def header_server() -> Iterator[tuple[str, list[bytes]]]:
     """A keep-alive loopback server recording each request's head."""
-    ready: list[int] = []
     heads: list[bytes] = []
-    stop = threading.Event()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                heads.append(await reader.readuntil(b"\r\n\r\n"))
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    def answer(head: bytes) -> bytes:
+        heads.append(head)
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
-    async def main() -> None:
-        srv = await asyncio.start_server(handler, "127.0.0.1", 0)
-        ready.append(srv.sockets[0].getsockname()[1])
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
-        srv.close()
-
-    t = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    t.start()
-    while not ready:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{ready[0]}", heads
-    stop.set()
-    t.join(5)
+    with serving(answer) as url:
+        yield url, heads
 
 
 def _plan(url: str, duration: float = 1.0):  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import threading
 import time
@@ -18,38 +17,20 @@ from loadwatch.config import parse_plan, plan_from_url
 from loadwatch.engine import merge_results, run_load
 from loadwatch.errors import InvalidInput, TargetUnavailable
 
+from .loopback import serving
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """A keep-alive loopback server: /err answers 500, everything else 200 with a small JSON body."""
-    ready: list[int] = []
-    stop = threading.Event()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if head.startswith(b"GET /err"):
-                    writer.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
-                else:
-                    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"tools": []}')
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    def answer(head: bytes) -> bytes:
+        if head.startswith(b"GET /err"):
+            return b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
+        return b'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{"tools": []}'
 
-    async def main() -> None:
-        srv = await asyncio.start_server(handler, "127.0.0.1", 0)
-        ready.append(srv.sockets[0].getsockname()[1])
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
-        srv.close()
-
-    t = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    t.start()
-    while not ready:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{ready[0]}"
-    stop.set()
-    t.join(5)
+    with serving(answer) as url:
+        yield url
 
 
 def test_two_workers_open_model_counts_add_up(server: str) -> None:
