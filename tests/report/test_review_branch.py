@@ -81,9 +81,9 @@ def test_an_unknown_branch_is_a_clear_error(fresh_db, tmp_path, capsys):
 def test_the_review_judges_with_the_reviewed_runs_own_min_history():
     """A run's plan block records its `verdict:` section; the review's gate reads `min_history` there, the method's
     default for a run stored before the section was recorded or with one this version cannot read."""
-    from loadwatch.report.review import _gate_config
+    from loadwatch.pipeline.compare import recorded_gate_config
 
-    assert _gate_config({"plan": {"verdict": {"min_history": 6, "open_changes": "fail", "confirm": True}}}) \
+    assert recorded_gate_config({"verdict": {"min_history": 6, "open_changes": "fail", "confirm": True}}) \
         .min_history == 6
-    assert _gate_config({"plan": {"name": "p"}}).min_history == 10
-    assert _gate_config({"plan": {"verdict": {"min_history": 99}}}).min_history == 10
+    assert recorded_gate_config({"name": "p"}).min_history == 10
+    assert recorded_gate_config({"verdict": {"min_history": 99}}).min_history == 10

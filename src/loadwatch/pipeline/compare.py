@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from loadwatch.changes import OpenChange
 from loadwatch.config import VerdictSpec
 from loadwatch.findings import Findings
@@ -42,6 +44,7 @@ __all__ = [
     "machine_busy",
     "new_regressions",
     "newly_confirmed",
+    "recorded_gate_config",
     "to_point",
 ]
 
@@ -287,6 +290,15 @@ def judge(
 def gate_config(verdict: VerdictSpec) -> GateConfig:
     """The gate's settings a plan can change (its `verdict:` section); the rest are the method's."""
     return GateConfig(min_history=verdict.min_history)
+
+
+def recorded_gate_config(plan_block: Mapping[str, Any]) -> GateConfig:
+    """The gate's settings of the plan a stored run measured (its summary's `plan.verdict`); the method's defaults
+    for a run stored before the plan could set them, or with a section this version cannot read."""
+    try:
+        return gate_config(VerdictSpec.model_validate(plan_block.get("verdict") or {}))
+    except ValidationError:
+        return GateConfig()
 
 
 def compare_stage(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadwatch.findings import Attribution, Candidate, ChangePointRow, ComparisonRow, Incident, ThresholdRow
+from loadwatch.pipeline.compare import recorded_gate_config
 from loadwatch.record import RunSummary
 from loadwatch.report.charts import ALL, as_float, parse_time
 from loadwatch.report.format import (
@@ -25,13 +26,11 @@ from loadwatch.report.format import (
 )
 from loadwatch.report.markdown import MdRaw, md_code, md_keep_spaces, segments
 
-__all__ = ["MAX_INCIDENTS_HTML", "MAX_INCIDENTS_MD", "MIN_HISTORY", "OUTCOME_RANK", "attribution_view",
+__all__ = ["MAX_INCIDENTS_HTML", "MAX_INCIDENTS_MD", "OUTCOME_RANK", "attribution_view",
            "findings_view", "incidents"]
 
 MAX_INCIDENTS_HTML = 20
 MAX_INCIDENTS_MD = 5
-MIN_HISTORY = 10  # the gate's default minimum of comparable runs (stats.GateConfig.min_history); a plan's
-# `verdict.min_history`, recorded in the run's plan block, wins
 OUTCOME_RANK = {"regression": 0, "suspect": 1, "improvement": 2, "insufficient_history": 3, "ok": 4}
 
 
@@ -203,7 +202,7 @@ def findings_view(summary: RunSummary, found: Sequence[dict[str, Any]], run_id: 
             "n": len(baseline_ids) or n_baseline,
             "first": baseline_ids[0] if baseline_ids else "",
             "last": baseline_ids[-1] if baseline_ids else "",
-            "needed": ((summary.plan or {}).get("verdict") or {}).get("min_history", MIN_HISTORY),
+            "needed": recorded_gate_config(summary.plan or {}).min_history,
         },
         "counts": _counts(comparison),
         "noisy_series": sum(1 for c in comparison if (c.get("noise") or {}).get("noisy")),

@@ -13,19 +13,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from loadwatch import store
-from loadwatch.config import VerdictSpec
 from loadwatch.errors import InvalidInput
 from loadwatch.pipeline.compare import (
     builds_of,
     format_change,
-    gate_config,
     judge,
     machine_busy,
     name_versions,
+    recorded_gate_config,
     to_point,
 )
 from loadwatch.pipeline.open_changes import describe
@@ -33,7 +31,7 @@ from loadwatch.record import ReportInput, report_input
 from loadwatch.report.render import write_report
 from loadwatch.revision import main_line
 from loadwatch.stats.history import group_incidents, history_change_points
-from loadwatch.stats.model import GateConfig, RunPoint
+from loadwatch.stats.model import RunPoint
 from loadwatch.store.changes import series_changes
 from loadwatch.store.repo import HistoryPoint
 from loadwatch.vocabulary import ATTRIBUTION_METRICS, STMT_PREFIX
@@ -80,15 +78,6 @@ def _open_regressions(engine: Engine, change_points: list[dict[str, Any]]) -> li
                                 "change_unit": "points" if cp["metric"] == "error_rate" else "percent"})
         out.append(f"{cp['scenario']} {cp['metric']} {change} since {day} (run {cp['run_id']})")
     return out
-
-
-def _gate_config(summary: dict[str, Any]) -> GateConfig:
-    """The gate's settings of the plan the reviewed run measured (its `verdict:` section); the method's defaults for
-    a run stored before the plan could set them, or with a section this version cannot read."""
-    try:
-        return gate_config(VerdictSpec.model_validate((summary.get("plan") or {}).get("verdict") or {}))
-    except ValidationError:
-        return GateConfig()
 
 
 def _no_runs(plan_hash: str | None, branch: str | None) -> InvalidInput:
@@ -166,7 +155,7 @@ def review_data(engine: Engine, *, last: int, scenario: str | None = None, plan_
     load = summary.get("load") or {}
     findings = judge(current, past, thresholds=summary.get("thresholds") or [], load=load,
                      generator_bound=bool(load.get("generator_bound")), machine_busy=machine_busy(summary),
-                     change_points=change_points_of, config=_gate_config(summary))
+                     change_points=change_points_of, config=recorded_gate_config(summary.get("plan") or {}))
     findings["change_points"] = name_versions(findings["change_points"], builds_of(runs))
     findings["incidents"] = group_incidents([dict(c) for c in findings["change_points"]])
     open_regressions = _open_regressions(engine, findings["change_points"])
