@@ -27,6 +27,15 @@ def test_a_window_is_shared_among_the_intervals_it_overlaps_by_overlap():
     assert align_requests([10.5], [0.25], windows) == {"a": [2.5], "b": [0.5]}
 
 
+
+def test_a_request_is_never_counted_in_two_overlapping_intervals():
+    """An interval's length is the monitor's monotonic clock and its end the wall clock: neighbours can overlap by a
+    few ms (here 3 ms). Each counts from where the last ended, so the windows' requests are counted once."""
+    windows = [{"t": 9.0, "scenario": "a", "requests": 100}, {"t": 10.0, "scenario": "a", "requests": 100}]
+    got = align_requests([10.0, 10.997, 11.994], [1.0, 1.0, 1.0], windows)
+    assert got == {"a": [100.0, 99.7, 0.3]}
+    assert sum(got["a"]) == 200.0
+
 def test_aligned_requests_add_up_to_the_windows_when_the_intervals_cover_the_load():
     night = simulate(seconds=20, rate=RATE, weights=WEIGHTS, per_request={})
     got = align_requests(night.ends, night.lengths, night.windows)

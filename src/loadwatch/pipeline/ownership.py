@@ -71,7 +71,9 @@ def align_requests(ends: Sequence[float], lengths: Sequence[float],
     window (the load's second from wall-clock `t`, per scenario: the requests *completed* in it) is shared among the
     intervals it overlaps by the fraction of the second each covers (requests taken as spread evenly over the
     second); what falls outside every interval is left out."""
-    starts = [e - d for e, d in zip(ends, lengths, strict=True)]
+    # an interval's length is the monitor's monotonic clock, its end the wall clock: two neighbours can overlap by
+    # a few ms, and a request in the overlap would be counted in both; each starts no earlier than the last ended
+    starts = [max(e - d, ends[i - 1]) if i else e - d for i, (e, d) in enumerate(zip(ends, lengths, strict=True))]
     out: dict[str, list[float]] = {}
     for w in windows:
         name, n, ws = str(w.get("scenario")), float(w.get("requests") or 0), float(w.get("t") or 0.0)
