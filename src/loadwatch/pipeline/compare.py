@@ -154,6 +154,23 @@ def _error_reasons(load: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _not_established(comparison: Sequence[Mapping[str, Any]], excused: set[tuple[str, str]]) -> list[str]:
+    """A change past its floor and its interval that the history is too short or too noisy to establish (the z
+    check alone short): the night does not fail on it, and says so rather than passing in silence (rule 5).
+    Rows a second load did not reproduce have their own line (confirm.not_reproduced_reasons)."""
+    out: list[str] = []
+    for c in comparison:
+        checks = c.get("checks") or {}
+        if (c.get("outcome") != "suspect" or "confirmation" in c or (c["scenario"], c["metric"]) in excused
+                or checks.get("z") or not checks.get("floor") or checks.get("ci") is False):
+            continue
+        z, crit = c.get("robust_z"), c.get("z_critical")
+        band = f"z {z:.1f} of the {crit:.1f} needed" if z is not None and crit is not None else "z short"
+        out.append(f"not established: {c['scenario']} {c['metric']} {format_change(c)} past its floor, {band} with "
+                   f"{c.get('n_baseline')} baseline night(s): suspect, not failing")
+    return out
+
+
 def decide_verdict(
     comparison: Sequence[Mapping[str, Any]],
     thresholds: Sequence[Mapping[str, Any]],
@@ -202,6 +219,7 @@ def decide_verdict(
     for c in confirmed:
         reasons.append(f"change point confirmed: {c['scenario']} {c['metric']} "
                        f"{c.get('forward_change_percent') or 0:+.1f}% since run {c['run_id']}")
+    reasons.extend(_not_established(comparison, excused))
     cap = capacity_finding(capacity)
     if cap is not None:
         reasons.append(cap[1])
