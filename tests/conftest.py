@@ -49,6 +49,22 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def own_demo_database(pg_admin_url: str) -> Iterator[str]:
+    """A database of its own for the demo's catalogue, for a test that changes its data (the demo seeds it on
+    start); dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    from loadwatch.infra import postgres
+
+    name = f"lw_demo_{uuid.uuid4().hex[:10]}"
+    url = postgres.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
 def store_refusing_runs(fresh_db: str) -> str:
     """`fresh_db`, migrated, where every insert of a run fails (a full disk, in effect): the spool's case."""
     import psycopg

@@ -12,7 +12,6 @@ search_by_name's requests second by second (METHOD §9)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +21,13 @@ import psycopg
 import pytest
 import yaml
 from e2e_procs import favoured
-from psycopg import sql
 
 from loadwatch.params import RunParams
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 # the plan's `verdict.min_history`: the gate and the attribution judge from the fifth clean night (the default ten
-# are the regression proof's, test_regression_proof.py; here what is proven is the explanation)
+# are the proofs', test_attribution_proof.py; here what is proven is the explanation)
 BASELINE_NIGHTS = 5
 MAX_CLEAN_NIGHTS = 12  # a night on a busy machine is inconclusive and no baseline: a few more, bounded
 RATE = 40
@@ -104,18 +102,6 @@ def _night(plan: str, out: Path, duration: int = NIGHT_S) -> dict[str, Any]:
     nightly(**params.model_dump(), return_state=True)
     summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     return summary
-
-
-@pytest.fixture
-def own_demo_database(pg_admin_url: str) -> Any:
-    """The demo's catalogue in a database of its own: this test grows its table."""
-    from loadwatch.infra import postgres
-
-    name = f"lw_grown_{uuid.uuid4().hex[:10]}"
-    url = postgres.ensure_database(pg_admin_url, name, ("pg_trgm", "pg_stat_statements"))
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextmanager
