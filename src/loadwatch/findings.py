@@ -9,6 +9,7 @@ rewriting them: a value of the wrong type fails there, once, instead of deep ins
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, with_config
@@ -80,7 +81,7 @@ class ComparisonRow(TypedDict):
     robust_z: Number | None
     checks: GateChecks
     cv: NotRequired[Number | None]
-    noise: NotRequired[dict[str, Any] | None]
+    noise: NotRequired[dict[str, Number | bool] | None]  # the series' spread and smallest visible effect (gate._noise)
     outcome: str
     baseline_run_ids: NotRequired[list[str]]
     n_baseline: int
@@ -88,7 +89,7 @@ class ComparisonRow(TypedDict):
     floor: Number
     within: NotRequired[list[Number]]
     z_critical: NotRequired[Number]
-    probe: NotRequired[dict[str, Any]]
+    probe: NotRequired[dict[str, Number | bool]]  # the machine-drift fit used (gate: slope, spreads, factor, clamped)
     raw_change_percent: NotRequired[Number]
     improvable: NotRequired[bool]
     judged_as: NotRequired[str]
@@ -107,7 +108,7 @@ class ChangePointRow(TypedDict):
     metric: str
     run_id: str | None
     index: int
-    time: NotRequired[Any]  # an ISO string in summary.json, a datetime straight from the store
+    time: NotRequired[str | datetime | None]  # an ISO string in summary.json, a datetime straight from the store
     forward_change_percent: Number | None
     magnitude: NotRequired[Number | None]
     p_value: Number | None
@@ -193,7 +194,7 @@ class Incident(TypedDict):
     """Change points of one run grouped (loadwatch.stats.history.group_incidents)."""
 
     run_id: str | None
-    time: NotRequired[Any]
+    time: NotRequired[str | datetime | None]
     changes: list[ChangePointRow]
     regressions: int
     state: str
@@ -237,8 +238,8 @@ class Candidate(TypedDict):
     queryid: NotRequired[str]
     n_plus_one: NotRequired[bool]
     metric: str
-    baseline: Any  # a number, or the last good version's name
-    value: Any
+    baseline: Number | str | None  # a number, or the last good version's name
+    value: Number | str | None
     share_ms_per_req: NotRequired[Number]
     score: Number
     text: str

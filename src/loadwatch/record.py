@@ -5,9 +5,9 @@ the store, the spool and the flow's final state.
 `RunSummary.to_json()` is summary.json's contract (docs/ARCHITECTURE.md, "Command line"): exactly the dict earlier
 versions wrote, key for key and type for type (tests/pipeline/test_record_shape.py pins its shape). The findings
 (loadwatch.findings) and what was observed (loadwatch.observations: environment, target stats, probe) are TypedDicts
-validated where a record is read and never rewritten; the engine's `load` block and the monitor's `resources` stay
-dicts (typed by their owners), read through typed accessors (`RunSummary.totals`). `RunRecord.metrics` carries the
-run's metric vector, derived once per run.
+validated where a record is read and never rewritten, as are the plan block, the engine's `load` and the capacity
+stage's block (loadwatch.load_shapes); `RunSummary.totals` reads the load's totals as a model. `RunRecord.metrics`
+carries the run's metric vector, derived once per run.
 """
 
 from __future__ import annotations
@@ -18,10 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Required
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from loadwatch import hist
@@ -40,6 +48,7 @@ from loadwatch.findings import (
     Score,
     ThresholdRow,
 )
+from loadwatch.load_shapes import CapacityBlock, LoadSummary
 from loadwatch.metrics import ALL, run_metrics
 from loadwatch.observations import Environment, ProbeReading, Resources, ResourceSample, TargetStats
 from loadwatch.revision import Revision
@@ -52,6 +61,7 @@ __all__ = [
     "HistoryRow",
     "Latency",
     "LoadTotals",
+    "PlanInfo",
     "RecordContext",
     "ReportInput",
     "RunRecord",
@@ -109,6 +119,46 @@ class LoadTotals(BaseModel):
     errors_by_kind: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+_OPEN = ConfigDict(extra="allow")  # a later version's added key is kept, never dropped
+
+
+@with_config(_OPEN)
+class PlanScenario(TypedDict, total=False):
+    name: Required[str]
+    weight: float
+    method: str
+    path: str | None  # None: a scenario that is a journey's steps
+
+
+@with_config(_OPEN)
+class PlanVerdict(TypedDict, total=False):
+    """The plan's `verdict:` section as the run used it (config.VerdictSpec)."""
+
+    open_changes: str
+    confirm: bool
+    min_history: int
+
+
+@with_config(_OPEN)
+class PlanInfo(TypedDict, total=False):
+    """summary.json's `plan`: what the run was asked to do (plan_info), the target's URL without credentials. Every
+    run writes every key; a run imported from the seed's files (loadwatch.commands.importer) has fewer."""
+
+    name: str
+    hash: str
+    target_url: str
+    model: str
+    rate: float | None
+    users: int | None
+    arrival: str
+    stages: list[dict[str, float]] | None  # config.Stage: duration, target
+    duration: float
+    warmup: float
+    thresholds: list[str]
+    verdict: PlanVerdict  # summaries written before the plan's `verdict:` section have none
+    scenarios: list[PlanScenario]
+
+
 class RunSummary(BaseModel):
     """One run's summary.json. Field order is the JSON's key order; `capacity` is written only when the run had a
     capacity stage (as before), `revision` only by runs since it exists (issue 25)."""
@@ -126,12 +176,13 @@ class RunSummary(BaseModel):
     baseline_run_ids: list[str] = Field(default_factory=list)
     trigger: str
     flow_run_id: str | None = None
-    plan: dict[str, Any] = Field(default_factory=dict)
+    plan: Checked[PlanInfo] = Field(default_factory=lambda: PlanInfo())
     environment: Checked[Environment] = Field(default_factory=lambda: Environment())
     # the build measured: version, commit, branch and where each came from (loadwatch.revision); every run since
     # issue 25 writes it, summaries written before have none (and are written back without one)
     revision: Checked[Revision] | None = None
-    load: dict[str, Any] = Field(default_factory=dict)  # the engine's summary (engine.LoadResult.summary)
+    # the engine's summary (engine.result.combine_parts); {} for a run that never loaded (a failed preflight)
+    load: Checked[LoadSummary] = Field(default_factory=lambda: LoadSummary())
     resources: Checked[Resources] = Field(default_factory=lambda: Resources())  # per process group (observe.monitor)
     target_stats: Checked[TargetStats] = Field(default_factory=lambda: TargetStats())  # the target's counters
     probe: Checked[ProbeReading] | None = None  # the machine-drift probe of this run (loadwatch.observe.probe)
@@ -144,7 +195,7 @@ class RunSummary(BaseModel):
     timings_s: dict[str, float] = Field(default_factory=dict)
     notes: str | None = None
     tags: list[str] = Field(default_factory=list)
-    capacity: dict[str, Any] | None = None  # the capacity stage's result (pipeline.capacity), when it ran
+    capacity: Checked[CapacityBlock] | None = None  # the capacity stage's result (capacity.search), when it ran
     ab: Checked[AbBlock] | None = None  # the same-night A/B stage's result (pipeline.ab_stage), when it ran
     # every change the night followed or opened (loadwatch.pipeline.open_changes), failing or not
     open_changes: list[OpenChange] = Field(default_factory=list)
@@ -256,7 +307,7 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def plan_info(plan: Plan) -> dict[str, Any]:
+def plan_info(plan: Plan) -> PlanInfo:
     load = plan.load
     return {
         "name": plan.name,
@@ -266,11 +317,12 @@ def plan_info(plan: Plan) -> dict[str, Any]:
         "rate": load.rate,
         "users": load.users,
         "arrival": load.arrival,
-        "stages": [s.model_dump() for s in load.stages] if load.stages else None,
+        "stages": [{"duration": s.duration, "target": s.target} for s in load.stages] if load.stages else None,
         "duration": load.total_duration,
         "warmup": load.warmup,
         "thresholds": list(plan.thresholds),
-        "verdict": plan.verdict.model_dump(),
+        "verdict": {"open_changes": plan.verdict.open_changes, "confirm": plan.verdict.confirm,
+                    "min_history": plan.verdict.min_history},
         "scenarios": [{"name": s.name, "weight": s.weight, "method": s.method, "path": s.path} for s in plan.scenarios],
     }
 

@@ -475,7 +475,7 @@ def test_the_block_the_stage_hands_on_is_summary_json_s_capacity_block():
 
     from pydantic import TypeAdapter
 
-    from loadwatch.capacity.search import CapacityBlock, StepRow
+    from loadwatch.load_shapes import CapacityBlock, StepRow
 
     real = json.loads(gzip.decompress((Path(__file__).parents[1] / "pipeline" / "summaries" / "capacity.json.gz")
                                       .read_bytes()))

@@ -87,7 +87,7 @@ def _summary(verdict: str, **fields):
 
     return RunSummary(run_id="20260101T000000Z-abcdef", status="aborted" if verdict == "aborted" else "completed",
                       started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:05+00:00",
-                      verdict=verdict, trigger="cli", **fields)
+                      verdict=verdict, trigger="cli", plan={"name": "catalog", "hash": "h"}, **fields)
 
 
 @pytest.fixture(scope="module", autouse=False)

@@ -1,11 +1,14 @@
 """No `dict[str, Any]` crosses a stage boundary: every runner of the chain (loadwatch.pipeline.chain.Stages) takes
-and returns typed data, models or TypedDicts (the capacity block, last: loadwatch.capacity.search.CapacityBlock)."""
+and returns typed data, models or TypedDicts (the capacity block, last: loadwatch.load_shapes.CapacityBlock); no
+field of the run record is untyped."""
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import typing_extensions
 
 from loadwatch.pipeline.chain import Stages
 
@@ -64,3 +67,38 @@ def test_the_any_check_sees_any_and_untyped_arguments():
     assert _loose(Callable[[int], Mapping[str, Any]] | None) == [Any]
     assert _loose(CompareRunner) == []  # its keywords are typed, its result Findings
     assert _loose(Callable[[int], list[str]]) == []
+
+
+def _untyped_inside(hint: Any, seen: set[int] | None = None) -> list[str]:
+    """Where `Any` sits in an annotation, through unions, generics, Annotated, and into TypedDicts' own fields."""
+    seen = set() if seen is None else seen
+    if hint is Any:
+        return ["Any"]
+    if typing_extensions.is_typeddict(hint):  # typing's own misses typing_extensions' TypedDicts on 3.11
+        if id(hint) in seen:
+            return []
+        seen.add(id(hint))
+        return [f"{hint.__name__}.{k}" for k, h in typing.get_type_hints(hint).items()
+                if _untyped_inside(h, seen)]
+    return [x for arg in typing.get_args(hint) for x in _untyped_inside(arg, seen)]
+
+
+def test_no_field_of_the_run_record_is_untyped():
+    """summary.json's blocks are all typed, down to the TypedDicts' own fields: the plan (record.PlanInfo), the load
+    and the capacity block (loadwatch.load_shapes), what was observed and the findings."""
+    from loadwatch.record import RunSummary
+
+    hints = typing.get_type_hints(RunSummary, include_extras=True)
+    assert {"plan", "load", "capacity", "comparison", "attribution"} <= set(hints)
+    untyped = {name: found for name, hint in hints.items() if (found := _untyped_inside(hint))}
+    assert untyped == {}
+
+
+def test_the_record_check_sees_any_inside_a_typeddict():
+    from typing_extensions import TypedDict
+
+    class Loose(TypedDict):
+        fine: int
+        rows: list[dict[str, Any]]
+
+    assert _untyped_inside(dict[str, Loose] | None) == ["Loose.rows"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadwatch.engine.data import DataUse
+from loadwatch.load_shapes import DataUse
 from loadwatch.report.data_sources import data_sources_view
 
 from .conftest import Reported

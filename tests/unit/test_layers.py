@@ -6,7 +6,7 @@ a new arrow is a design decision, made by editing the table (and docs/ARCHITECTU
 accident. The table itself must stay one-way (no cycle), so the core reads bottom-up:
 
 - ground floor: the errors, the shared words, the settings, URL redaction, the histogram, the statement texts, the
-  typed shapes of what the observation measures;
+  typed shapes of what the observation measures and of what the load and the capacity search measure;
 - statistics import nothing above them (numbers in, numbers out);
 - the plan, then the metric vector, the typed findings and the run record (below the store: the store saves what
   they define);
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "src" / "loadwatch"
 ADAPTER = ROOT / "prefect_adapter"
 
-GROUND = {"__init__", "errors", "vocabulary", "settings", "urls", "hist", "statements", "observations"}
+GROUND = {"__init__", "errors", "vocabulary", "settings", "urls", "hist", "statements", "observations", "load_shapes"}
 _CORE_BELOW_STAGES = GROUND | {"stats", "config", "params", "metrics", "findings", "changes", "record", "infra",
                                 "engine", "revision"}
 _STAGES = _CORE_BELOW_STAGES | {"store", "observe", "demo", "capacity", "plangen", "ab"}
@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "hist": set(),
     "statements": set(),
     "observations": set(),
+    "load_shapes": set(),
     "stats": {"errors", "hist", "vocabulary"},
     "config": {"errors", "settings", "stats"},
     "params": {"config", "errors"},
@@ -48,17 +49,17 @@ ALLOWED: dict[str, set[str]] = {
     "changes": {"errors", "vocabulary"},
     "findings": {"changes", "vocabulary"},  # the findings carry the night's open changes
     "revision": set(),  # which build a run measured: the run's parameters and the CI's variables, nothing else
-    "record": {"config", "changes", "errors", "findings", "hist", "metrics", "observations", "revision", "urls",
-               "vocabulary"},
+    "record": {"config", "changes", "errors", "findings", "hist", "load_shapes", "metrics", "observations", "revision",
+               "urls", "vocabulary"},
     "infra": {"errors", "settings", "urls"},
-    "engine": {"__init__", "config", "errors", "hist", "settings", "vocabulary"},
+    "engine": {"__init__", "config", "errors", "hist", "load_shapes", "settings", "vocabulary"},
     "store": {"changes", "errors", "hist", "infra", "metrics", "record", "settings", "urls", "vocabulary"},
     "observe": {"config", "errors", "hist", "infra", "observations", "settings", "statements", "urls", "vocabulary"},
     "demo": {"__init__", "errors", "infra", "urls"},  # not the store, not the settings model (its RSS is gated)
-    "capacity": {"config", "engine", "errors", "hist", "metrics", "stats", "vocabulary"},
+    "capacity": {"config", "engine", "errors", "hist", "load_shapes", "metrics", "stats", "vocabulary"},
     "plangen": {"config", "engine", "errors", "urls", "vocabulary"},
     # two builds in one session: the engine's public API, the paired statistics, child processes (no store, no stages)
-    "ab": {"config", "engine", "errors", "hist", "infra", "stats"},
+    "ab": {"config", "engine", "errors", "hist", "infra", "load_shapes", "stats"},
     "pipeline": _STAGES | {"notify"},
     "report": _STAGES | {"pipeline"},
     "notify": _STAGES,

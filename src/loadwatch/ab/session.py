@@ -19,8 +19,8 @@ from typing import Literal
 from loadwatch.ab.builds import Build
 from loadwatch.config import Plan
 from loadwatch.engine import run_load
-from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted
+from loadwatch.load_shapes import LoadSummary
 from loadwatch.stats.paired import (
     ERRORS_SHARE,
     PairedConfig,

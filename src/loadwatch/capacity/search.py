@@ -26,22 +26,19 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NotRequired, cast
-
-from typing_extensions import TypedDict
+from typing import Any, cast
 
 from loadwatch.config import CapacitySpec
 from loadwatch.errors import InvalidInput
+from loadwatch.load_shapes import Breach, CapacityBlock, StepRow
+from loadwatch.load_shapes import CapacityOutcome as Outcome
 from loadwatch.stats.thresholds import evaluate_thresholds, parse_threshold
 
 __all__ = [
     "DEFAULT_ERROR_SLO",
-    "Breach",
-    "CapacityBlock",
     "CapacityResult",
     "CapacitySearch",
     "Step",
-    "StepRow",
     "effective_slos",
     "evaluate_step",
     "search",
@@ -61,64 +58,7 @@ MAX_CONFIRMATIONS = 3
 INITIAL_OVERHEAD_S = 2.0  # a step's cost beyond settle + measure (spawning generator processes, drain) until seen
 OVERHEAD_MARGIN = 1.25  # ... then the worst seen, times this
 
-# skipped: the stage did not load at all (its reason says why: the target's lock was lost with the trend store)
-Outcome = Literal[
-    "found", "max_rate", "generator_bound", "no_capacity", "budget", "interrupted", "failed", "skipped",
-]
 ERROR_METRICS = ("error_rate", "errors")
-
-
-class Breach(TypedDict):
-    """Why a step failed, one SLO (or the step itself: nothing completed, drops, the generator) at a time."""
-
-    slo: str | None  # the SLO expression; None when the step itself failed
-    kind: str  # errors, latency, other, dropped, generator
-    value: float
-    limit: float | None
-    note: NotRequired[str]
-
-
-class StepRow(TypedDict):
-    """One step as summary.json's `capacity.steps` holds it (Step's fields)."""
-
-    rate: float
-    kind: str
-    achieved: float
-    offered: float
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    error_rate: float
-    target_cpu: float | None
-    passed: bool
-    breaches: list[Breach]  # worst first
-    requests: int
-    dropped: int
-    generator_bound: bool
-    generator_reasons: list[str]
-    generator_blamed: bool
-    retry: bool
-    stopped: bool
-    measured_s: float
-    wall_s: float
-    cooldown_s: float
-
-
-class CapacityBlock(TypedDict):
-    """summary.json's `capacity` block: the capacity stage's answer (CapacityResult.to_dict), what crosses from the
-    stage to the run record."""
-
-    capacity_rps: float | None
-    bracket: list[float | None]
-    bracket_width_percent: float | None
-    binding_slo: str | None
-    outcome: Outcome
-    reason: str
-    slos: list[str]
-    budget_s: float
-    elapsed_s: float
-    resolution: float
-    steps: list[StepRow]
 
 
 @dataclass

@@ -19,12 +19,11 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
 
-from typing_extensions import TypedDict  # pydantic validates DataUse where a summary is read (the report)
-
 from loadwatch.config import DataSource, Plan
 from loadwatch.errors import InvalidInput, TargetUnavailable
+from loadwatch.load_shapes import DataUse
 
-__all__ = ["DataExhausted", "DataUse", "Feeder", "Table", "check_columns", "load_data", "merge_data_use"]
+__all__ = ["DataExhausted", "Feeder", "Table", "check_columns", "load_data", "merge_data_use"]
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,6 @@ class DataExhausted(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
-
-
-class DataUse(TypedDict):
-    """What a run did with one source (per process, then summed): in the load summary's `data`."""
-
-    strategy: str
-    on_exhausted: str
-    rows: int  # rows this process (or the run) could draw from
-    used: int  # draws
-    exhausted: bool  # a sequential/unique source ran out (then: stopped, or wrapped)
-    wraps: int  # times a source started over (`wrap`, or `circular`)
-    exhausted_at_s: float | None  # seconds from the start when it first ran out
 
 
 def _decode(path: Path) -> str:

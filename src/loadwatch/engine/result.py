@@ -27,27 +27,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, NotRequired
-
-from typing_extensions import TypedDict  # pydantic validates the summary's blocks where it is read (the report)
+from typing import Any, NamedTuple
 
 from loadwatch import hist
-from loadwatch.engine.data import DataUse, merge_data_use
+from loadwatch.engine.data import merge_data_use
+from loadwatch.load_shapes import (
+    ErrorKind,
+    LoadSummary,
+    RefreshUse,
+    ScenarioSummary,
+    SessionsSummary,
+    WorkerEntry,
+)
 
 __all__ = [
     "CPU_BOUND_PERCENT",
     "LoadResult",
-    "LoadSummary",
-    "RefreshUse",
-    "ScenarioSummary",
-    "SessionsSummary",
-    "ShardShare",
     "combine_parts",
     "merge_results",
     "part_from_result",
 ]
 
 CPU_BOUND_PERCENT = 90.0
+SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
 LATE_BOUND_FRACTION = 0.05
 # Late sends mark the run only when their delay is a material share of the latency the generator reported: a loaded
 # host makes some sends a millisecond late, which a 30 ms service does not notice and a 1 ms service does. 10 %:
@@ -56,117 +58,6 @@ LATE_BOUND_FRACTION = 0.05
 LATE_BOUND_SHARE = 0.10
 ACHIEVED_MIN_FRACTION = 0.95
 LAG_BOUND_MS = 50.0
-
-
-class ErrorKind(TypedDict):
-    count: int
-    sample: str  # the first message of the kind
-
-
-class ScenarioSummary(TypedDict):
-    """One scenario (or journey step, journey, login step) in the load summary."""
-
-    requests: int
-    errors: int
-    rps: float
-    error_rate: float
-    latency_ms: dict[str, float | None]  # mean, p50, p90, p95, p99, p999, max (None: no latency recorded)
-    latency_at_least: list[str]  # the statistics above that are lower bounds (censored or clamped values)
-    service_time_ms: dict[str, float | None]
-    service_time_at_least: list[str]
-    censored: int
-    clamped: int
-    censored_min_ms: dict[str, float | None]
-    errors_by_kind: dict[str, ErrorKind]
-    status_classes: dict[str, int]
-
-
-class GeneratorSummary(TypedDict):
-    cpu_percent: float
-    loop_lag_ms: dict[str, float]
-    # the generator's lateness against its schedule over the latency it measured (its latest process; the
-    # generator-bound rule's reading, also below the bound)
-    schedule_late_share: float
-    reasons: list[str]  # why the run was generator-bound (empty: it was not)
-
-
-class RefreshUse(TypedDict):
-    """What renews a session's credentials (the plan's rule) and what set each renewal's time: `by_trigger` counts
-    the renewals timed by the lifetime an answer gave (`expires_in`) and those timed by the plan's period (`every`,
-    also when an answer had no usable lifetime). A renewal is never triggered by a refused request."""
-
-    every: float | None  # seconds after the login or the last renewal
-    expires_in: str | None  # the extracted value holding the lifetime in seconds
-    margin: float  # the share of the lifetime left when the renewal runs
-    own_steps: bool  # the refresh has its own steps (else it repeats the login's)
-    by_trigger: dict[str, int]
-
-
-class SessionsSummary(TypedDict):
-    """What the sessions did; `steps`: their login and refresh requests, timed apart from the scenarios."""
-
-    sessions: int
-    logins: int
-    login_failures: int
-    refreshes: int
-    refresh_failures: int
-    steps: dict[str, ScenarioSummary]
-    refresh: NotRequired[RefreshUse]  # plans whose session renews its credentials
-
-
-SESSION_COUNTS = ("sessions", "logins", "login_failures", "refreshes", "refresh_failures")
-
-
-class ShardShare(TypedDict):
-    """One shard's share of a sharded load (summary.json `load.shards`, written by tasks/shards.py)."""
-
-    index: int
-    host: str
-    requests: int
-    rps: float
-    start_skew_s: float
-    generator_bound: bool
-
-
-class LoadSummary(TypedDict):
-    """The engine's load summary: `load` in summary.json (its shape is pinned by tests/pipeline)."""
-
-    model: str
-    requests: int
-    errors: int
-    error_rate: float
-    rps: float
-    dropped: int
-    late: int
-    late_target: int
-    censored: int
-    clamped: int
-    protocol_errors: int
-    protocol_error_sample: str
-    cancelled: int
-    sends: int
-    late_tolerance_ms: float
-    generator_bound: bool
-    latency_ms: dict[str, float | None]
-    latency_at_least: list[str]
-    service_time_ms: dict[str, float | None]
-    service_time_at_least: list[str]
-    errors_by_kind: dict[str, ErrorKind]
-    status_classes: dict[str, int]
-    scenarios: dict[str, ScenarioSummary]
-    workers: list[dict[str, Any]]
-    intended_rate: float | None
-    achieved_rate: float
-    generator: GeneratorSummary
-    duration_s: float
-    warmup_s: float
-    measured_s: float
-    stopped: bool
-    start_skew_s: float
-    data: NotRequired[dict[str, DataUse]]  # plans with data sources only
-    sessions: NotRequired[SessionsSummary]  # plans with a session only
-    journeys: NotRequired[dict[str, ScenarioSummary]]  # plans with journeys only
-    shards: NotRequired[list[ShardShare]]  # a sharded run: each shard's share (tasks/shards.py)
 
 
 @dataclass
@@ -354,9 +245,9 @@ def _totals(scen: dict[str, ScenarioSummary], merged: Sequence[_Merged], measure
     }
 
 
-def _generator(parts: Sequence[dict[str, Any]], model: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _generator(parts: Sequence[dict[str, Any]], model: str) -> tuple[list[WorkerEntry], list[str]]:
     """The workers' entries and the reasons the run was generator-bound (none: it was not)."""
-    workers: list[dict[str, Any]] = []
+    workers: list[WorkerEntry] = []
     for p in parts:
         workers += p.get("workers") or [_worker_entry(p)]
     reasons: list[str] = []
@@ -453,7 +344,7 @@ def combine_parts(parts: Sequence[dict[str, Any]]) -> LoadResult:
     )
 
 
-def _worker_entry(p: dict[str, Any]) -> dict[str, Any]:
+def _worker_entry(p: dict[str, Any]) -> WorkerEntry:
     req = sum(s["requests"] for s in p["scenarios"].values())
     late, _, share = _schedule_lateness(p)
     return {

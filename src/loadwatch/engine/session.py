@@ -40,7 +40,7 @@ from loadwatch.engine.build import CompiledScenario, RequestFactory, check_respo
 from loadwatch.engine.client import TIMEOUT_KINDS, Conn, FullConn, classify_error, open_conn
 from loadwatch.engine.data import DataExhausted
 from loadwatch.engine.recording import Recorder
-from loadwatch.engine.result import RefreshUse
+from loadwatch.load_shapes import RefreshUse
 
 if TYPE_CHECKING:
     from loadwatch.engine.driver import Runner

@@ -33,14 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from loadwatch.capacity.search import CapacityBlock, skipped_capacity
+from loadwatch.capacity.search import skipped_capacity
 from loadwatch.changes import OpenChange
 from loadwatch.config import Plan
 from loadwatch.engine import LoadResult
-from loadwatch.engine.result import LoadSummary
 from loadwatch.errors import Interrupted, InvalidInput, LoadwatchError, StoreUnavailable, TargetUnavailable
 from loadwatch.findings import AbBlock, Findings
 from loadwatch.infra import interrupts
+from loadwatch.load_shapes import CapacityBlock, LoadSummary
 from loadwatch.metrics import Measured, run_metrics, with_capacity
 from loadwatch.notify.stage import NotifyInput, NotifyOutcome, night_input, unmeasured_input
 from loadwatch.observations import IdleCheck, TargetStats

@@ -16,8 +16,8 @@ from typing import Any
 
 from loadwatch import engine
 from loadwatch.capacity import stepper as capacity
-from loadwatch.capacity.search import CapacityBlock
 from loadwatch.config import Plan
+from loadwatch.load_shapes import CapacityBlock
 from loadwatch.observe import monitor as mon
 from loadwatch.pipeline import targets
 

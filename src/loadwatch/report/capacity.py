@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadwatch.capacity.search import CapacityBlock
+from loadwatch.load_shapes import CapacityBlock
 from loadwatch.report.charts import as_float
 from loadwatch.report.format import as_text, fmt_num, fmt_pct, fmt_value
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypedDict
 
-from loadwatch.engine.data import DataUse
+from loadwatch.load_shapes import DataUse
 from loadwatch.report.format import fmt_num
 
 __all__ = ["DataSourceRow", "data_sources_view"]

@@ -26,7 +26,6 @@ VERDICTS = {
     "imported": ("IMPORTED", "info"),  # `loadwatch import`: a seed script's run, stored as history, never judged
 }
 # the engine's counts of late sends shown only when non-zero (the totals' own counts: RunSummary.totals)
-_LATE = ("late_target", "late")
 
 
 def profile(plan: Mapping[str, Any]) -> str:
@@ -95,13 +94,14 @@ def header_view(mode: str, summary: RunSummary, history: Sequence[HistoryRow]) -
         "warnings": list(summary.warnings),
         "generator_bound": totals.generator_bound,
         "machine_busy": as_text(machine_busy({"target_stats": summary.target_stats})),
-        # the engine's block beyond the totals (loadwatch.engine's summary: not typed by the record)
+        # the engine's block beyond the totals (loadwatch.load_shapes.LoadSummary)
         "generator_reasons": [as_text(r) for r in as_list(as_map(load.get("generator")).get("reasons"))],
         "dropped": _nonzero(totals.dropped),
         "censored": _nonzero(totals.censored),
         "clamped": _nonzero(totals.clamped),
         "protocol_errors": _nonzero(totals.protocol_errors),
-        **{k: _nonzero(load.get(k)) for k in _LATE},
+        "late_target": _nonzero(load.get("late_target")),
+        "late": _nonzero(load.get("late")),
         "protocol_error_sample": as_text(load.get("protocol_error_sample")),
         "conditions": conditions(load, as_map(as_map(summary.target_stats).get("contention"))),
         "confirmation": confirmation_text(summary.confirmation),

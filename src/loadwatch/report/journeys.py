@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from loadwatch.engine.result import ScenarioSummary
 from loadwatch.findings import ComparisonRow
+from loadwatch.load_shapes import ScenarioSummary
 from loadwatch.report.charts import as_float
 from loadwatch.report.format import fmt_change, fmt_num, fmt_pct
 from loadwatch.report.sessions import latency_cells

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from loadwatch.engine.result import ErrorKind, RefreshUse, ScenarioSummary, SessionsSummary
+from loadwatch.load_shapes import ErrorKind, RefreshUse, ScenarioSummary, SessionsSummary
 from loadwatch.report.format import fmt_num, fmt_value
 
 __all__ = ["SessionsView", "latency_cells", "session_errors", "sessions_view"]

@@ -10,29 +10,16 @@ not validate is refused here, in one message naming the field (InvalidInput, exi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loadwatch.capacity.search import CapacityBlock
-from loadwatch.engine.data import DataUse
-from loadwatch.engine.result import ScenarioSummary, SessionsSummary
 from loadwatch.errors import InvalidInput
 from loadwatch.findings import Checked, Incident
+from loadwatch.load_shapes import CapacityBlock, DataUse, LoadSummary, ScenarioSummary, SessionsSummary
 from loadwatch.record import HistoryRow, ReportInput, ResourceSampleRow, RunSummary, Spectrum
 
 __all__ = ["LoadState", "ReportSource", "capacity_block", "load_state", "report_source"]
-
-# the record keeps the capacity block as a mapping (the record sits below the capacity package); validated here
-_CAPACITY: TypeAdapter[CapacityBlock] = TypeAdapter(CapacityBlock)
-# the load block is the engine's summary, kept as a mapping too; its sessions, journeys (with their steps, which are
-# scenarios `journey/step`) and data sources are validated here, against the engine's own types, when the run had them
-_SESSIONS: TypeAdapter[SessionsSummary] = TypeAdapter(SessionsSummary)
-_NAMED: TypeAdapter[dict[str, ScenarioSummary]] = TypeAdapter(dict[str, ScenarioSummary])
-_DATA: TypeAdapter[dict[str, DataUse]] = TypeAdapter(dict[str, DataUse])
-_STATE_BLOCKS: tuple[tuple[str, TypeAdapter[Any]], ...] = (("sessions", _SESSIONS), ("journeys", _NAMED),
-                                                         ("data", _DATA))
-
 
 class ReportSource(BaseModel):
     """What the report renders: this run (or, in a review, the newest stored run) and its history."""
@@ -60,38 +47,26 @@ def report_source(data: ReportInput | Mapping[str, Any] | ReportSource) -> Repor
     summary = data.get("summary") if isinstance(data, Mapping) else None
     if isinstance(summary, Mapping):  # the view reads what the record model knows; summary.json keeps the rest
         data = {**data, "summary": {k: v for k, v in summary.items() if k in RunSummary.model_fields}}
-    prefix: tuple[int | str, ...] = ()
     try:
+        # the record validates every block it types (the load, the capacity stage's, the findings); the totals here
         src = ReportSource.model_validate(data)
-        prefix = ("summary", "load")
-        src.summary.totals  # noqa: B018 -- the load block's totals, validated here once too
-        if src.summary.capacity:
-            prefix = ("summary", "capacity")
-            _CAPACITY.validate_python(src.summary.capacity)
-        load = src.summary.load
-        for key, adapter in _STATE_BLOCKS:
-            if key in load:
-                prefix = ("summary", "load", key)
-                adapter.validate_python(load[key])
-        prefix = ("summary", "load", "scenarios")
-        _NAMED.validate_python(_journey_steps(load))
+        src.summary.totals  # noqa: B018 -- the load block's totals, as a model
         return src
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         run = summary.get("run_id") if isinstance(summary, Mapping) else None
         raise InvalidInput(f"{err['msg']}{more}", source=f"report input of run {run}" if run else "report input",
-                           field=_field(prefix + tuple(err["loc"])) or None) from None
+                           field=_field(tuple(err["loc"])) or None) from None
 
 
-def _journey_steps(load: Mapping[str, Any]) -> dict[str, Any]:
+def _journey_steps(load: LoadSummary) -> dict[str, ScenarioSummary]:
     """The scenarios that are steps of the run's journeys (named `journey/step`, in the order they were sent)."""
-    journeys = load.get("journeys")
-    scenarios = load.get("scenarios")
-    if not isinstance(journeys, Mapping) or not isinstance(scenarios, Mapping):
-        return {}
+    journeys = load.get("journeys") or {}
     prefixes = tuple(f"{name}/" for name in journeys)
-    return {name: entry for name, entry in scenarios.items() if isinstance(name, str) and name.startswith(prefixes)}
+    if not prefixes:
+        return {}
+    return {name: entry for name, entry in (load.get("scenarios") or {}).items() if name.startswith(prefixes)}
 
 
 class LoadState(NamedTuple):
@@ -107,13 +82,13 @@ class LoadState(NamedTuple):
 def load_state(summary: RunSummary) -> LoadState:
     load = summary.load
     return LoadState(
-        sessions=cast(SessionsSummary, load["sessions"]) if load.get("sessions") is not None else None,
-        journeys=cast(dict[str, ScenarioSummary], load.get("journeys") or {}),
-        steps=cast(dict[str, ScenarioSummary], _journey_steps(load)),
-        data=cast(dict[str, DataUse], load.get("data") or {}),
+        sessions=load.get("sessions"),
+        journeys=load.get("journeys") or {},
+        steps=_journey_steps(load),
+        data=load.get("data") or {},
     )
 
 
 def capacity_block(summary: RunSummary) -> CapacityBlock | None:
     """The run's capacity block (validated by report_source); None when the run had no capacity stage."""
-    return cast(CapacityBlock, summary.capacity) if summary.capacity else None
+    return summary.capacity or None
