@@ -56,6 +56,22 @@ def test_a_regression_stays_only_where_the_second_run_has_it_too():
         "suspect, not failing"]
 
 
+def test_the_second_load_needs_its_floor_and_interval_not_the_nights_critical_z():
+    """The critical z guards a whole night's rows against chance; the second load tests the rows the first picked, so
+    a row past its floor whose 99 % interval excludes "no change" reproduces even when its z falls short (seen: a
+    cache that stopped caching, +19 % at z 5.7 of 5.2 on the first load, +16.7 % at z just short on the second)."""
+    first = [_row(s, "p50_ms", "regression") for s in "abcd"]
+    second = [
+        {**_row("a", "p50_ms", "suspect", 16.7), "checks": {"z": False, "floor": True, "ci": True}},
+        {**_row("b", "p50_ms", "suspect", 16.7), "checks": {"z": False, "floor": True, "ci": False}},  # could be 0
+        {**_row("c", "p50_ms", "suspect", 3.0), "checks": {"z": True, "floor": False, "ci": True}},  # below floor
+        {**_row("d", "p50_ms", "suspect", 16.7), "checks": {"z": False, "floor": True, "ci": None}},  # no interval
+    ]
+    merged, rows = reproduce(first, second, [(s, "p50_ms") for s in "abcd"])
+    assert [r["outcome"] for r in merged] == ["regression", "suspect", "suspect", "suspect"]
+    assert [r["reproduced"] for r in rows] == [True, False, False, False]
+
+
 def test_the_block_says_what_was_decided():
     second = SecondLoad(series=[("a", "p50_ms")], metrics={"a": {"p50_ms": 3.0}}, load={"requests": 120},
                         duration_s=4.0)

@@ -6,7 +6,7 @@ can be slow for a minute for reasons that are not the target's (a neighbour on t
 eviction: on the project's CI machine one clean night had every scenario's p50 +10 % at once), and a nightly job that
 pages someone for that is soon ignored. So the chain loads the target a second time, at once, under the same lock and
 plan, and judges that second run against the same baseline; a row stays a regression only when the second run's row
-is a regression too, in the same direction. A row the second run does not reproduce becomes `suspect`, with both
+shows it again: past its floor, its interval clear of "no change" in the same direction. A row the second run does not reproduce becomes `suspect`, with both
 measurements on the row. What a confirmation run measured is kept in the record (`confirmation`), never dropped.
 
 Pure: the chain decides when to re-measure (`to_confirm`), the comparison merges the two judgements (`reproduce`).
@@ -56,13 +56,24 @@ def _percent(row: Mapping[str, Any] | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
 
+def _reproduces(second: Mapping[str, Any]) -> bool:
+    """The second load's row shows the regression again: a regression by all three checks, or past its floor with its
+    99 % interval clear of "no change" in the bad direction while its z falls short of the critical value. That value
+    guards a whole night's rows against chance (many series, few false alarms, §3); the second load tests only the
+    series the first one picked, so its own interval is the test (METHOD §3.7 "How sure the second load must be")."""
+    if second.get("outcome") == "regression":
+        return True
+    checks = second.get("checks") or {}
+    return second.get("outcome") == "suspect" and bool(checks.get("floor")) and checks.get("ci") is True
+
+
 def reproduce(
     first: Sequence[dict[str, Any]],
     second: Sequence[Mapping[str, Any]],
     series: Sequence[tuple[str, str]],
 ) -> tuple[list[dict[str, Any]], list[ConfirmationRow]]:
-    """`first`'s rows with each of `series` judged by both runs: kept a regression when `second` has the same series
-    as a regression too, else `suspect`; every such row carries `confirmation` (the second run's value, change and
+    """`first`'s rows with each of `series` judged by both runs: kept a regression when `second` shows the same series
+    regressed again (`_reproduces`), else `suspect`; every such row carries `confirmation` (the second run's value, change and
     outcome). A series the second run could not judge (no answers, too few requests for that tail) is not
     reproduced: the first night alone never fails it, and the row says why."""
     wanted = set(series)
@@ -75,7 +86,7 @@ def reproduce(
             merged.append(row)
             continue
         other = again.get(key)
-        reproduced = other is not None and other.get("outcome") == "regression"
+        reproduced = other is not None and _reproduces(other)
         entry: ConfirmationRow = {
             "scenario": key[0], "metric": key[1],
             "first_change": _percent(row), "change": _percent(other),
