@@ -397,6 +397,21 @@ def _on_main_line(before: Baseline, revision: Revision | None, main_branch: str)
     return before.model_copy(update={"history": history}), note
 
 
+def _amended(findings: Findings, *, branch_note: str | None, ab_block: AbBlock | None, aborted: bool) -> Findings:
+    """The comparison's findings with what the night adds: which runs were the baseline (said where the verdict is
+    read), the same-night A/B stage's verdict, and an interrupt, which neither opens nor follows a change (such a
+    night is no baseline either)."""
+    if branch_note is not None:
+        findings = findings.model_copy(update={"verdict_reasons": [*findings.verdict_reasons, branch_note]})
+    if ab_block is not None:
+        findings = judge_with_ab(findings, ab_block)
+    if aborted:
+        findings = findings.model_copy(update={"verdict": "aborted",
+                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
+                                               "open_changes": []})
+    return findings
+
+
 def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
            store_url: str | None) -> RunSummary:
     laps = _Laps()
@@ -468,14 +483,7 @@ def _chain(params: RunParams, stages: Stages, *, flow_run_id: str | None,
         config=gate_config(run.plan.verdict),
         second=second,
     )
-    if branch_note is not None:  # which runs were the baseline, said where the verdict is read
-        findings = findings.model_copy(update={"verdict_reasons": [*findings.verdict_reasons, branch_note]})
-    if ab_block is not None:
-        findings = judge_with_ab(findings, ab_block)
-    if aborted:  # an interrupted night neither opens nor follows a change (it is no baseline either)
-        findings = findings.model_copy(update={"verdict": "aborted",
-                                               "verdict_reasons": ["interrupted (SIGINT/SIGTERM)"],
-                                               "open_changes": []})
+    findings = _amended(findings, branch_note=branch_note, ab_block=ab_block, aborted=aborted)
     warnings = night_warnings(load_result.summary, before.idle)
     laps("compare")
     record = build_record(
