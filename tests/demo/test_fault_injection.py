@@ -134,3 +134,21 @@ def test_no_cache_is_a_cache_that_stops_caching_per_endpoint_and_globally(target
     target.get(f"{API}/{name}")
     final = target.stats()["cache"]
     assert (final["hits"], final["misses"]) == (hit["hits"] + 1, hit["misses"] + 5)
+
+
+def test_a_lookup_cost_is_paid_on_every_miss_and_never_on_a_hit(target: Served) -> None:
+    """`miss_ms`: what get_tool's lookup behind the cache costs (a remote call), paid only when the cache misses, so
+    a cache that stops caching costs every request that much (the attribution proof's cache fault)."""
+    names = [r.tool_name for r in generate() if r.is_latest and r.enabled][1:3]
+    target.set_faults({"cache": False})  # empties the cache (as a restart would)
+    target.set_faults({"endpoints": {"get_tool": {"miss_ms": 4}}})
+    first = target.get(f"{API}/{names[0]}")
+    again = target.get(f"{API}/{names[0]}")
+    assert first.status == again.status == 200 and first.body == again.body
+    assert _injected(first) == "miss=4ms", "the first lookup after the cache was emptied misses, and pays"
+    assert _injected(again) == "", "a hit never pays the lookup"
+    target.set_faults({"endpoints": {"get_tool": {"miss_ms": 4, "cache": False}}})
+    for _ in range(2):
+        assert _injected(target.get(f"{API}/{names[1]}")) == "no-cache;miss=4ms"
+    target.set_faults({})
+    assert "miss=" not in _injected(target.get(f"{API}/{names[1]}"))

@@ -42,6 +42,7 @@ def test_round_trip_through_dict() -> None:
         ({"delay_ms": float("nan")}, "delay_ms"),
         ({"error_rate": 1.5}, "error_rate"),
         ({"cache": "no"}, "cache"),
+        ({"endpoints": {"get_tool": {"miss_ms": -2}}}, "endpoints.get_tool.miss_ms"),
         ({"seed": 1.5}, "seed"),
         ({"endpoints": {"nope": {}}}, "unknown endpoint"),
         ({"endpoints": {"search": {"speed": 1}}}, "unknown knob"),
@@ -113,11 +114,13 @@ def test_faults_from_command_line() -> None:
     ns = _ns(
         "--delay-ms", "5", "--error-rate", "0.1", "--stall-at", "10", "--stall-for", "2", "--no-cache",
         "--slowdown", "0.3", "--endpoint-fault", "list_tools:delay_ms=7", "--endpoint-fault", "get_tool:cache=on",
+        "--endpoint-fault", "get_tool:miss_ms=3",
     )  # fmt: skip
     f = faults_from_args(ns)
     assert (f.delay_ms, f.error_rate, f.stall_at, f.stall_for, f.cache, f.slowdown) == (5, 0.1, 10, 2, False, 0.3)
     assert f.knobs("list_tools").delay_ms == 7
-    assert f.knobs("get_tool").cache is True
+    assert f.knobs("get_tool").cache is True and f.knobs("get_tool").miss_ms == 3
+    assert f.knobs("search").miss_ms == 0
     assert faults_from_args(_ns()) == Faults()
 
 

@@ -36,6 +36,7 @@ CACHE = web.AppKey("cache", LRUCache)
 FAULTS = web.AppKey("faults", FaultState)
 INFO = web.AppKey("info", dict)
 KNOBS = web.RequestKey("knobs", Knobs)
+MISS_PAID = web.RequestKey("miss_paid", float)  # get_tool's lookup cost paid on a cache miss (Knobs.miss_ms)
 
 _LIST_PARAMS = {"page", "page_size", "platform", "category", "status", "enabled", "name", "name_match", "latest"}
 _SEARCH_PARAMS = {"q", "fields", "limit"}
@@ -184,6 +185,9 @@ async def get_tool(request: web.Request) -> web.Response:
     body = cache.get(key)
     if body is not None:
         return _raw_json(body)
+    if knobs is not None and knobs.miss_ms:
+        await asyncio.sleep(knobs.miss_ms / 1000.0)
+        request[MISS_PAID] = knobs.miss_ms
     text = await request.app[CATALOG].get_latest(name)
     if text is None:  # a 404 is not cached, as in the seed
         return _error(404, f"tool {name!r} not found")
@@ -328,6 +332,8 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
         injected.append(f"stall={stall * 1000:.3f}ms")
     if not k.cache:
         injected.append("no-cache")
+    if MISS_PAID in request:
+        injected.append(f"miss={request[MISS_PAID]:g}ms")
     if k.n_plus_one and endpoint == "list_tools":
         injected.append("n+1")
     if injected:

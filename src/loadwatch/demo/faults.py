@@ -24,7 +24,7 @@ from loadwatch.errors import InvalidInput
 __all__ = ["ENDPOINTS", "EndpointFaults", "FaultState", "Faults", "Knobs", "is_loopback_peer"]
 
 ENDPOINTS = ("list_tools", "get_tool", "versions", "search", "stats", "health", "version")
-_KNOBS = ("delay_ms", "slowdown", "error_rate", "stall_at", "stall_for", "cache", "n_plus_one")
+_KNOBS = ("delay_ms", "slowdown", "error_rate", "stall_at", "stall_for", "cache", "n_plus_one", "miss_ms")
 _BOOL_KNOBS = ("cache", "n_plus_one")
 
 
@@ -39,6 +39,9 @@ class Knobs:
     stall_for: float = 0.0  # every response waits while [stall_at, stall_at + stall_for) lasts
     cache: bool = True  # False: lookups still happen (and count) but always miss, and nothing is stored
     n_plus_one: bool = False  # list_tools only: one query per tool of the page instead of one for the page
+    # get_tool only: what the lookup behind the cache costs besides its database statement (a remote call, a render),
+    # paid on every miss: a property of the service that makes its cache worth having, not a fault by itself
+    miss_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class EndpointFaults:
     stall_for: float | None = None
     cache: bool | None = None
     n_plus_one: bool | None = None
+    miss_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Faults:
     stall_for: float = 0.0
     cache: bool = True
     n_plus_one: bool = False
+    miss_ms: float = 0.0
     seed: int = 0
     endpoints: dict[str, EndpointFaults] = field(default_factory=dict)
     drop_indexes: tuple[str, ...] = ()  # schema indexes dropped in Postgres while these faults are in force
@@ -145,7 +150,7 @@ def _knob_values(data: dict[str, Any], *, source: str, prefix: str) -> dict[str,
             raise InvalidInput("must be a finite number >= 0", source=source, field=where)
         if key == "error_rate" and value > 1:
             raise InvalidInput("must be a fraction between 0 and 1", source=source, field=where)
-        if key in ("delay_ms", "stall_for", "stall_at") and value > 3_600_000:
+        if key in ("delay_ms", "stall_for", "stall_at", "miss_ms") and value > 3_600_000:
             raise InvalidInput("is unreasonably large (at most one hour)", source=source, field=where)
         if key == "slowdown" and value > 100:
             raise InvalidInput("must be at most 100 (x the handler's own time)", source=source, field=where)

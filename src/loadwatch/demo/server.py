@@ -209,8 +209,8 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME:KEY=VALUE",
-        help=f"one knob for one endpoint ({', '.join(ENDPOINTS)}), e.g. list_tools:delay_ms=5 or "
-        "get_tool:cache=false (repeatable)",
+        help=f"one knob for one endpoint ({', '.join(ENDPOINTS)}), e.g. list_tools:delay_ms=5, "
+        "get_tool:cache=false or get_tool:miss_ms=3 (what the lookup behind the cache costs on each miss; repeatable)",
     )
     g.add_argument("--faults-json", default=None, help="all faults as one JSON object (as GET /admin/faults shows)")
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)

@@ -6,8 +6,9 @@ can be slow for a minute for reasons that are not the target's (a neighbour on t
 eviction: on the project's CI machine one clean night had every scenario's p50 +10 % at once), and a nightly job that
 pages someone for that is soon ignored. So the chain loads the target a second time, at once, under the same lock and
 plan, and judges that second run against the same baseline; a row stays a regression only when the second run's row
-shows it again: past its floor, its interval clear of "no change" in the same direction. A row the second run does not reproduce becomes `suspect`, with both
-measurements on the row. What a confirmation run measured is kept in the record (`confirmation`), never dropped.
+shows it again: past its floor, its interval clear of "no change" in the same direction. A row the second run does
+not reproduce becomes `suspect`, with both measurements on the row. What a confirmation run measured is kept in the
+record (`confirmation`), never dropped.
 
 Pure: the chain decides when to re-measure (`to_confirm`), the comparison merges the two judgements (`reproduce`).
 Perfherder's retriggers and Pinpoint's repeated runs answer the same question by hand; here it is part of the night."""
@@ -72,10 +73,10 @@ def reproduce(
     second: Sequence[Mapping[str, Any]],
     series: Sequence[tuple[str, str]],
 ) -> tuple[list[dict[str, Any]], list[ConfirmationRow]]:
-    """`first`'s rows with each of `series` judged by both runs: kept a regression when `second` shows the same series
-    regressed again (`_reproduces`), else `suspect`; every such row carries `confirmation` (the second run's value, change and
-    outcome). A series the second run could not judge (no answers, too few requests for that tail) is not
-    reproduced: the first night alone never fails it, and the row says why."""
+    """`first`'s rows with each of `series` judged by both runs: kept a regression when `second` shows the same
+    series regressed again (`_reproduces`), else `suspect`; every such row carries `confirmation` (the second run's
+    value, change and outcome). A series the second run could not judge (no answers, too few requests for that tail)
+    is not reproduced: the first night alone never fails it, and the row says why."""
     wanted = set(series)
     again = {_key(r): r for r in second}
     merged: list[dict[str, Any]] = []
