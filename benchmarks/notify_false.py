@@ -67,6 +67,7 @@ from replay_nights import point
 from stats.synth import (
     CONFIRM_SALT,
     NOTIFY,
+    NOTIFY2,
     Service,
     SuiteParams,
     build_run,
@@ -88,8 +89,13 @@ LIFECYCLE = "changes" in inspect.signature(judge).parameters
 # the default rules against: no wait at all (every new change told on its first night), and a longer wait
 VARIANTS = {
     "told on the first night": Rules(tell_after_nights=1),
+    "told once open 2 nights, seen again or not (the rule before 2026-12-07)": Rules(tell_by_nights=2),
     "told after 3 nights (at once beyond +100 %)": Rules(tell_after_nights=3),
 }
+BEFORE = "told once open 2 nights, seen again or not (the rule before 2026-12-07)"
+# real steps on the newest suite's services: scenario 0 x mult from night STEP_AT on, every later night too
+STEP_AT = 20
+STEP_MULTS = (1.2, 1.5, 2.0)
 REAL = RESULTS / "real_nights"
 # the night's second load for night i of a replay (its first load given), with what was drawn; None: it has none
 SecondLoads = Callable[[int, RunPoint], tuple[RunPoint, dict[str, Any]] | None]
@@ -242,13 +248,14 @@ def _models(per_model: dict[str, dict[str, Any]], headline: str) -> dict[str, An
     return {**per_model[headline], "headline_model": headline, "models": per_model}
 
 
-def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool) -> SecondLoads:
+def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool, *, effect: dict[str, Any] | None = None,
+           step_at: int = 0) -> SecondLoads:
     """Second loads drawn for a synthetic service under one model (stats.synth.confirmation_night, key (si, t): the
     same per-scenario seeds in both models, so they differ only in the night's factors)."""
 
     def second(t: int, first: RunPoint) -> tuple[RunPoint, dict[str, Any]]:
         night = confirmation_night(p, svc, svc.nights[t], (si, t), transient=transient)
-        metrics, hists = build_run(svc, night)
+        metrics, hists = build_run(svc, night, effect if t >= step_at else None)
         draw = {"seed_sequence": [p.seed, CONFIRM_SALT, si, t], "seeds": night.seeds,
                 "machine": [svc.nights[t].machine, night.machine],
                 "scen_factor": {k: [svc.nights[t].scen_factor[k], v] for k, v in night.scen_factor.items()}}
@@ -259,21 +266,56 @@ def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool) -> SecondLoad
 
 
 def synthetic(quick: bool) -> list[dict[str, Any]]:
-    p = resized(NOTIFY, services=3, service_nights=14) if quick else NOTIFY
-    name = f"synthetic NOTIFY ({p.services} services x {p.service_nights} nights)"
+    """NOTIFY2 (drawn after the "seen again" rule, the headline) and NOTIFY (drawn before it, read with the rule
+    before)."""
+    out = []
+    for suite in (NOTIFY2, NOTIFY):
+        p = resized(suite, services=3, service_nights=14) if quick else suite
+        name = f"synthetic {suite.name.upper()} ({p.services} services x {p.service_nights} nights)"
+        services = service_suite(p)
+        runs = [[_run_point(svc, t) for t in range(len(svc.nights))] for svc in services]
+        per_model = {}
+        for model, transient in SYNTH_MODELS.items():
+            nights = [n for si, svc in enumerate(services)
+                      for n in replay(runs[si], second=None if transient is None else _drawn(p, svc, si, transient))[
+                          "nights"]]
+            per_model[model] = summarise(name, {"nights": nights})
+        out.append(_models(per_model, HEADLINE))
+    return out
+
+
+def steps(quick: bool) -> list[dict[str, Any]]:
+    """What the wait costs a real regression: NOTIFY2's services with scenario 0 slowed x mult from night STEP_AT on
+    (its second loads too, under "night persists"): the nights from the step on that fail, and the services told
+    of it by the step's 2nd and 5th night, under the default rules and the rule before."""
+    p = resized(NOTIFY2, services=3, service_nights=24) if quick else NOTIFY2
     services = service_suite(p)
-    runs = [[_run_point(svc, t) for t in range(len(svc.nights))] for svc in services]
-    per_model = {}
-    for model, transient in SYNTH_MODELS.items():
-        nights = [n for si, svc in enumerate(services)
-                  for n in replay(runs[si], second=None if transient is None else _drawn(p, svc, si, transient))[
-                      "nights"]]
-        per_model[model] = summarise(name, {"nights": nights})
-    return [_models(per_model, HEADLINE)]
+    out = []
+    for mult in STEP_MULTS:
+        failing = nights_after = 0
+        told: dict[str, list[int | None]] = {"default": [], BEFORE: []}
+        for si, svc in enumerate(services):
+            effect = {"kind": "step", "scenarios": [svc.scenarios[0].name], "mult": mult}
+            runs = [_run_point(svc, t, effect if t >= STEP_AT else None) for t in range(len(svc.nights))]
+            res = replay(runs, second=_drawn(p, svc, si, False, effect=effect, step_at=STEP_AT))
+            after = [n for n in res["nights"] if int(n["run_id"][-3:]) >= STEP_AT]
+            nights_after += len(after)
+            failing += sum(n["verdict"] == "regression" for n in after)
+            for rule in told:
+                kinds = [n["events"] if rule == "default" else n["variants"][rule] for n in after]
+                first = next((i + 1 for i, k in enumerate(kinds) if "opened" in k), None)
+                told[rule].append(first)
+        n = len(services)
+        out.append({"mult": mult, "services": n, "nights_after": nights_after, "failing": failing,
+                    "told": {rule: {"by_2nd": sum(1 for f in fs if f is not None and f <= 2),
+                                    "by_5th": sum(1 for f in fs if f is not None and f <= 5),
+                                    "ever": sum(1 for f in fs if f is not None), "first_night": fs}
+                             for rule, fs in told.items()}})
+    return out
 
 
-def _run_point(svc: Service, t: int) -> RunPoint:
-    metrics, hists = build_run(svc, svc.nights[t])
+def _run_point(svc: Service, t: int, effect: dict[str, Any] | None = None) -> RunPoint:
+    metrics, hists = build_run(svc, svc.nights[t], effect)
     return RunPoint(f"{svc.name}-n{t:03d}", datetime(2027, 1, 1, 2, tzinfo=UTC).replace(day=1 + t % 28,
                     month=1 + t // 28), metrics, hists, probe=dict(svc.nights[t].probe))
 
@@ -383,6 +425,18 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_steps(step_rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["", f"What the wait costs a real regression (NOTIFY2's services, scenario 0 x mult from night {STEP_AT} "
+             "on, second loads under \"night persists\"; services told by the step's 2nd / 5th night, and ever):", "",
+             "| step | nights failing from the step on | told: default rules | told: the rule before |",
+             "|---|---|---|---|"]
+    for r in step_rows:
+        cells = [f"{t['by_2nd']} / {t['by_5th']} / {t['ever']} of {r['services']}" for t in r["told"].values()]
+        lines.append(f"| x{r['mult']:g} | {r['failing']} of {r['nights_after']} "
+                     f"({100 * r['failing'] / max(r['nights_after'], 1):.1f} %) | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a smoke test: few services and nights; writes nothing")
@@ -390,6 +444,7 @@ def main() -> None:
     ns = ap.parse_args()
     t0 = time.perf_counter()
     rows = [*synthetic(ns.quick), *real(ns.quick)]
+    step_rows = steps(ns.quick)
     stored = sum(r["models"][REAL_HEADLINE]["second_loads"]["nights_judged_with_one"]
                  for r in rows if REAL_HEADLINE in r["models"])
     # a night recorded with the confirmation load in the chain exports `confirmation` (None when none was wanted)
@@ -400,13 +455,14 @@ def main() -> None:
             "headline_model": HEADLINE, "real_second_loads": stored,
             "real_with_confirmation": sum(with_confirmation.values()),
             "real_files_with_confirmation": [k for k, v in with_confirmation.items() if v],
-            "second_load_seeds": {"suite_seed": NOTIFY.seed, "salt": CONFIRM_SALT,
+            "second_load_seeds": {"suite_seed": {"notify2": NOTIFY2.seed, "notify": NOTIFY.seed}, "salt": CONFIRM_SALT,
                                   "scenario": "SeedSequence([suite_seed, salt, service, night, scenario])",
                                   "factors": "SeedSequence([suite_seed, salt, service, night])"}}
-    text = "\n".join(render(rows, meta)) + "\n"
+    text = "\n".join([*render(rows, meta), *render_steps(step_rows)]) + "\n"
     print(text)
     if not ns.quick:
-        (RESULTS / f"{ns.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        (RESULTS / f"{ns.out}.json").write_text(json.dumps({"meta": meta, "rows": rows, "steps": step_rows},
+                                                           indent=2))
         (RESULTS / f"{ns.out}.md").write_text(text)
 
 if __name__ == "__main__":

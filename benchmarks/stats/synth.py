@@ -80,6 +80,7 @@ __all__ = [
     "FRESH",
     "HELDOUT",
     "NOTIFY",
+    "NOTIFY2",
     "SUITES",
     "TUNING",
     "Case",
@@ -248,7 +249,13 @@ NOTIFY = SuiteParams(
        "spike_prob": 0.0, "drift_service_share": 0.0},
 )
 
-SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}  # not NOTIFY: only notify_false.py reads it
+# Notify 2: drawn on 2026-12-07 at 21:25 UTC (seed from secrets.randbelow), after a new change became told only when
+# a later night is a regression again (or after `tell_by_nights`) — a rule chosen on other draws (TUNING's and
+# FRESH's parameters with seeds 55_117_203 and 55_117_204), while NOTIFY had been read with the rule before: NOTIFY's
+# parameters, a new seed. Read only by benchmarks/notify_false.py.
+NOTIFY2 = SuiteParams(**{**NOTIFY.__dict__, "name": "notify2", "seed": 932_836_411})
+
+SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}  # not NOTIFY(2): only notify_false.py reads them
 
 
 # --- (a) single series ------------------------------------------------------------------------------------------

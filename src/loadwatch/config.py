@@ -518,7 +518,10 @@ class NotifySpec(_Model):
     remind_days: float = Field(7.0, gt=0, le=365, description="days between reminders of a change still open")
     inconclusive_nights: int = Field(3, ge=1, le=365, description="tell after this many inconclusive nights in a row")
     max_gap_hours: float = Field(25.0, gt=0, le=24 * 365, description="a missed night: no completed run this long")
-    tell_after_nights: int = Field(2, ge=1, le=30, description="a new change is told once open this many nights")
+    tell_after_nights: int = Field(2, ge=1, le=30, description="a new change is told on the first night at least "
+                                   "this many into it that is a regression again (1: on its first night)")
+    tell_by_nights: int = Field(5, ge=1, le=60, description="... or once it has been held this many nights, "
+                                "whatever they said")
     tell_at_once_percent: float = Field(100.0, gt=0, le=1e6, description="... or at once when the low end of its "
                                         "interval is at least this (percent)")
     tell_at_once_points: float = Field(1.0, gt=0, le=100, description="... or, for the error rate, these points")

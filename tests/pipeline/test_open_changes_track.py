@@ -39,6 +39,17 @@ def test_followed_changes_fail_per_policy_and_recover():
     assert back.status == "recovered" and not back.failing and not back.held and back.nights_open == 4
 
 
+def test_a_followed_night_says_whether_the_change_was_seen_again():
+    kw = {"run_id": "r5", "started_at": "2026-12-05T02:00:00+00:00"}
+    [opened] = track([_row("p95_ms", "regression", 14.0)], [], [], **kw).changes
+    assert not opened.seen_again  # the opening night is not "again"
+    again = track([_row("p95_ms", "regression", 14.2)], [], [_open()], **kw).changes[0]
+    kept = track([_row("p95_ms", "suspect", 11.0)], [], [_open().model_copy(update={"seen_again": True})],
+                 **kw).changes[0]
+    assert again.seen_again and again.held
+    assert kept.held and not kept.seen_again  # held by a suspect night: tonight did not see it again
+
+
 def test_a_confirmed_change_fails_only_beyond_its_level():
     kw = {"run_id": "r5", "started_at": "2026-12-05T02:00:00+00:00"}
     at_level = track([_row("p95_ms", "regression", 14.5)], [], [_open("confirmed")], **kw)

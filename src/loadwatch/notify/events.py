@@ -1,7 +1,8 @@
 """What is worth telling, decided from one night and what was told before: pure functions, no I/O.
 
-A night yields events only on a change (docs/deploy.md, "Being told"): a change opened (told once it has lasted
-`tell_after_nights` nights, or at once when it is large beyond doubt), one still open past its
+A night yields events only on a change (docs/deploy.md, "Being told"): a change opened (told once a night at least
+`tell_after_nights` into it is a regression again, after `tell_by_nights` held, or at once when it is large beyond
+doubt), one still open past its
 reminder interval, a change recovered, triaged or no longer listed, the N-th inconclusive night in a row, a threshold
 newly breached or cleared, the first night of a streak that did not measure (the flow crashed, the target could not
 be reached), and a missed night (no completed run for longer than the schedule allows). Everything else is silence.
@@ -55,10 +56,12 @@ class Rules(_Model):
     remind_after: timedelta = timedelta(days=7)
     inconclusive_nights: int = Field(3, ge=1)
     max_gap: timedelta = timedelta(hours=25)
-    # a new change is told once it has been open this many nights (its own run fails from the first), or at once
-    # when even its interval's low end is this large: a one-night excursion of a clean series never interrupts
-    # anyone (benchmarks/results/notify_false.md), a lasting or a large one does
+    # a new change is told once a night at least this many into it is itself a regression again (its own runs fail
+    # from the first), when it has been held `tell_by_nights` nights whatever they said, or at once when even its
+    # interval's low end is this large: an excursion of a clean series that a noisy series' `suspect` nights keep
+    # open never interrupts anyone (benchmarks/results/notify_false.md), a lasting or a large change does
     tell_after_nights: int = Field(2, ge=1)
+    tell_by_nights: int = Field(5, ge=1)
     tell_at_once_percent: float = Field(100.0, gt=0)
     tell_at_once_points: float = Field(1.0, gt=0)  # error rate, in points
 
@@ -139,7 +142,9 @@ def _due(last: datetime, now: datetime, rules: Rules) -> bool:
 def tell_now(c: OpenChange, rules: Rules) -> bool:
     """Whether a change nobody was told about yet is told tonight: open long enough, or large beyond doubt (the low
     end of its interval, or its size when it has none, at least `tell_at_once_*`)."""
-    if c.nights_open >= rules.tell_after_nights:
+    if c.nights_open >= rules.tell_by_nights:
+        return True
+    if c.nights_open >= rules.tell_after_nights and (c.seen_again or rules.tell_after_nights == 1):
         return True
     low = c.ci[0] if c.ci is not None else c.change_percent
     if low is None:

@@ -95,6 +95,7 @@ def unmeasured_input(plan: Plan, exc: BaseException, *, started_at: datetime,
 def rules_of(spec: NotifySpec) -> Rules:
     return Rules(remind_after=timedelta(days=spec.remind_days), inconclusive_nights=spec.inconclusive_nights,
                  max_gap=timedelta(hours=spec.max_gap_hours), tell_after_nights=spec.tell_after_nights,
+                 tell_by_nights=spec.tell_by_nights,
                  tell_at_once_percent=spec.tell_at_once_percent, tell_at_once_points=spec.tell_at_once_points)
 
 
