@@ -67,7 +67,7 @@ scenarios:
   - {{name: versions,    weight: 10, path: /-/versions.json, expect: {{status: [200], json_field: python}}}}
 thresholds:
   - "error_rate < 1%"
-"""
+{notify}"""
 
 
 def free_port() -> int:
@@ -247,15 +247,16 @@ def tables(path: Path) -> str:
     nights = d["nights"]
     out = [f"Source: `{path.relative_to(ROOT)}` — {d['meta']['command']}", "",
            "| night | kind | exit | verdict | by_category p50 / p95 / p99 ms | by_category outcome | row_by_id | "
-           "first_page | versions | `*` rows | generator reasons |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "first_page | versions | `*` rows | generator reasons | messages (--notify) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in nights:
         sc = (n.get("scenarios") or {}).get(FILTER) or {}
         gen = "; ".join((n.get("generator") or {}).get("reasons") or []) or "–"
         out.append(f"| {n['night']} | {n['kind']} | {n['exit_code']} | {n['verdict']} | "
                    f"{_fmt(sc.get('p50'))} / {_fmt(sc.get('p95'))} / {_fmt(sc.get('p99'))} | "
                    f"{_outcomes(n, FILTER)} | {_outcomes(n, 'row_by_id')} | {_outcomes(n, 'first_page')} | "
-                   f"{_outcomes(n, 'versions')} | {_outcomes(n, '*')} | {gen} |")
+                   f"{_outcomes(n, 'versions')} | {_outcomes(n, '*')} | {gen} | "
+                   f"{'; '.join(n['messages']) if n.get('messages') else ('–' if 'messages' in n else 'n/a')} |")
     clean = [n for n in nights if n["kind"] == "clean"]
     judged = [n for n in clean if n["verdict"] not in ("insufficient_history", "inconclusive", None)]
     false = [n for n in clean if any(r["outcome"] == "regression" for r in n.get("comparison") or [])]
@@ -363,6 +364,11 @@ def main() -> int:
     ap.add_argument("--name", default="real_app")
     ap.add_argument("--rejudge", nargs=2, metavar=("RESULT_JSON", "LOADWATCH_HOME"),
                     help="re-judge a finished run's stored nights ignoring the generator-bound flag, and exit")
+    ap.add_argument("--growth-nights", type=int, default=1, help="nights of fault B (the table doubled) in a row")
+    ap.add_argument("--restore-nights", type=int, default=0,
+                    help="nights after fault B with the added rows deleted again (recovery)")
+    ap.add_argument("--notify", action="store_true",
+                    help="a notify: section to a loopback webhook receiver; each night lists the messages it got")
     ap.add_argument("--tables", nargs="*", help="print the markdown tables of existing result JSONs and exit")
     args = ap.parse_args()
     if args.rejudge:
@@ -407,10 +413,27 @@ def main() -> int:
     ids = [str(rng.randrange(1, args.rows + 1)) for _ in range(200)]
     port = free_port()
     plan = work / "plan.yaml"
+    receiver = None
+    notify = ""
+    if args.notify:  # a real webhook receiver on loopback (tests/notify/notify_receiver.py), the plan's defaults
+        sys.path.insert(0, str(ROOT / "tests" / "notify"))
+        from notify_receiver import Receiver
+
+        receiver = Receiver()
+        notify = f"notify:\n  urls: [\"json://127.0.0.1:{receiver.port}/hook\"]\n"
     plan.write_text(PLAN.format(port=port, rate=args.rate, cats=", ".join(f'"{c}"' for c in cats[:200]),
-                                ids=", ".join(f'"{i}"' for i in ids)))
+                                ids=", ".join(f'"{i}"' for i in ids), notify=notify))
     meta["plan"] = plan.read_text()
     nights: list[dict[str, Any]] = []
+    told = 0
+
+    def heard(n: dict[str, Any]) -> None:
+        """The messages the receiver got during night n (their titles), when --notify."""
+        nonlocal told
+        if receiver is not None:
+            n["messages"] = [m.get("title") for m in receiver.messages[told:]]
+            told = len(receiver.messages)
+
     ds = Datasette(args.datasette, db, port, work / "datasette.log")
     results_json = RESULTS / f"{args.name}.json"
 
@@ -435,6 +458,7 @@ def main() -> int:
             i += 1
             n = run_night(args, home, plan, outs / f"night{i:02d}", f"clean {i}")
             n["night"], n["kind"] = i, "clean"
+            heard(n)
             nights.append(n)
             save()
             print(f"[real_app] night {i:02d} clean exit={n['exit_code']} verdict={n['verdict']} "
@@ -455,9 +479,11 @@ def main() -> int:
         i = args.clean + 1
         n = run_night(args, home, plan, outs / f"night{i:02d}", "fault: index on category dropped")
         n["night"], n["kind"] = i, "fault_index_dropped"
+        heard(n)
         nights.append(n)
         save()
-        print(f"[real_app] night {i:02d} DROP INDEX exit={n['exit_code']} verdict={n['verdict']}", flush=True)
+        print(f"[real_app] night {i:02d} DROP INDEX exit={n['exit_code']} verdict={n['verdict']} "
+              f"messages={n.get('messages')}", flush=True)
 
         # Fault B (global): index back, table doubled (300k more rows): every query on the table costs more.
         ds.stop()
@@ -473,14 +499,37 @@ def main() -> int:
             "by_category": timed_get(f"{base}/items/items.json?category={cats[1]}&_size=20"),
             "first_page": timed_get(f"{base}/items/items.json?_size=20"),
         }
-        i += 1
-        n = run_night(args, home, plan, outs / f"night{i:02d}", "fault: table doubled (global)")
-        n["night"], n["kind"] = i, "fault_global_growth"
-        nights.append(n)
-        save()
-        print(f"[real_app] night {i:02d} GROWTH exit={n['exit_code']} verdict={n['verdict']}", flush=True)
+        for _ in range(args.growth_nights):
+            i += 1
+            n = run_night(args, home, plan, outs / f"night{i:02d}", "fault: table doubled (global)")
+            n["night"], n["kind"] = i, "fault_global_growth"
+            heard(n)
+            nights.append(n)
+            save()
+            print(f"[real_app] night {i:02d} GROWTH exit={n['exit_code']} verdict={n['verdict']} "
+                  f"messages={n.get('messages')}", flush=True)
+        if args.restore_nights:  # the rows added by the growth deleted again: the table as on the clean nights
+            ds.stop()
+            con = sqlite3.connect(db)
+            con.execute("DELETE FROM items WHERE id > ?", (args.rows,))
+            con.commit()
+            con.execute("VACUUM")
+            meta["rows_restored"] = con.execute("SELECT count(*) FROM items").fetchone()[0]
+            con.close()
+            ds.start()
+        for _ in range(args.restore_nights):
+            i += 1
+            n = run_night(args, home, plan, outs / f"night{i:02d}", "restored: the clean nights' table")
+            n["night"], n["kind"] = i, "restored"
+            heard(n)
+            nights.append(n)
+            save()
+            print(f"[real_app] night {i:02d} RESTORED exit={n['exit_code']} verdict={n['verdict']} "
+                  f"messages={n.get('messages')}", flush=True)
     finally:
         ds.stop()
+        if receiver is not None:
+            receiver.stop()
         meta["finished_at"] = datetime.now(UTC).isoformat()
         meta["loadavg_end"] = os.getloadavg()
         save()

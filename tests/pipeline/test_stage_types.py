@@ -12,75 +12,45 @@ import typing_extensions
 
 from loadwatch.pipeline.chain import Stages
 
-UNTYPED = (dict[str, Any], Mapping[str, Any])
-STILL_UNTYPED: set[str] = set()  # every runner is typed (the capacity block last: CapacityBlock)
 
-
-def _untyped(hint: Any) -> list[Any]:
-    """The `dict[str, Any]`-like parts of a runner's signature (its arguments and its result)."""
-    if hint in UNTYPED:
-        return [hint]
-    found = []
-    for arg in typing.get_args(hint):
-        if isinstance(arg, list):  # Callable's argument list
-            found += [a for a in arg if a in UNTYPED]
-        else:
-            found += _untyped(arg)
-    return found
+def _any_in(hint: Any, *, into_typeddicts: bool = False, seen: set[int] | None = None) -> list[str]:
+    """Where `Any` or `...` (untyped arguments) sits in an annotation: through unions, generics, Annotated,
+    Callable's argument list and a Protocol runner's `__call__` (the compare stage's `CompareRunner`). A TypedDict or
+    a model is a name (what it holds is typed where it is declared) unless `into_typeddicts`: then its own fields are
+    walked too and named "TypedDict.field"."""
+    seen = set() if seen is None else seen
+    if hint is Any:
+        return ["Any"]
+    if hint is Ellipsis:
+        return ["..."]
+    if isinstance(hint, list):  # Callable's argument list
+        return [x for arg in hint for x in _any_in(arg, into_typeddicts=into_typeddicts, seen=seen)]
+    if into_typeddicts and typing_extensions.is_typeddict(hint):  # typing's own misses typing_extensions' on 3.11
+        if id(hint) in seen:
+            return []
+        seen.add(id(hint))
+        return [f"{hint.__name__}.{k}" for k, h in typing.get_type_hints(hint).items()
+                if _any_in(h, into_typeddicts=True, seen=seen)]
+    if isinstance(hint, type) and getattr(hint, "_is_protocol", False) and "__call__" in vars(hint):
+        call_hints = typing.get_type_hints(hint.__call__)
+        return [x for h in call_hints.values() for x in _any_in(h, into_typeddicts=into_typeddicts, seen=seen)]
+    return [x for arg in typing.get_args(hint) for x in _any_in(arg, into_typeddicts=into_typeddicts, seen=seen)]
 
 
 def test_the_stages_exchange_typed_data():
     hints = typing.get_type_hints(Stages)
     assert set(hints) >= {"preflight", "capture_before", "capture_after", "compare", "report", "store"}
-    untyped = {name: _untyped(hint) for name, hint in hints.items() if name not in STILL_UNTYPED}
-    assert {k: v for k, v in untyped.items() if v} == {}
+    assert {name: found for name, hint in hints.items() if (found := _any_in(hint))} == {}
 
 
-def test_the_check_sees_an_untyped_runner():
-    assert _untyped(Callable[[int, dict[str, Any]], str]) == [dict[str, Any]]
-    assert _untyped(Callable[..., Mapping[str, Any]] | None) == [Mapping[str, Any]]
-
-
-def _loose(hint: Any) -> list[Any]:
-    """Every `Any` or `...` (untyped arguments) in an annotation, through unions, generics, Callable's argument list
-    and a Protocol runner's `__call__` (the compare stage's `CompareRunner`). A TypedDict or a model is a name here:
-    what it holds is typed where it is declared."""
-    if hint is Any or hint is Ellipsis:
-        return [hint]
-    if isinstance(hint, list):  # Callable's argument list
-        return [x for arg in hint for x in _loose(arg)]
-    if isinstance(hint, type) and getattr(hint, "_is_protocol", False) and "__call__" in vars(hint):
-        call_hints = typing.get_type_hints(hint.__call__)
-        return [x for h in call_hints.values() for x in _loose(h)]
-    return [x for arg in typing.get_args(hint) for x in _loose(arg)]
-
-
-def test_no_stages_field_mentions_any():
-    hints = typing.get_type_hints(Stages)
-    assert {name: found for name, hint in hints.items() if (found := _loose(hint))} == {}
-
-
-def test_the_any_check_sees_any_and_untyped_arguments():
+def test_the_check_sees_any_and_untyped_arguments():
     from loadwatch.pipeline.chain import CompareRunner
 
-    assert _loose(Callable[..., int]) == [Ellipsis]
-    assert _loose(Callable[[int], Mapping[str, Any]] | None) == [Any]
-    assert _loose(CompareRunner) == []  # its keywords are typed, its result Findings
-    assert _loose(Callable[[int], list[str]]) == []
-
-
-def _untyped_inside(hint: Any, seen: set[int] | None = None) -> list[str]:
-    """Where `Any` sits in an annotation, through unions, generics, Annotated, and into TypedDicts' own fields."""
-    seen = set() if seen is None else seen
-    if hint is Any:
-        return ["Any"]
-    if typing_extensions.is_typeddict(hint):  # typing's own misses typing_extensions' TypedDicts on 3.11
-        if id(hint) in seen:
-            return []
-        seen.add(id(hint))
-        return [f"{hint.__name__}.{k}" for k, h in typing.get_type_hints(hint).items()
-                if _untyped_inside(h, seen)]
-    return [x for arg in typing.get_args(hint) for x in _untyped_inside(arg, seen)]
+    assert _any_in(Callable[[int, dict[str, Any]], str]) == ["Any"]
+    assert _any_in(Callable[..., int]) == ["..."]
+    assert _any_in(Callable[[int], Mapping[str, Any]] | None) == ["Any"]
+    assert _any_in(CompareRunner) == []  # its keywords are typed, its result Findings
+    assert _any_in(Callable[[int], list[str]]) == []
 
 
 def test_no_field_of_the_run_record_is_untyped():
@@ -90,7 +60,7 @@ def test_no_field_of_the_run_record_is_untyped():
 
     hints = typing.get_type_hints(RunSummary, include_extras=True)
     assert {"plan", "load", "capacity", "comparison", "attribution"} <= set(hints)
-    untyped = {name: found for name, hint in hints.items() if (found := _untyped_inside(hint))}
+    untyped = {name: found for name, hint in hints.items() if (found := _any_in(hint, into_typeddicts=True))}
     assert untyped == {}
 
 
@@ -101,4 +71,5 @@ def test_the_record_check_sees_any_inside_a_typeddict():
         fine: int
         rows: list[dict[str, Any]]
 
-    assert _untyped_inside(dict[str, Loose] | None) == ["Loose.rows"]
+    assert _any_in(dict[str, Loose] | None, into_typeddicts=True) == ["Loose.rows"]
+    assert _any_in(dict[str, Loose] | None) == []  # a name, unless asked to look inside

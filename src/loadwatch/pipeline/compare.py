@@ -24,6 +24,7 @@ from loadwatch.pipeline.capacity_verdict import capacity_finding
 from loadwatch.pipeline.confirm import SecondLoad, confirmation_block, not_reproduced_reasons, reproduce, to_confirm
 from loadwatch.pipeline.open_changes import OpenChangesPolicy, Tracked, track
 from loadwatch.revision import build_label
+from loadwatch.stats.gate import short_of_z
 from loadwatch.stats.history import group_incidents, history_change_points
 from loadwatch.stats.model import GateConfig, RunPoint
 from loadwatch.stats.safe_defaults import default_checks
@@ -160,9 +161,8 @@ def _not_established(comparison: Sequence[Mapping[str, Any]], excused: set[tuple
     Rows a second load did not reproduce have their own line (confirm.not_reproduced_reasons)."""
     out: list[str] = []
     for c in comparison:
-        checks = c.get("checks") or {}
-        if (c.get("outcome") != "suspect" or "confirmation" in c or (c["scenario"], c["metric"]) in excused
-                or checks.get("z") or not checks.get("floor") or checks.get("ci") is False):
+        if ("confirmation" in c or (c["scenario"], c["metric"]) in excused
+                or not short_of_z(c, interval_required=False)):
             continue
         z, crit = c.get("robust_z"), c.get("z_critical")
         band = f"z {z:.1f} of the {crit:.1f} needed" if z is not None and crit is not None else "z short"

@@ -21,6 +21,7 @@ from typing import Any
 
 from loadwatch.changes import OpenChange
 from loadwatch.findings import ConfirmationBlock, ConfirmationOutcome, ConfirmationRow
+from loadwatch.stats.gate import short_of_z
 
 __all__ = ["ConfirmationBlock", "SecondLoad", "confirmation_block", "not_reproduced_reasons", "reproduce", "to_confirm"]
 
@@ -62,10 +63,7 @@ def _reproduces(second: Mapping[str, Any]) -> bool:
     99 % interval clear of "no change" in the bad direction while its z falls short of the critical value. That value
     guards a whole night's rows against chance (many series, few false alarms, §3); the second load tests only the
     series the first one picked, so its own interval is the test (METHOD §3.7 "How sure the second load must be")."""
-    if second.get("outcome") == "regression":
-        return True
-    checks = second.get("checks") or {}
-    return second.get("outcome") == "suspect" and bool(checks.get("floor")) and checks.get("ci") is True
+    return second.get("outcome") == "regression" or short_of_z(second, interval_required=True)
 
 
 def reproduce(

@@ -19,7 +19,7 @@ scenario is a regression of every scenario."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "probe_fit",
     "qn_scale",
     "robust_z",
+    "short_of_z",
 ]
 
 OUTCOMES = ("regression", "improvement", "suspect", "ok", "insufficient_history")
@@ -285,6 +286,18 @@ def _decide(row: dict[str, Any], d: int, z: float | None, effect: float, floor_b
     else:
         row["outcome"] = "ok"
     row.pop("improvable", None)
+
+
+def short_of_z(row: Mapping[str, Any], *, interval_required: bool) -> bool:
+    """A `suspect` row past its floor with its 99 % interval clear of no change in the bad direction: a change the z
+    check alone leaves short (few or noisy nights). With `interval_required` False a row whose interval is unknown
+    counts too. The verdict names such rows (pipeline.compare); a second load's row like this reproduces the first
+    (pipeline.confirm, METHOD §3.7)."""
+    checks = row.get("checks") or {}
+    if row.get("outcome") != "suspect" or not checks.get("floor"):
+        return False
+    ci = checks.get("ci")
+    return ci is True or (ci is None and not interval_required)
 
 
 def _noise(spread: float, within: float, floor: float, n: int, cfg: GateConfig, *, log_scale: bool) -> dict[str, Any]:
