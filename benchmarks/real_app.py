@@ -440,6 +440,17 @@ def main() -> int:
     def save() -> None:
         results_json.write_text(json.dumps({"meta": meta, "nights": nights}, indent=1, default=str))
 
+    def night(i: int, kind: str, label: str) -> dict[str, Any]:
+        """Night i through the real CLI: what it measured and what the receiver heard, saved at once."""
+        n = run_night(args, home, plan, outs / f"night{i:02d}", label)
+        n["night"], n["kind"] = i, kind
+        heard(n)
+        nights.append(n)
+        save()
+        print(f"[real_app] night {i:02d} {kind} exit={n['exit_code']} verdict={n['verdict']} wall={n['wall_s']}s "
+              f"load={n['loadavg'][0]:.1f} messages={n.get('messages')}", flush=True)
+        return n
+
     try:
         ds.start()
         meta["datasette_pid"] = ds.pid
@@ -456,13 +467,7 @@ def main() -> int:
             if i >= args.clean and usable >= args.clean:
                 break
             i += 1
-            n = run_night(args, home, plan, outs / f"night{i:02d}", f"clean {i}")
-            n["night"], n["kind"] = i, "clean"
-            heard(n)
-            nights.append(n)
-            save()
-            print(f"[real_app] night {i:02d} clean exit={n['exit_code']} verdict={n['verdict']} "
-                  f"wall={n['wall_s']}s load={n['loadavg'][0]:.1f}", flush=True)
+            night(i, "clean", f"clean {i}")
         args.clean = i
 
         # Fault A: drop the index on the filtered column while Datasette runs.
@@ -477,13 +482,7 @@ def main() -> int:
             "by_category": timed_get(f"{base}/items/items.json?category={cats[1]}&_size=20", n=10),
         }
         i = args.clean + 1
-        n = run_night(args, home, plan, outs / f"night{i:02d}", "fault: index on category dropped")
-        n["night"], n["kind"] = i, "fault_index_dropped"
-        heard(n)
-        nights.append(n)
-        save()
-        print(f"[real_app] night {i:02d} DROP INDEX exit={n['exit_code']} verdict={n['verdict']} "
-              f"messages={n.get('messages')}", flush=True)
+        night(i, "fault_index_dropped", "fault: index on category dropped")
 
         # Fault B (global): index back, table doubled (300k more rows): every query on the table costs more.
         ds.stop()
@@ -501,13 +500,7 @@ def main() -> int:
         }
         for _ in range(args.growth_nights):
             i += 1
-            n = run_night(args, home, plan, outs / f"night{i:02d}", "fault: table doubled (global)")
-            n["night"], n["kind"] = i, "fault_global_growth"
-            heard(n)
-            nights.append(n)
-            save()
-            print(f"[real_app] night {i:02d} GROWTH exit={n['exit_code']} verdict={n['verdict']} "
-                  f"messages={n.get('messages')}", flush=True)
+            night(i, "fault_global_growth", "fault: table doubled (global)")
         if args.restore_nights:  # the rows added by the growth deleted again: the table as on the clean nights
             ds.stop()
             con = sqlite3.connect(db)
@@ -519,13 +512,7 @@ def main() -> int:
             ds.start()
         for _ in range(args.restore_nights):
             i += 1
-            n = run_night(args, home, plan, outs / f"night{i:02d}", "restored: the clean nights' table")
-            n["night"], n["kind"] = i, "restored"
-            heard(n)
-            nights.append(n)
-            save()
-            print(f"[real_app] night {i:02d} RESTORED exit={n['exit_code']} verdict={n['verdict']} "
-                  f"messages={n.get('messages')}", flush=True)
+            night(i, "restored", "restored: the clean nights' table")
     finally:
         ds.stop()
         if receiver is not None:
