@@ -54,7 +54,8 @@ class OpenChange(BaseModel):
     baseline: float | None = None  # the series' baseline value when it opened (the metric's own unit)
     level: float | None = None  # its value on the night that opened it: a confirmed change fails only beyond it
     held: bool = False  # tonight's value belongs to the change, so it is kept out of later baselines
-    seen_again: bool = False  # tonight's row, on a later night than the opening one, is itself a regression
+    seen_tonight: bool = False  # tonight shows the change: the night that opened it, or a later one whose row is a
+    # regression itself (not merely held by a bad check); the notifications wait for a later such night
     reason: str | None = None  # one line for the verdict and the report ("p95 +41 % since 2026-12-02, open 5 nights")
 
     @property

@@ -26,11 +26,12 @@ RULES = Rules(tell_after_nights=1)  # told on the first night: the holding rule 
 
 def change(status: ChangeStatus = "open", *, cid: str = "c1", nights: int = 1,
            triage: Triage | None = None, again: bool | None = None) -> OpenChange:
-    """`again`: tonight's row a regression again (by default on every night after the opening one)."""
+    """`again`: tonight shows the change (by default every night does: the opening night always, later nights when
+    their row is a regression)."""
     return OpenChange(change_id=cid, scenario="list_tools", metric="p95_ms", status=status, change_percent=41.2,
                       ci=(35.0, 47.9), first_run_id="r1", first_seen_at="2026-12-01T02:00:00+00:00",
                       nights_open=nights, failing=status == "open", triage=triage,
-                      seen_again=nights > 1 if again is None else again)
+                      seen_tonight=True if again is None else again)
 
 
 def night(i: int, verdict: str = "pass", changes: list[OpenChange] | None = None,
@@ -158,10 +159,10 @@ def test_a_change_only_held_by_suspect_nights_is_told_when_seen_again_or_on_its_
     rules = Rules()
     # opened, then two nights that only keep it (suspect: past the floor and the interval, the z short), a third a
     # regression again: told that night, not before
-    held = [night(i, "regression", [change(nights=i, again=i == 4)]) for i in range(1, 5)]
+    held = [night(i, "regression", [change(nights=i, again=i in (1, 4))]) for i in range(1, 5)]
     assert run(held, rules) == [[], [], [], ["opened"]]
     # never a regression again, but held for five nights: told on the fifth all the same (it fails every night)
-    kept = [night(i, "regression", [change(nights=i, again=False)]) for i in range(1, 7)]
+    kept = [night(i, "regression", [change(nights=i, again=i == 1)]) for i in range(1, 7)]
     assert run(kept, rules) == [[], [], [], [], ["opened"], []]
     assert run(kept, Rules(tell_by_nights=3)) == [[], [], ["opened"], [], [], []]
     # told on the first night means the first night, seen again or not

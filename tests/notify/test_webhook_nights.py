@@ -40,7 +40,7 @@ def _change(status: ChangeStatus, day: int, *, cid: str = "c1", since: int = 4) 
     return OpenChange(change_id=cid, scenario="list_tools", metric="p95_ms", status=status, change_percent=size,
                       ci=ci, first_run_id=f"n{since}",
                       first_seen_at=(DAY0 + timedelta(days=since)).isoformat(),
-                      nights_open=day - since + 1, failing=status == "open", seen_again=day > since)
+                      nights_open=day - since + 1, failing=status == "open", seen_tonight=True)
 
 
 def _night(url: str, plan: Plan, day: int, verdict: str = "pass", changes: tuple[OpenChange, ...] = ()):

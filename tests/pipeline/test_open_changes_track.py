@@ -42,12 +42,12 @@ def test_followed_changes_fail_per_policy_and_recover():
 def test_a_followed_night_says_whether_the_change_was_seen_again():
     kw = {"run_id": "r5", "started_at": "2026-12-05T02:00:00+00:00"}
     [opened] = track([_row("p95_ms", "regression", 14.0)], [], [], **kw).changes
-    assert not opened.seen_again  # the opening night is not "again"
+    assert opened.seen_tonight  # the opening night shows it
     again = track([_row("p95_ms", "regression", 14.2)], [], [_open()], **kw).changes[0]
-    kept = track([_row("p95_ms", "suspect", 11.0)], [], [_open().model_copy(update={"seen_again": True})],
+    kept = track([_row("p95_ms", "suspect", 11.0)], [], [_open().model_copy(update={"seen_tonight": True})],
                  **kw).changes[0]
-    assert again.seen_again and again.held
-    assert kept.held and not kept.seen_again  # held by a suspect night: tonight did not see it again
+    assert again.seen_tonight and again.held
+    assert kept.held and not kept.seen_tonight  # held by a suspect night: tonight did not show it again
 
 
 def test_a_confirmed_change_fails_only_beyond_its_level():

@@ -140,11 +140,13 @@ def _due(last: datetime, now: datetime, rules: Rules) -> bool:
 
 
 def tell_now(c: OpenChange, rules: Rules) -> bool:
-    """Whether a change nobody was told about yet is told tonight: open long enough, or large beyond doubt (the low
-    end of its interval, or its size when it has none, at least `tell_at_once_*`)."""
+    """Whether a change nobody was told about yet is told tonight: held `tell_by_nights`; at least
+    `tell_after_nights` into it on a night that shows it (`seen_tonight`: the opening night, or a later regression
+    night); or large beyond doubt (the low end of its interval, or its size when it has none, at least
+    `tell_at_once_*`)."""
     if c.nights_open >= rules.tell_by_nights:
         return True
-    if c.nights_open >= rules.tell_after_nights and (c.seen_again or rules.tell_after_nights == 1):
+    if c.nights_open >= rules.tell_after_nights and c.seen_tonight:
         return True
     low = c.ci[0] if c.ci is not None else c.change_percent
     if low is None:

@@ -4,9 +4,9 @@ confirmed change points in, tonight's view of every change out; the store keeps 
 - A gate row `regression`, or a change point this run confirms, on a series with no open or confirmed change opens
   one (id from the opening run, scenario and metric: storing the night again, or from the spool, keeps it).
 - Every later night judges the series against the baseline from before the change (the change's nights are held out
-  of it). A night with any check still bad (`regression` or `suspect`) is held by the change (`seen_again` when it
-  is a `regression` itself: the notifications wait for one); a night judged `ok` or `improvement` recovers it
-  (`recovered`, no decision needed) and enters the baseline again.
+  of it). A night with any check still bad (`regression` or `suspect`) is held by the change (`seen_tonight` when it
+  is a `regression` itself, as the opening night always is: the notifications wait for a later such night); a night
+  judged `ok` or `improvement` recovers it (`recovered`, no decision needed) and enters the baseline again.
 - An open change fails every night it is seen (`verdict.open_changes: fail`, the default), or only the night it
   opened (`warn`). A confirmed one (and an open one under `warn`) fails only a night worse than its own level by more
   than the metric's floor.
@@ -82,15 +82,17 @@ def _follow(c: OpenChange, row: Mapping[str, Any] | None, policy: OpenChangesPol
         # not judged tonight (not measured, too little history): still open, listed, failing as the policy says
         held = row is not None
         failing = c.status == "open" and policy == "fail"
-        return c.model_copy(update={"nights_open": nights, "held": held, "failing": failing, "seen_again": False})
+        return c.model_copy(update={"nights_open": nights, "held": held, "failing": failing,
+                                    "seen_tonight": False})
     if outcome in BACK:
-        return c.model_copy(update={"nights_open": nights, "held": False, "failing": False, "status": "recovered"})
+        return c.model_copy(update={"nights_open": nights, "held": False, "failing": False, "status": "recovered",
+                                    "seen_tonight": False})
     if c.status == "confirmed" or policy == "warn":  # listed at its level; a further worsening fails the night
         failing = outcome == "regression" and _worse_than_level(c, float(row["value"]))
     else:
         failing = True
     return c.model_copy(update={"nights_open": nights, "held": True, "failing": failing,
-                                "seen_again": outcome == "regression"})
+                                "seen_tonight": outcome == "regression"})
 
 
 def _open(row: Mapping[str, Any], *, source: Literal["gate", "change_point"], run_id: str, started_at: str,
@@ -104,7 +106,7 @@ def _open(row: Mapping[str, Any], *, source: Literal["gate", "change_point"], ru
         ci=(float(ci[0]), float(ci[1])) if ci and ci[0] is not None and ci[1] is not None else None,
         first_run_id=run_id, first_seen_at=started_at, nights_open=1, version_before=versions[0],
         version_after=versions[1], failing=True, source=source, baseline=row.get("baseline"),
-        level=row.get("value"), held=True,
+        level=row.get("value"), held=True, seen_tonight=True,
     )
 
 
