@@ -41,13 +41,11 @@ from stats.synth import FRESH, resized, service_suite
 import loadwatch.pipeline.open_changes as oc
 from loadwatch.changes import OpenChange
 from loadwatch.stats.gate import QN_EFFICIENCY
-from loadwatch.stats.model import GateConfig, RunPoint
+from loadwatch.stats.model import GateConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DRAW = resized(FRESH, name="holdtune", seed=55_117_204, services=15, service_nights=40, spike_prob=0.0,
                drift_service_share=0.0)
-STEP_AT = 20
-MULTS = (1.2, 1.5, 2.0)
 SHIPPED_FOLLOW = oc._follow
 
 
@@ -86,38 +84,23 @@ def use(variant: str) -> None:
     def follow(c: OpenChange, row: Any, policy: Any) -> OpenChange:
         if row is not None and row.get("outcome") == "suspect" and back(c, row):
             return c.model_copy(update={"nights_open": c.nights_open + 1, "held": False, "failing": False,
-                                        "status": "recovered", "seen_again": False})
+                                        "status": "recovered", "seen_tonight": False})
         return SHIPPED_FOLLOW(c, row, policy)
 
     oc._follow = follow
 
 
-def _runs(svc: Any, effect: dict[str, Any] | None) -> list[RunPoint]:
-    return [nf._run_point(svc, t, effect if effect and t >= STEP_AT else None) for t in range(len(svc.nights))]
-
-
 def measure(p: Any) -> dict[str, Any]:
     services = service_suite(p)
     clean = [n for si, svc in enumerate(services)
-             for n in nf.replay(_runs(svc, None), second=nf._drawn(p, svc, si, False))["nights"]]
-    out: dict[str, Any] = {"clean": {"nights": len(clean), "notified": sum(bool(n["events"]) for n in clean),
-                                     "notified_rule_before": sum(bool(n["variants"][nf.BEFORE]) for n in clean),
-                                     "failed": sum(n["verdict"] == "regression" for n in clean)}, "steps": []}
-    for mult in MULTS:
-        failing = total = by2 = by5 = recovered = 0
-        for si, svc in enumerate(services):
-            eff = {"kind": "step", "scenarios": [svc.scenarios[0].name], "mult": mult}
-            res = nf.replay(_runs(svc, eff), second=nf._drawn(p, svc, si, False, effect=eff, step_at=STEP_AT))
-            after = [n for n in res["nights"] if int(n["run_id"][-3:]) >= STEP_AT]
-            total += len(after)
-            failing += sum(n["verdict"] == "regression" for n in after)
-            told = [i for i, n in enumerate(after) if "opened" in n["events"]]
-            by2 += bool(told and told[0] <= 1)
-            by5 += bool(told and told[0] <= 4)
-            recovered += sum(n["events"].count("recovered") for n in after)
-        out["steps"].append({"mult": mult, "services": len(services), "nights": total, "failing": failing,
-                             "told_by_2nd": by2, "told_by_5th": by5, "recovered_messages": recovered})
-    return out
+             for n in nf.replay([nf._run_point(svc, t) for t in range(len(svc.nights))],
+                                second=nf._drawn(p, svc, si, False))["nights"]]
+    steps = [{"mult": r["mult"], "services": r["services"], "nights": r["nights_after"], "failing": r["failing"],
+              "told_by_2nd": r["told"]["default"]["by_2nd"], "told_by_5th": r["told"]["default"]["by_5th"],
+              "recovered_messages": r["recovered_messages"]} for r in nf.step_table(p)]
+    return {"clean": {"nights": len(clean), "notified": sum(bool(n["events"]) for n in clean),
+                      "notified_rule_before": sum(bool(n["variants"][nf.BEFORE]) for n in clean),
+                      "failed": sum(n["verdict"] == "regression" for n in clean)}, "steps": steps}
 
 
 def render(res: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -127,8 +110,8 @@ def render(res: dict[str, Any], meta: dict[str, Any]) -> str:
              "nights; steps on scenario 0 from night 20).", "",
              "| variant | clean nights notified (told once open 2 nights, the rule before) | clean nights failed | "
              + " | ".join(
-                 f"x{m:g}: nights failing / told by 2nd, 5th / 'recovered' during it" for m in MULTS) + " |",
-             "|---|---|---|" + "---|" * len(MULTS)]
+                 f"x{m:g}: nights failing / told by 2nd, 5th / 'recovered' during it" for m in nf.STEP_MULTS) + " |",
+             "|---|---|---|" + "---|" * len(nf.STEP_MULTS)]
     for v, r in res.items():
         c = r["clean"]
         cells = [f"{s['failing']} of {s['nights']} ({100 * s['failing'] / s['nights']:.1f} %) / {s['told_by_2nd']}, "

@@ -288,11 +288,17 @@ def steps(quick: bool) -> list[dict[str, Any]]:
     """What the wait costs a real regression: NOTIFY2's services with scenario 0 slowed x mult from night STEP_AT on
     (its second loads too, under "night persists"): the nights from the step on that fail, and the services told
     of it by the step's 2nd and 5th night, under the default rules and the rule before."""
-    p = resized(NOTIFY2, services=3, service_nights=24) if quick else NOTIFY2
+    return step_table(resized(NOTIFY2, services=3, service_nights=24) if quick else NOTIFY2)
+
+
+def step_table(p: SuiteParams) -> list[dict[str, Any]]:
+    """Per step size: the services of `p` with scenario 0 slowed x mult from night STEP_AT on, replayed; the nights
+    from the step on that fail, the night each service was first told (default rules and the rule before), and the
+    "recovered" messages sent while the step lasts (false recoveries, default rules)."""
     services = service_suite(p)
     out = []
     for mult in STEP_MULTS:
-        failing = nights_after = 0
+        failing = nights_after = recovered = 0
         told: dict[str, list[int | None]] = {"default": [], BEFORE: []}
         for si, svc in enumerate(services):
             effect = {"kind": "step", "scenarios": [svc.scenarios[0].name], "mult": mult}
@@ -301,12 +307,14 @@ def steps(quick: bool) -> list[dict[str, Any]]:
             after = [n for n in res["nights"] if int(n["run_id"][-3:]) >= STEP_AT]
             nights_after += len(after)
             failing += sum(n["verdict"] == "regression" for n in after)
+            recovered += sum(n["events"].count("recovered") for n in after)
             for rule in told:
                 kinds = [n["events"] if rule == "default" else n["variants"][rule] for n in after]
                 first = next((i + 1 for i, k in enumerate(kinds) if "opened" in k), None)
                 told[rule].append(first)
         n = len(services)
         out.append({"mult": mult, "services": n, "nights_after": nights_after, "failing": failing,
+                    "recovered_messages": recovered,
                     "told": {rule: {"by_2nd": sum(1 for f in fs if f is not None and f <= 2),
                                     "by_5th": sum(1 for f in fs if f is not None and f <= 5),
                                     "ever": sum(1 for f in fs if f is not None), "first_night": fs}
