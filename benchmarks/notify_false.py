@@ -10,8 +10,10 @@ yields any event but "missed" (a new change, a reminder, a recovery, a closed ch
 crash, a breach: none is true on a clean night).
 
 Two sources:
-- synthetic: the NOTIFY suite of benchmarks/stats/synth.py (drawn after these rules were fixed; every night clean),
-  nights from the 11th on judged against all nights before them;
+- synthetic: the NOTIFY suites of benchmarks/stats/synth.py (every night clean), nights from the 11th on judged
+  against all nights before them. The target's row is NOTIFY2 and NOTIFY3 together (both drawn after the rule and
+  never used to choose it; decided before NOTIFY3 was drawn), each is listed on its own, and NOTIFY (drawn before
+  the rule, its residue read while choosing it) is context. Rates carry a Clopper-Pearson 95 % interval;
 - real: the recorded nights of the demo target in benchmarks/results/real_nights/ (clean: nothing changed between
   them but the machine's load), judged as benchmarks/replay_nights.py does. Their stored `generator_bound` flags
   come from an older rule (issue 22 item 9 re-grounds it); the headline judges them as measured, and a second pass
@@ -61,6 +63,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scipy.stats import beta
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from replay_nights import point
@@ -68,6 +72,7 @@ from stats.synth import (
     CONFIRM_SALT,
     NOTIFY,
     NOTIFY2,
+    NOTIFY3,
     Service,
     SuiteParams,
     build_run,
@@ -106,6 +111,8 @@ HEADLINE = "night persists"  # issue 22's figure: the pessimistic model
 REAL_MODELS = {"no confirmation": False, "recorded second loads": True}
 REAL_HEADLINE = "recorded second loads"
 FIRST_JUDGED = GateConfig().min_history
+# the suites drawn after the rule and never used to choose it: together, the target's synthetic figure
+AFTER_RULE = (NOTIFY2, NOTIFY3)
 
 
 class OpenModel:
@@ -219,6 +226,15 @@ def _rate(n_with: int, n: int) -> float | None:
     return 100.0 * n_with / n if n else None
 
 
+def _ci95(n_with: int, n: int) -> list[float] | None:
+    """Clopper-Pearson 95 % interval of the rate, per 100 nights."""
+    if not n:
+        return None
+    low = float(beta.ppf(0.025, n_with, n - n_with + 1)) if n_with else 0.0
+    high = float(beta.ppf(0.975, n_with + 1, n - n_with)) if n_with < n else 1.0
+    return [round(100 * low, 3), round(100 * high, 3)]
+
+
 def summarise(name: str, res: dict[str, Any], *, apart: tuple[str, ...] = ()) -> dict[str, Any]:
     nights = [n for n in res["nights"] if n["clean"]]
     counted = [n for n in nights if any(k not in apart for k in n["events"])]
@@ -230,7 +246,8 @@ def summarise(name: str, res: dict[str, Any], *, apart: tuple[str, ...] = ()) ->
     wanted = [n["confirm"] for n in nights if n.get("confirm")]
     judged = [c for c in wanted if c["second_run_id"] is not None]
     return {"source": name, "judged": len(nights), "nights_with_notification": len(counted),
-            "per_100": _rate(len(counted), len(nights)), "events_by_kind": kinds,
+            "per_100": _rate(len(counted), len(nights)), "ci95_per_100": _ci95(len(counted), len(nights)),
+            "events_by_kind": kinds,
             "variants": {v: {"nights": c, "per_100": _rate(c, len(nights))} for v, c in variants.items()},
             "verdicts": {v: sum(n["verdict"] == v for n in nights) for v in sorted({n["verdict"] for n in nights})},
             "second_loads": {"nights_wanting_one": len(wanted), "nights_judged_with_one": len(judged),
@@ -266,10 +283,12 @@ def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool, *, effect: di
 
 
 def synthetic(quick: bool) -> list[dict[str, Any]]:
-    """NOTIFY2 (drawn after the "seen again" rule, the headline) and NOTIFY (drawn before it, read with the rule
-    before)."""
+    """NOTIFY2 and NOTIFY3 (drawn after the "seen again" rule) each, and together: the target's row, decided before
+    NOTIFY3 was drawn (benchmarks/stats/synth.py); NOTIFY (drawn before it, read with the rule before) as context."""
     out = []
-    for suite in (NOTIFY2, NOTIFY):
+    after: dict[str, list[dict[str, Any]]] = {model: [] for model in SYNTH_MODELS}
+    names = []
+    for suite in (NOTIFY2, NOTIFY3, NOTIFY):
         p = resized(suite, services=3, service_nights=14) if quick else suite
         name = f"synthetic {suite.name.upper()} ({p.services} services x {p.service_nights} nights)"
         services = service_suite(p)
@@ -280,8 +299,14 @@ def synthetic(quick: bool) -> list[dict[str, Any]]:
                       for n in replay(runs[si], second=None if transient is None else _drawn(p, svc, si, transient))[
                           "nights"]]
             per_model[model] = summarise(name, {"nights": nights})
-        out.append({**_models(per_model, HEADLINE), "target": suite is NOTIFY2})
-    return out
+            if suite in AFTER_RULE:
+                after[model] += nights
+        if suite in AFTER_RULE:
+            names.append(f"{suite.name.upper()} {p.services} x {p.service_nights}")
+        out.append({**_models(per_model, HEADLINE), "target": False})
+    name = f"synthetic NOTIFY2 + NOTIFY3 ({' + '.join(names)} nights)"
+    pooled = {model: summarise(name, {"nights": nights}) for model, nights in after.items()}
+    return [{**_models(pooled, HEADLINE), "target": True}, *out]
 
 
 def steps(quick: bool) -> list[dict[str, Any]]:
@@ -379,6 +404,11 @@ def _per(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def _interval(r: dict[str, Any]) -> str:
+    ci = r.get("ci95_per_100")
+    return "" if ci is None else f" (95 % {ci[0]:.2f}-{ci[1]:.2f})"
+
+
 def _loads(r: dict[str, Any]) -> str:
     sl = r["second_loads"]
     if not sl["nights_wanting_one"]:
@@ -425,7 +455,7 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
             ev = ", ".join(f"{k} {v}" for k, v in sorted(x["events_by_kind"].items())) or "none"
             vd = ", ".join(f"{k} {v}" for k, v in x["verdicts"].items())
             lines.append(f"| {x['source']} | {model} | {x['judged']} | {x['nights_with_notification']} | "
-                         f"{_per(x['per_100'])} | {ev} | {vd} | {_loads(x)} |")
+                         f"{_per(x['per_100'])}{_interval(x)} | {ev} | {vd} | {_loads(x)} |")
     lines += ["", "The same nights under other rules (nights with a notification, per 100; headline second-load "
               "model):", "", "| source | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
     for r in rows:
@@ -469,7 +499,8 @@ def main() -> None:
             "headline_model": HEADLINE, "real_second_loads": stored,
             "real_with_confirmation": sum(with_confirmation.values()),
             "real_files_with_confirmation": [k for k, v in with_confirmation.items() if v],
-            "second_load_seeds": {"suite_seed": {"notify2": NOTIFY2.seed, "notify": NOTIFY.seed}, "salt": CONFIRM_SALT,
+            "second_load_seeds": {"suite_seed": {"notify2": NOTIFY2.seed, "notify3": NOTIFY3.seed,
+                                                 "notify": NOTIFY.seed}, "salt": CONFIRM_SALT,
                                   "scenario": "SeedSequence([suite_seed, salt, service, night, scenario])",
                                   "factors": "SeedSequence([suite_seed, salt, service, night])"}}
     text = "\n".join([*render(rows, meta), *render_steps(step_rows)]) + "\n"

@@ -335,8 +335,9 @@ def notify_rows() -> list[Row]:
         return [_missing(target, goal, "python benchmarks/notify_false.py")]
     parts = []
     worst = 0.0
-    # the target's rows (notify_false.py marks them): the suite drawn after the rule, the real nights recorded with
-    # the current chain (at least 30 judged); the others are context (older rules, older recordings)
+    # the target's rows (notify_false.py marks them): the suites drawn after the rule together, the real nights
+    # recorded with the current chain (at least 30 judged); the others are context (each suite alone, older rules,
+    # older recordings)
     marked = any("target" in r for r in d["rows"])
     for r in d["rows"]:
         if r["per_100"] is None:
@@ -344,8 +345,11 @@ def notify_rows() -> list[Row]:
         if r.get("target", not marked):
             worst = max(worst, r["per_100"] if r["judged"] >= 30 or "synthetic" in r["source"] else float("inf"))
         first = r["variants"].get("told on the first night", {})
+        ci = r.get("ci95_per_100")
         parts.append(f"{r['source'].split(' (')[0]}{_second_load(r)}: {r['per_100']:.2f} "
-                     f"({r['nights_with_notification']} of {r['judged']}{_before_after(r)}; told on the first night "
+                     f"({r['nights_with_notification']} of {r['judged']}"
+                     + (f", 95 % {ci[0]:.2f}-{ci[1]:.2f}" if ci else "")
+                     + f"{_before_after(r)}; told on the first night "
                      f"{first.get('per_100', float('nan')):.2f})")
     return [Row(target, goal, "; ".join(parts), "met" if worst <= 1 else "not met", _src("notify_false.json"))]
 

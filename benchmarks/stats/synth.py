@@ -81,6 +81,7 @@ __all__ = [
     "HELDOUT",
     "NOTIFY",
     "NOTIFY2",
+    "NOTIFY3",
     "SUITES",
     "TUNING",
     "Case",
@@ -255,7 +256,14 @@ NOTIFY = SuiteParams(
 # parameters, a new seed. Read only by benchmarks/notify_false.py.
 NOTIFY2 = SuiteParams(**{**NOTIFY.__dict__, "name": "notify2", "seed": 932_836_411})
 
-SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}  # not NOTIFY(2): only notify_false.py reads them
+# Notify 3: drawn on 2026-12-08 at 00:17 UTC (seed from secrets.randbelow), with the notification rules unchanged
+# since NOTIFY2, because NOTIFY2's 5 nights of 450 (95 % 0.36-2.57 per 100) cannot tell its rate from the target of
+# 1. Three times NOTIFY2's services, NOTIFY's parameters. Decided before it was drawn: the target's figure is NOTIFY2
+# and NOTIFY3 together (1,800 clean nights, both drawn after the rule, neither used to choose it), whatever it says;
+# each suite is reported on its own too. Read only by benchmarks/notify_false.py.
+NOTIFY3 = SuiteParams(**{**NOTIFY.__dict__, "name": "notify3", "seed": 444_913_044, "services": 45})
+
+SUITES = {"tuning": TUNING, "heldout": HELDOUT, "fresh": FRESH}  # not NOTIFY*: only notify_false.py reads them
 
 
 # --- (a) single series ------------------------------------------------------------------------------------------

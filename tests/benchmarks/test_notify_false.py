@@ -35,3 +35,15 @@ def test_a_night_without_a_usable_second_load_stays_on_its_first():
               {"confirmation": {"reason": "its generator fell behind", "outcome": "not_judged", "metrics": SECOND}},
               {"confirmation": {"reason": None, "outcome": "not_judged", "metrics": {}}}]
     assert [_stored(nights)(i, FIRST) for i in range(len(nights))] == [None, None, None, None]
+
+
+def test_the_rate_carries_its_exact_95_percent_interval():
+    from notify_false import _ci95
+    from scipy.stats import binom
+
+    low, high = _ci95(5, 450) or [0.0, 0.0]  # NOTIFY2's 5 of 450
+    # Clopper-Pearson: at each end, the tail beyond what was seen has probability 2.5 %
+    assert abs(binom.sf(4, 450, low / 100) - 0.025) < 1e-3
+    assert abs(binom.cdf(5, 450, high / 100) - 0.025) < 1e-3
+    assert _ci95(0, 75) == [0.0, round(100 * (1 - 0.025 ** (1 / 75)), 3)]  # none of 75
+    assert _ci95(0, 0) is None
