@@ -283,12 +283,13 @@ def _drawn(p: SuiteParams, svc: Service, si: int, transient: bool, *, effect: di
 
 
 def synthetic(quick: bool) -> list[dict[str, Any]]:
-    """NOTIFY2 and NOTIFY3 (drawn after the "seen again" rule) each, and together: the target's row, decided before
-    NOTIFY3 was drawn (benchmarks/stats/synth.py); NOTIFY (drawn before it, read with the rule before) as context."""
+    """The AFTER_RULE suites (drawn after the "seen again" rule) each, and together: the target's row, decided
+    before NOTIFY3 was drawn (benchmarks/stats/synth.py); NOTIFY (drawn before it, read with the rule before) as
+    context."""
     out = []
     after: dict[str, list[dict[str, Any]]] = {model: [] for model in SYNTH_MODELS}
-    names = []
-    for suite in (NOTIFY2, NOTIFY3, NOTIFY):
+    sizes: list[str] = []
+    for suite in (*AFTER_RULE, NOTIFY):
         p = resized(suite, services=3, service_nights=14) if quick else suite
         name = f"synthetic {suite.name.upper()} ({p.services} services x {p.service_nights} nights)"
         services = service_suite(p)
@@ -302,9 +303,9 @@ def synthetic(quick: bool) -> list[dict[str, Any]]:
             if suite in AFTER_RULE:
                 after[model] += nights
         if suite in AFTER_RULE:
-            names.append(f"{suite.name.upper()} {p.services} x {p.service_nights}")
+            sizes.append(f"{suite.name.upper()} {p.services} x {p.service_nights}")
         out.append({**_models(per_model, HEADLINE), "target": False})
-    name = f"synthetic NOTIFY2 + NOTIFY3 ({' + '.join(names)} nights)"
+    name = f"synthetic {' + '.join(s.name.upper() for s in AFTER_RULE)} ({' + '.join(sizes)} nights)"
     pooled = {model: summarise(name, {"nights": nights}) for model, nights in after.items()}
     return [{**_models(pooled, HEADLINE), "target": True}, *out]
 
